@@ -1,0 +1,10 @@
+//! # xpp: a userspace driver for Xorcom Astribank USB telephony channel banks
+//!
+//! This is the facade crate: it re-exports the public API of the workspace crates.
+//!
+//! - [`proto`]: the wire formats (data interface, management interface, firmware files).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use xpp_proto as proto;
+pub use xpp_proto::{Duration, Instant};
