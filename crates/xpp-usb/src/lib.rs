@@ -1,0 +1,35 @@
+//! # xpp-usb: how xpp reaches an Astribank
+//!
+//! Everything above this crate talks to a device through one small trait, [`Transport`]:
+//! queue IN and OUT buffers on bulk endpoints (several in flight), collect their completions,
+//! do control transfers, reset, and see a disconnect. Backends implement it: the emulator
+//! (`xpp-emu`, in process), nusb and rusb over usbfs, and a USB/IP client. Middleware (tracer,
+//! fault injector, pcap writer) wraps any transport and is itself a transport.
+//!
+//! The trait follows nusb's endpoint queue: buffers are owned `Vec<u8>`s that travel to the
+//! backend on submit and come back in a [`Completion`], so a run loop recycles a fixed set of
+//! buffers and allocates nothing per transfer.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod info;
+mod transport;
+
+pub use info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
+pub use transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+
+/// Endpoint addresses of the Astribank (mpp-twinstar-firmware.md §1.3, xpp-protocol.md §2.2).
+pub mod ep {
+    /// Data interface (0), bulk OUT: XPP commands and PCM_WRITE.
+    pub const DATA_OUT: u8 = 0x02;
+    /// Data interface (0), bulk IN: XPP replies and PCM_READ.
+    pub const DATA_IN: u8 = 0x86;
+    /// Management interface (1), bulk OUT: MPP requests.
+    pub const MGMT_OUT: u8 = 0x04;
+    /// Management interface (1), bulk IN: MPP replies.
+    pub const MGMT_IN: u8 = 0x88;
+    /// Interface number of the data (XPP) interface.
+    pub const DATA_INTERFACE: u8 = 0;
+    /// Interface number of the management (MPP) interface.
+    pub const MGMT_INTERFACE: u8 = 1;
+}
