@@ -9,6 +9,11 @@
 //! - [`AckStatus`]: the status byte of an ACK, with its meaning text.
 //! - [`Request`]: host -> device commands; [`Request::emit`] for the host, [`Request::parse`]
 //!   for the emulator.
+//! - [`Reply`]: device -> host answers; [`Reply::parse`] for the host, [`Reply::emit`] for the
+//!   emulator; [`OwnedReply`] is an owned copy.
+//! - [`SerCommand`] / [`SerAnswer`]: the SER_SEND / SER_RECV sub-protocol.
+//! - [`EepromTable`], [`Capabilities`], [`CapKey`], [`DeviceStatus`]: shared structures;
+//!   [`twinstar_capable`] is §4.1's rule.
 //!
 //! Contract: decoders take arbitrary bytes and return [`MgmtError`] naming the structure and
 //! byte offset, never panic, and never allocate; every `emit` writes exactly `buffer_len()`
@@ -29,6 +34,7 @@ mod display;
 mod error;
 mod header;
 mod op;
+mod reply;
 mod request;
 mod ser;
 mod status;
@@ -37,6 +43,7 @@ mod structs;
 pub use error::MgmtError;
 pub use header::{HEADER_LEN, Header, MAX_PACKET_LEN, Packet};
 pub use op::{Expect, Op, REPLY_BIT};
+pub use reply::{DeviceStatus, ExtraInfo, MAX_REPLY_DATA, OwnedReply, Payload, Reply, TwsPower};
 pub use request::{MAX_SEG_DATA, MAX_SER_DATA, Request, TWS_PORTS};
 pub use ser::{CardInfo, FpgaStat, SerAnswer, SerCommand, SerOp};
 pub use status::AckStatus;
@@ -81,13 +88,21 @@ fn trim_nul(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
-/// Fuzz entry point: decodes `data` as a request, re-encodes successes and checks that they
-/// decode to the same value.
+/// Fuzz entry point: decodes `data` as a request and as a reply, re-encodes successes and
+/// checks that they decode to the same value.
 pub(crate) fn fuzz_packet(data: &[u8]) {
     if let Ok((seq, req)) = Request::parse(data) {
         let mut buf = [0u8; MAX_PACKET_LEN];
         let n = req.emit(seq, &mut buf).expect("a decoded request re-encodes");
         assert_eq!(Request::parse(&buf[..n]), Ok((seq, req)));
         let _ = req.to_string();
+    }
+    if let Ok((seq, reply)) = Reply::parse(data) {
+        let mut buf = [0u8; MAX_PACKET_LEN];
+        let n = reply.emit(seq, &mut buf).expect("a decoded reply re-encodes");
+        assert_eq!(Reply::parse(&buf[..n]), Ok((seq, reply)));
+        let owned = OwnedReply::try_from(reply).expect("a decoded reply fits an OwnedReply");
+        assert_eq!(owned.as_reply(), reply);
+        let _ = reply.display(seq).to_string();
     }
 }
