@@ -9,6 +9,7 @@ use crate::codec::Truncated;
 /// `what` names the structure. The enum is small and `Copy` so that a session can count, log and
 /// report errors without allocating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub enum MgmtError {
     /// The input ended before a structure was complete (for a reply: its `len` is below the
