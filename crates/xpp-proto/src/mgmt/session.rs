@@ -438,3 +438,321 @@ impl Session {
         self.events.push_back(Event::Failed { id, error });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mgmt::{AckStatus, CapKey, Capabilities, EepromTable, OwnedReply};
+
+    // Hand-written device answers (§2.2, §3.1).
+    static ACK_OK_SEQ1: [u8; 6] = [0x06, 0x00, 0x01, 0x00, 0x80, 0x00];
+    static ACK_OK_SEQ2: [u8; 6] = [0x06, 0x00, 0x02, 0x00, 0x80, 0x00];
+    static ACK_BADKEY_SEQ1: [u8; 6] = [0x06, 0x00, 0x01, 0x00, 0x80, 0x0E];
+    static PORT_REPLY_SEQ1: [u8; 6] = [0x06, 0x00, 0x01, 0x00, 0xB5, 0x00];
+    static PORT_REPLY_SEQ2: [u8; 6] = [0x06, 0x00, 0x02, 0x00, 0xB5, 0x01];
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn transmit(s: &mut Session, now: Instant) -> Option<Vec<u8>> {
+        let mut buf = [0u8; MAX_PACKET_LEN];
+        s.poll_transmit(now, &mut buf).map(|n| buf[..n].to_vec())
+    }
+
+    fn events(s: &mut Session) -> Vec<Event> {
+        core::iter::from_fn(|| s.poll_event()).collect()
+    }
+
+    #[test]
+    fn seq_starts_at_one_and_replies_match() {
+        let mut s = Session::new();
+        assert_eq!(s.next_seq(), 1);
+        let id = s.send(t(0), Request::TwsPortGet).unwrap();
+        assert_eq!(transmit(&mut s, t(0)).unwrap(), [0x05, 0x00, 0x01, 0x00, 0x35]);
+        assert_eq!(s.outstanding(), Some(id));
+        assert_eq!(s.poll_timeout(), Some(t(2000)));
+        s.handle_input(t(5), &PORT_REPLY_SEQ1);
+        assert_eq!(events(&mut s), [Event::Completed { id, reply: OwnedReply::TwsPortGetReply { port: 0 } }]);
+        assert!(s.is_idle());
+        assert_eq!(s.poll_timeout(), None);
+
+        let id2 = s.send(t(10), Request::TwsPortGet).unwrap();
+        assert_eq!(transmit(&mut s, t(10)).unwrap(), [0x05, 0x00, 0x02, 0x00, 0x35]);
+        s.handle_input(t(11), &PORT_REPLY_SEQ2);
+        assert_eq!(
+            events(&mut s),
+            [Event::Completed { id: id2, reply: OwnedReply::TwsPortGetReply { port: 1 } }]
+        );
+        assert_eq!((s.stats().sent, s.stats().completed), (2, 2));
+    }
+
+    #[test]
+    fn ack_requests_complete_with_ack_ok() {
+        let mut s = Session::new();
+        let id = s.send(t(0), Request::TwsWdModeSet { armed: true }).unwrap();
+        assert_eq!(transmit(&mut s, t(0)).unwrap(), [0x06, 0x00, 0x01, 0x00, 0x31, 0x01]);
+        s.handle_input(t(1), &ACK_OK_SEQ1);
+        assert_eq!(
+            events(&mut s),
+            [Event::Completed { id, reply: OwnedReply::Ack { status: AckStatus::Ok } }]
+        );
+    }
+
+    #[test]
+    fn wrong_seq_fails() {
+        let mut s = Session::new();
+        let id = s.send(t(0), Request::TwsPortGet).unwrap();
+        let _ = transmit(&mut s, t(0));
+        s.handle_input(t(1), &PORT_REPLY_SEQ2);
+        assert_eq!(
+            events(&mut s),
+            [Event::Failed { id, error: MgmtError::SeqMismatch { expected: 1, got: 2 } }]
+        );
+        assert_eq!(s.outstanding(), None);
+    }
+
+    #[test]
+    fn ack_instead_of_specific_reply_fails() {
+        let mut s = Session::new();
+        let id = s.send(t(0), Request::StatusGet).unwrap();
+        let _ = transmit(&mut s, t(0));
+        s.handle_input(t(1), &ACK_OK_SEQ1);
+        assert_eq!(
+            events(&mut s),
+            [Event::Failed {
+                id,
+                error: MgmtError::UnexpectedReply { expected: Op::StatusGetReply, got: Op::Ack }
+            }]
+        );
+    }
+
+    #[test]
+    fn specific_reply_instead_of_ack_fails() {
+        let mut s = Session::new();
+        let id = s.send(t(0), Request::DevSendEnd).unwrap();
+        let _ = transmit(&mut s, t(0));
+        s.handle_input(t(1), &PORT_REPLY_SEQ1);
+        assert_eq!(
+            events(&mut s),
+            [Event::Failed {
+                id,
+                error: MgmtError::UnexpectedReply { expected: Op::Ack, got: Op::TwsPortGetReply }
+            }]
+        );
+    }
+
+    #[test]
+    fn non_ok_ack_fails_with_the_status() {
+        let mut s = Session::new();
+        let req = Request::CapsSet {
+            table: EepromTable::default(),
+            caps: Capabilities::default(),
+            key: CapKey::default(),
+        };
+        let id = s.send(t(0), req).unwrap();
+        assert_eq!(transmit(&mut s, t(0)).unwrap().len(), 49);
+        s.handle_input(t(1), &ACK_BADKEY_SEQ1);
+        assert_eq!(events(&mut s), [Event::Failed { id, error: MgmtError::Device(AckStatus::BadKey) }]);
+    }
+
+    #[test]
+    fn malformed_reply_fails_with_the_decode_error() {
+        let mut s = Session::new();
+        let id = s.send(t(0), Request::StatusGet).unwrap();
+        let _ = transmit(&mut s, t(0));
+        // Protocol 1.3's 7-byte STATUS_GET_REPLY (rule 7).
+        s.handle_input(t(1), &[0x07, 0x00, 0x01, 0x00, 0x91, 0x10, 0x01]);
+        assert!(matches!(
+            events(&mut s)[..],
+            [Event::Failed { id: i, error: MgmtError::Truncated { what: "STATUS_GET_REPLY", .. } }] if i == id
+        ));
+        // A 1-byte reply (rule 3).
+        let id = s.send(t(2), Request::StatusGet).unwrap();
+        let _ = transmit(&mut s, t(2));
+        s.handle_input(t(3), &[0x19]);
+        assert!(
+            matches!(events(&mut s)[..], [Event::Failed { id: i, error: MgmtError::Truncated { .. } }] if i == id)
+        );
+    }
+
+    #[test]
+    fn ser_recv_must_be_as_long_as_the_command() {
+        let mut s = Session::new();
+        let id = s.send(t(0), Request::SerSend { data: &[0x01, 0x10, 0x00, 0x00] }).unwrap();
+        assert_eq!(transmit(&mut s, t(0)).unwrap(), [0x09, 0x00, 0x01, 0x00, 0x37, 0x01, 0x10, 0x00, 0x00]);
+        s.handle_input(t(1), &[0x08, 0x00, 0x01, 0x00, 0xB7, 0x01, 0x10, 0x40]);
+        assert!(matches!(
+            events(&mut s)[..],
+            [Event::Failed { error: MgmtError::Truncated { what: "SER_RECV", .. }, .. }]
+        ));
+        let id2 = s.send(t(2), Request::SerSend { data: &[0x01, 0x10, 0x00, 0x00] }).unwrap();
+        let _ = transmit(&mut s, t(2));
+        s.handle_input(t(3), &[0x09, 0x00, 0x02, 0x00, 0xB7, 0x01, 0x10, 0x40, 0x01]);
+        let ev = events(&mut s);
+        let [Event::Completed { id: done, reply }] = &ev[..] else { panic!("{ev:?}") };
+        assert_ne!(id, id2);
+        assert_eq!(*done, id2);
+        assert_eq!(reply.to_string(), "SER_RECV CARD_INFO addr=0x10 type=4.0 PIC");
+    }
+
+    #[test]
+    fn timeout_then_late_reply_is_stale() {
+        let mut s = Session::new();
+        let id = s.send(t(0), Request::StatusGet).unwrap();
+        let _ = transmit(&mut s, t(100));
+        assert_eq!(s.poll_timeout(), Some(t(2100)));
+        s.handle_timeout(t(2099));
+        assert!(events(&mut s).is_empty());
+        s.handle_timeout(t(2100));
+        assert_eq!(events(&mut s), [Event::Failed { id, error: MgmtError::Timeout { op: Op::StatusGet } }]);
+        assert_eq!(s.stats().timeouts, 1);
+        // The late ACK for seq 1 is discarded, with or without a newer request outstanding.
+        s.handle_input(t(2200), &ACK_OK_SEQ1);
+        assert_eq!(s.stats().stale, 1);
+        let id2 = s.send(t(2300), Request::DevSendEnd).unwrap();
+        assert_eq!(transmit(&mut s, t(2300)).unwrap()[2], 2);
+        s.handle_input(t(2301), &ACK_OK_SEQ1);
+        assert_eq!(s.stats().stale, 2);
+        assert_eq!(s.outstanding(), Some(id2));
+        s.handle_input(t(2302), &ACK_OK_SEQ2);
+        assert_eq!(
+            events(&mut s),
+            [Event::Completed { id: id2, reply: OwnedReply::Ack { status: AckStatus::Ok } }]
+        );
+    }
+
+    #[test]
+    fn reply_at_the_deadline_is_late() {
+        let cfg = SessionConfig { reply_timeout: Duration::from_millis(50), ..SessionConfig::default() };
+        let mut s = Session::with_config(cfg);
+        let id = s.send(t(0), Request::TwsPortGet).unwrap();
+        let _ = transmit(&mut s, t(0));
+        assert_eq!(s.poll_timeout(), Some(t(50)));
+        s.handle_input(t(50), &PORT_REPLY_SEQ1);
+        assert_eq!(events(&mut s), [Event::Failed { id, error: MgmtError::Timeout { op: Op::TwsPortGet } }]);
+        assert_eq!(s.stats().stale, 1);
+    }
+
+    #[test]
+    fn queued_requests_go_one_at_a_time() {
+        let mut s = Session::new();
+        let a = s.send(t(0), Request::StatusGet).unwrap();
+        let b = s.send(t(0), Request::TwsWdModeSet { armed: false }).unwrap();
+        let c = s.send(t(0), Request::TwsPortGet).unwrap();
+        assert_eq!(s.queued(), 3);
+        assert_eq!(transmit(&mut s, t(0)).unwrap(), [0x05, 0x00, 0x01, 0x00, 0x11]);
+        assert_eq!(transmit(&mut s, t(0)), None, "second request must wait for the first reply");
+        let mut status = [0u8; 25];
+        status[..7].copy_from_slice(&[0x19, 0x00, 0x01, 0x00, 0x91, 0x08, 0x00]);
+        s.handle_input(t(1), &status);
+        assert_eq!(transmit(&mut s, t(1)).unwrap(), [0x06, 0x00, 0x02, 0x00, 0x31, 0x00]);
+        assert_eq!(transmit(&mut s, t(1)), None);
+        s.handle_input(t(2), &ACK_OK_SEQ2);
+        assert_eq!(transmit(&mut s, t(2)).unwrap(), [0x05, 0x00, 0x03, 0x00, 0x35]);
+        s.handle_input(t(3), &[0x06, 0x00, 0x03, 0x00, 0xB5, 0x01]);
+        let ids: Vec<_> = events(&mut s)
+            .into_iter()
+            .map(|e| match e {
+                Event::Completed { id, .. } => id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, [a, b, c]);
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let cfg = SessionConfig { max_queued: 2, ..SessionConfig::default() };
+        let mut s = Session::with_config(cfg);
+        s.send(t(0), Request::StatusGet).unwrap();
+        s.send(t(0), Request::StatusGet).unwrap();
+        assert_eq!(s.send(t(0), Request::StatusGet), Err(MgmtError::QueueFull { capacity: 2 }));
+        // Emit errors are reported by send and queue nothing.
+        let _ = transmit(&mut s, t(0));
+        assert!(s.send(t(0), Request::TwsPortSet { port: 2 }).is_err());
+        assert_eq!(s.queued(), 1);
+    }
+
+    #[test]
+    fn fire_and_forget_completes_on_transmit() {
+        let mut s = Session::new();
+        let jump = s.send(t(0), Request::TwsPortSet { port: 1 }).unwrap();
+        let status = s.send(t(0), Request::StatusGet).unwrap();
+        assert_eq!(transmit(&mut s, t(0)).unwrap(), [0x06, 0x00, 0x01, 0x00, 0x34, 0x01]);
+        assert_eq!(events(&mut s), [Event::Sent { id: jump }]);
+        assert_eq!(s.poll_timeout(), None);
+        // Nothing blocks the next request.
+        assert_eq!(transmit(&mut s, t(0)).unwrap(), [0x05, 0x00, 0x02, 0x00, 0x11]);
+        // A stray ACK to the jump (seq 1) is discarded; STATUS_GET stays outstanding.
+        s.handle_input(t(1), &ACK_OK_SEQ1);
+        assert_eq!(s.stats().stale, 1);
+        assert_eq!(s.outstanding(), Some(status));
+        for op in [Request::Renum, Request::Reset, Request::HalfReset] {
+            let mut s = Session::new();
+            let id = s.send(t(0), op).unwrap();
+            assert_eq!(transmit(&mut s, t(0)).unwrap(), [0x05, 0x00, 0x01, 0x00, u8::from(op.op())]);
+            assert_eq!(events(&mut s), [Event::Sent { id }]);
+            assert!(s.is_idle());
+        }
+    }
+
+    #[test]
+    fn unsolicited_input_is_counted_and_discarded() {
+        let mut s = Session::new();
+        s.handle_input(t(0), &ACK_OK_SEQ1);
+        s.handle_input(t(0), &[]);
+        s.handle_input(t(0), &[0xFF; 3]);
+        assert_eq!(s.stats().unsolicited, 3);
+        assert!(events(&mut s).is_empty());
+        // The session is unaffected: the first request still gets seq 1.
+        s.send(t(0), Request::StatusGet).unwrap();
+        assert_eq!(transmit(&mut s, t(0)).unwrap()[2..4], [0x01, 0x00]);
+    }
+
+    #[test]
+    fn disconnect_fails_everything_pending_and_resets_seq() {
+        let mut s = Session::new();
+        let a = s.send(t(0), Request::StatusGet).unwrap();
+        let b = s.send(t(0), Request::CapsGet).unwrap();
+        let c = s.send(t(0), Request::ExtrainfoGet).unwrap();
+        let _ = transmit(&mut s, t(0));
+        s.handle_disconnect();
+        assert_eq!(events(&mut s), [a, b, c].map(|id| Event::Failed { id, error: MgmtError::Disconnected }));
+        assert_eq!(s.poll_timeout(), None);
+        assert!(s.is_idle());
+        assert_eq!(s.stats().failed, 3);
+        let d = s.send(t(10), Request::StatusGet).unwrap();
+        assert!(d > c);
+        assert_eq!(transmit(&mut s, t(10)).unwrap()[2..4], [0x01, 0x00]);
+    }
+
+    #[test]
+    fn small_transmit_buffer_fails_the_request() {
+        let mut s = Session::new();
+        let a = s.send(t(0), Request::ExtrainfoSet { text: [0; 24] }).unwrap();
+        let b = s.send(t(0), Request::StatusGet).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(s.poll_transmit(t(0), &mut buf), Some(5));
+        assert_eq!(
+            events(&mut s),
+            [Event::Failed {
+                id: a,
+                error: MgmtError::NoRoom { what: "EXTRAINFO_SET", needed: 29, available: 8 }
+            }]
+        );
+        assert_eq!(s.outstanding(), Some(b));
+    }
+
+    #[test]
+    fn seq_wraps_skipping_zero() {
+        let mut s = Session::new();
+        let mut buf = [0u8; 8];
+        for expected in (1..=u16::MAX).chain([1, 2]) {
+            s.send(t(0), Request::Renum).unwrap();
+            assert_eq!(s.poll_transmit(t(0), &mut buf), Some(5));
+            assert_eq!(u16::from_le_bytes([buf[2], buf[3]]), expected);
+            let _ = s.poll_event();
+        }
+    }
+}
