@@ -4,7 +4,8 @@
 //! transfer (OUT endpoint 0x04, IN endpoint 0x88): a 5-byte [`Header`] (`len` u16 LE including
 //! the header, `seq` u16 LE, `op` u8) and a payload. Replies set bit 7 of `op`.
 //!
-//! - [`Packet`] / [`Header`]: zero-copy view and repr of the header.
+//! - [`Packet`] / [`Header`]: zero-copy view and repr of the header; [`describe`] renders any
+//!   transfer as one line.
 //! - [`Op`], [`Expect`]: the opcode space and which answer each request gets.
 //! - [`AckStatus`]: the status byte of an ACK, with its meaning text.
 //! - [`Request`]: host -> device commands; [`Request::emit`] for the host, [`Request::parse`]
@@ -22,14 +23,21 @@
 //! bytes or returns an error, never panics.
 //!
 //! ```
-//! use xpp_proto::mgmt::{Request, Op};
+//! use xpp_proto::mgmt::{AckStatus, Op, Reply, Request};
 //!
+//! // Host side: encode a request, as the device (or emulator) would then decode it.
 //! let mut buf = [0u8; 16];
-//! let n = Request::StatusGet.emit(1, &mut buf).unwrap();
-//! assert_eq!(&buf[..n], &[0x05, 0x00, 0x01, 0x00, 0x11]);
+//! let n = Request::TwsPortSet { port: 1 }.emit(1, &mut buf).unwrap();
+//! assert_eq!(&buf[..n], &[0x06, 0x00, 0x01, 0x00, 0x34, 0x01]);
 //! let (seq, req) = Request::parse(&buf[..n]).unwrap();
-//! assert_eq!((seq, req), (1, Request::StatusGet));
-//! assert_eq!(req.op(), Op::StatusGet);
+//! assert_eq!((seq, req), (1, Request::TwsPortSet { port: 1 }));
+//! assert_eq!(req.op(), Op::TwsPortSet);
+//!
+//! // Device side: encode a reply, as the host then decodes it.
+//! let n = Reply::Ack { status: AckStatus::Ok }.emit(7, &mut buf).unwrap();
+//! assert_eq!(&buf[..n], &[0x06, 0x00, 0x07, 0x00, 0x80, 0x00]);
+//! let (seq, reply) = Reply::parse(&buf[..n]).unwrap();
+//! assert_eq!(reply.display(seq).to_string(), "ACK seq=7 status=OK");
 //! ```
 
 mod display;
@@ -84,6 +92,25 @@ fn frame(data: &[u8]) -> Result<(Header, Reader<'_>), MgmtError> {
         return Err(MgmtError::TooLong { what: "xtalk packet", len: data.len(), max: MAX_PACKET_LEN });
     }
     Ok((h, Reader::with_base(&data[HEADER_LEN..], HEADER_LEN)))
+}
+
+/// Renders one management transfer (either direction) as one line, for dump tools:
+/// `STATUS_GET seq=1`, `ACK seq=1 status=OK`, or `malformed (<error>): <hex>`.
+///
+/// Bit 7 of the op selects the reply decoder, otherwise the request decoder.
+pub fn describe(transfer: &[u8]) -> impl core::fmt::Display + '_ {
+    display::DisplayFn(move |f| {
+        let is_reply = transfer.get(4).is_some_and(|&op| op & REPLY_BIT != 0);
+        let res = if is_reply {
+            Reply::parse(transfer).map(|(seq, r)| write!(f, "{}", r.display(seq)))
+        } else {
+            Request::parse(transfer).map(|(seq, r)| write!(f, "{}", r.display(seq)))
+        };
+        match res {
+            Ok(written) => written,
+            Err(e) => write!(f, "malformed ({e}): {}", display::Hex(transfer)),
+        }
+    })
 }
 
 /// A NUL-padded string up to its first NUL.
@@ -141,5 +168,65 @@ pub(crate) fn fuzz_packet(data: &[u8]) {
         }
         s.handle_timeout(crate::time::Instant::from_secs(10));
         s.handle_disconnect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    static SAMPLES: [&[u8]; 6] = [
+        &[0x05, 0x00, 0x01, 0x00, 0x11],
+        &[0x06, 0x00, 0x01, 0x00, 0x80, 0x00],
+        &[0x06, 0x00, 0x01, 0x00, 0x80, 0x0E],
+        &[0x09, 0x00, 0x01, 0x00, 0x37, 0x01, 0x10, 0x00, 0x00],
+        &[0x09, 0x00, 0x01, 0x00, 0xB7, 0x01, 0x10, 0x40, 0x01],
+        &[0x0B, 0x00, 0x04, 0x00, 0xA7, 0x00, 0x01, 0xC0, 0xE4, 0xE4, 0x60],
+    ];
+
+    #[test]
+    fn describe_both_directions() {
+        assert_eq!(describe(SAMPLES[0]).to_string(), "STATUS_GET seq=1");
+        assert_eq!(describe(SAMPLES[2]).to_string(), "ACK seq=1 status=BAD_KEY");
+        assert_eq!(describe(SAMPLES[3]).to_string(), "SER_SEND seq=1 CARD_INFO_GET addr=0x10");
+        assert_eq!(
+            describe(&[0x05, 0x00, 0x01, 0x00, 0x42]).to_string(),
+            "malformed (unknown op 0x42 at byte 4): 0500010042"
+        );
+    }
+
+    #[test]
+    fn fuzz_entry_survives_mutations() {
+        for s in SAMPLES {
+            fuzz_packet(s);
+            for i in 0..s.len() {
+                for bit in 0..8 {
+                    let mut m = s.to_vec();
+                    m[i] ^= 1 << bit;
+                    fuzz_packet(&m);
+                }
+                fuzz_packet(&s[..i]);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_entry_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            fuzz_packet(&data);
+        }
+
+        #[test]
+        fn fuzz_entry_with_consistent_header(op in any::<u8>(), payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut v = vec![0u8; HEADER_LEN];
+            v.extend_from_slice(&payload);
+            let len = v.len() as u16;
+            v[..2].copy_from_slice(&len.to_le_bytes());
+            v[2] = 1;
+            v[4] = op;
+            fuzz_packet(&v);
+            let _ = describe(&v).to_string();
+        }
     }
 }

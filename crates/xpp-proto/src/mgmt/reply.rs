@@ -101,7 +101,9 @@ impl TwsPower {
 /// has bit 7 and is known, and `len` is at least the fixed size of the reply.
 // Decision (§2.4 rule 7): replies longer than their fixed size are accepted and the extra bytes
 // are dropped (not kept in the repr), so re-encoding gives the fixed size. Variable-size replies
-// (EEPROM_BLK_RD_REPLY, SER_RECV) keep every byte.
+// (EEPROM_BLK_RD_REPLY, SER_RECV) keep every byte; EEPROM_BLK_RD_REPLY data is not truncated
+// to the requested length here (the reference host does that itself, §3.3), so callers see
+// exactly what the device sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]

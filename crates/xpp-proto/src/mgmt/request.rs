@@ -248,7 +248,9 @@ impl<'a> Request<'a> {
     /// request.
     ///
     /// The `len` field must equal `data.len()` and fixed-size requests must have exactly their
-    /// size (the tools send packed structs, so anything else is a host bug).
+    /// size.
+    // Decision: unlike replies (rule 7), requests are decoded strictly: the reference tools send
+    // packed structs of exact size, so extra bytes mean a host bug the emulator should report.
     // Decision (§10.9): an op that is not a known request yields `MgmtError::UnknownOp` (a reply
     // op `MgmtError::NotARequest`); the emulator, having read the seq with `Packet`, answers
     // those with ACK `BadCmd`, and short packets (`Truncated`) with ACK `TooShort`.

@@ -9,6 +9,12 @@
 //! ```
 //!
 //! The host sends zeros in the fields the device fills in.
+//!
+//! Answers longer than their sub-command are accepted (extra bytes dropped); commands must have
+//! exactly their size.
+// Decision: §3.3 says the answer has the request's length and the host copies N bytes back, so
+// a longer answer is harmless (rule 7 spirit) while a shorter one is an error; the emulator-side
+// command decoder is exact, like `Request::parse`.
 
 use core::fmt;
 

@@ -39,11 +39,30 @@ impl SessionConfig {
     pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_millis(2000);
     /// Default queue bound: a `-Q` query is 11 requests; firmware loads feed one segment at a time.
     pub const DEFAULT_MAX_QUEUED: usize = 32;
+
+    /// The defaults: 2000 ms, 32 queued requests.
+    pub const fn new() -> Self {
+        Self { reply_timeout: Self::DEFAULT_REPLY_TIMEOUT, max_queued: Self::DEFAULT_MAX_QUEUED }
+    }
+
+    /// Sets [`SessionConfig::reply_timeout`].
+    #[must_use]
+    pub const fn with_reply_timeout(mut self, timeout: Duration) -> Self {
+        self.reply_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SessionConfig::max_queued`].
+    #[must_use]
+    pub const fn with_max_queued(mut self, max_queued: usize) -> Self {
+        self.max_queued = max_queued;
+        self
+    }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { reply_timeout: Self::DEFAULT_REPLY_TIMEOUT, max_queued: Self::DEFAULT_MAX_QUEUED }
+        Self::new()
     }
 }
 
@@ -150,6 +169,9 @@ const ABANDONED_SEQS: usize = 4;
 // Decision: a reply whose seq belongs to a recently abandoned request (timed out, failed, or
 // fire-and-forget) is discarded as stale instead of failing the current request with
 // SeqMismatch; any other wrong seq fails the current request (rule 8).
+// Decision (§10.3): whether the device answers RENUM / RESET / HALF_RESET / TWS_PORT_SET is
+// unknown; the session never waits for it, and such an answer (recognised by its seq) is
+// discarded as stale.
 // Decision: a reply handled at or after the request's deadline is late: the request times out
 // first and the input is then discarded as stale.
 ///
@@ -252,7 +274,8 @@ impl Session {
     /// [`Session::poll_transmit`] hands it out.
     ///
     /// Fails if the request cannot be encoded (too long, TWS_PORT_SET port ≥ 2) or the queue is
-    /// full; nothing is queued then.
+    /// full; nothing is queued then. `now` is taken for symmetry with the other commands; the
+    /// timeout runs from transmission, not from queueing.
     pub fn send(&mut self, _now: Instant, request: Request<'_>) -> Result<RequestId, MgmtError> {
         if self.queue.len() >= self.config.max_queued {
             return Err(MgmtError::QueueFull { capacity: self.config.max_queued });
@@ -365,6 +388,8 @@ impl Session {
             },
             Expect::Reply(_) => {}
         }
+        // Decision: SER_RECV must carry at least as many bytes as the SER_SEND (§3.3 says the
+        // same; longer is accepted as in rule 7).
         if let Reply::SerRecv { data } = reply
             && data.len() < out.min_reply_data
         {
@@ -624,7 +649,7 @@ mod tests {
 
     #[test]
     fn reply_at_the_deadline_is_late() {
-        let cfg = SessionConfig { reply_timeout: Duration::from_millis(50), ..SessionConfig::default() };
+        let cfg = SessionConfig::new().with_reply_timeout(Duration::from_millis(50));
         let mut s = Session::with_config(cfg);
         let id = s.send(t(0), Request::TwsPortGet).unwrap();
         let _ = transmit(&mut s, t(0));
@@ -663,7 +688,7 @@ mod tests {
 
     #[test]
     fn queue_is_bounded() {
-        let cfg = SessionConfig { max_queued: 2, ..SessionConfig::default() };
+        let cfg = SessionConfig::new().with_max_queued(2);
         let mut s = Session::with_config(cfg);
         s.send(t(0), Request::StatusGet).unwrap();
         s.send(t(0), Request::StatusGet).unwrap();
