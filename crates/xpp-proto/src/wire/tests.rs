@@ -1,0 +1,1 @@
+//! Tests of the wire module: hand-written vectors, truncation sweeps, property tests.
