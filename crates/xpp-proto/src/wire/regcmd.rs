@@ -163,7 +163,7 @@ impl RegAccess {
 /// The RAM variant: a 16-bit address and a 32-bit value (type-6 FXS SLIC RAM).
 ///
 /// The host always sets `do_datah` and `do_subreg` in the flag byte; they are not kept here and
-/// [`RegCmd::emit`] always sets them.
+/// emitting always sets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RamAccess {

@@ -931,3 +931,21 @@ mod props {
         }
     }
 }
+
+#[cfg(feature = "serde")]
+#[test]
+fn serializes_to_json() {
+    let b = cat(&[&[0x18, 0x08, 0x12, 0x80, 0x05, 0x00, 0x00, 0x00], &SAMPLES16]);
+    let r = parse_bytes(&b).unwrap();
+    let j = serde_json::to_string(&r).unwrap();
+    assert!(j.contains(r#""sync":true"#), "{j}");
+    assert!(j.contains(r#""lines":5"#), "{j}");
+    assert!(j.contains(r#""samples":"101112131415161718191a1b1c1d1e1f""#), "{j}");
+    let r = parse_bytes(&[0x0A, 0x00, 0x0F, 0x01, 0x9B, 0xAA, 0xBB, 0xCC, 0x00, 0x00]).unwrap();
+    let j = serde_json::to_string(&r).unwrap();
+    assert!(j.contains(r#""data":"aabbcc""#), "{j}");
+    let r = parse_bytes(&[0x10, 0x00, 0x08, 0x00, 0x1E, 0, 0, 0, 0x00, 0x10, 2, 4, 0xFF, 0, 0, 0]).unwrap();
+    let j = serde_json::to_string(&r).unwrap();
+    assert!(j.contains(r#""card_type":"FXS""#), "{j}");
+    assert_eq!(j.matches("numchips").count(), 1, "only the units in use: {j}");
+}
