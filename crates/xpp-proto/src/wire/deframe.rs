@@ -68,6 +68,10 @@ impl<'a> Deframer<'a> {
         ReprIter { inner: self, done: false }
     }
 
+    // Decision: an empty transfer is an error (Truncated at 0), not an empty iterator, so the
+    // caller counts it like the driver does (§2.3). A command frame may contain no packet with
+    // `is_pcm` set, and a PCM frame only PCM opcodes with `is_pcm` set (stricter than the
+    // driver, which only checks the opcode, as §10's robust-decoder paragraph recommends).
     fn step(&mut self) -> Result<(usize, Packet<&'a [u8]>), WireError> {
         check_transfer_len(self.data)?;
         let offset = self.pos;

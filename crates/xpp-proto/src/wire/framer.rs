@@ -85,6 +85,8 @@ impl<'b> Framer<'b> {
         repr.check()?;
         let kind = match repr.message {
             Message::PcmRead(_) | Message::PcmWrite(_) => FrameKind::Pcm,
+            // Decision: an unknown opcode with is_pcm set parses (kept as received) but cannot
+            // be framed: no frame class admits it (§3).
             Message::Other { is_pcm: true, .. } => {
                 return Err(WireError::Invalid {
                     what: "header is_pcm",
@@ -129,6 +131,8 @@ pub struct PcmRound<'f, 'b> {
 }
 
 impl PcmRound<'_, '_> {
+    // Decision: XPDs out of ascending XPD-index order are refused (§7.3 item 4 fixes the
+    // order; the device's expectations for any other order are unknown).
     fn begin(&mut self, addr: Address, lines: u32, sink: impl FnMut(&[u8])) -> Result<&mut [u8], WireError> {
         if self.last.is_some_and(|l| l >= addr.xpd_index()) {
             return Err(WireError::Invalid {

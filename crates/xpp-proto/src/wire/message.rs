@@ -119,6 +119,9 @@ impl UnitDescriptor {
     }
 
     fn parse(b: &[u8; UNIT_DESCRIPTOR_LEN]) -> Self {
+        // Decision: address bits 3 and 7 are dropped (written back as 0); reserved bytes 5-6
+        // and `ec_addr` (§13.4) are kept raw and emitted as given, so dumps show them and an
+        // emulator can reproduce a captured descriptor byte for byte.
         Self {
             addr: Address::from_byte(b[0]),
             subtype: b[1] & 0x0F,
@@ -516,6 +519,8 @@ impl Message<'_> {
 pub struct Repr<'a> {
     /// Target (H->D) or source (D->H) XPD.
     pub addr: Address,
+    // Decision: the sync bit is kept on every opcode (not forced to 0 on commands) so that a
+    // capture re-emits byte for byte; builders set it only on the first PCM packet of a tick.
     /// `sync_master`: first PCM packet of a tick (host writes 0 on commands; kept as received).
     #[doc(alias = "sync_master")]
     pub sync: bool,
@@ -523,6 +528,9 @@ pub struct Repr<'a> {
     pub message: Message<'a>,
 }
 
+// Decision: H->D opcodes (which the reference host always emits at one length) are parsed
+// with `exact`; D->H opcodes whose length the host does not check (§10) with `need`, ignoring
+// trailing bytes; PCM is exact both ways (validated by the host). See the module table.
 fn need(payload: &[u8], n: usize, what: &'static str) -> Result<(), WireError> {
     if payload.len() < n {
         return Err(WireError::Truncated { what, offset: HEADER_LEN, needed: n });
@@ -553,6 +561,9 @@ impl<'a> Repr<'a> {
         let payload = &bytes[HEADER_LEN..usize::from(header.len)];
         let opcode = header.opcode;
         let pcm_opcode = matches!(opcode, Opcode::PcmRead | Opcode::PcmWrite);
+        // Decision: `is_pcm` must match the opcode on typed messages (the host would reject
+        // either mismatch as a frame-class error); unknown opcodes keep it as received.
+        // pcmslot and the reserved header bits are ignored here and emitted as 0 (§13.4).
         if is_typed(opcode) && header.is_pcm != pcm_opcode {
             return Err(WireError::Invalid {
                 what: "header is_pcm",
@@ -563,6 +574,9 @@ impl<'a> Repr<'a> {
         let message = match opcode {
             Opcode::AbRequest => {
                 exact(payload, 2, "AB_REQUEST must be 6 bytes")?;
+                // Decision: reserved bytes (here and in AB_DESCRIPTION, ECHO SET_REPLY) are
+                // fields kept as received and emitted as given; constructors set them to 0.
+                // rev is not checked here (the session rejects rev != 30, §6.2).
                 Message::AbRequest(AbRequest { rev: payload[0], reserved: payload[1] })
             }
             Opcode::AbDescription => {
@@ -624,6 +638,8 @@ impl<'a> Repr<'a> {
             }
             Opcode::SetLed => {
                 exact(payload, 1, "SET_LED must be 5 bytes")?;
+                // Decision: kept as one raw byte; PRI/BRI accessors interpret it, since the
+                // card type is not known at this layer and BRI leaves bits 3-7 uncleared.
                 Message::SetLed(SetLed(payload[0]))
             }
             Opcode::EchoSet => {

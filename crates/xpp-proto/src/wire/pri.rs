@@ -100,6 +100,7 @@ impl TimeslotMap {
     ///
     /// Decision: bits at or above [`TimeslotMap::channels`] are ignored (they name no
     /// channel); callers that must not lose them compare with [`TimeslotMap::logical_mask`].
+    // Decision: out-of-range logical bits are dropped rather than reported (see doc).
     pub const fn to_physical(self, logical: u32) -> u32 {
         let mut out = 0;
         let mut i = 0;
@@ -119,6 +120,7 @@ impl TimeslotMap {
     /// Decision: unused physical bits (bit 0; T1 multiples of 4) are ignored; the PCM data of
     /// such a bit, if a device sent it, belongs to no channel. Compare with
     /// [`TimeslotMap::physical_mask`] to detect them.
+    // Decision: unused physical bits are dropped rather than reported (see doc).
     pub const fn to_logical(self, physical: u32) -> u32 {
         let mut out = 0;
         let mut b = 0;

@@ -229,6 +229,9 @@ impl Multibyte {
         Some(Self { port, eoframe, data: buf, len: data.len() as u8 })
     }
 
+    // Decision: §13.10 leaves open which eoframe value starts D-channel delivery; this layer
+    // exposes only the bit and the chipregs names (`WM` = 0, `Wm` = 1); the BRI line model
+    // decides. Unused body bytes (uninitialised in the reference host, §13.14) are sent as 0.
     /// The magic command (bytes = 0): `WM` (`eoframe` = false) or `Wm` (`eoframe` = true).
     /// Which of the two starts D-channel delivery is an open question (§13.10).
     pub const fn magic(port: u8, eoframe: bool) -> Self {
