@@ -48,6 +48,14 @@ pub enum WireError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A received transfer is longer than the 512-byte xframe limit (§2.3, §3).
+    #[error("transfer of {len} bytes exceeds the {max}-byte limit")]
+    TransferTooLong {
+        /// Length of the transfer.
+        len: usize,
+        /// The limit ([`crate::wire::MAX_TRANSFER`]).
+        max: usize,
+    },
     /// A message does not fit the buffer it is emitted into, or a transfer size limit.
     #[error("{what} needs {needed} bytes, only {available} available")]
     NoRoom {
@@ -74,7 +82,29 @@ impl WireError {
             | Self::BadLength { offset, .. }
             | Self::Invalid { offset, .. }
             | Self::FrameClass { offset, .. } => Some(offset),
+            Self::TransferTooLong { max, .. } => Some(max),
             Self::NoRoom { .. } => None,
+        }
+    }
+
+    /// The same error with its offset moved by `base` bytes: turns an offset relative to a
+    /// packet into one relative to the transfer that holds it.
+    #[must_use]
+    pub const fn offset_by(self, base: usize) -> Self {
+        match self {
+            Self::Truncated { what, offset, needed } => {
+                Self::Truncated { what, offset: offset.saturating_add(base), needed }
+            }
+            Self::BadLength { offset, len, reason } => {
+                Self::BadLength { offset: offset.saturating_add(base), len, reason }
+            }
+            Self::Invalid { what, offset, reason } => {
+                Self::Invalid { what, offset: offset.saturating_add(base), reason }
+            }
+            Self::FrameClass { offset, reason } => {
+                Self::FrameClass { offset: offset.saturating_add(base), reason }
+            }
+            other @ (Self::TransferTooLong { .. } | Self::NoRoom { .. }) => other,
         }
     }
 }
