@@ -3,8 +3,10 @@
 //! This is the facade crate: it re-exports the public API of the workspace crates.
 //!
 //! - [`proto`]: the wire formats (data interface, management interface, firmware files).
+//! - [`usb`]: the [`usb::Transport`] trait every backend implements.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use xpp_proto as proto;
 pub use xpp_proto::{Duration, Instant};
+pub use xpp_usb as usb;

@@ -89,7 +89,7 @@ impl<'a> Pcm<'a> {
 
     /// `(line, samples)` for each set line, in ascending order.
     pub fn iter(&self) -> PcmIter<'a> {
-        PcmIter { lines: self.lines, chunks: self.samples.chunks_exact(SAMPLES_PER_TICK) }
+        PcmIter { lines: self.lines, chunks: self.samples.as_chunks::<SAMPLES_PER_TICK>().0.iter() }
     }
 
     /// Parses a PCM payload (bytes after the header). Error offsets are relative to the
@@ -126,7 +126,7 @@ impl<'a> Pcm<'a> {
 #[derive(Debug, Clone)]
 pub struct PcmIter<'a> {
     lines: u32,
-    chunks: core::slice::ChunksExact<'a, u8>,
+    chunks: core::slice::Iter<'a, [u8; SAMPLES_PER_TICK]>,
 }
 
 impl<'a> Iterator for PcmIter<'a> {
@@ -138,8 +138,7 @@ impl<'a> Iterator for PcmIter<'a> {
         }
         let line = self.lines.trailing_zeros() as u8;
         self.lines &= self.lines - 1;
-        let chunk = self.chunks.next()?;
-        Some((line, chunk.try_into().ok()?))
+        Some((line, self.chunks.next()?))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

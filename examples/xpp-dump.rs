@@ -1,0 +1,135 @@
+//! `xpp-dump`: decode one Astribank USB transfer given as hex.
+//!
+//! ```text
+//! cargo run --example xpp-dump -- [--mgmt] [--json] [HEX ...]
+//! echo "0A 00 0F 10 35 00 40 00 01 00" | cargo run --example xpp-dump
+//! ```
+//!
+//! The transfer is the hex digits of all arguments (or of standard input when there are none);
+//! whitespace, commas, colons and `0x` prefixes are ignored. Data interface (default): one line
+//! per packet, `@offset  OPCODE unit/subunit fields`. `--mgmt`: the transfer is one management
+//! (xtalk/MPP) packet. `--json`: one JSON object per packet instead. Invalid input prints
+//! `xpp-dump: <where>: <reason>` on stderr (after the packets that did decode) and exits 1.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::Parser;
+use serde_json::json;
+use xpp::proto::{mgmt, wire};
+
+/// Decode one Astribank USB transfer given as hex.
+#[derive(Parser)]
+#[command(name = "xpp-dump")]
+struct Args {
+    /// The transfer is a management-interface (MPP) packet, not data-interface packets.
+    #[arg(long)]
+    mgmt: bool,
+    /// Print one JSON object per packet.
+    #[arg(long)]
+    json: bool,
+    /// Hex bytes; read from standard input when absent.
+    hex: Vec<String>,
+}
+
+/// Parses hex text into bytes; the error names the character position.
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let mut digits = Vec::new();
+    for word in text.split(|c: char| c.is_whitespace() || c == ',' || c == ':') {
+        let word = word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")).unwrap_or(word);
+        digits.extend(word.chars());
+    }
+    if digits.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits ({})", digits.len()));
+    }
+    digits
+        .chunks_exact(2)
+        .enumerate()
+        .map(|(i, pair)| match (pair[0].to_digit(16), pair[1].to_digit(16)) {
+            (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
+            _ => Err(format!("byte {i}: not a hex byte: {}{}", pair[0], pair[1])),
+        })
+        .collect()
+}
+
+fn dump_data(bytes: &[u8], json: bool) -> Result<(), String> {
+    for item in wire::parse_transfer(bytes) {
+        let (offset, repr) = item.map_err(|e| e.to_string())?;
+        if json {
+            let value = json!({ "offset": offset, "text": repr.to_string(), "packet": repr });
+            println!("{value}");
+        } else {
+            println!("@{offset:<4} {repr}");
+        }
+    }
+    Ok(())
+}
+
+fn dump_mgmt(bytes: &[u8], json: bool) -> Result<(), String> {
+    let is_reply = bytes.get(4).is_some_and(|op| op & 0x80 != 0);
+    let text = mgmt::describe(bytes).to_string();
+    let value = if is_reply {
+        let (seq, reply) = mgmt::Reply::parse(bytes).map_err(|e| e.to_string())?;
+        json!({ "direction": "device-to-host", "seq": seq, "text": text, "reply": reply })
+    } else {
+        let (seq, request) = mgmt::Request::parse(bytes).map_err(|e| e.to_string())?;
+        json!({ "direction": "host-to-device", "seq": seq, "text": text, "request": request })
+    };
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let text = if args.hex.is_empty() {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("stdin: {e}"))?;
+        s
+    } else {
+        args.hex.join(" ")
+    };
+    let bytes = parse_hex(&text).map_err(|e| format!("input: {e}"))?;
+    if args.mgmt { dump_mgmt(&bytes, args.json) } else { dump_data(&bytes, args.json) }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xpp-dump: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_input_forms() {
+        assert_eq!(parse_hex("06 00 07 00 1E 00"), Ok(vec![6, 0, 7, 0, 0x1E, 0]));
+        assert_eq!(parse_hex("0x06,0x00:0700\n1e00"), Ok(vec![6, 0, 7, 0, 0x1E, 0]));
+        assert_eq!(parse_hex(""), Ok(vec![]));
+        assert_eq!(parse_hex("0A 0"), Err("odd number of hex digits (3)".into()));
+        assert_eq!(parse_hex("0A 0G"), Err("byte 1: not a hex byte: 0G".into()));
+    }
+
+    #[test]
+    fn errors_name_the_offset() {
+        // A valid REGISTER_REQUEST followed by 2 stray bytes.
+        let bytes = parse_hex("0A 00 0F 10 35 00 40 00 01 00 03 00").unwrap();
+        assert_eq!(
+            dump_data(&bytes, false),
+            Err("truncated packet header at byte 10: 4 bytes needed".into())
+        );
+        assert!(dump_data(&parse_hex("06 00 07 00 1E 00").unwrap(), true).is_ok());
+        assert!(dump_mgmt(&parse_hex("06 00 01 00 80 00").unwrap(), true).is_ok());
+        assert!(dump_mgmt(&parse_hex("05 00 01 00 11").unwrap(), false).is_ok());
+        assert!(dump_mgmt(&parse_hex("05 00 01 00").unwrap(), false).is_err());
+    }
+}
