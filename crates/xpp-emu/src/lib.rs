@@ -17,5 +17,6 @@
 
 pub mod config;
 pub mod data;
+pub mod script;
 
 pub use config::DeviceConfig;
