@@ -1,0 +1,14 @@
+//! Middleware: transports that wrap any [`Transport`](crate::Transport) and are themselves
+//! transports (smoltcp's `phy::Tracer`, `FaultInjector`, `PcapWriter`).
+//!
+//! - [`PcapWriter`]: records every transfer as a Linux usbmon pcap file (link type 220) that
+//!   Wireshark and `tshark` open; [`PcapReader`] parses such files (also `tshark -i usbmonN`
+//!   captures of real hardware);
+//!   [`usbmon`] is the sans-IO record codec they share.
+
+mod pcap_reader;
+mod pcap_writer;
+pub mod usbmon;
+
+pub use pcap_reader::{PcapError, PcapReader, Record};
+pub use pcap_writer::{Clock, PcapWriter, system_clock};
