@@ -1,6 +1,7 @@
 //! Middleware: transports that wrap any [`Transport`](crate::Transport) and are themselves
 //! transports (smoltcp's `phy::Tracer`, `FaultInjector`, `PcapWriter`).
 //!
+//! - [`Tracer`]: logs every transfer at `trace` level with its packets decoded.
 //! - [`PcapWriter`]: records every transfer as a Linux usbmon pcap file (link type 220) that
 //!   Wireshark and `tshark` open; [`PcapReader`] parses such files (also `tshark -i usbmonN`
 //!   captures of real hardware);
@@ -8,7 +9,9 @@
 
 mod pcap_reader;
 mod pcap_writer;
+mod tracer;
 pub mod usbmon;
 
 pub use pcap_reader::{PcapError, PcapReader, Record};
 pub use pcap_writer::{Clock, PcapWriter, system_clock};
+pub use tracer::{Decoded, TRACE_TARGET, Tracer};
