@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod info;
+pub mod middleware;
 mod transport;
 
 pub use info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
