@@ -17,5 +17,13 @@
 
 pub mod config;
 pub mod data;
+pub mod device;
+pub mod eeprom;
+pub mod fault;
+mod loader;
+mod mpp;
+pub mod usb;
 
 pub use config::DeviceConfig;
+pub use device::{Counters, DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
+pub use usb::UsbStage;
