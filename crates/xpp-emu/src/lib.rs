@@ -22,8 +22,10 @@ pub mod eeprom;
 pub mod fault;
 mod loader;
 mod mpp;
+pub mod transport;
 pub mod usb;
 
 pub use config::DeviceConfig;
 pub use device::{Counters, DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
+pub use transport::{ClockMode, EmulatedTransport, Emulator, RealTimeRunner};
 pub use usb::UsbStage;
