@@ -1,9 +1,9 @@
 //! What an emulated device is built from (MODEL.md, "Configuration inputs").
 //!
 //! [`DeviceConfig`] holds the fields every part of the model reads; the device core and the
-//! data interface keep their own tunables in [`CoreConfig`](crate::config::CoreConfig) and
-//! [`DataConfig`](crate::data::DataConfig).
+//! data interface keep their own tunables in [`CoreConfig`] and [`DataConfig`].
 
+use xpp_proto::Duration;
 use xpp_proto::wire::pri::PriProtocol;
 
 pub use crate::data::DataConfig;
@@ -198,9 +198,151 @@ impl DeviceConfig {
         self.seed = seed;
         self
     }
+
+    /// Sets the EEPROM fitted.
+    #[must_use]
+    pub const fn with_eeprom(mut self, eeprom: EepromKind) -> Self {
+        self.eeprom = eeprom;
+        self
+    }
+
+    /// Sets the echo-canceller module.
+    #[must_use]
+    pub const fn with_echo(mut self, echo: bool) -> Self {
+        self.echo = echo;
+        self
+    }
+
+    /// Sets the family.
+    #[must_use]
+    pub const fn with_family(mut self, family: Family) -> Self {
+        self.family = family;
+        self
+    }
+
+    /// Sets the hardware revision (bcdDevice).
+    #[must_use]
+    pub const fn with_hw_revision(mut self, bcd: u16) -> Self {
+        self.hw_revision = bcd;
+        self
+    }
+
+    /// Sets the device-core tunables.
+    #[must_use]
+    pub fn with_core(mut self, core: CoreConfig) -> Self {
+        self.core = core;
+        self
+    }
+}
+
+/// How the device judges a downloaded firmware image (MODEL.md LOAD-5, MPP-22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ImageCheck {
+    /// Accept only images whose SHA-256 is in the built-in set of shipped images for this
+    /// product and revision, or in the configured extra digests.
+    #[default]
+    Digest,
+    /// Accept any non-empty image (for tests with synthetic images).
+    AnyNonEmpty,
+}
+
+/// What happens to the module chips when the device jumps to the other TwinStar port
+/// (MODEL.md TWS-13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum LineStateOnJump {
+    /// Chip registers, layer 1, equipment and patches stay as they were.
+    #[default]
+    Keep,
+    /// Every chip returns to its power-on state (equipment keeps its physical state).
+    Reset,
+}
+
+/// A licence the device accepts besides the emulator's key oracle (MODEL.md MPP-14), e.g.
+/// copied from a real licence file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LicenceKey {
+    /// The EEPROM table the key is bound to.
+    pub table: xpp_proto::mgmt::EepromTable,
+    /// The capabilities it unlocks.
+    pub caps: xpp_proto::mgmt::Capabilities,
+    /// The key.
+    pub key: xpp_proto::mgmt::CapKey,
 }
 
 /// Tunables of the device core: USB stages, MPP, TwinStar, fault injection.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Every field is a "(config, default …)" of a MODEL.md row; the row is named on the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct CoreConfig {}
+pub struct CoreConfig {
+    /// USB-17: time between leaving a port on renumeration and reappearing (default 500 ms).
+    pub renum_delay: Duration,
+    /// TWS-12: time between leaving the old port on a jump and enumerating on the new one
+    /// (default 500 ms).
+    pub jump_delay: Duration,
+    /// TWS-14, LOAD-13: time from VBUS (or device power) appearing to enumeration (default
+    /// 100 ms, the USB attach debounce). Zero at construction: a device built powered is
+    /// enumerated at once.
+    pub attach_delay: Duration,
+    /// TWS-10: watchdog timeout, clamped to 50 ms ..= 60 s (default 2000 ms).
+    pub watchdog_timeout: Duration,
+    /// TWS-13: chip state across a jump (default Keep).
+    pub line_state_on_jump: LineStateOnJump,
+    /// LOAD-5: how a downloaded USB image is judged (default Digest).
+    pub usb_image_check: ImageCheck,
+    /// MPP-22: how a downloaded FPGA image is judged (default Digest).
+    pub fpga_image_check: ImageCheck,
+    /// LOAD-5: extra accepted SHA-256 digests of the 16 KiB FX2 RAM image (any revision).
+    pub extra_usb_digests: Vec<[u8; 32]>,
+    /// MPP-22: extra accepted SHA-256 digests of FPGA data (any product), e.g. for the
+    /// unshipped FPGA_1151.hex or FPGA_1161.201.hex.
+    pub extra_fpga_digests: Vec<[u8; 32]>,
+    /// MPP-9: the `eeprom` version string of STATUS_GET (default "1", NUL padded).
+    pub eeprom_version: [u8; 6],
+    /// MPP-27: SER STAT_GET `fpga_configuration` (default 3).
+    pub fpga_configuration: u8,
+    /// ECHO-5: the echo-canceller CPLD version (default 0x0101).
+    pub cpld_version: u16,
+    /// MPP-1: delay between a request's arrival and its reply being available (default 0).
+    pub mpp_latency: Duration,
+    /// USB-12: IN FIFO depth of endpoint 0x86 in transfers (default 64).
+    pub data_in_depth: usize,
+    /// USB-12: IN FIFO depth of endpoint 0x88 in transfers (default 8).
+    pub mgmt_in_depth: usize,
+    /// TWS-1: VBUS present on ports 0 and 1 at construction (default both).
+    pub port_power: [bool; 2],
+    /// MPP-14: literal licences accepted besides the key oracle.
+    pub licence_keys: Vec<LicenceKey>,
+    /// FAULT-1..7: transfer fault rules, applied in order.
+    pub faults: Vec<crate::fault::FaultRule>,
+    /// FAULT-8..10: faults at given times (unplug, power, reset).
+    pub scheduled_faults: Vec<crate::fault::ScheduledFault>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            renum_delay: Duration::from_millis(500),
+            jump_delay: Duration::from_millis(500),
+            attach_delay: Duration::from_millis(100),
+            watchdog_timeout: Duration::from_millis(2000),
+            line_state_on_jump: LineStateOnJump::Keep,
+            usb_image_check: ImageCheck::Digest,
+            fpga_image_check: ImageCheck::Digest,
+            extra_usb_digests: Vec::new(),
+            extra_fpga_digests: Vec::new(),
+            eeprom_version: *b"1\0\0\0\0\0",
+            fpga_configuration: 3,
+            cpld_version: 0x0101,
+            mpp_latency: Duration::ZERO,
+            data_in_depth: 64,
+            mgmt_in_depth: 8,
+            port_power: [true, true],
+            licence_keys: Vec::new(),
+            faults: Vec::new(),
+            scheduled_faults: Vec::new(),
+        }
+    }
+}

@@ -17,6 +17,16 @@
 
 pub mod config;
 pub mod data;
+pub mod device;
+pub mod eeprom;
+pub mod fault;
+mod loader;
+mod mpp;
 pub mod script;
+pub mod transport;
+pub mod usb;
 
 pub use config::DeviceConfig;
+pub use device::{Counters, DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
+pub use transport::{ClockMode, EmulatedTransport, Emulator, RealTimeRunner};
+pub use usb::UsbStage;
