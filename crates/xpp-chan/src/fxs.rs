@@ -607,10 +607,7 @@ impl FxsLine {
             FxsState::Vmwi => self.leave_vmwi(false),
             _ => {}
         }
-        let lf = LineFeed::oht(self.reversed);
-        if self.line_feed != lf {
-            self.write_line_feed(lf);
-        }
+        self.ensure_line_feed(LineFeed::oht(self.reversed));
         self.timers.set(Timer::Oht as usize, now + self.config.oht_duration);
         self.set_state(FxsState::Oht);
         Ok(())
@@ -681,7 +678,7 @@ impl FxsLine {
         } else {
             if self.state == FxsState::Vmwi {
                 self.leave_vmwi(false);
-                self.write_line_feed(LineFeed::active(self.reversed));
+                self.ensure_line_feed(LineFeed::active(self.reversed));
                 self.set_state(FxsState::Idle);
             }
             if self.chip == ChipType::Type6 {
@@ -752,7 +749,7 @@ impl FxsLine {
                 FxsState::Vmwi => {
                     battery_written = self.chip == ChipType::Type1;
                     self.leave_vmwi(false);
-                    self.write_line_feed(LineFeed::active(self.reversed));
+                    self.ensure_line_feed(LineFeed::active(self.reversed));
                     self.set_state(FxsState::Idle);
                 }
                 FxsState::Idle | FxsState::Open => {}
@@ -775,9 +772,7 @@ impl FxsLine {
         if self.ring_on {
             self.ring_off_writes(line_feed);
         } else {
-            if self.line_feed != line_feed {
-                self.write_line_feed(line_feed);
-            }
+            self.ensure_line_feed(line_feed);
             if self.chip == ChipType::Type1 {
                 self.write(reg1::BATTERY, reg1::BATTERY_LOW);
             }
@@ -834,10 +829,7 @@ impl FxsLine {
             self.set_state(FxsState::Idle);
             self.enter_vmwi(now);
         } else {
-            let lf = LineFeed::active(self.reversed);
-            if self.line_feed != lf {
-                self.write_line_feed(lf);
-            }
+            self.ensure_line_feed(LineFeed::active(self.reversed));
             self.set_state(FxsState::Idle);
         }
         self.update_leds();
@@ -851,10 +843,7 @@ impl FxsLine {
                 self.write_line_feed(LineFeed::Ringing);
             }
             ChipType::Type6 => {
-                let lf = LineFeed::active(self.reversed);
-                if self.line_feed != lf {
-                    self.write_line_feed(lf);
-                }
+                self.ensure_line_feed(LineFeed::active(self.reversed));
                 self.lamp(true);
                 // Decision: the first blink starts when the lamp mode is entered.
                 self.timers.set(Timer::VmwiLamp as usize, now + LAMP_ON);
@@ -968,6 +957,13 @@ impl FxsLine {
     fn write_line_feed(&mut self, lf: LineFeed) {
         self.write(self.chip.line_feed_reg(), lf.value());
         self.line_feed = lf;
+    }
+
+    /// Writes the line feed unless it is already `lf`.
+    fn ensure_line_feed(&mut self, lf: LineFeed) {
+        if self.line_feed != lf {
+            self.write_line_feed(lf);
+        }
     }
 
     fn write(&mut self, reg: u8, value: u8) {

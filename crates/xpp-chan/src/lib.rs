@@ -44,6 +44,8 @@
 mod common;
 pub mod fxo;
 pub mod fxs;
+#[cfg(test)]
+mod test_util;
 
 pub use fxo::{FxoConfig, FxoLine, FxoState};
 pub use fxs::{Cadence, ChipType, FxsConfig, FxsLine, FxsState, LineFeed, RingWaveform, Vmwi6Constants};
