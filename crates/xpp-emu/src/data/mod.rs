@@ -1,50 +1,580 @@
 //! The data interface (interface 0) in stage 11x2: XPP protocol, ticks and PCM, the module
 //! chips and the equipment on their ports (MODEL.md XPP, REG, TIME, FXS, FXO, PRI, BRI, ECHO,
 //! EQ, PATCH rows).
-// SKELETON: the contract the device core codes against; filled in by the data-interface work.
+//!
+//! [`DataInterface`] is a sans-IO core. Its methods, by kind:
+//!
+//! - inputs: [`handle_out`](DataInterface::handle_out) (one bulk OUT transfer on EP 0x02),
+//!   [`handle_timeout`](DataInterface::handle_timeout), session changes
+//!   ([`start_session`](DataInterface::start_session),
+//!   [`stop_session`](DataInterface::stop_session),
+//!   [`power_on_reset`](DataInterface::power_on_reset)), and equipment actions through
+//!   [`phone_mut`](DataInterface::phone_mut), [`pstn_mut`](DataInterface::pstn_mut),
+//!   [`pri_far_end_mut`](DataInterface::pri_far_end_mut),
+//!   [`bri_far_end_mut`](DataInterface::bri_far_end_mut) and [`patch`](DataInterface::patch);
+//! - outputs: [`poll_in`](DataInterface::poll_in) (the next bulk IN transfer for EP 0x86),
+//!   [`poll_timeout`](DataInterface::poll_timeout), [`poll_event`](DataInterface::poll_event)
+//!   and the observers (`*_state`, [`stats`](DataInterface::stats)).
+//!
+//! Polling order: after any input, call `handle_timeout` when `poll_timeout` is due, then drain
+//! `poll_in` and `poll_event`. Everything happens on the caller's [`Instant`]: while a session is
+//! up the device runs a 1 ms scan (its internal clock, TIME-1) that advances equipment, reports
+//! hook/ring/DTMF/CAS changes and, while ticking, emits one PCM round.
+
+mod bri;
+mod echo;
+mod equipment;
+mod event;
+mod fxo;
+mod fxs;
+pub mod g711;
+mod patch;
+mod pri;
+mod regs;
+mod tick;
+mod xpp;
+
+use std::collections::VecDeque;
 
 use xpp_proto::Instant;
+use xpp_proto::wire::{Address, MAX_TRANSFER, Repr, UnitDescriptor};
+
+pub use bri::BriPortState;
+pub use equipment::{BriFarEnd, CallState, EquipmentTimings, LineFeed, Phone, PriFarEnd, PstnLine};
+pub use event::{Event, EventKind, PortRef};
+pub use fxo::FxoPortState;
+pub use fxs::FxsPortState;
+pub use g711::{Law, Source};
+pub use patch::PatchError;
+pub use pri::PriPortState;
 
 use crate::config::DeviceConfig;
 
-/// Tunables of the data interface.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// µ-law silence.
+pub(crate) const SILENCE_U: u8 = 0xFF;
+
+/// Which lines a PCM_READ carries (MODEL: TIME-14, decision XP-13.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct DataConfig {}
+pub enum PcmReadMask {
+    /// The lines of the host's last PCM_WRITE round, per XPD.
+    #[default]
+    Mirror,
+    /// Every channel of every XPD (exercises the host's 512-byte split and masking).
+    AllChannels,
+}
+
+/// Tunables of the data interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DataConfig {
+    /// PCM_READ line selection (default Mirror, TIME-14).
+    pub pcm_read_mask: PcmReadMask,
+    /// Crystal offset of the internal clock in ppm; positive = slower (default 0, TIME-1).
+    pub crystal_ppm: i32,
+    /// Clock change per PLL adjustment step in ppm (default 5, TIME-9).
+    pub pll_step_ppm: u32,
+    /// DTMF detection time (default 40 ms, FXS-14).
+    pub dtmf_detect_ms: u32,
+    /// Ring detect delay after a ring edge (default 0, FXO-6).
+    pub ring_detect_ms: u32,
+    /// On-hook VBAT with battery (default 48, FXO-3).
+    pub battery_volts: i8,
+    /// Off-hook VBAT (default 8, FXO-3).
+    pub loop_volts: i8,
+    /// Off-hook loop current (default 20, FXO-4).
+    pub loop_current: u8,
+    /// Period of unsolicited loop-current replies per off-hook port (default none, FXO-5).
+    pub fxo_loop_current_report_ms: Option<u32>,
+    /// BRI layer-1 activation time (default 10 ms, BRI-4).
+    pub l1_activate_ms: u32,
+    /// Echo canceller CPLD version (default 0x0101, ECHO-5).
+    pub cpld_version: u16,
+    /// Equipment timings (EQ rows).
+    pub timings: EquipmentTimings,
+    /// Most IN transfers waiting for `poll_in`; newer ones are dropped and counted.
+    pub max_queued_in: usize,
+    /// Most entries in the event log; the oldest are dropped.
+    pub event_log_limit: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            pcm_read_mask: PcmReadMask::Mirror,
+            crystal_ppm: 0,
+            pll_step_ppm: 5,
+            dtmf_detect_ms: 40,
+            ring_detect_ms: 0,
+            battery_volts: 48,
+            loop_volts: 8,
+            loop_current: 20,
+            fxo_loop_current_report_ms: None,
+            l1_activate_ms: 10,
+            cpld_version: 0x0101,
+            timings: EquipmentTimings::default(),
+            max_queued_in: 4096,
+            event_log_limit: 4096,
+        }
+    }
+}
+
+/// Counters in the window that XBUS_RESET 0x10 restarts (MODEL: TIME-17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct WindowStats {
+    /// Ticks emitted.
+    pub ticks: u64,
+    /// PCM_WRITE rounds begun.
+    pub rounds: u64,
+    /// Tick intervals without a round.
+    pub missed_rounds: u64,
+    /// Extra rounds in one interval.
+    pub extra_rounds: u64,
+}
+
+/// Counters of the data interface (totals reset only at power-on, MODEL: TIME-17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Ticks emitted (PCM rounds sent).
+    pub ticks: u64,
+    /// PCM_WRITE rounds begun.
+    pub rounds: u64,
+    /// Tick intervals without a PCM_WRITE round.
+    pub missed_rounds: u64,
+    /// Second rounds in one tick interval.
+    pub extra_rounds: u64,
+    /// PCM frames dropped for a bad packet (TIME-16).
+    pub pcm_malformed: u64,
+    /// PCM frames dropped while not ticking (TIME-18).
+    pub pcm_dropped_not_ticking: u64,
+    /// Transfers cut short by a bad packet length (XPP-2).
+    pub xpp_malformed: u64,
+    /// Packets ignored: unknown opcode, wrong card, bad length, bad reg_cmd (XPP-4, REG-2).
+    pub ignored: u64,
+    /// XBUS_RESET bits other than 0x04 / 0x10 (XPP-12).
+    pub xbus_reset_other: u64,
+    /// IN transfers dropped because `max_queued_in` were waiting.
+    pub in_dropped: u64,
+    /// OUT transfers received outside a session.
+    pub out_not_in_session: u64,
+    /// BRI D-channel frames from the host discarded (layer 1 down, too long; BRI-8).
+    pub dchannel_tx_discarded: u64,
+    /// BRI D-channel frames toward the host discarded (delivery off; BRI-9).
+    pub dchannel_rx_discarded: u64,
+    /// Counters since the last XBUS_RESET 0x10.
+    pub window: WindowStats,
+}
+
+/// IN transfers waiting for the host, with recycled buffers.
+#[derive(Debug, Default)]
+pub(crate) struct OutQueue {
+    q: VecDeque<Vec<u8>>,
+    free: Vec<Vec<u8>>,
+    limit: usize,
+    pub(crate) dropped: u64,
+}
+
+impl OutQueue {
+    fn new(limit: usize) -> Self {
+        Self { q: VecDeque::new(), free: Vec::new(), limit, dropped: 0 }
+    }
+
+    pub(crate) fn buffer(&mut self) -> Vec<u8> {
+        let mut b = self.free.pop().unwrap_or_else(|| Vec::with_capacity(MAX_TRANSFER));
+        b.clear();
+        b
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.q.len()
+    }
+
+    pub(crate) fn push(&mut self, b: Vec<u8>) {
+        if b.is_empty() {
+            self.free.push(b);
+        } else if self.q.len() >= self.limit {
+            self.dropped += 1;
+            self.free.push(b);
+        } else {
+            self.q.push_back(b);
+        }
+    }
+
+    pub(crate) fn insert(&mut self, at: usize, b: Vec<u8>) {
+        if self.q.len() >= self.limit {
+            self.dropped += 1;
+            self.free.push(b);
+        } else {
+            self.q.insert(at.min(self.q.len()), b);
+        }
+    }
+
+    /// Emits `repr` as its own transfer; returns it for patching (REG-3 echo).
+    pub(crate) fn push_repr(&mut self, repr: &Repr<'_>) -> Option<&mut Vec<u8>> {
+        let mut b = self.buffer();
+        b.resize(repr.buffer_len(), 0);
+        if repr.emit(&mut b).is_err() {
+            self.free.push(b);
+            return None;
+        }
+        let before = self.q.len();
+        self.push(b);
+        if self.q.len() > before { self.q.back_mut() } else { None }
+    }
+
+    /// Several packets packed back to back into as few transfers as fit.
+    pub(crate) fn batch(&mut self) -> Batch<'_> {
+        let cur = self.buffer();
+        Batch { q: self, cur }
+    }
+
+    fn pop(&mut self) -> Option<Vec<u8>> {
+        self.q.pop_front()
+    }
+
+    fn recycle(&mut self, b: Vec<u8>) {
+        if self.free.len() < 64 {
+            self.free.push(b);
+        }
+    }
+
+    fn clear(&mut self) {
+        while let Some(b) = self.q.pop_front() {
+            self.recycle(b);
+        }
+    }
+}
+
+/// See [`OutQueue::batch`]; the last transfer is queued on drop.
+pub(crate) struct Batch<'q> {
+    q: &'q mut OutQueue,
+    cur: Vec<u8>,
+}
+
+impl Batch<'_> {
+    pub(crate) fn push(&mut self, repr: &Repr<'_>) {
+        let len = repr.buffer_len();
+        if self.cur.len() + len > MAX_TRANSFER {
+            let full = core::mem::replace(&mut self.cur, self.q.buffer());
+            self.q.push(full);
+        }
+        let start = self.cur.len();
+        self.cur.resize(start + len, 0);
+        if repr.emit(&mut self.cur[start..]).is_err() {
+            self.cur.truncate(start);
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let last = core::mem::take(&mut self.cur);
+        self.q.push(last);
+    }
+}
+
+/// A module in a unit.
+#[derive(Debug, Clone)]
+pub(crate) enum Card {
+    Fxs(Box<fxs::FxsUnit>),
+    Fxo(Box<fxo::FxoUnit>),
+    Pri(Box<pri::PriUnit>),
+    Bri(Box<bri::BriUnit>),
+    Echo(Box<echo::EchoUnit>),
+}
+
+/// Sync mode in effect (MODEL: TIME-2..6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Sync {
+    #[default]
+    None,
+    Ab,
+    Pll,
+}
 
 /// Interface 0 of a running (11x2) device and everything behind it.
 #[derive(Debug)]
-pub struct DataInterface {}
+pub struct DataInterface {
+    cfg: DataConfig,
+    device: DeviceConfig,
+    units: [Option<Card>; 5],
+    descriptors: Vec<UnitDescriptor>,
+    pcm: Vec<tick::XpdPcm>,
+    pcm_pos: [Option<u8>; 64],
+    clock: tick::Clock,
+    sync: Sync,
+    adjustment: i8,
+    session: bool,
+    ticked_once: bool,
+    round_since_tick: bool,
+    bri_delivery: bool,
+    out: OutQueue,
+    events: event::EventLog,
+    stats: Stats,
+    patches: Vec<patch::Patch>,
+}
 
 impl DataInterface {
     /// Modules and equipment at power-on, from the configuration.
-    pub fn new(_config: &DeviceConfig) -> Self {
-        Self {}
+    pub fn new(config: &DeviceConfig) -> Self {
+        let cfg = config.data.clone();
+        let mut d = Self {
+            out: OutQueue::new(cfg.max_queued_in.max(1)),
+            events: event::EventLog::new(cfg.event_log_limit),
+            clock: tick::Clock::new(cfg.crystal_ppm),
+            cfg,
+            device: config.clone(),
+            units: [None, None, None, None, None],
+            descriptors: Vec::new(),
+            pcm: Vec::new(),
+            pcm_pos: [None; 64],
+            sync: Sync::None,
+            adjustment: 0,
+            session: false,
+            ticked_once: false,
+            round_since_tick: false,
+            bri_delivery: true,
+            stats: Stats::default(),
+            patches: Vec::new(),
+        };
+        d.build();
+        d
     }
 
-    /// One bulk OUT transfer from the host on endpoint 0x02.
-    pub fn handle_out(&mut self, _now: Instant, _transfer: &[u8]) {}
+    /// The data-interface tunables in use.
+    pub fn config(&self) -> &DataConfig {
+        &self.cfg
+    }
+
+    /// Counters (MODEL: TIME-17).
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.in_dropped = self.out.dropped;
+        s
+    }
+
+    /// IN transfers waiting for [`DataInterface::poll_in`].
+    pub fn queued_in(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The next equipment/line event, oldest first (MODEL: EQ-9).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// The events not yet polled.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter()
+    }
+
+    /// The sync mode in effect and the PLL adjustment (MODEL: TIME-3..7).
+    pub fn sync_state(&self) -> xpp_proto::wire::SyncState {
+        xpp_proto::wire::SyncState { mode: self.sync_mode(), drift: self.adjustment }
+    }
+
+    /// Whether the device emits a PCM round every ms (AB or PLL, in a session).
+    pub fn is_ticking(&self) -> bool {
+        self.session && self.sync != Sync::None
+    }
+
+    /// Whether BRI D-channel delivery toward the host is on (MODEL: BRI-10).
+    pub fn bri_delivery(&self) -> bool {
+        self.bri_delivery
+    }
+
+    fn unit(&self, unit: u8) -> Option<&Card> {
+        self.units.get(usize::from(unit)).and_then(Option::as_ref)
+    }
+
+    fn unit_mut(&mut self, unit: u8) -> Option<&mut Card> {
+        self.units.get_mut(usize::from(unit)).and_then(Option::as_mut)
+    }
+
+    /// The phone on FXS port (`unit`, `port`).
+    pub fn phone(&self, unit: u8, port: u8) -> Option<&Phone> {
+        match self.unit(unit)? {
+            Card::Fxs(u) => u.ports.get(usize::from(port)).map(|p| &p.phone),
+            _ => None,
+        }
+    }
+
+    /// The phone on FXS port (`unit`, `port`), to act on it (MODEL: EQ-1).
+    pub fn phone_mut(&mut self, unit: u8, port: u8) -> Option<&mut Phone> {
+        match self.unit_mut(unit)? {
+            Card::Fxs(u) => u.ports.get_mut(usize::from(port)).map(|p| &mut p.phone),
+            _ => None,
+        }
+    }
+
+    /// The PSTN line on FXO port (`unit`, `port`).
+    pub fn pstn(&self, unit: u8, port: u8) -> Option<&PstnLine> {
+        match self.unit(unit)? {
+            Card::Fxo(u) => u.ports.get(usize::from(port)).map(|p| &p.line),
+            _ => None,
+        }
+    }
+
+    /// The PSTN line on FXO port (`unit`, `port`), to act on it (MODEL: EQ-3..6).
+    pub fn pstn_mut(&mut self, unit: u8, port: u8) -> Option<&mut PstnLine> {
+        match self.unit_mut(unit)? {
+            Card::Fxo(u) => u.ports.get_mut(usize::from(port)).map(|p| &mut p.line),
+            _ => None,
+        }
+    }
+
+    /// The far end of PRI port (`unit`, `port`) (MODEL: EQ-7).
+    pub fn pri_far_end_mut(&mut self, unit: u8, port: u8) -> Option<&mut PriFarEnd> {
+        match self.unit_mut(unit)? {
+            Card::Pri(u) if port < u.nports => u.ports.get_mut(usize::from(port)).map(|p| &mut p.far),
+            _ => None,
+        }
+    }
+
+    /// The far end of BRI port (`unit`, `port`) (MODEL: EQ-8).
+    pub fn bri_far_end_mut(&mut self, unit: u8, port: u8) -> Option<&mut BriFarEnd> {
+        match self.unit_mut(unit)? {
+            Card::Bri(u) => u.ports.get_mut(usize::from(port)).map(|p| &mut p.far),
+            _ => None,
+        }
+    }
+
+    /// Observable state of FXS port (`unit`, `port`).
+    pub fn fxs_state(&self, unit: u8, port: u8) -> Option<FxsPortState> {
+        match self.unit(unit)? {
+            Card::Fxs(u) => u.state(port),
+            _ => None,
+        }
+    }
+
+    /// Observable state of FXO port (`unit`, `port`).
+    pub fn fxo_state(&self, unit: u8, port: u8) -> Option<FxoPortState> {
+        match self.unit(unit)? {
+            Card::Fxo(u) => u.state(port),
+            _ => None,
+        }
+    }
+
+    /// Observable state of PRI port (`unit`, `port`).
+    pub fn pri_state(&self, unit: u8, port: u8) -> Option<PriPortState> {
+        match self.unit(unit)? {
+            Card::Pri(u) => u.state(port),
+            _ => None,
+        }
+    }
+
+    /// Observable state of BRI port (`unit`, `port`).
+    pub fn bri_state(&self, unit: u8, port: u8) -> Option<BriPortState> {
+        match self.unit(unit)? {
+            Card::Bri(u) => u.state(port),
+            _ => None,
+        }
+    }
+
+    /// The last echo-canceller timeslot map (MODEL: ECHO-2).
+    pub fn echo_map(&self) -> Option<&[u8; 128]> {
+        match self.unit(4)? {
+            Card::Echo(e) => Some(&e.map),
+            _ => None,
+        }
+    }
+
+    /// Sets FXS digital input `input` (0..3) of `unit` active or idle (MODEL: FXS-16, FXS-18).
+    pub fn set_digital_input(&mut self, unit: u8, input: u8, active: bool) {
+        if let Some(Card::Fxs(u)) = self.unit_mut(unit)
+            && let Some(i) = u.inputs.get_mut(usize::from(input))
+        {
+            *i = active;
+        }
+    }
+
+    /// Fault: FXS overheat on (`unit`, `port`) (MODEL: FXS-22).
+    pub fn inject_overheat(&mut self, unit: u8, port: u8) {
+        if let Some(Card::Fxs(u)) = self.unit_mut(unit) {
+            u.inject_overheat(port);
+        }
+    }
+
+    fn pcm_of(&self, unit: u8, sub: u8) -> Option<&tick::XpdPcm> {
+        let i = Address::new(unit, sub)?.xpd_index();
+        self.pcm.get(usize::from(self.pcm_pos.get(usize::from(i)).copied().flatten()?))
+    }
 
     /// The next bulk IN transfer for endpoint 0x86, written into `buf`; its length.
-    pub fn poll_in(&mut self, _now: Instant, _buf: &mut [u8; 512]) -> Option<usize> {
-        None
+    pub fn poll_in(&mut self, _now: Instant, buf: &mut [u8; 512]) -> Option<usize> {
+        let b = self.out.pop()?;
+        let n = b.len().min(MAX_TRANSFER);
+        buf[..n].copy_from_slice(&b[..n]);
+        self.out.recycle(b);
+        Some(n)
     }
 
     /// Runs timers due at `now` (ticks, ring cadences, equipment).
-    pub fn handle_timeout(&mut self, _now: Instant) {}
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.session {
+            return;
+        }
+        let mut steps = 0u32;
+        while self.clock.due(now) {
+            // Decision: a caller that falls more than 60 s behind skips the missed ms (the
+            // clock re-phases) instead of replaying them.
+            if steps >= 60_000 {
+                self.clock.catch_up(now);
+                break;
+            }
+            let at = self.clock.next_instant();
+            self.step(at);
+            self.clock.advance();
+            steps += 1;
+        }
+    }
 
     /// When [`DataInterface::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.session.then(|| self.clock.next_instant())
     }
 
     /// A host session starts (entry into 11x2 on the active port): sync NONE, queues empty.
-    pub fn start_session(&mut self, _now: Instant) {}
+    pub fn start_session(&mut self, now: Instant) {
+        // MODEL: TIME-2, TIME-20
+        self.session = true;
+        self.reset_session();
+        self.clock.catch_up(now);
+    }
 
     /// The host session ends (renumeration, detach, jump, power-off): stop ticking, drop
     /// queued IN transfers.
-    pub fn stop_session(&mut self) {}
+    pub fn stop_session(&mut self) {
+        self.session = false;
+        self.reset_session();
+    }
+
+    fn reset_session(&mut self) {
+        self.sync = Sync::None;
+        self.out.clear();
+        self.ticked_once = false;
+        self.round_since_tick = false;
+        for x in &mut self.pcm {
+            x.read_mask = 0;
+            x.silence_tx();
+        }
+        self.apply_mask_policy();
+    }
 
     /// Module chips back to power-on state; with `equipment`, lines and equipment too.
-    pub fn power_on_reset(&mut self, _equipment: bool) {}
+    pub fn power_on_reset(&mut self, equipment: bool) {
+        if equipment {
+            self.patches.clear();
+            self.stats = Stats::default();
+            self.adjustment = 0;
+            self.bri_delivery = true;
+            self.build();
+        } else {
+            self.reset_chips();
+        }
+        self.sync = Sync::None;
+        self.clock.set_period(self.cfg.crystal_ppm, self.adjustment, self.cfg.pll_step_ppm);
+    }
 }

@@ -1,0 +1,818 @@
+//! Simulated equipment on the ports (MODEL.md EQ rows): phones on FXS ports, PSTN lines on
+//! FXO ports, far ends of PRI spans and BRI S/T ports.
+//!
+//! Equipment is driven by tests or scripts: every action takes an [`Instant`]. Timed
+//! sequences (flash, dialling) are planned and applied by the device's 1 ms scan, so every
+//! edge reaches the chip within 1 ms of its planned time (MODEL: FXS-9).
+
+use std::collections::VecDeque;
+
+use xpp_proto::{Duration, Instant};
+
+use super::event::{EventKind, EventLog, PortRef};
+use super::g711::{self, Generator, Law, Recorder, Source};
+
+/// Equipment timings (MODEL: EQ-1, EQ-4, EQ-5, EQ-6); part of [`DataConfig`](super::DataConfig).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EquipmentTimings {
+    /// Flash: on-hook time (default 600 ms).
+    pub flash_ms: u32,
+    /// DTMF tone length (default 100 ms).
+    pub dtmf_on_ms: u32,
+    /// DTMF gap (default 100 ms).
+    pub dtmf_off_ms: u32,
+    /// Pulse break (default 60 ms, 10 pps).
+    pub pulse_break_ms: u32,
+    /// Pulse make (default 40 ms).
+    pub pulse_make_ms: u32,
+    /// Pause between pulse digits (default 700 ms).
+    pub interdigit_ms: u32,
+    /// Ring cadence on time (default 2000 ms).
+    pub ring_on_ms: u32,
+    /// Ring cadence off time (default 4000 ms).
+    pub ring_off_ms: u32,
+    /// Far party answers this long after the last dialled digit (default 2000 ms).
+    pub answer_delay_ms: u32,
+    /// Disconnect supervision: battery off this long (default 800 ms).
+    pub disconnect_ms: u32,
+    /// Samples each recorder keeps (default 80 000 = 10 s).
+    pub record_limit: usize,
+}
+
+impl Default for EquipmentTimings {
+    fn default() -> Self {
+        Self {
+            flash_ms: 600,
+            dtmf_on_ms: 100,
+            dtmf_off_ms: 100,
+            pulse_break_ms: 60,
+            pulse_make_ms: 40,
+            interdigit_ms: 700,
+            ring_on_ms: 2000,
+            ring_off_ms: 4000,
+            answer_delay_ms: 2000,
+            disconnect_ms: 800,
+            record_limit: 80_000,
+        }
+    }
+}
+
+const fn ms(v: u32) -> Duration {
+    Duration::from_millis(v as u64)
+}
+
+/// FXS line feed state (MODEL: FXS-6), the low 3 bits of the line-feed register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum LineFeed {
+    /// 0: open (no battery).
+    #[default]
+    Open,
+    /// 1: forward active.
+    ForwardActive,
+    /// 2: forward on-hook transmission.
+    ForwardOht,
+    /// 3: tip open.
+    TipOpen,
+    /// 4: ringing.
+    Ringing,
+    /// 5: reverse active.
+    ReverseActive,
+    /// 6: reverse on-hook transmission.
+    ReverseOht,
+    /// 7: ring open.
+    RingOpen,
+}
+
+impl LineFeed {
+    /// From a line-feed register value (low 3 bits).
+    pub const fn from_reg(v: u8) -> Self {
+        match v & 7 {
+            0 => Self::Open,
+            1 => Self::ForwardActive,
+            2 => Self::ForwardOht,
+            3 => Self::TipOpen,
+            4 => Self::Ringing,
+            5 => Self::ReverseActive,
+            6 => Self::ReverseOht,
+            _ => Self::RingOpen,
+        }
+    }
+
+    /// Whether the loop is fed, so an off-hook phone draws current (MODEL: FXS-7).
+    pub const fn feeds_loop(self) -> bool {
+        !matches!(self, Self::Open | Self::TipOpen | Self::RingOpen)
+    }
+
+    /// Whether host audio reaches the line (MODEL: FXS-12): states 1, 2, 5, 6.
+    pub const fn carries_audio(self) -> bool {
+        matches!(self, Self::ForwardActive | Self::ForwardOht | Self::ReverseActive | Self::ReverseOht)
+    }
+
+    /// Whether the phone's microphone reaches the host when off-hook (MODEL: FXS-12).
+    pub const fn active(self) -> bool {
+        matches!(self, Self::ForwardActive | Self::ReverseActive)
+    }
+
+    /// Whether the polarity is reversed (MODEL: FXS-11).
+    pub const fn reversed(self) -> bool {
+        matches!(self, Self::ReverseActive | Self::ReverseOht)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PhoneStep {
+    Hook(bool),
+    Key(Option<char>),
+}
+
+/// Hook state of a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Hook {
+    #[default]
+    On,
+    Off,
+}
+
+/// A phone on an FXS port (MODEL: EQ-1, EQ-2).
+#[derive(Debug, Clone)]
+pub struct Phone {
+    hook: Hook,
+    plan: VecDeque<(Instant, PhoneStep)>,
+    key: Option<char>,
+    key_gen: Generator,
+    mic: Generator,
+    heard: Recorder,
+    ringing: bool,
+    lamp: bool,
+    battery: bool,
+    reversed: bool,
+    rings: u32,
+    auto_answer: Option<u32>,
+    t: EquipmentTimings,
+}
+
+/// What the equipment side of an FXS port does this ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PhoneSide {
+    pub(crate) off_hook: bool,
+    pub(crate) key: Option<char>,
+    pub(crate) mic: [u8; 8],
+}
+
+impl Phone {
+    pub(crate) fn new(t: EquipmentTimings) -> Self {
+        Self {
+            hook: Hook::On,
+            plan: VecDeque::new(),
+            key: None,
+            key_gen: Generator::default(),
+            mic: Generator::default(),
+            heard: Recorder::new(t.record_limit),
+            ringing: false,
+            lamp: false,
+            battery: false,
+            reversed: false,
+            rings: 0,
+            auto_answer: None,
+            t,
+        }
+    }
+
+    fn plan_start(&self, now: Instant) -> Instant {
+        self.plan.back().map_or(now, |&(t, _)| t.max(now))
+    }
+
+    /// Lifts the handset at `now` (cancels planned dialling).
+    pub fn off_hook(&mut self, now: Instant) {
+        self.plan.clear();
+        self.plan.push_back((now, PhoneStep::Key(None)));
+        self.plan.push_back((now, PhoneStep::Hook(true)));
+    }
+
+    /// Hangs up at `now` (cancels planned dialling).
+    pub fn on_hook(&mut self, now: Instant) {
+        self.plan.clear();
+        self.plan.push_back((now, PhoneStep::Key(None)));
+        self.plan.push_back((now, PhoneStep::Hook(false)));
+    }
+
+    /// Hook flash of the configured length (default 600 ms), after any planned action.
+    pub fn flash(&mut self, now: Instant) {
+        self.flash_for(now, self.t.flash_ms);
+    }
+
+    /// Hook flash of `ms_on_hook` ms.
+    pub fn flash_for(&mut self, now: Instant, ms_on_hook: u32) {
+        let t = self.plan_start(now);
+        self.plan.push_back((t, PhoneStep::Hook(false)));
+        self.plan.push_back((t + ms(ms_on_hook), PhoneStep::Hook(true)));
+    }
+
+    /// Dials `digits` (`0-9*#A-D`, others skipped) as DTMF tones (100 ms on / 100 ms off).
+    pub fn dial_dtmf(&mut self, now: Instant, digits: &str) {
+        let mut t = self.plan_start(now);
+        for d in digits.chars().filter(|&c| g711::dtmf_freqs(c).is_some()) {
+            self.plan.push_back((t, PhoneStep::Key(Some(d.to_ascii_uppercase()))));
+            t += ms(self.t.dtmf_on_ms);
+            self.plan.push_back((t, PhoneStep::Key(None)));
+            t += ms(self.t.dtmf_off_ms);
+        }
+    }
+
+    /// Dials `digits` (`0-9`, others skipped) as loop-disconnect pulses at 10 pps (60 ms
+    /// break, 40 ms make, 700 ms between digits; 0 = 10 pulses).
+    pub fn dial_pulse(&mut self, now: Instant, digits: &str) {
+        let mut t = self.plan_start(now);
+        for d in digits.chars().filter_map(|c| c.to_digit(10)) {
+            let n = if d == 0 { 10 } else { d };
+            for _ in 0..n {
+                self.plan.push_back((t, PhoneStep::Hook(false)));
+                t += ms(self.t.pulse_break_ms);
+                self.plan.push_back((t, PhoneStep::Hook(true)));
+                t += ms(self.t.pulse_make_ms);
+            }
+            t += ms(self.t.interdigit_ms);
+        }
+    }
+
+    /// What the microphone sends (while off-hook).
+    pub fn play(&mut self, source: Source) {
+        self.mic.set(source);
+    }
+
+    /// Linear samples of every received 8-sample chunk while off-hook or in OHT.
+    pub fn take_heard(&mut self) -> Vec<i16> {
+        self.heard.take()
+    }
+
+    /// Answer automatically on the n-th ring (`None`: never).
+    pub fn auto_answer(&mut self, after_rings: Option<u32>) {
+        self.auto_answer = after_rings;
+        self.rings = 0;
+    }
+
+    /// Whether the handset is off-hook.
+    pub fn is_off_hook(&self) -> bool {
+        self.hook == Hook::Off
+    }
+
+    /// Whether the bell is ringing.
+    pub fn is_ringing(&self) -> bool {
+        self.ringing
+    }
+
+    /// Whether the message lamp is lit.
+    pub fn lamp(&self) -> bool {
+        self.lamp
+    }
+
+    /// Whether the line has battery.
+    pub fn has_battery(&self) -> bool {
+        self.battery
+    }
+
+    /// Whether the line polarity is reversed.
+    pub fn is_reversed(&self) -> bool {
+        self.reversed
+    }
+
+    /// Whether planned actions remain.
+    pub fn busy(&self) -> bool {
+        !self.plan.is_empty()
+    }
+
+    fn set_hook(&mut self, at: Instant, port: PortRef, hook: Hook, log: &mut EventLog) {
+        if self.hook != hook {
+            self.hook = hook;
+            log.push(at, Some(port), EventKind::Hook(hook == Hook::Off));
+        }
+    }
+
+    /// One ms of the phone: planned steps, line observations, audio.
+    pub(crate) fn update(
+        &mut self,
+        at: Instant,
+        port: PortRef,
+        feed: LineFeed,
+        lamp: bool,
+        heard: &[u8; 8],
+        log: &mut EventLog,
+    ) -> PhoneSide {
+        while let Some(&(t, step)) = self.plan.front() {
+            if t > at {
+                break;
+            }
+            self.plan.pop_front();
+            match step {
+                PhoneStep::Hook(off) => self.set_hook(at, port, if off { Hook::Off } else { Hook::On }, log),
+                PhoneStep::Key(k) => {
+                    self.key = k;
+                    if let Some((f1, f2)) = k.and_then(g711::dtmf_freqs) {
+                        self.key_gen.set(Source::Dual { f1, f2, amplitude: 6000 });
+                    }
+                }
+            }
+        }
+        let ringing = feed == LineFeed::Ringing && !lamp;
+        if ringing != self.ringing {
+            self.ringing = ringing;
+            log.push(at, Some(port), if ringing { EventKind::RingStart } else { EventKind::RingStop });
+            if ringing {
+                self.rings += 1;
+                if self.auto_answer.is_some_and(|n| self.rings >= n) {
+                    self.set_hook(at, port, Hook::Off, log);
+                    self.rings = 0;
+                }
+            }
+        }
+        if lamp != self.lamp {
+            self.lamp = lamp;
+            log.push(at, Some(port), EventKind::Lamp(lamp));
+        }
+        let battery = feed.feeds_loop();
+        if battery != self.battery {
+            self.battery = battery;
+            log.push(at, Some(port), EventKind::PhoneBattery(battery));
+        }
+        let reversed = feed.reversed();
+        if battery && reversed != self.reversed {
+            self.reversed = reversed;
+            log.push(at, Some(port), EventKind::PhonePolarity(reversed));
+        }
+        if feed.carries_audio() && (self.hook == Hook::Off || !feed.active()) {
+            self.heard.push_chunk(Law::Ulaw, heard);
+        }
+        let off_hook = self.hook == Hook::Off;
+        let mic = if !off_hook {
+            [Law::Ulaw.silence(); 8]
+        } else if self.key.is_some() {
+            self.key_gen.next_chunk(Law::Ulaw)
+        } else {
+            self.mic.next_chunk(Law::Ulaw)
+        };
+        PhoneSide { off_hook, key: if off_hook { self.key } else { None }, mic }
+    }
+}
+
+/// Call state of a PSTN line (MODEL: EQ-4..6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CallState {
+    /// No call.
+    #[default]
+    Idle,
+    /// Incoming call, ringing.
+    Ringing,
+    /// Seized: dial tone.
+    DialTone,
+    /// Digits received, waiting for the far party to answer.
+    Dialing,
+    /// Call up.
+    Connected,
+    /// Far party hung up: disconnect supervision (battery off).
+    Disconnected,
+}
+
+impl CallState {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Ringing => "ringing",
+            Self::DialTone => "dial tone",
+            Self::Dialing => "dialing",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// What the line side presents to an FXO port this ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FxoLineIn {
+    /// `None`: no battery; `Some(reversed)`.
+    pub(crate) battery: Option<bool>,
+    /// Ring voltage present now.
+    pub(crate) ringing: bool,
+    /// Line audio toward the port (µ-law).
+    pub(crate) audio: [u8; 8],
+}
+
+impl FxoLineIn {
+    pub(crate) const IDLE: Self = Self { battery: None, ringing: false, audio: [0xFF; 8] };
+}
+
+/// A PSTN line on an FXO port: battery, polarity, ringing, a small exchange (dial tone,
+/// DTMF and pulse digit reception) and a far party (MODEL: EQ-3..6).
+#[derive(Debug, Clone)]
+pub struct PstnLine {
+    battery: bool,
+    reversed: bool,
+    state: CallState,
+    ring_start: Instant,
+    ring_on: Duration,
+    ring_off: Duration,
+    ring_count: Option<u32>,
+    far: Generator,
+    tone: Generator,
+    heard: Recorder,
+    dialled: String,
+    pulses: u32,
+    last_hook: bool,
+    hook_edge_at: Instant,
+    answer_at: Option<Instant>,
+    disconnect_until: Option<Instant>,
+    dtmf_buf: Vec<i16>,
+    dtmf_prev: Option<char>,
+    dtmf_held: Option<char>,
+    t: EquipmentTimings,
+}
+
+impl PstnLine {
+    pub(crate) fn new(t: EquipmentTimings) -> Self {
+        Self {
+            battery: true,
+            reversed: false,
+            state: CallState::Idle,
+            ring_start: Instant::ZERO,
+            ring_on: ms(t.ring_on_ms),
+            ring_off: ms(t.ring_off_ms),
+            ring_count: None,
+            far: Generator::default(),
+            tone: Generator::new(Source::Dual { f1: 350, f2: 440, amplitude: 4000 }),
+            heard: Recorder::new(t.record_limit),
+            dialled: String::new(),
+            pulses: 0,
+            last_hook: false,
+            hook_edge_at: Instant::ZERO,
+            answer_at: None,
+            disconnect_until: None,
+            dtmf_buf: Vec::with_capacity(200),
+            dtmf_prev: None,
+            dtmf_held: None,
+            t,
+        }
+    }
+
+    fn set_state(&mut self, at: Instant, port: PortRef, s: CallState, log: &mut EventLog) {
+        if self.state != s {
+            self.state = s;
+            log.push(at, Some(port), EventKind::Line(s.name()));
+        }
+    }
+
+    /// Incoming call with the default cadence (2 s on / 4 s off), ringing until answered or
+    /// [`PstnLine::hang_up`].
+    pub fn ring(&mut self, now: Instant) {
+        self.ring_with(now, self.t.ring_on_ms, self.t.ring_off_ms, None);
+    }
+
+    /// Incoming call with a cadence and an optional number of ring cycles.
+    pub fn ring_with(&mut self, now: Instant, on_ms: u32, off_ms: u32, count: Option<u32>) {
+        if matches!(self.state, CallState::Idle) {
+            self.state = CallState::Ringing;
+            self.ring_start = now;
+            self.ring_on = ms(on_ms.max(1));
+            self.ring_off = ms(off_ms);
+            self.ring_count = count;
+        }
+    }
+
+    /// Battery on or off (MODEL: EQ-3).
+    pub fn set_battery(&mut self, _now: Instant, on: bool) {
+        self.battery = on;
+    }
+
+    /// Reverses the line polarity (MODEL: EQ-3; the FXO port reports it, FXO-8).
+    pub fn reverse_polarity(&mut self, _now: Instant) {
+        self.reversed = !self.reversed;
+    }
+
+    /// The far party answers now (outgoing call) — otherwise it answers `answer_delay` after
+    /// the last digit.
+    pub fn answer(&mut self, now: Instant) {
+        if matches!(self.state, CallState::DialTone | CallState::Dialing) {
+            self.answer_at = Some(now);
+        }
+    }
+
+    /// The far party (or the caller of a ringing call) hangs up (MODEL: EQ-4, EQ-6).
+    pub fn hang_up(&mut self, now: Instant) {
+        match self.state {
+            CallState::Ringing => self.state = CallState::Idle,
+            CallState::Connected | CallState::Dialing | CallState::DialTone => {
+                self.state = CallState::Disconnected;
+                self.disconnect_until = Some(now + ms(self.t.disconnect_ms));
+            }
+            _ => {}
+        }
+    }
+
+    /// What the far party sends once connected.
+    pub fn play(&mut self, source: Source) {
+        self.far.set(source);
+    }
+
+    /// Linear samples the far party heard while connected.
+    pub fn take_heard(&mut self) -> Vec<i16> {
+        self.heard.take()
+    }
+
+    /// Digits the exchange received on this call.
+    pub fn dialled(&self) -> &str {
+        &self.dialled
+    }
+
+    /// The call state.
+    pub fn state(&self) -> CallState {
+        self.state
+    }
+
+    /// Whether the line has battery.
+    pub fn has_battery(&self) -> bool {
+        self.battery && self.disconnect_until.is_none()
+    }
+
+    /// Whether the polarity is reversed.
+    pub fn is_reversed(&self) -> bool {
+        self.reversed
+    }
+
+    fn ringing_now(&self, at: Instant) -> bool {
+        if self.state != CallState::Ringing {
+            return false;
+        }
+        let period = (self.ring_on + self.ring_off).total_micros().max(1);
+        let since = (at - self.ring_start).total_micros();
+        since % period < self.ring_on.total_micros()
+    }
+
+    fn digit(&mut self, at: Instant, port: PortRef, d: char, log: &mut EventLog) {
+        self.dialled.push(d);
+        log.push(at, Some(port), EventKind::Digit(d));
+        self.answer_at = Some(at + ms(self.t.answer_delay_ms));
+        self.set_state(at, port, CallState::Dialing, log);
+    }
+
+    /// One ms of the line: `off_hook` is the FXO port's hook, `tx` its transmit audio (µ-law).
+    pub(crate) fn update(
+        &mut self,
+        at: Instant,
+        port: PortRef,
+        off_hook: bool,
+        tx: &[u8; 8],
+        log: &mut EventLog,
+    ) -> FxoLineIn {
+        // Ring count, disconnect supervision end.
+        if self.state == CallState::Ringing
+            && let Some(n) = self.ring_count
+        {
+            let period = (self.ring_on + self.ring_off).total_micros().max(1);
+            if (at - self.ring_start).total_micros() / period >= u64::from(n) {
+                self.set_state(at, port, CallState::Idle, log);
+            }
+        }
+        if let Some(until) = self.disconnect_until
+            && at >= until
+        {
+            self.disconnect_until = None;
+            let next = if off_hook { CallState::DialTone } else { CallState::Idle };
+            self.dialled.clear();
+            self.set_state(at, port, next, log);
+        }
+        // Hook edges: answer, seize, pulses, release.
+        if off_hook != self.last_hook {
+            let held = at - self.hook_edge_at;
+            self.last_hook = off_hook;
+            self.hook_edge_at = at;
+            log.push(at, Some(port), EventKind::Hook(off_hook));
+            if off_hook {
+                let pulse = held >= ms(15) && held <= ms(200);
+                match self.state {
+                    CallState::Ringing => self.set_state(at, port, CallState::Connected, log),
+                    CallState::Idle if self.battery => {
+                        self.dialled.clear();
+                        self.set_state(at, port, CallState::DialTone, log);
+                    }
+                    CallState::DialTone | CallState::Dialing if pulse => self.pulses += 1,
+                    _ => {}
+                }
+            }
+        }
+        let since_edge = at - self.hook_edge_at;
+        if !off_hook
+            && since_edge > ms(300)
+            && matches!(self.state, CallState::DialTone | CallState::Dialing | CallState::Connected)
+        {
+            self.pulses = 0;
+            self.answer_at = None;
+            self.set_state(at, port, CallState::Idle, log);
+        }
+        if off_hook && self.pulses > 0 && since_edge >= ms(300) {
+            let d = char::from_digit(self.pulses % 10, 10).unwrap_or('0');
+            self.pulses = 0;
+            self.digit(at, port, d, log);
+        }
+        // DTMF reception in the port's transmit audio.
+        if off_hook && matches!(self.state, CallState::DialTone | CallState::Dialing) {
+            self.dtmf_buf.extend(tx.iter().map(|&b| Law::Ulaw.decode(b)));
+            if self.dtmf_buf.len() >= 200 {
+                let d = g711::detect_dtmf(&self.dtmf_buf);
+                self.dtmf_buf.clear();
+                if d.is_some() && d == self.dtmf_prev && self.dtmf_held != d {
+                    self.dtmf_held = d;
+                    if let Some(d) = d {
+                        self.digit(at, port, d, log);
+                    }
+                }
+                if d.is_none() {
+                    self.dtmf_held = None;
+                }
+                self.dtmf_prev = d;
+            }
+        } else {
+            self.dtmf_buf.clear();
+        }
+        if self.answer_at.is_some_and(|t| at >= t) {
+            self.answer_at = None;
+            if matches!(self.state, CallState::DialTone | CallState::Dialing) {
+                self.set_state(at, port, CallState::Connected, log);
+            }
+        }
+        let audio = match self.state {
+            CallState::DialTone => self.tone.next_chunk(Law::Ulaw),
+            CallState::Connected if off_hook => {
+                self.heard.push_chunk(Law::Ulaw, tx);
+                self.far.next_chunk(Law::Ulaw)
+            }
+            _ => [Law::Ulaw.silence(); 8],
+        };
+        FxoLineIn {
+            battery: if self.has_battery() { Some(self.reversed) } else { None },
+            ringing: self.ringing_now(at),
+            audio,
+        }
+    }
+}
+
+/// The far end of a PRI span (MODEL: EQ-7).
+#[derive(Debug, Clone)]
+pub struct PriFarEnd {
+    pub(crate) connected: bool,
+    pub(crate) ais: bool,
+    pub(crate) rai: bool,
+    pub(crate) t1: Option<bool>,
+    pub(crate) cas: [u8; 16],
+    pub(crate) sources: Vec<Generator>,
+    pub(crate) heard: Vec<Recorder>,
+    pub(crate) sees_signal: bool,
+    pub(crate) sees_rai: bool,
+    pub(crate) rx_cas: [u8; 16],
+}
+
+impl PriFarEnd {
+    pub(crate) fn new(t: EquipmentTimings) -> Self {
+        Self {
+            connected: true,
+            ais: false,
+            rai: false,
+            t1: None,
+            cas: [0; 16],
+            sources: vec![Generator::default(); 32],
+            heard: vec![Recorder::new(t.record_limit); 32],
+            sees_signal: false,
+            sees_rai: false,
+            rx_cas: [0; 16],
+        }
+    }
+
+    /// Plugs the far end in (`true`) or pulls it (LOS at the port).
+    pub fn set_connected(&mut self, _now: Instant, on: bool) {
+        self.connected = on;
+    }
+
+    /// The far end sends AIS (all ones) or stops.
+    pub fn send_ais(&mut self, _now: Instant, on: bool) {
+        self.ais = on;
+    }
+
+    /// The far end sends RAI (remote alarm) or stops.
+    pub fn send_rai(&mut self, _now: Instant, on: bool) {
+        self.rai = on;
+    }
+
+    /// Framing the far end uses: `Some(true)` T1, `Some(false)` E1, `None` as the port
+    /// (a mismatch is LOS, MODEL: EQ-7).
+    pub fn set_t1(&mut self, t1: Option<bool>) {
+        self.t1 = t1;
+    }
+
+    /// Sets a received CAS register image (reg 0x70..=0x7F) the port will see (MODEL: PRI-9).
+    pub fn set_cas_reg(&mut self, reg: u8, value: u8) {
+        if let Some(r) = reg.checked_sub(0x70).and_then(|i| self.cas.get_mut(usize::from(i))) {
+            *r = value;
+        }
+    }
+
+    /// What the far end sends on physical timeslot `ts` (1..=31).
+    pub fn play(&mut self, ts: u8, source: Source) {
+        if let Some(g) = self.sources.get_mut(usize::from(ts)) {
+            g.set(source);
+        }
+    }
+
+    /// Linear samples the far end received on timeslot `ts`.
+    pub fn take_heard(&mut self, ts: u8) -> Vec<i16> {
+        self.heard.get_mut(usize::from(ts)).map(Recorder::take).unwrap_or_default()
+    }
+
+    /// Whether the far end receives the port's transmitter (XPM2 = 0, MODEL: PRI-5).
+    pub fn sees_signal(&self) -> bool {
+        self.sees_signal
+    }
+
+    /// Whether the far end receives RAI from the port (MODEL: PRI-6).
+    pub fn sees_rai(&self) -> bool {
+        self.sees_rai
+    }
+
+    /// The CAS register images the far end receives from the port.
+    pub fn rx_cas(&self) -> [u8; 16] {
+        self.rx_cas
+    }
+}
+
+/// The far end of a BRI S/T port (MODEL: EQ-8): the network for a TE port, a terminal for an
+/// NT port.
+#[derive(Debug, Clone)]
+pub struct BriFarEnd {
+    pub(crate) connected: bool,
+    pub(crate) active: bool,
+    pub(crate) to_host: VecDeque<Vec<u8>>,
+    pub(crate) from_host: VecDeque<Vec<u8>>,
+    pub(crate) b: [Generator; 2],
+    pub(crate) heard: [Recorder; 2],
+}
+
+impl BriFarEnd {
+    pub(crate) fn new(t: EquipmentTimings) -> Self {
+        Self {
+            connected: true,
+            active: false,
+            to_host: VecDeque::new(),
+            from_host: VecDeque::new(),
+            b: [Generator::default(), Generator::default()],
+            heard: [Recorder::new(t.record_limit), Recorder::new(t.record_limit)],
+        }
+    }
+
+    /// Plugs the far end in or pulls it (MODEL: BRI-6).
+    pub fn set_connected(&mut self, _now: Instant, on: bool) {
+        self.connected = on;
+        if !on {
+            self.active = false;
+        }
+    }
+
+    /// The far end activates layer 1 (MODEL: BRI-6).
+    pub fn activate(&mut self, _now: Instant) {
+        if self.connected {
+            self.active = true;
+        }
+    }
+
+    /// The far end deactivates layer 1.
+    pub fn deactivate(&mut self, _now: Instant) {
+        self.active = false;
+    }
+
+    /// Queues a D-channel frame (without FCS) toward the host (MODEL: BRI-9).
+    pub fn send_frame(&mut self, _now: Instant, frame: &[u8]) {
+        if self.to_host.len() < 64 {
+            self.to_host.push_back(frame.to_vec());
+        }
+    }
+
+    /// D-channel frames the far end received from the host (FCS checked and removed).
+    pub fn take_frames(&mut self) -> Vec<Vec<u8>> {
+        self.from_host.drain(..).collect()
+    }
+
+    /// What the far end sends on B1 (`b` = 0) or B2 (`b` = 1).
+    pub fn play(&mut self, b: u8, source: Source) {
+        if let Some(g) = self.b.get_mut(usize::from(b)) {
+            g.set(source);
+        }
+    }
+
+    /// Linear samples the far end received on B1/B2.
+    pub fn take_heard(&mut self, b: u8) -> Vec<i16> {
+        self.heard.get_mut(usize::from(b)).map(Recorder::take).unwrap_or_default()
+    }
+
+    /// Whether layer 1 is active as the far end sees it.
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+}

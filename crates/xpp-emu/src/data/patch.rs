@@ -1,0 +1,281 @@
+//! The patch panel (MODEL.md PATCH rows): line ends connected to each other instead of to
+//! equipment, so audio and signalling flow end to end through one or two hosts.
+
+use xpp_proto::{Duration, Instant};
+
+use super::equipment::{EquipmentTimings, FxoLineIn, LineFeed, PhoneSide};
+use super::event::{EventKind, EventLog, PortRef};
+use super::{Card, DataInterface, SILENCE_U};
+
+/// Why a patch was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PatchError {
+    /// No such unit or port.
+    #[error("no port {0}")]
+    NoSuchPort(PortRef),
+    /// The port is already patched.
+    #[error("port {0} is already patched")]
+    AlreadyPatched(PortRef),
+    /// The two ends cannot be connected (reason).
+    #[error("cannot patch {0} to {1}: {2}")]
+    Unsupported(PortRef, PortRef, &'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExState {
+    Idle,
+    Calling { caller: usize, since: Instant },
+    Connected,
+    Disconnect { notify: usize, until: Instant },
+}
+
+/// PATCH-3: an exchange line between two FXO ports.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    state: ExState,
+    release: [bool; 2],
+    t: EquipmentTimings,
+}
+
+impl Exchange {
+    fn new(t: EquipmentTimings) -> Self {
+        Self { state: ExState::Idle, release: [false; 2], t }
+    }
+
+    fn step(&mut self, at: Instant, hooks: [bool; 2], tx: [[u8; 8]; 2]) -> [FxoLineIn; 2] {
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        for (i, r) in self.release.iter_mut().enumerate() {
+            if !hooks[i] {
+                *r = false;
+            }
+        }
+        self.state = match self.state {
+            ExState::Idle => match (0..2).find(|&i| hooks[i] && !self.release[i] && !hooks[1 - i]) {
+                Some(caller) => ExState::Calling { caller, since: at },
+                None => ExState::Idle,
+            },
+            ExState::Calling { caller, .. } if !hooks[caller] => ExState::Idle,
+            ExState::Calling { caller, .. } if hooks[1 - caller] => ExState::Connected,
+            ExState::Connected => match (0..2).find(|&i| !hooks[i]) {
+                Some(i) => ExState::Disconnect { notify: 1 - i, until: at + ms(self.t.disconnect_ms) },
+                None => ExState::Connected,
+            },
+            ExState::Disconnect { notify, until } if at >= until => {
+                self.release[notify] = hooks[notify];
+                ExState::Idle
+            }
+            s => s,
+        };
+        let mut out = [FxoLineIn { battery: Some(false), ringing: false, audio: [SILENCE_U; 8] }; 2];
+        match self.state {
+            ExState::Calling { caller, since } => {
+                let period = u64::from(self.t.ring_on_ms + self.t.ring_off_ms).max(1) * 1000;
+                out[1 - caller].ringing =
+                    (at - since).total_micros() % period < u64::from(self.t.ring_on_ms) * 1000;
+            }
+            ExState::Connected => {
+                out[0].audio = tx[1];
+                out[1].audio = tx[0];
+            }
+            ExState::Disconnect { notify, .. } => out[notify].battery = None,
+            ExState::Idle => {}
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Patch {
+    /// PATCH-2: FXS port `fxs` cabled to FXO port `fxo`.
+    FxsFxo { fxs: PortRef, fxo: PortRef },
+    /// PATCH-3.
+    FxoFxo { a: PortRef, b: PortRef, ex: Exchange },
+    /// PATCH-4: PRI crossover.
+    PriPri { a: PortRef, b: PortRef },
+}
+
+impl Patch {
+    fn ends(&self) -> (PortRef, PortRef) {
+        match self {
+            Self::FxsFxo { fxs, fxo } => (*fxs, *fxo),
+            Self::FxoFxo { a, b, .. } | Self::PriPri { a, b } => (*a, *b),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndKind {
+    Fxs,
+    Fxo,
+    Pri,
+    Bri,
+}
+
+impl DataInterface {
+    fn end_kind(&self, p: PortRef) -> Result<EndKind, PatchError> {
+        let card =
+            self.units.get(usize::from(p.unit)).and_then(Option::as_ref).ok_or(PatchError::NoSuchPort(p))?;
+        let ok = |b: bool, k| if b { Ok(k) } else { Err(PatchError::NoSuchPort(p)) };
+        match card {
+            Card::Fxs(u) => ok(u.ports.get(usize::from(p.port)).is_some_and(|s| s.present), EndKind::Fxs),
+            Card::Fxo(u) => ok(u.ports.get(usize::from(p.port)).is_some_and(|s| s.present), EndKind::Fxo),
+            Card::Pri(u) => ok(p.port < u.nports, EndKind::Pri),
+            Card::Bri(u) => ok(p.port < u.nports, EndKind::Bri),
+            Card::Echo(_) => Err(PatchError::NoSuchPort(p)),
+        }
+    }
+
+    fn set_patched(&mut self, p: PortRef, on: bool) {
+        match self.units.get_mut(usize::from(p.unit)).and_then(Option::as_mut) {
+            Some(Card::Fxs(u)) => {
+                if let Some(s) = u.ports.get_mut(usize::from(p.port)) {
+                    s.patched = on;
+                    s.side = PhoneSide { off_hook: false, key: None, mic: [SILENCE_U; 8] };
+                }
+            }
+            Some(Card::Fxo(u)) => {
+                if let Some(s) = u.ports.get_mut(usize::from(p.port)) {
+                    s.patched = on;
+                    s.input = FxoLineIn::IDLE;
+                }
+            }
+            Some(Card::Pri(u)) => {
+                if let Some(s) = u.ports.get_mut(usize::from(p.port)) {
+                    s.patched = on;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Connects two line ends instead of their equipment (MODEL: PATCH-1..4): FXS↔FXO (a
+    /// cable: line state, hook and audio), FXO↔FXO (an exchange line: seizing one end rings
+    /// the other), PRI↔PRI (a crossover). FXS↔FXS is refused (PATCH-1); BRI patches are not
+    /// modelled yet.
+    pub fn patch(&mut self, a: PortRef, b: PortRef) -> Result<(), PatchError> {
+        let (ka, kb) = (self.end_kind(a)?, self.end_kind(b)?);
+        for p in [a, b] {
+            if self.patches.iter().any(|x| {
+                let (m, n) = x.ends();
+                m == p || n == p
+            }) {
+                return Err(PatchError::AlreadyPatched(p));
+            }
+        }
+        if a == b {
+            return Err(PatchError::Unsupported(a, b, "a port cannot be patched to itself"));
+        }
+        let patch = match (ka, kb) {
+            (EndKind::Fxs, EndKind::Fxo) => Patch::FxsFxo { fxs: a, fxo: b },
+            (EndKind::Fxo, EndKind::Fxs) => Patch::FxsFxo { fxs: b, fxo: a },
+            (EndKind::Fxo, EndKind::Fxo) => Patch::FxoFxo { a, b, ex: Exchange::new(self.cfg.timings) },
+            (EndKind::Pri, EndKind::Pri) => Patch::PriPri { a, b },
+            (EndKind::Fxs, EndKind::Fxs) => {
+                return Err(PatchError::Unsupported(a, b, "FXS to FXS (PATCH-1)"));
+            }
+            (EndKind::Bri, EndKind::Bri) => {
+                return Err(PatchError::Unsupported(a, b, "BRI patches not modelled"));
+            }
+            _ => return Err(PatchError::Unsupported(a, b, "line types do not connect")),
+        };
+        self.set_patched(a, true);
+        self.set_patched(b, true);
+        self.patches.push(patch);
+        Ok(())
+    }
+
+    /// Removes the patch on `port` (both ends go back to their equipment); whether one existed.
+    pub fn unpatch(&mut self, port: PortRef) -> bool {
+        let Some(i) = self.patches.iter().position(|x| {
+            let (m, n) = x.ends();
+            m == port || n == port
+        }) else {
+            return false;
+        };
+        let (m, n) = self.patches.remove(i).ends();
+        self.set_patched(m, false);
+        self.set_patched(n, false);
+        true
+    }
+
+    fn fxs_out(&self, p: PortRef) -> (LineFeed, [u8; 8]) {
+        match (self.units.get(usize::from(p.unit)).and_then(Option::as_ref), self.pcm_of(p.unit, 0)) {
+            (Some(Card::Fxs(u)), Some(pcm)) => u.output(p.port, pcm),
+            _ => (LineFeed::Open, [SILENCE_U; 8]),
+        }
+    }
+
+    fn fxo_out(&self, p: PortRef) -> (bool, [u8; 8]) {
+        match (self.units.get(usize::from(p.unit)).and_then(Option::as_ref), self.pcm_of(p.unit, 0)) {
+            (Some(Card::Fxo(u)), Some(pcm)) => u.output(p.port, pcm),
+            _ => (false, [SILENCE_U; 8]),
+        }
+    }
+
+    fn set_fxs_side(&mut self, p: PortRef, side: PhoneSide, at: Instant, log: &mut EventLog) {
+        if let Some(Card::Fxs(u)) = self.units.get_mut(usize::from(p.unit)).and_then(Option::as_mut)
+            && let Some(s) = u.ports.get_mut(usize::from(p.port))
+        {
+            if s.side.off_hook != side.off_hook {
+                log.push(at, Some(p), EventKind::Hook(side.off_hook));
+            }
+            s.side = side;
+        }
+    }
+
+    fn set_fxo_input(&mut self, p: PortRef, input: FxoLineIn) {
+        if let Some(Card::Fxo(u)) = self.units.get_mut(usize::from(p.unit)).and_then(Option::as_mut)
+            && let Some(s) = u.ports.get_mut(usize::from(p.port))
+        {
+            s.input = input;
+        }
+    }
+
+    /// Runs every patch for the ms at `at` (between the equipment and scan phases).
+    pub(super) fn run_patches(&mut self, at: Instant) {
+        let mut patches = core::mem::take(&mut self.patches);
+        let mut log = core::mem::take(&mut self.events);
+        for patch in &mut patches {
+            match patch {
+                Patch::FxsFxo { fxs, fxo } => {
+                    // MODEL: PATCH-2
+                    let (feed, fxs_tx) = self.fxs_out(*fxs);
+                    let (hook, fxo_tx) = self.fxo_out(*fxo);
+                    let battery = feed.feeds_loop().then_some(feed.reversed());
+                    let ringing = feed == LineFeed::Ringing;
+                    self.set_fxo_input(*fxo, FxoLineIn { battery, ringing, audio: fxs_tx });
+                    let mic = if hook { fxo_tx } else { [SILENCE_U; 8] };
+                    self.set_fxs_side(*fxs, PhoneSide { off_hook: hook, key: None, mic }, at, &mut log);
+                }
+                Patch::FxoFxo { a, b, ex } => {
+                    let (ha, ta) = self.fxo_out(*a);
+                    let (hb, tb) = self.fxo_out(*b);
+                    let [ia, ib] = ex.step(at, [ha, hb], [ta, tb]);
+                    self.set_fxo_input(*a, ia);
+                    self.set_fxo_input(*b, ib);
+                }
+                Patch::PriPri { a, b } => {
+                    // MODEL: PATCH-4
+                    let out = |d: &Self, p: PortRef| match (
+                        d.units.get(usize::from(p.unit)).and_then(Option::as_ref),
+                        d.pcm_of(p.unit, p.port),
+                    ) {
+                        (Some(Card::Pri(u)), Some(pcm)) => Some(u.output(p.port, pcm)),
+                        _ => None,
+                    };
+                    let (Some(ta), Some(tb)) = (out(self, *a), out(self, *b)) else { continue };
+                    for (p, peer) in [(*a, &tb), (*b, &ta)] {
+                        if let Some(Card::Pri(u)) =
+                            self.units.get_mut(usize::from(p.unit)).and_then(Option::as_mut)
+                        {
+                            u.receive_from(p.port, peer);
+                        }
+                    }
+                }
+            }
+        }
+        self.patches = patches;
+        self.events = log;
+    }
+}
