@@ -9,8 +9,9 @@ use xpp_proto::mgmt::{AckStatus, FpgaStat, OwnedReply, Request, SerAnswer, SerCo
 use xpp_proto::{Duration, Instant};
 use xpp_usb::{TransferError, Transport, ep};
 
-/// An AB_REQUEST packet: one well-formed XPP packet (TWS-9).
-const FEED: [u8; 6] = [0x06, 0x00, 0x07, 0x00, 0x1E, 0x00];
+/// XBUS_RESET mask 0x00: one well-formed XPP packet that the device does not answer (TWS-9,
+/// XPP-12), so nothing lands in the IN queue.
+const FEED: [u8; 5] = [0x05, 0x00, 0x23, 0x00, 0x00];
 
 fn twinstar(core: CoreConfig) -> Emulator {
     Emulator::new(
