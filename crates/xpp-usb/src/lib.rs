@@ -12,11 +12,22 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod discovery;
+mod error;
 mod info;
+#[cfg(feature = "nusb")]
+mod nusb_backend;
+#[cfg(all(test, feature = "nusb"))]
+mod tests_hw;
 mod transport;
+pub mod usbip;
 
+pub use error::Error;
 pub use info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
+#[cfg(feature = "nusb")]
+pub use nusb_backend::NusbTransport;
 pub use transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+pub use usbip::UsbIpTransport;
 
 /// Endpoint addresses of the Astribank (mpp-twinstar-firmware.md §1.3, xpp-protocol.md §2.2).
 pub mod ep {
