@@ -17,7 +17,9 @@ mod error;
 mod info;
 #[cfg(feature = "nusb")]
 mod nusb_backend;
-#[cfg(all(test, feature = "nusb"))]
+#[cfg(feature = "rusb")]
+mod rusb_backend;
+#[cfg(all(test, any(feature = "nusb", feature = "rusb")))]
 mod tests_hw;
 mod transport;
 pub mod usbip;
@@ -26,6 +28,8 @@ pub use error::Error;
 pub use info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
 #[cfg(feature = "nusb")]
 pub use nusb_backend::NusbTransport;
+#[cfg(feature = "rusb")]
+pub use rusb_backend::RusbTransport;
 pub use transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
 pub use usbip::UsbIpTransport;
 
