@@ -16,9 +16,9 @@ pub mod discovery;
 mod error;
 mod info;
 #[cfg(feature = "nusb")]
-mod nusb_backend;
+pub mod nusb_backend;
 #[cfg(feature = "rusb")]
-mod rusb_backend;
+pub mod rusb_backend;
 #[cfg(all(test, any(feature = "nusb", feature = "rusb")))]
 mod tests_hw;
 mod transport;

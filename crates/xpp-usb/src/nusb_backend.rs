@@ -13,8 +13,8 @@
 //!   the transport gone; later submits and control requests fail at once, and transfers still
 //!   queued complete with `Disconnected` (usbfs fails them with `ENODEV`/`ESHUTDOWN`).
 //! - Errors: every nusb error a transfer, control request or reset can give is mapped in one
-//!   function, [`map_error`]; open-time errors (listing, opening, claiming) are mapped to
-//!   [`Error`] by [`map_open_error`].
+//!   function, `map_error`; open-time errors (listing, opening, claiming) are mapped to
+//!   [`Error`] by `map_open_error`.
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //!   buffers); libusb has one transfer in flight per endpoint at a time. For an Astribank
 //!   that is enough: the FX2 buffers its IN data on chip, so nothing is lost between two
 //!   transfers; only throughput above one 512-byte packet per transfer round trip suffers.
-//! - Each libusb call runs with a short slice timeout ([`SLICE`]); between slices the worker
+//! - Each libusb call runs with a short slice timeout (`SLICE`, 50 ms); between slices the worker
 //!   looks at cancel and stop requests, so `cancel_all` takes effect within one slice and
 //!   dropping the transport joins every worker within one slice. A slice that times out
 //!   discards what libusb received in it (rusb reports only `Timeout`): harmless for
@@ -20,7 +20,7 @@
 //! - Completions come back in submission order per endpoint, as the trait requires.
 //!
 //! `rusb::Context::new()` is used, never the global context (which panics on a machine
-//! without USB). Errors are mapped in one function, [`map_error`].
+//! without USB). Errors are mapped in one function, `map_error`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,7 +7,7 @@
 //! xpp needs a client, and a server (in `xpp-emu`) that keeps IN URBs queued and really
 //! cancels on UNLINK. A sans-IO codec serves both.
 
-mod client;
+pub mod client;
 pub mod codec;
 mod descriptors;
 
