@@ -557,8 +557,12 @@ impl Transport for UsbIpTransport {
             self.wbuf.extend_from_slice(&buffer);
         }
         {
-            // File the slot before sending, so a fast reply finds it.
+            // File the slot before sending, so a fast reply finds it; check for a disconnect
+            // under the same lock, so the reader's disconnect() cannot miss the new slot.
             let mut st = self.shared.lock();
+            if st.gone {
+                return Err(TransferError::Disconnected);
+            }
             st.inflight
                 .insert(seqnum, Inflight { target: Target::Queue(endpoint), direction, requested: len });
             st.queues.entry(endpoint).or_default().push_back(Slot {
