@@ -12,12 +12,27 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod discovery;
+mod error;
 mod info;
 pub mod middleware;
+#[cfg(feature = "nusb")]
+pub mod nusb_backend;
+#[cfg(feature = "rusb")]
+pub mod rusb_backend;
+#[cfg(all(test, any(feature = "nusb", feature = "rusb")))]
+mod tests_hw;
 mod transport;
+pub mod usbip;
 
+pub use error::Error;
 pub use info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
+#[cfg(feature = "nusb")]
+pub use nusb_backend::NusbTransport;
+#[cfg(feature = "rusb")]
+pub use rusb_backend::RusbTransport;
 pub use transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+pub use usbip::UsbIpTransport;
 
 /// Endpoint addresses of the Astribank (mpp-twinstar-firmware.md §1.3, xpp-protocol.md §2.2).
 pub mod ep {
