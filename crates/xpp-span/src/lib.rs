@@ -9,8 +9,8 @@
 //! - `hook`: the per-channel hook state machines the DAHDI core runs (debounce, flash vs
 //!   hang-up, pulse-digit decoding, ring cadence, wink/flash/start, kewl) as a sans-IO
 //!   `hook::HookMachine`.
-//! - `events`: the 64-deep per-channel event queue and its semantics.
-//! - `alarm`: span alarms and how they reach channels.
+//! - [`events`]: the 64-deep per-channel event queue and its semantics.
+//! - [`alarm`]: span alarms and how they reach channels.
 //! - `chan`: one channel's signalling core: hook machine + event queue + alarm word.
 //! - `sysconf`: a parser and validator for DAHDI's `system.conf`.
 //!
@@ -20,7 +20,9 @@
 
 mod macros;
 
+pub mod alarm;
 pub mod dahdi;
+pub mod events;
 
 pub use dahdi::{Alarms, Event, HookCmd, Law, LineConfig, RxSig, Sig, SigCap, SpanType, TxSig};
 pub use xpp_proto::{Duration, Instant};
