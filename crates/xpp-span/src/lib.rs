@@ -6,9 +6,9 @@
 //!
 //! - [`dahdi`]: DAHDI's numeric vocabulary (signalling types, hook signals and commands,
 //!   events, alarms, line configuration, laws), every number pinned to the reference.
-//! - `hook`: the per-channel hook state machines the DAHDI core runs (debounce, flash vs
+//! - [`hook`]: the per-channel hook state machines the DAHDI core runs (debounce, flash vs
 //!   hang-up, pulse-digit decoding, ring cadence, wink/flash/start, kewl) as a sans-IO
-//!   `hook::HookMachine`.
+//!   [`hook::HookMachine`].
 //! - [`events`]: the 64-deep per-channel event queue and its semantics.
 //! - [`alarm`]: span alarms and how they reach channels.
 //! - `chan`: one channel's signalling core: hook machine + event queue + alarm word.
@@ -23,6 +23,7 @@ mod macros;
 pub mod alarm;
 pub mod dahdi;
 pub mod events;
+pub mod hook;
 
 pub use dahdi::{Alarms, Event, HookCmd, Law, LineConfig, RxSig, Sig, SigCap, SpanType, TxSig};
 pub use xpp_proto::{Duration, Instant};
