@@ -11,7 +11,7 @@
 //!   [`hook::HookMachine`].
 //! - [`events`]: the 64-deep per-channel event queue and its semantics.
 //! - [`alarm`]: span alarms and how they reach channels.
-//! - `chan`: one channel's signalling core: hook machine + event queue + alarm word.
+//! - [`chan`]: one channel's signalling core: hook machine + event queue + alarm word.
 //! - `sysconf`: a parser and validator for DAHDI's `system.conf`.
 //!
 //! Section numbers (§n) in the docs refer to `dahdi-span-model.md`.
@@ -21,6 +21,7 @@
 mod macros;
 
 pub mod alarm;
+pub mod chan;
 pub mod dahdi;
 pub mod events;
 pub mod hook;
