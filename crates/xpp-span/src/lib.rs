@@ -1,7 +1,7 @@
 //! # xpp-span: DAHDI-compatible spans and channels
 //!
 //! The top of the host stack: what PBX software sees. This first part is pure (sans-IO):
-//! no clock reads, no threads, no IO except `sysconf::parse_file`. Callers hand in
+//! no clock reads, no threads, no IO except [`sysconf::parse_file`]. Callers hand in
 //! [`Instant`]s; the run loop that owns a transport comes later and drives these types.
 //!
 //! - [`dahdi`]: DAHDI's numeric vocabulary (signalling types, hook signals and commands,
@@ -12,7 +12,7 @@
 //! - [`events`]: the 64-deep per-channel event queue and its semantics.
 //! - [`alarm`]: span alarms and how they reach channels.
 //! - [`chan`]: one channel's signalling core: hook machine + event queue + alarm word.
-//! - `sysconf`: a parser and validator for DAHDI's `system.conf`.
+//! - [`sysconf`]: a parser and validator for DAHDI's `system.conf`.
 //!
 //! Section numbers (§n) in the docs refer to `dahdi-span-model.md`.
 #![forbid(unsafe_code)]
@@ -25,6 +25,7 @@ pub mod chan;
 pub mod dahdi;
 pub mod events;
 pub mod hook;
+pub mod sysconf;
 
 pub use dahdi::{Alarms, Event, HookCmd, Law, LineConfig, RxSig, Sig, SigCap, SpanType, TxSig};
 pub use xpp_proto::{Duration, Instant};

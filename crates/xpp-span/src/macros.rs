@@ -178,7 +178,7 @@ macro_rules! bits_with_names {
                 let mut rest = self.0;
                 let mut first = true;
                 for (name, bit) in Self::NAMED {
-                    if bit.0 != 0 && rest & bit.0 == bit.0 && self.0 & bit.0 == bit.0 {
+                    if bit.0 != 0 && self.0 & bit.0 == bit.0 {
                         if !first {
                             f.write_str("|")?;
                         }
