@@ -29,3 +29,18 @@ pub mod sysconf;
 
 pub use dahdi::{Alarms, Event, HookCmd, Law, LineConfig, RxSig, Sig, SigCap, SpanType, TxSig};
 pub use xpp_proto::{Duration, Instant};
+
+/// Any error of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// DAHDI_HOOK refused.
+    #[error(transparent)]
+    Hook(#[from] hook::HookError),
+    /// DAHDI_SETCADENCE refused.
+    #[error(transparent)]
+    Cadence(#[from] hook::CadenceError),
+    /// `system.conf` errors.
+    #[error(transparent)]
+    Conf(#[from] sysconf::ConfErrors),
+}
