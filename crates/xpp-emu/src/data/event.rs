@@ -61,6 +61,13 @@ pub enum EventKind {
         /// New state.
         on: bool,
     },
+    /// A phone decoded an on-hook caller-ID message (MODEL: EQ-2).
+    CallerId {
+        /// Calling number (empty if absent).
+        number: String,
+        /// Calling name (empty if absent).
+        name: String,
+    },
     /// The device's sync mode changed (name).
     Sync(&'static str),
 }

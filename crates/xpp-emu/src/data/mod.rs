@@ -22,6 +22,7 @@
 //! hook/ring/DTMF/CAS changes and, while ticking, emits one PCM round.
 
 mod bri;
+pub mod callerid;
 mod echo;
 mod equipment;
 mod event;
