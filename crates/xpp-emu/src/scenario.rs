@@ -1,4 +1,4 @@
-//! Running a [`script`](crate::script) scenario against a device: [`apply`] maps one
+//! Running a [`script`] scenario against a device: [`apply`] maps one
 //! [`Action`] onto the equipment, USB and device controls, and [`Scenario`] applies a parsed
 //! scenario's events at their times on the device's clock.
 //!

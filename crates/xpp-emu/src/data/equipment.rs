@@ -457,6 +457,8 @@ pub struct PstnLine {
     cid_gen: Generator,
     cid_at: Option<Instant>,
     cid_reversed: bool,
+    cid_started: bool,
+    ring_was: bool,
     t: EquipmentTimings,
 }
 
@@ -495,6 +497,8 @@ impl PstnLine {
             cid_gen: Generator::default(),
             cid_at: None,
             cid_reversed: false,
+            cid_started: false,
+            ring_was: false,
             t,
         }
     }
@@ -735,6 +739,14 @@ impl PstnLine {
         if self.state != CallState::Ringing {
             self.cid_at = None;
         }
+        if self.cid_at.is_none() {
+            self.cid_started = false;
+        }
+        let ring = self.ringing_now(at);
+        if ring != self.ring_was {
+            self.ring_was = ring;
+            log.push(at, Some(port), EventKind::LineRinging(ring));
+        }
         if self.cid_reversed && self.state == CallState::Idle {
             self.cid_reversed = false;
             self.reversed = !self.reversed;
@@ -742,6 +754,10 @@ impl PstnLine {
         let cid_now = self.cid_at.is_some_and(|t| at >= t);
         let audio = match self.state {
             CallState::Ringing if cid_now => {
+                if !self.cid_started {
+                    self.cid_started = true;
+                    log.push(at, Some(port), EventKind::CallerIdSent);
+                }
                 let chunk = self.cid_gen.next_chunk(Law::Ulaw);
                 if self.cid_gen.is_silent() {
                     self.cid_at = None;
