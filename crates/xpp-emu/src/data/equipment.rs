@@ -792,6 +792,9 @@ pub struct PriFarEnd {
     pub(crate) sees_signal: bool,
     pub(crate) sees_rai: bool,
     pub(crate) rx_cas: [u8; 16],
+    pub(crate) hdlc_tx: super::hdlc::HdlcTx,
+    pub(crate) hdlc_rx: super::hdlc::HdlcRx,
+    pub(crate) frames_rx: VecDeque<Vec<u8>>,
 }
 
 impl PriFarEnd {
@@ -807,6 +810,9 @@ impl PriFarEnd {
             sees_signal: false,
             sees_rai: false,
             rx_cas: [0; 16],
+            hdlc_tx: super::hdlc::HdlcTx::default(),
+            hdlc_rx: super::hdlc::HdlcRx::default(),
+            frames_rx: VecDeque::new(),
         }
     }
 
@@ -863,6 +869,23 @@ impl PriFarEnd {
     /// The CAS register images the far end receives from the port.
     pub fn rx_cas(&self) -> [u8; 16] {
         self.rx_cas
+    }
+
+    /// Queues a D-channel frame (a Q.921 frame without FCS) toward the port: it is sent HDLC
+    /// framed (flags, zero insertion, FCS) in the D timeslot (MODEL: PRI-8). At most 64 frames
+    /// of up to 512 bytes wait.
+    pub fn send_frame(&mut self, _now: Instant, frame: &[u8]) {
+        self.hdlc_tx.queue(frame);
+    }
+
+    /// D-channel frames the far end decoded from the port's D timeslot (good FCS, FCS removed).
+    pub fn take_frames(&mut self) -> Vec<Vec<u8>> {
+        self.frames_rx.drain(..).collect()
+    }
+
+    /// Frames from the port with a bad FCS, aborted or too long.
+    pub fn dchannel_errors(&self) -> u64 {
+        self.hdlc_rx.errors
     }
 }
 

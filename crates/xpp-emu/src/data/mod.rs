@@ -29,6 +29,7 @@ mod event;
 mod fxo;
 mod fxs;
 pub mod g711;
+mod hdlc;
 mod patch;
 mod pri;
 mod regs;
