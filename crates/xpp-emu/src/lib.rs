@@ -22,6 +22,8 @@ pub mod eeprom;
 pub mod fault;
 mod loader;
 mod mpp;
+pub mod report;
+pub mod scenario;
 pub mod script;
 pub mod transport;
 pub mod usb;
