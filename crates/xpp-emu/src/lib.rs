@@ -25,6 +25,7 @@ mod mpp;
 pub mod script;
 pub mod transport;
 pub mod usb;
+pub mod usbip_server;
 
 pub use config::DeviceConfig;
 pub use device::{Counters, DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
