@@ -440,6 +440,7 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
                     if reply.emit(&mut out).is_ok() && stream.write_all(&out).is_ok() {
                         serve_urbs(stream.try_clone().ok(), &stream, shared, port, generation);
                     }
+                    // Also on the paths where the session never started.
                     lock(&shared.imported).remove(&port);
                 }
                 Err(status) => {
@@ -743,6 +744,8 @@ fn serve_urbs(reader: Option<TcpStream>, stream: &TcpStream, shared: &Shared, po
     let mut session =
         Session { shared, port, generation, queues: BTreeMap::new(), out: Vec::with_capacity(4096) };
     run_session(&mut session, &rx, stream);
+    // Free the port before the client can see the end, so it may import again at once.
+    lock(&shared.imported).remove(&port);
     // Decision: a departed device (or a stopping server) ends the connection by closing the
     // socket without answering the queued URBs, as Linux `usbip-host` does on removal: vhci_hcd
     // detaches the port and gives them back -ESHUTDOWN itself, and a client sees every pending
