@@ -61,8 +61,9 @@
 //!
 //! # Bounds
 //!
-//! At most [`MAX_CONNECTIONS`] connections; transfers longer than [`MAX_URB_DATA`] are refused
-//! with `-EINVAL` (their OUT bytes are read and dropped, never buffered); at most
+//! At most [`MAX_CONNECTIONS`] connections; OUT transfers longer than [`MAX_URB_DATA`] are
+//! refused with `-EINVAL` (their bytes are read and dropped, never buffered); an IN buffer is
+//! at most [`MAX_URB_DATA`] bytes whatever the URB asks (the device sends at most 512); at most
 //! [`MAX_INFLIGHT`] queued IN URBs per connection (more: `-ENOMEM`); isochronous URBs are
 //! refused (`-EINVAL`, no endpoint is isochronous). Nothing from the network can panic the
 //! server.
@@ -622,11 +623,10 @@ impl Session<'_> {
             .emit(&mut self.out);
             return;
         }
-        let len = c.transfer_buffer_length as usize;
-        if len > MAX_URB_DATA {
-            ret_submit(&mut self.out, seqnum, -errno::EINVAL, &[], true, np);
-            return;
-        }
+        // Decision: an IN URB of any length is accepted, its buffer capped at MAX_URB_DATA:
+        // a device transfer is at most 512 bytes (USB-11), so the cap is invisible, and a
+        // host that queues large reads (usbfs allows 16 MiB) is served rather than refused.
+        let len = (c.transfer_buffer_length as usize).min(MAX_URB_DATA);
         if self.inflight() >= MAX_INFLIGHT {
             ret_submit(&mut self.out, seqnum, -errno::ENOMEM, &[], true, np);
             return;

@@ -192,6 +192,12 @@ fn submit_unlink_and_control_on_the_wire() {
         c.submit(16, 0, dir::IN, 1, [0x80, 8, 0, 0, 0, 0, 1, 0], &[], 0);
         let (r, d) = c.ret_submit(|_| true);
         assert_eq!((r.header.seqnum, r.status, d), (16, 0, vec![1]));
+        // A 1 MiB IN read is served (the server's buffer is capped; the device sends 25 bytes).
+        c.submit(17, 8, dir::IN, 1 << 20, [0; 8], &[], 0);
+        c.submit(18, 4, dir::OUT, 5, [0; 8], &status_get(2), 0);
+        assert_eq!(c.ret_submit(|_| false).0.header.seqnum, 18);
+        let (r, d) = c.ret_submit(|s| s == 17);
+        assert_eq!((r.header.seqnum, r.status, d.len()), (17, 0, 25));
     });
 }
 
