@@ -27,6 +27,7 @@ pub mod scenario;
 pub mod script;
 pub mod transport;
 pub mod usb;
+pub mod usbip_server;
 
 pub use config::DeviceConfig;
 pub use device::{Counters, DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
