@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example emulator -- [--modules fxs,fxo] [--echo] [--twinstar]
 //!     [--stage cold|usb|fpga|running] [--label TEXT] [--seed N] [--script FILE] [--seconds N]
+//!     [--usbip ADDR]
 //! ```
 //!
 //! Builds the device from the flags (`--modules`: `fxs`, `fxs6`, `fxo`, `pri-e1`, `pri-t1`,
@@ -13,7 +14,9 @@
 //! plays a scenario file (format: `xpp::emu::script`); a file that does not parse prints
 //! `emulator: FILE:line:column: reason` and exits 1 before anything runs. It stops after
 //! `--seconds`, or 1 s after the script's last event, or runs until killed. The logic lives in
-//! `xpp::emu::report` and `xpp::emu::scenario`.
+//! `xpp::emu::report` and `xpp::emu::scenario`. `--usbip ADDR` also serves the device over
+//! USB/IP (e.g. `127.0.0.1:3240`; give a non-loopback address only if you mean it), so
+//! `lsastribank --usbip ADDR`, xpp's USB/IP transport or Linux `usbip attach` can drive it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +25,7 @@ use clap::Parser;
 use xpp::Duration;
 use xpp::emu::report::{self, Reporter};
 use xpp::emu::scenario::Scenario;
+use xpp::emu::usbip_server::UsbIpServer;
 use xpp::emu::{Emulator, script};
 
 /// Run an emulated Astribank in real time and print what it does.
@@ -52,6 +56,9 @@ struct Args {
     /// Run time in seconds (default: the script's end plus 1 s; without a script, forever).
     #[arg(long)]
     seconds: Option<f64>,
+    /// Also serve the device over USB/IP at this address (e.g. 127.0.0.1:3240).
+    #[arg(long)]
+    usbip: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -86,6 +93,17 @@ fn main() -> ExitCode {
         }
     };
     let (emu, _runner) = Emulator::real_time(cfg);
+    let _server = match args.usbip.map(|addr| UsbIpServer::bind(emu.clone(), addr)) {
+        None => None,
+        Some(Ok(server)) => {
+            println!("serving USB/IP on {}", server.local_addr());
+            Some(server)
+        }
+        Some(Err(e)) => {
+            eprintln!("emulator: --usbip: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let start = emu.now();
     let has_script = args.script.is_some();
     let mut scenario = Scenario::new(events, start);
