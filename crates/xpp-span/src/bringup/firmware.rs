@@ -11,7 +11,7 @@ pub const ECHO_IMAGE: &str = "OCT6104E-256D.ima";
 ///
 /// A file that does not parse is kept with its error, so that bring-up fails in the phase that
 /// needs it (and only if it needs it), naming the file and the line. The sans-IO core never
-/// reads files: the caller fills this from memory.
+/// reads files: the caller fills this from memory, or with [`super::read_firmware_dir`].
 ///
 /// ```
 /// use xpp_span::bringup::FirmwareSet;

@@ -9,6 +9,10 @@
 //!   management (MPP) and data IN transfers and timeouts, and takes out [`Action`]s (what to
 //!   send, when to wait for a re-enumeration, the final result) and [`Event`]s (progress,
 //!   warnings, the timeline).
+//! - [`run::bring_up`] executes the actions on any [`xpp_usb::Transport`] (real, USB/IP or
+//!   emulated), reopening the device through a caller-supplied opener after each
+//!   re-enumeration, on a [`run::Clock`] so that tests on the emulator's virtual clock are
+//!   deterministic.
 //!
 //! # Phases
 //!
@@ -35,6 +39,7 @@
 mod cards;
 mod firmware;
 mod machine;
+pub mod run;
 
 use core::fmt;
 
@@ -49,6 +54,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
 pub use cards::CardKind;
 pub use firmware::{ECHO_IMAGE, FirmwareSet};
 pub use machine::BringUp;
+pub use run::{Clock, Ready, RunOptions, SystemClock, bring_up, read_firmware_dir};
 
 use crate::Law;
 
