@@ -399,3 +399,30 @@ fn core_fails_cleanly_without_a_device() {
     }
     assert!(core.is_finished() && core.poll_action().is_none() && core.poll_timeout().is_none());
 }
+
+#[test]
+fn echo_module_with_an_image_is_probed() {
+    let Some(mut fw) = firmware() else { return };
+    // A stand-in for the proprietary image: bring-up probes the module (test packet, CPLD
+    // version) and reports that the chip open needs the vendor's API.
+    fw.set_echo_image(vec![0; 64]);
+    let cfg = DeviceConfig::default().with_echo(true).with_start_stage(EmuStage::FpgaLoaded);
+    let r = run(cfg, BringUpConfig::default(), fw);
+    let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
+    print_timeline("FpgaLoaded, FXS + FXO + ECHO (image present)", &ready);
+    let echo = ready.result.timeline.iter().find(|t| t.phase == Phase::Echo).expect("echo phase");
+    assert_eq!(echo.outcome, Outcome::Done);
+    assert!(ready.result.warnings.iter().any(|w| w.contains("CPLD 0x0101")), "{:?}", ready.result.warnings);
+    // Test packet (op 0x35) and the SPI version query to unit 4 went out on the data interface.
+    let data: Vec<&Vec<u8>> = r
+        .log
+        .iter()
+        .filter_map(|s| match s {
+            Sent::Bulk(_, e, b) if *e == ep::DATA_OUT => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert!(data.iter().any(|b| b.get(2) == Some(&0x35)));
+    assert!(data.iter().any(|b| b.get(2) == Some(&0x0F) && b.get(3) == Some(&0x40)));
+    assert_ticking_ab(&r.emu);
+}
