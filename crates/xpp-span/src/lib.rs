@@ -21,6 +21,7 @@
 mod macros;
 
 pub mod alarm;
+pub mod bringup;
 pub mod chan;
 pub mod dahdi;
 pub mod events;

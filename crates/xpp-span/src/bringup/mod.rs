@@ -1,0 +1,543 @@
+//! Bring-up: from "plugged in" (any firmware stage) to a device ticking in sync mode, with every
+//! unit initialised — one in-process sequence replacing the reference's udev rule, `fxload`,
+//! `astribank_hexload`, `astribank_tool` and Perl init scripts.
+//!
+//! Two layers, quinn-style:
+//!
+//! - [`BringUp`] is the sans-IO core. It reads no clock, does no IO and starts no threads: the
+//!   caller hands in the device identity after each (re-)enumeration, control-transfer results,
+//!   management (MPP) and data IN transfers and timeouts, and takes out [`Action`]s (what to
+//!   send, when to wait for a re-enumeration, the final result) and [`Event`]s (progress,
+//!   warnings, the timeline).
+//! - [`run::bring_up`] executes the actions on any [`xpp_usb::Transport`] (real, USB/IP or
+//!   emulated), reopening the device through a caller-supplied opener after each
+//!   re-enumeration, on a [`run::Clock`] so that tests on the emulator's virtual clock are
+//!   deterministic.
+//!
+//! # Phases
+//!
+//! In order (xpp-protocol.md §8, §14; mpp-twinstar-firmware.md §1.2, §5): [`Phase::Detect`]
+//! (which stage is the device in), [`Phase::UsbFirmware`] (FX2 RAM download, cold devices),
+//! [`Phase::WaitRenum`], [`Phase::Fpga`] (MPP DEV_SEND, skipped when the right image is already
+//! loaded), [`Phase::Pic`] and [`Phase::Echo`] (modular family only, for the modules present),
+//! [`Phase::Renum`] (MPP RENUM and the wait for the running stage), [`Phase::Descriptors`]
+//! (AB_REQUEST, AB_DESCRIPTION validated per §6.2), [`Phase::XbusReset`] (0x04 then 0x00),
+//! [`Phase::CardInit`] per unit in ascending order, [`Phase::SyncSource`] (PLL, then AB for a
+//! single device) and [`Phase::Ready`]. A device found in a later stage starts there. Every
+//! phase has a timeout ([`Timeouts`]); a failure ([`BringUpError`]) names the phase and the
+//! device's last answer, and once it is reported nothing more is sent.
+//!
+//! # Pacing
+//!
+//! Register commands (REGISTER_REQUEST) are paced by a host timer at one per
+//! [`BringUpConfig::pacing`] (1 ms), two units for a command with a non-zero sub-register, as
+//! the reference's command queue charges them (§6.3, §7.5); other commands are not charged.
+// Decision: the same 1 ms host timer paces the whole bring-up. Before SYNC_REPLY the device
+// does not tick (§7.5, §14), so a host timer is the only clock available; keeping it after the
+// device ticks as well keeps one rule and gives the "about one register write per ms" of §7.5.
+
+mod cards;
+mod firmware;
+mod machine;
+pub mod run;
+
+use core::fmt;
+
+use xpp_proto::firmware::FirmwareError;
+use xpp_proto::mgmt::{CardInfo, DeviceStatus, MgmtError};
+use xpp_proto::wire::pri::PriProtocol;
+use xpp_proto::wire::{AbDescription, SyncState, UnitDescriptor};
+use xpp_proto::{Duration, Instant};
+use xpp_usb::discovery::Stage;
+use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
+
+pub use cards::CardKind;
+pub use firmware::{ECHO_IMAGE, FirmwareSet};
+pub use machine::BringUp;
+pub use run::{Clock, Ready, RunOptions, SystemClock, bring_up, read_firmware_dir};
+
+use crate::Law;
+
+/// One phase of the bring-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Waiting for the device and classifying its stage from its USB identity.
+    Detect,
+    /// Downloading the USB firmware into FX2 RAM (vendor request 0xA0).
+    UsbFirmware,
+    /// Waiting for the device to re-enumerate with its USB firmware running (11x1).
+    WaitRenum,
+    /// STATUS_GET and, unless the image is already loaded, the FPGA image over MPP DEV_SEND.
+    Fpga,
+    /// CARD_INFO_GET of the module slots and the PIC images of the modules present.
+    Pic,
+    /// The echo canceller (only with an echo module).
+    Echo,
+    /// MPP RENUM and the wait for the running stage (11x2).
+    Renum,
+    /// AB_REQUEST (with SYNC_SOURCE NONE) and the validation of AB_DESCRIPTION.
+    Descriptors,
+    /// XBUS_RESET 0x04 then 0x00.
+    XbusReset,
+    /// Chip detection and initialisation of one unit.
+    CardInit {
+        /// The unit.
+        unit: u8,
+    },
+    /// SYNC_SOURCE and its SYNC_REPLY.
+    SyncSource,
+    /// Done.
+    Ready,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Detect => f.write_str("Detect"),
+            Self::UsbFirmware => f.write_str("UsbFirmware"),
+            Self::WaitRenum => f.write_str("WaitRenum"),
+            Self::Fpga => f.write_str("Fpga"),
+            Self::Pic => f.write_str("Pic"),
+            Self::Echo => f.write_str("Echo"),
+            Self::Renum => f.write_str("Renum"),
+            Self::Descriptors => f.write_str("Descriptors"),
+            Self::XbusReset => f.write_str("XbusReset"),
+            Self::CardInit { unit } => write!(f, "CardInit({unit})"),
+            Self::SyncSource => f.write_str("SyncSource"),
+            Self::Ready => f.write_str("Ready"),
+        }
+    }
+}
+
+/// How a phase ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It did its work.
+    Done,
+    /// It found nothing to do (image already loaded, no image for an optional part).
+    Skipped,
+    /// Bring-up failed in it.
+    Failed,
+}
+
+/// One entry of the bring-up timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimelineEvent {
+    /// The phase.
+    pub phase: Phase,
+    /// When it started.
+    pub start: Instant,
+    /// How long it took.
+    pub duration: Duration,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+impl fmt::Display for TimelineEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = match self.outcome {
+            Outcome::Done => "",
+            Outcome::Skipped => " (skipped)",
+            Outcome::Failed => " (FAILED)",
+        };
+        write!(
+            f,
+            "{:>9.3} ms  {:<14} {:>9.3} ms{o}",
+            self.start.total_micros() as f64 / 1000.0,
+            self.phase.to_string(),
+            self.duration.total_micros() as f64 / 1000.0
+        )
+    }
+}
+
+/// What the core reports besides its actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A phase started.
+    PhaseStarted {
+        /// The phase.
+        phase: Phase,
+        /// When.
+        at: Instant,
+    },
+    /// Work done in a long phase (FX2 requests, FPGA segments, PIC packets, unit steps).
+    Progress {
+        /// The phase.
+        phase: Phase,
+        /// Items done.
+        done: usize,
+        /// Items in all.
+        total: usize,
+    },
+    /// Something the operator should know that does not stop bring-up.
+    Warning {
+        /// The phase.
+        phase: Phase,
+        /// What.
+        message: String,
+    },
+    /// A phase ended.
+    Timeline(TimelineEvent),
+    /// A data-interface packet bring-up does not consume (SIG_CHANGED, unsolicited register
+    /// replies, ECHO SET_REPLY, ERROR_CODE, ...), for the span layer to route; PCM_READ and
+    /// SYNC_REPLY are not reported this way.
+    Unsolicited {
+        /// When it arrived.
+        at: Instant,
+        /// The packet's bytes.
+        packet: Vec<u8>,
+    },
+}
+
+/// What the IO layer must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// A control transfer with an OUT data stage; report the result with
+    /// [`BringUp::handle_control_result`] before anything else.
+    ControlOut {
+        /// The SETUP fields.
+        setup: ControlSetup,
+        /// The data stage.
+        data: Vec<u8>,
+    },
+    /// One bulk OUT transfer on the management endpoint (0x04).
+    MppOut(Vec<u8>),
+    /// One bulk OUT transfer on the data endpoint (0x02).
+    DataOut(Vec<u8>),
+    /// The device is about to leave: close the handle, and hand every device the opener
+    /// finds to [`BringUp::handle_device`] until it accepts one.
+    WaitForReenumeration {
+        /// The stage the device should come back in.
+        expect: Stage,
+    },
+    /// Bring-up finished: the device ticks and its units are initialised.
+    Done(Box<BringUpResult>),
+    /// Bring-up failed; nothing more will be asked.
+    Failed(BringUpError),
+}
+
+/// Where the device's last answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AnswerSource {
+    /// Its USB identity after an enumeration.
+    Enumeration,
+    /// A control transfer's result.
+    Control,
+    /// A management (MPP) IN transfer.
+    Mgmt,
+    /// A data-interface IN transfer.
+    Data,
+}
+
+/// The device's last answer, as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Answer {
+    /// When it came.
+    pub at: Instant,
+    /// Where from.
+    pub source: AnswerSource,
+    /// What it said (decoded where possible).
+    pub text: String,
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at {} ({:?}): {}", self.at, self.source, self.text)
+    }
+}
+
+/// Why bring-up failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The phase's time ran out.
+    #[error("timeout waiting for {waiting_for}")]
+    Timeout {
+        /// What was awaited.
+        waiting_for: &'static str,
+    },
+    /// The device is not an Astribank in any known stage.
+    #[error("{vendor:04x}:{product:04x} is not an Astribank")]
+    NotAnAstribank {
+        /// idVendor.
+        vendor: u16,
+        /// idProduct.
+        product: u16,
+    },
+    /// The device is in a stage bring-up does not handle (e.g. the EEPROM burner).
+    #[error("unsupported stage: {0}")]
+    UnsupportedStage(&'static str),
+    /// The selection table names no image of this kind for the device.
+    #[error("no {kind} image is known for {vendor:04x}:{product:04x} revision {bcd:04x}")]
+    NoImageFor {
+        /// "USB" or "FPGA".
+        kind: &'static str,
+        /// idVendor.
+        vendor: u16,
+        /// idProduct.
+        product: u16,
+        /// bcdDevice.
+        bcd: u16,
+    },
+    /// The firmware set lacks a file the device needs.
+    #[error("firmware file {name} not found")]
+    MissingImage {
+        /// The file name.
+        name: String,
+    },
+    /// A firmware file does not parse or does not suit its load.
+    #[error("firmware file {name}: {error}")]
+    BadImage {
+        /// The file name.
+        name: String,
+        /// Why.
+        error: FirmwareError,
+    },
+    /// A USB transfer failed.
+    #[error("USB transfer failed: {0}")]
+    Transfer(TransferError),
+    /// The device left when it should not have.
+    #[error("device disconnected")]
+    Disconnected,
+    /// An MPP exchange failed (a non-OK ACK carries the device's status).
+    #[error("MPP: {0}")]
+    Mgmt(MgmtError),
+    /// The device refused something (PIC checksum, echo canceller test).
+    #[error("device rejected it: {0}")]
+    Rejected(&'static str),
+    /// AB_DESCRIPTION broke a §6.2 rule.
+    #[error("bad AB_DESCRIPTION: {0}")]
+    BadDescription(&'static str),
+    /// A calibration register did not reach its "done" value in 10 polls.
+    #[error("unit {unit} port {port}: {what} did not finish")]
+    Calibration {
+        /// The unit.
+        unit: u8,
+        /// The chip port.
+        port: u8,
+        /// Which calibration.
+        what: &'static str,
+    },
+}
+
+/// A failed bring-up: the phase, why, and the device's last answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bring-up failed in phase {phase} at {at}: {reason}{}", match .last_answer {
+    Some(a) => format!("; last device answer {a}"),
+    None => "; no answer from the device".to_owned(),
+})]
+pub struct BringUpError {
+    /// The phase it failed in.
+    pub phase: Phase,
+    /// When.
+    pub at: Instant,
+    /// Why.
+    pub reason: Failure,
+    /// The last thing the device said.
+    pub last_answer: Option<Answer>,
+}
+
+/// FXO country settings ("opermode", xpp-protocol.md §8.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Opermode {
+    /// USA/Canada (FCC part 68), the reference's default.
+    #[default]
+    Fcc,
+    /// Europe (TBR21).
+    Tbr21,
+    /// Australia.
+    Australia,
+}
+
+/// How the device is left ticking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// SYNC_SOURCE(PLL, 0) then SYNC_SOURCE(AB, 0): a single device wins the sync election
+    /// (§8.3, §14).
+    #[default]
+    Master,
+    /// SYNC_SOURCE(PLL, 0) only; the span layer's election decides later.
+    Pll,
+}
+
+/// Per-phase time limits.
+///
+/// Decision: values. The reference's loader waits about 10 s for each re-enumeration (MT §1.2),
+/// MPP requests time out after 2 s (MT §2.5), PIC replies after 500 ms (MT §5.5), register
+/// reads after 10 polls 13 ms apart (§7.6), and the whole initialisation after 90 s (§8.3); the
+/// rest are chosen well above what the phases take on the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Detect: until the opener finds a device.
+    pub detect: Duration,
+    /// UsbFirmware: all control transfers.
+    pub usb_firmware: Duration,
+    /// WaitRenum and Renum: until the device is back in the expected stage.
+    pub renumeration: Duration,
+    /// Fpga: STATUS_GET and the whole DEV_SEND sequence.
+    pub fpga: Duration,
+    /// Pic: CARD_INFO_GET and all PIC images.
+    pub pic: Duration,
+    /// One PIC reply after END.
+    pub pic_reply: Duration,
+    /// Echo: the whole phase.
+    pub echo: Duration,
+    /// Descriptors: AB_REQUEST until a valid AB_DESCRIPTION.
+    pub descriptors: Duration,
+    /// XbusReset.
+    pub xbus_reset: Duration,
+    /// CardInit: one unit.
+    pub card_init: Duration,
+    /// One register read's answer.
+    pub read: Duration,
+    /// SyncSource: all SYNC_REPLYs.
+    pub sync: Duration,
+    /// The whole bring-up.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            detect: Duration::from_secs(10),
+            usb_firmware: Duration::from_secs(10),
+            renumeration: Duration::from_secs(10),
+            fpga: Duration::from_secs(60),
+            pic: Duration::from_secs(30),
+            pic_reply: Duration::from_millis(500),
+            echo: Duration::from_secs(10),
+            descriptors: Duration::from_secs(2),
+            xbus_reset: Duration::from_secs(1),
+            card_init: Duration::from_secs(15),
+            read: Duration::from_millis(130),
+            sync: Duration::from_secs(1),
+            total: Duration::from_secs(90),
+        }
+    }
+}
+
+/// Bring-up parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct BringUpConfig {
+    /// Time limits.
+    pub timeouts: Timeouts,
+    /// Spacing of register commands (doubled for a non-zero sub-register), §7.5.
+    pub pacing: Duration,
+    /// FXO country settings.
+    pub opermode: Opermode,
+    /// PRI line protocol for every PRI port (E1 or T1).
+    pub pri_protocol: PriProtocol,
+    /// Final sync mode.
+    pub sync: SyncPolicy,
+    /// Run the LED self-test of the card init (about 100 ms per line).
+    // Decision: off by default; it only blinks LEDs and would add ~0.8 s per analog unit.
+    pub led_test: bool,
+}
+
+impl Default for BringUpConfig {
+    fn default() -> Self {
+        Self {
+            timeouts: Timeouts::default(),
+            pacing: Duration::from_millis(1),
+            opermode: Opermode::Fcc,
+            pri_protocol: PriProtocol::E1,
+            sync: SyncPolicy::Master,
+            led_test: false,
+        }
+    }
+}
+
+impl BringUpConfig {
+    /// Sets [`BringUpConfig::timeouts`].
+    #[must_use]
+    pub const fn with_timeouts(mut self, t: Timeouts) -> Self {
+        self.timeouts = t;
+        self
+    }
+
+    /// Sets [`BringUpConfig::opermode`].
+    #[must_use]
+    pub const fn with_opermode(mut self, m: Opermode) -> Self {
+        self.opermode = m;
+        self
+    }
+
+    /// Sets [`BringUpConfig::pri_protocol`].
+    #[must_use]
+    pub const fn with_pri_protocol(mut self, p: PriProtocol) -> Self {
+        self.pri_protocol = p;
+        self
+    }
+
+    /// Sets [`BringUpConfig::sync`].
+    #[must_use]
+    pub const fn with_sync(mut self, s: SyncPolicy) -> Self {
+        self.sync = s;
+        self
+    }
+
+    /// Sets [`BringUpConfig::led_test`].
+    #[must_use]
+    pub const fn with_led_test(mut self, on: bool) -> Self {
+        self.led_test = on;
+        self
+    }
+}
+
+/// One initialised unit, as the span layer needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UnitReport {
+    /// Unit number.
+    pub unit: u8,
+    /// Its descriptor.
+    pub descriptor: UnitDescriptor,
+    /// The card.
+    pub kind: CardKind,
+    /// numchips × ports_per_chip.
+    pub ports: u8,
+    /// XPDs (subunits) the reference would create.
+    pub subunits: u8,
+    /// Bit n: chip port n present (FXS: chip detection; other cards: every declared port).
+    pub present: u32,
+    /// FXS: the chip-ID register read per port (0xFF = absent).
+    pub chip_ids: [Option<u8>; 8],
+    /// Companding law of its channels.
+    pub law: Law,
+    /// PRI: the line protocol configured.
+    pub pri_protocol: Option<PriProtocol>,
+}
+
+/// What bring-up leaves for the span layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BringUpResult {
+    /// The device as last enumerated (stage 11x2).
+    pub device: DeviceInfo,
+    /// The stage it was found in.
+    pub initial_stage: Stage,
+    /// STATUS_GET, when the device was seen in the USB-firmware stage.
+    pub status: Option<DeviceStatus>,
+    /// CARD_INFO_GET answers for units 0..4, when queried (modular family).
+    pub cards: Vec<CardInfo>,
+    /// The validated AB_DESCRIPTION.
+    pub description: AbDescription,
+    /// The units initialised, ascending.
+    pub units: Vec<UnitReport>,
+    /// The last SYNC_REPLY.
+    pub sync: SyncState,
+    /// Every phase with its start and duration.
+    pub timeline: Vec<TimelineEvent>,
+    /// Every warning, in order.
+    pub warnings: Vec<String>,
+    /// Data-interface packets not consumed by bring-up (also reported as events).
+    pub unsolicited: u64,
+}

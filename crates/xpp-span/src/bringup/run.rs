@@ -1,0 +1,334 @@
+//! The IO driver of [`BringUp`]: executes its actions on a [`Transport`], reopening the device
+//! after each re-enumeration through a caller-supplied opener, on an injected [`Clock`].
+//!
+//! This is the one place bring-up blocks and reads a clock. With [`SystemClock`] it runs on a
+//! real device (or USB/IP); with a clock over the emulator's virtual time (and the emulator in
+//! its auto-advancing mode, where a transport's waits move virtual time) the same code runs
+//! deterministically in tests.
+
+use std::path::Path;
+
+use xpp_proto::{Duration, Instant};
+use xpp_usb::{Completion, TransferError, Transport, ep};
+
+use super::{Action, BringUp, BringUpConfig, BringUpError, BringUpResult, Event, FirmwareSet};
+
+/// Where time comes from, and how the driver waits when no transfer is pending.
+pub trait Clock {
+    /// The current time.
+    fn now(&mut self) -> Instant;
+    /// Returns at `deadline` (or at once if it has passed).
+    fn sleep_until(&mut self, deadline: Instant);
+}
+
+/// The wall clock: [`Instant`]s count from the clock's creation.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    epoch: std::time::Instant,
+}
+
+impl SystemClock {
+    /// A clock whose zero is now.
+    pub fn new() -> Self {
+        Self { epoch: std::time::Instant::now() }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&mut self) -> Instant {
+        // The one conversion from std time (STYLE.md §2).
+        Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    fn sleep_until(&mut self, deadline: Instant) {
+        let now = self.now();
+        if deadline > now {
+            std::thread::sleep((deadline - now).into());
+        }
+    }
+}
+
+/// Driver parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// How often the opener is tried while a device is awaited.
+    // Decision: 20 ms. The reference loader polls once per second; an in-process opener is
+    // cheap, and a short interval keeps the measured re-enumeration time close to the device's.
+    pub reopen_interval: Duration,
+    /// IN transfers kept queued on the data endpoint.
+    pub data_reads: usize,
+    /// Longest single wait before the driver looks at every endpoint again.
+    pub max_wait: Duration,
+    /// Timeout of one control transfer.
+    pub control_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            reopen_interval: Duration::from_millis(20),
+            data_reads: 4,
+            max_wait: Duration::from_millis(10),
+            control_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A device after a successful bring-up: its open transport (with IN transfers still queued
+/// on its IN endpoints, for the run loop to keep) and what bring-up found.
+#[derive(Debug)]
+pub struct Ready<T> {
+    /// The transport to the running device.
+    pub transport: T,
+    /// The result.
+    pub result: BringUpResult,
+}
+
+/// Size of every IN buffer (one xframe / one MPP packet).
+const IN_LEN: usize = 512;
+
+struct Driver<'a, T, C, E> {
+    core: BringUp,
+    clock: &'a mut C,
+    options: RunOptions,
+    on_event: E,
+    transport: Option<T>,
+}
+
+/// Brings a device up: from whatever stage `open` finds it in to a running, ticking device.
+///
+/// `open` returns the device enumerated now (or `None`); it is called at start and, after the
+/// core announces a re-enumeration, every [`RunOptions::reopen_interval`] until the core
+/// accepts what it returns. Every [`Event`] is handed to `on_event` as it happens.
+///
+/// ```no_run
+/// use xpp_span::bringup::{bring_up, read_firmware_dir, BringUpConfig, RunOptions, SystemClock};
+/// # fn open() -> Option<xpp_usb::NusbTransport> { None }
+/// let fw = read_firmware_dir("/usr/share/dahdi".as_ref())?;
+/// let ready = bring_up(open, &mut SystemClock::new(), BringUpConfig::default(), fw,
+///                      RunOptions::default(), |e| println!("{e:?}"));
+/// match ready {
+///     Ok(r) => for t in &r.result.timeline { println!("{t}") },
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn bring_up<T, C, E>(
+    open: impl FnMut() -> Option<T>,
+    clock: &mut C,
+    config: BringUpConfig,
+    firmware: FirmwareSet,
+    options: RunOptions,
+    on_event: E,
+) -> Result<Ready<T>, BringUpError>
+where
+    T: Transport,
+    C: Clock,
+    E: FnMut(&Event),
+{
+    let now = clock.now();
+    let core = BringUp::new(now, config, firmware);
+    Driver { core, clock, options, on_event, transport: None }.run(open)
+}
+
+impl<T: Transport, C: Clock, E: FnMut(&Event)> Driver<'_, T, C, E> {
+    fn run(mut self, mut open: impl FnMut() -> Option<T>) -> Result<Ready<T>, BringUpError> {
+        let mut next_open = self.clock.now();
+        loop {
+            let now = self.clock.now();
+            self.core.handle_timeout(now);
+            if self.core.awaiting_device() && self.transport.is_none() && now >= next_open {
+                next_open = now + self.options.reopen_interval;
+                if let Some(t) = open()
+                    && self.core.handle_device(now, t.info())
+                {
+                    self.transport = Some(t);
+                    self.queue_reads();
+                }
+            }
+            let mut busy = false;
+            while let Some(action) = self.core.poll_action() {
+                busy = true;
+                if let Some(end) = self.execute(action) {
+                    self.drain_events();
+                    return end;
+                }
+            }
+            self.drain_events();
+            if self.core.is_finished() {
+                // The core ends with Done or Failed, returned above; never spin after it.
+                let now = self.clock.now();
+                return Err(BringUpError {
+                    phase: self.core.phase(),
+                    at: now,
+                    reason: super::Failure::Disconnected,
+                    last_answer: self.core.last_answer().cloned(),
+                });
+            }
+            if self.collect() {
+                continue;
+            }
+            if busy {
+                continue;
+            }
+            self.wait(next_open);
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.core.poll_event() {
+            (self.on_event)(&e);
+        }
+    }
+
+    /// Executes one action; `Some` ends the run.
+    fn execute(&mut self, action: Action) -> Option<Result<Ready<T>, BringUpError>> {
+        match action {
+            Action::ControlOut { setup, data } => {
+                let timeout = self.options.control_timeout.into();
+                let r = match self.transport.as_mut() {
+                    Some(t) => t.control_out(setup, &data, timeout),
+                    None => Err(TransferError::Disconnected),
+                };
+                let now = self.clock.now();
+                self.core.handle_control_result(now, r);
+            }
+            Action::MppOut(bytes) => self.submit(ep::MGMT_OUT, bytes),
+            Action::DataOut(bytes) => self.submit(ep::DATA_OUT, bytes),
+            Action::WaitForReenumeration { .. } => {
+                // The handle is stale once the device leaves (MT §1.2): close it.
+                self.transport = None;
+            }
+            Action::Done(result) => {
+                let now = self.clock.now();
+                return Some(match self.transport.take() {
+                    Some(transport) => Ok(Ready { transport, result: *result }),
+                    None => Err(BringUpError {
+                        phase: super::Phase::Ready,
+                        at: now,
+                        reason: super::Failure::Disconnected,
+                        last_answer: self.core.last_answer().cloned(),
+                    }),
+                });
+            }
+            Action::Failed(e) => return Some(Err(e)),
+        }
+        None
+    }
+
+    fn submit(&mut self, endpoint: u8, bytes: Vec<u8>) {
+        let r = match self.transport.as_mut() {
+            Some(t) => t.submit(endpoint, bytes),
+            None => Err(TransferError::Disconnected),
+        };
+        if let Err(e) = r {
+            let now = self.clock.now();
+            self.core.handle_transfer_error(now, endpoint, e);
+        }
+    }
+
+    /// Keeps reads queued on the IN endpoints the device has.
+    fn queue_reads(&mut self) {
+        let Some(t) = self.transport.as_mut() else { return };
+        for (endpoint, want) in [(ep::MGMT_IN, 1), (ep::DATA_IN, self.options.data_reads.max(1))] {
+            if t.info().endpoint(endpoint).is_none() {
+                continue;
+            }
+            while t.pending(endpoint) < want {
+                if t.submit(endpoint, vec![0; IN_LEN]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Takes every finished transfer; whether there was any.
+    fn collect(&mut self) -> bool {
+        let mut any = false;
+        for endpoint in [ep::MGMT_OUT, ep::DATA_OUT, ep::MGMT_IN, ep::DATA_IN] {
+            loop {
+                let Some(t) = self.transport.as_mut() else { return any };
+                let Some(c) = t.wait_next_complete(endpoint, std::time::Duration::ZERO) else { break };
+                any = true;
+                self.feed(c);
+            }
+        }
+        if any {
+            self.queue_reads();
+        }
+        any
+    }
+
+    fn feed(&mut self, c: Completion) {
+        let now = self.clock.now();
+        match c.status {
+            Ok(()) if c.endpoint == ep::MGMT_IN => {
+                self.core.handle_mpp_in(now, c.buffer.get(..c.actual_len).unwrap_or(&c.buffer));
+            }
+            Ok(()) if c.endpoint == ep::DATA_IN => {
+                self.core.handle_data_in(now, c.buffer.get(..c.actual_len).unwrap_or(&c.buffer));
+            }
+            Ok(()) => {}
+            Err(TransferError::Disconnected) => {
+                self.core.handle_disconnect(now);
+                if self.core.awaiting_device() || self.core.is_finished() {
+                    self.transport = None;
+                }
+            }
+            Err(e) => self.core.handle_transfer_error(now, c.endpoint, e),
+        }
+    }
+
+    /// Waits for the next timer, an IN completion, or the next opener try.
+    fn wait(&mut self, next_open: Instant) {
+        let now = self.clock.now();
+        let mut until = self.core.poll_timeout().unwrap_or(now + self.options.max_wait);
+        until = until.min(now + self.options.max_wait);
+        if self.core.awaiting_device() && self.transport.is_none() {
+            until = until.min(next_open);
+        }
+        // Always move on: a due timer was just handled.
+        if until <= now {
+            until = now + Duration::from_micros(100);
+        }
+        let endpoint = if self.core.expects_mgmt() { ep::MGMT_IN } else { ep::DATA_IN };
+        if let Some(t) = self.transport.as_mut()
+            && t.pending(endpoint) > 0
+        {
+            if let Some(c) = t.wait_next_complete(endpoint, (until - now).into()) {
+                self.feed(c);
+                self.queue_reads();
+            }
+            return;
+        }
+        self.clock.sleep_until(until);
+    }
+}
+
+/// Reads a firmware folder (`/usr/share/dahdi` by default in the reference): every `*.hex`
+/// file, parsed (a file that does not parse is kept as its error), and the echo-canceller image
+/// `OCT6104E-256D.ima` if present. Other files are ignored.
+pub fn read_firmware_dir(dir: &Path) -> std::io::Result<FirmwareSet> {
+    let mut fw = FirmwareSet::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        if name.to_ascii_lowercase().ends_with(".hex") {
+            fw.insert_hex(&name, &std::fs::read(&path)?);
+        } else if name.eq_ignore_ascii_case(super::ECHO_IMAGE) {
+            fw.set_echo_image(std::fs::read(&path)?);
+        }
+    }
+    Ok(fw)
+}

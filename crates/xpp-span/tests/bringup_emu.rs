@@ -1,0 +1,428 @@
+//! Bring-up on the emulator's virtual clock, with the real images of the shared firmware
+//! folder: every start stage, several module mixes, corrupted images, a silent device.
+
+#[path = "../../xpp-proto/tests/support/mod.rs"]
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use xpp_emu::config::{FxsChip, ModuleConfig, Stage as EmuStage};
+use xpp_emu::{ClockMode, DeviceConfig, EmulatedTransport, Emulator};
+use xpp_proto::firmware::{RecordType, write_record};
+use xpp_proto::mgmt::{AckStatus, MgmtError, Op, Request};
+use xpp_proto::wire::SyncMode;
+use xpp_proto::{Duration, Instant};
+use xpp_span::bringup::{
+    Action, BringUpConfig, BringUpError, CardKind, Clock, Event, Failure, FirmwareSet, Outcome, Phase, Ready,
+    RunOptions, bring_up, read_firmware_dir,
+};
+use xpp_usb::{Completion, ControlSetup, DeviceInfo, TransferError, Transport, ep};
+
+/// The emulator's virtual time as the driver's clock (the emulator auto-advances in waits).
+struct EmuClock(Emulator);
+
+impl Clock for EmuClock {
+    fn now(&mut self) -> Instant {
+        self.0.now()
+    }
+    fn sleep_until(&mut self, deadline: Instant) {
+        self.0.advance_to(deadline);
+    }
+}
+
+/// Something the host sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sent {
+    Control(Instant, u16, Vec<u8>),
+    Bulk(Instant, u8, Vec<u8>),
+}
+
+impl Sent {
+    fn at(&self) -> Instant {
+        match self {
+            Self::Control(t, ..) | Self::Bulk(t, ..) => *t,
+        }
+    }
+}
+
+type Log = Arc<Mutex<Vec<Sent>>>;
+
+/// A transport that records every OUT transfer and control request.
+struct Recording {
+    inner: EmulatedTransport,
+    emu: Emulator,
+    log: Log,
+}
+
+impl Transport for Recording {
+    fn info(&self) -> &DeviceInfo {
+        self.inner.info()
+    }
+    fn submit(&mut self, endpoint: u8, buffer: Vec<u8>) -> Result<(), TransferError> {
+        if endpoint & 0x80 == 0 {
+            self.log.lock().unwrap().push(Sent::Bulk(self.emu.now(), endpoint, buffer.clone()));
+        }
+        self.inner.submit(endpoint, buffer)
+    }
+    fn pending(&self, endpoint: u8) -> usize {
+        self.inner.pending(endpoint)
+    }
+    fn wait_next_complete(&mut self, endpoint: u8, timeout: std::time::Duration) -> Option<Completion> {
+        self.inner.wait_next_complete(endpoint, timeout)
+    }
+    fn cancel_all(&mut self, endpoint: u8) {
+        self.inner.cancel_all(endpoint);
+    }
+    fn control_out(
+        &mut self,
+        setup: ControlSetup,
+        data: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<usize, TransferError> {
+        self.log.lock().unwrap().push(Sent::Control(self.emu.now(), setup.value, data.to_vec()));
+        self.inner.control_out(setup, data, timeout)
+    }
+    fn control_in(
+        &mut self,
+        setup: ControlSetup,
+        buf: &mut [u8],
+        timeout: std::time::Duration,
+    ) -> Result<usize, TransferError> {
+        self.inner.control_in(setup, buf, timeout)
+    }
+    fn reset(&mut self) -> Result<(), TransferError> {
+        self.inner.reset()
+    }
+}
+
+struct Run {
+    emu: Emulator,
+    outcome: Result<Ready<Recording>, BringUpError>,
+    events: Vec<Event>,
+    log: Vec<Sent>,
+}
+
+fn firmware() -> Option<FirmwareSet> {
+    let dir = support::firmware_dir()?;
+    Some(read_firmware_dir(&dir).expect("firmware folder readable"))
+}
+
+fn run(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet) -> Run {
+    let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
+    let log: Log = Arc::default();
+    let (e2, l2) = (emu.clone(), log.clone());
+    let open = move || e2.transport(0).map(|inner| Recording { inner, emu: e2.clone(), log: l2.clone() });
+    let mut events = Vec::new();
+    let mut clock = EmuClock(emu.clone());
+    let outcome = bring_up(open, &mut clock, bcfg, fw, RunOptions::default(), |e| events.push(e.clone()));
+    let log = log.lock().unwrap().clone();
+    Run { emu, outcome, events, log }
+}
+
+fn phases(r: &Ready<Recording>) -> Vec<Phase> {
+    r.result.timeline.iter().map(|t| t.phase).collect()
+}
+
+fn print_timeline(title: &str, r: &Ready<Recording>) {
+    println!("== {title}");
+    for t in &r.result.timeline {
+        println!("{t}");
+    }
+}
+
+/// The device ticks in sync mode AB.
+fn assert_ticking_ab(emu: &Emulator) {
+    emu.advance(Duration::from_millis(5));
+    emu.with_device(|d| {
+        assert!(d.data().is_ticking(), "device not ticking");
+        assert_eq!(d.data().sync_state().mode, SyncMode::Ab);
+    });
+}
+
+/// Timeline invariants: contiguous, in order, all Done or Skipped.
+fn assert_timeline_sane(r: &Ready<Recording>) {
+    let tl = &r.result.timeline;
+    for w in tl.windows(2) {
+        assert_eq!(w[0].start + w[0].duration, w[1].start, "{:?} -> {:?}", w[0], w[1]);
+    }
+    assert!(tl.iter().all(|t| t.outcome != Outcome::Failed));
+    assert_eq!(tl.last().map(|t| t.phase), Some(Phase::Ready));
+}
+
+const TAIL: [Phase; 6] = [
+    Phase::Renum,
+    Phase::Descriptors,
+    Phase::XbusReset,
+    Phase::CardInit { unit: 0 },
+    Phase::CardInit { unit: 1 },
+    Phase::SyncSource,
+];
+
+#[test]
+fn cold_fxs_fxo() {
+    let Some(fw) = firmware() else { return };
+    let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
+    let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
+    print_timeline("cold, FXS + FXO", &ready);
+    let mut want = vec![Phase::Detect, Phase::UsbFirmware, Phase::WaitRenum, Phase::Fpga, Phase::Pic];
+    want.extend(TAIL);
+    want.push(Phase::Ready);
+    assert_eq!(phases(&ready), want);
+    assert_timeline_sane(&ready);
+    let res = &ready.result;
+    assert_eq!(res.initial_stage, xpp_usb::discovery::Stage::Cold);
+    assert_eq!(res.device.product_id, 0x1162);
+    assert_eq!(res.sync.mode, SyncMode::Ab);
+    assert_eq!(res.units.len(), 2);
+    let (fxs, fxo) = (&res.units[0], &res.units[1]);
+    assert_eq!((fxs.unit, fxs.kind, fxs.present), (0, CardKind::FxsType1, 0xFF));
+    assert_eq!(fxs.chip_ids, [Some(0x05); 8]);
+    assert_eq!((fxo.unit, fxo.kind, fxo.present), (1, CardKind::Fxo, 0xFF));
+    assert_eq!(res.cards.len(), 5);
+    assert!(res.status.is_some_and(|s| !s.fpga_loaded()));
+    // PIC images for types 1 and 2 went to the device.
+    assert!(r.events.iter().any(|e| matches!(e, Event::Progress { phase: Phase::Pic, .. })));
+    // FX2 download before anything on the bulk endpoints; the FPGA load is 1061 segments + 2.
+    let mpp_out = r.log.iter().filter(|s| matches!(s, Sent::Bulk(_, e, _) if *e == ep::MGMT_OUT)).count();
+    assert!(mpp_out > 1061, "{mpp_out}");
+    // Pacing: register commands at least 1 ms apart once the card init runs.
+    let regs: Vec<Instant> = r
+        .log
+        .iter()
+        .filter_map(|s| match s {
+            Sent::Bulk(t, e, b) if *e == ep::DATA_OUT && b.get(2) == Some(&0x0F) => Some(*t),
+            _ => None,
+        })
+        .collect();
+    assert!(regs.len() > 200, "{}", regs.len());
+    assert!(regs.windows(2).all(|w| w[1] - w[0] >= Duration::from_millis(1)));
+    assert_ticking_ab(&r.emu);
+}
+
+#[test]
+fn from_each_later_stage() {
+    let Some(fw) = firmware() else { return };
+    for (stage, head, fpga) in [
+        (EmuStage::UsbLoaded, vec![Phase::Detect, Phase::Fpga, Phase::Pic], Outcome::Done),
+        (EmuStage::FpgaLoaded, vec![Phase::Detect, Phase::Fpga, Phase::Pic], Outcome::Skipped),
+        (EmuStage::Running, vec![Phase::Detect], Outcome::Done),
+    ] {
+        let r = run(DeviceConfig::default().with_start_stage(stage), BringUpConfig::default(), fw.clone());
+        let ready = r.outcome.unwrap_or_else(|e| panic!("{stage:?}: {e}"));
+        print_timeline(&format!("{stage:?}, FXS + FXO"), &ready);
+        let mut want = head;
+        if stage == EmuStage::Running {
+            want.extend(&TAIL[1..]);
+        } else {
+            want.extend(TAIL);
+        }
+        want.push(Phase::Ready);
+        assert_eq!(phases(&ready), want, "{stage:?}");
+        assert_timeline_sane(&ready);
+        if let Some(t) = ready.result.timeline.iter().find(|t| t.phase == Phase::Fpga) {
+            assert_eq!(t.outcome, fpga, "{stage:?}");
+        }
+        assert_eq!(ready.result.units.iter().map(|u| u.present).collect::<Vec<_>>(), [0xFF, 0xFF]);
+        assert_ticking_ab(&r.emu);
+    }
+}
+
+#[test]
+fn module_mixes() {
+    let Some(fw) = firmware() else { return };
+    let fxs6 = ModuleConfig::Fxs { chip: FxsChip::Type6, subtype: 0, absent_ports: 0b1000_0000 };
+    type Case = ([Option<ModuleConfig>; 4], Vec<(CardKind, u32)>);
+    let cases: [Case; 3] = [
+        ([Some(fxs6), None, None, None], vec![(CardKind::FxsType6, 0x7F)]),
+        (
+            [Some(ModuleConfig::FXS), Some(ModuleConfig::PRI_E1), None, None],
+            vec![(CardKind::FxsType1, 0xFF), (CardKind::Pri, 0x01)],
+        ),
+        (
+            [Some(ModuleConfig::BRI), Some(ModuleConfig::FXO), None, None],
+            vec![(CardKind::Bri, 0x0F), (CardKind::Fxo, 0xFF)],
+        ),
+    ];
+    for (slots, want) in cases {
+        for stage in [EmuStage::Cold, EmuStage::Running] {
+            let cfg = DeviceConfig::default().with_slots(slots).with_start_stage(stage);
+            let r = run(cfg, BringUpConfig::default(), fw.clone());
+            let ready = r.outcome.unwrap_or_else(|e| panic!("{slots:?} {stage:?}: {e}"));
+            print_timeline(&format!("{stage:?}, {:?}", want.iter().map(|w| w.0).collect::<Vec<_>>()), &ready);
+            assert_timeline_sane(&ready);
+            let got: Vec<(CardKind, u32)> = ready.result.units.iter().map(|u| (u.kind, u.present)).collect();
+            assert_eq!(got, want);
+            let cards: Vec<Phase> = (0..want.len() as u8).map(|unit| Phase::CardInit { unit }).collect();
+            let seen: Vec<Phase> =
+                phases(&ready).into_iter().filter(|p| matches!(p, Phase::CardInit { .. })).collect();
+            assert_eq!(seen, cards);
+            if let Some(pri) = ready.result.units.iter().find(|u| u.kind == CardKind::Pri) {
+                assert_eq!(pri.law, xpp_span::Law::Alaw);
+            }
+            assert_ticking_ab(&r.emu);
+        }
+    }
+    // BRI: layer 1 activated by the card init (TE with a connected far end -> F7).
+    let cfg = DeviceConfig::default().with_slots([Some(ModuleConfig::BRI), None, None, None]);
+    let r = run(cfg.with_start_stage(EmuStage::Running), BringUpConfig::default(), fw);
+    assert!(r.outcome.is_ok());
+    r.emu.advance(Duration::from_millis(50));
+    r.emu.with_device(|d| {
+        let st = d.data().bri_state(0, 0).expect("BRI port 0");
+        println!("BRI port 0 after bring-up: {st:?}");
+    });
+}
+
+/// Flips the first data byte of the first data record and fixes the record's checksum, so the
+/// file still parses but holds a different image.
+fn corrupt_data(text: &str) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        if !done && line.len() > 11 && line.starts_with(':') && &line[7..9] == "00" {
+            let bytes: Vec<u8> = (1..line.len() - 2)
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+                .collect();
+            let addr = u16::from_be_bytes([bytes[1], bytes[2]]);
+            let mut data = bytes[4..].to_vec();
+            data[0] ^= 0x5A;
+            write_record(&mut out, RecordType::Data, addr, &data).unwrap();
+            out.push('\n');
+            done = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn read(name: &str) -> Option<String> {
+    let dir = support::firmware_dir()?;
+    Some(std::fs::read_to_string(dir.join(name)).unwrap())
+}
+
+#[test]
+fn unparsable_usb_image_fails_before_sending() {
+    let (Some(mut fw), Some(text)) = (firmware(), read("USB_FW.hex")) else { return };
+    // A checksum byte changed: the file no longer parses.
+    let bad = text.replacen(":10", ":11", 1);
+    fw.insert_hex("USB_FW.hex", bad.as_bytes());
+    let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
+    let e = r.outcome.err().expect("must fail");
+    println!("{e}");
+    assert_eq!(e.phase, Phase::UsbFirmware);
+    assert!(matches!(e.reason, Failure::BadImage { ref name, .. } if name == "USB_FW.hex"));
+    assert!(r.log.is_empty(), "{:?}", r.log);
+}
+
+#[test]
+fn corrupted_usb_image_fails_waiting_for_renumeration() {
+    let (Some(mut fw), Some(text)) = (firmware(), read("USB_FW.hex")) else { return };
+    fw.insert_hex("USB_FW.hex", corrupt_data(&text).as_bytes());
+    let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
+    let e = r.outcome.err().expect("must fail");
+    println!("{e}");
+    assert_eq!(e.phase, Phase::WaitRenum);
+    assert_eq!(e.reason, Failure::Timeout { waiting_for: "re-enumeration with the USB firmware running" });
+    // The device's last answer: it is still the cold identity.
+    assert!(e.last_answer.as_ref().is_some_and(|a| a.text.contains("1160")), "{:?}", e.last_answer);
+    // Only control transfers were sent, the last one releasing CPUCS; nothing after it.
+    assert!(r.log.iter().all(|s| matches!(s, Sent::Control(..))));
+    assert_eq!(r.log.last(), Some(&Sent::Control(r.log.last().unwrap().at(), 0xE600, vec![0])));
+    assert!(e.at >= r.log.last().unwrap().at() + Duration::from_secs(10));
+}
+
+#[test]
+fn corrupted_fpga_image_fails_with_the_ack_status() {
+    let (Some(mut fw), Some(text)) = (firmware(), read("FPGA_1161.hex")) else { return };
+    fw.insert_hex("FPGA_1161.hex", corrupt_data(&text).as_bytes());
+    let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
+    let e = r.outcome.err().expect("must fail");
+    println!("{e}");
+    assert_eq!(e.phase, Phase::Fpga);
+    assert_eq!(e.reason, Failure::Mgmt(MgmtError::Device(AckStatus::FpgaError)));
+    assert!(e.last_answer.as_ref().is_some_and(|a| a.text.contains("ACK")), "{:?}", e.last_answer);
+    // The last thing sent is DEV_SEND_END; nothing on the data interface.
+    let Some(Sent::Bulk(_, endpoint, last)) = r.log.last() else { panic!("{:?}", r.log.last()) };
+    assert_eq!(*endpoint, ep::MGMT_OUT);
+    let (_, req) = Request::parse(last).unwrap();
+    assert_eq!(req.op(), Op::DevSendEnd);
+    assert!(!r.log.iter().any(|s| matches!(s, Sent::Bulk(_, e, _) if *e == ep::DATA_OUT)));
+    let mut tl = r.events.iter().filter_map(|e| match e {
+        Event::Timeline(t) => Some(*t),
+        _ => None,
+    });
+    assert_eq!(tl.next_back().map(|t| (t.phase, t.outcome)), Some((Phase::Fpga, Outcome::Failed)));
+}
+
+#[test]
+fn silent_device_fails_in_descriptors_after_the_timeout() {
+    let Some(fw) = firmware() else { return };
+    // No module at all: the emulated device never answers AB_REQUEST.
+    let cfg = DeviceConfig::default().with_slots([None; 4]).with_start_stage(EmuStage::Running);
+    let r = run(cfg, BringUpConfig::default(), fw);
+    let e = r.outcome.err().expect("must fail");
+    println!("{e}");
+    assert_eq!(e.phase, Phase::Descriptors);
+    assert_eq!(e.reason, Failure::Timeout { waiting_for: "AB_DESCRIPTION" });
+    let sent_at = r.log.first().map(Sent::at).unwrap();
+    let waited = e.at - sent_at;
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100), "{waited}");
+    // AB_REQUEST and SYNC_SOURCE(NONE) only.
+    assert_eq!(r.log.len(), 2);
+}
+
+#[test]
+fn echo_module_without_its_image_is_skipped_with_a_warning() {
+    let Some(fw) = firmware() else { return };
+    let cfg = DeviceConfig::default().with_echo(true).with_start_stage(EmuStage::UsbLoaded);
+    let r = run(cfg, BringUpConfig::default(), fw);
+    let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
+    print_timeline("UsbLoaded, FXS + FXO + ECHO", &ready);
+    let echo = ready.result.timeline.iter().find(|t| t.phase == Phase::Echo).expect("echo phase");
+    assert_eq!(echo.outcome, Outcome::Skipped);
+    assert!(r.events.iter().any(|e| matches!(e, Event::Warning { phase: Phase::Echo, .. })));
+    assert!(ready.result.units.iter().any(|u| u.kind == CardKind::Echo));
+    assert_ticking_ab(&r.emu);
+}
+
+#[test]
+fn core_fails_cleanly_without_a_device() {
+    let mut core =
+        xpp_span::bringup::BringUp::new(Instant::ZERO, BringUpConfig::default(), FirmwareSet::new());
+    core.handle_timeout(Instant::from_secs(11));
+    match core.poll_action() {
+        Some(Action::Failed(e)) => assert_eq!((e.phase, e.last_answer), (Phase::Detect, None)),
+        other => panic!("{other:?}"),
+    }
+    assert!(core.is_finished() && core.poll_action().is_none() && core.poll_timeout().is_none());
+}
+
+#[test]
+fn echo_module_with_an_image_is_probed() {
+    let Some(mut fw) = firmware() else { return };
+    // A stand-in for the proprietary image: bring-up probes the module (test packet, CPLD
+    // version) and reports that the chip open needs the vendor's API.
+    fw.set_echo_image(vec![0; 64]);
+    let cfg = DeviceConfig::default().with_echo(true).with_start_stage(EmuStage::FpgaLoaded);
+    let r = run(cfg, BringUpConfig::default(), fw);
+    let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
+    print_timeline("FpgaLoaded, FXS + FXO + ECHO (image present)", &ready);
+    let echo = ready.result.timeline.iter().find(|t| t.phase == Phase::Echo).expect("echo phase");
+    assert_eq!(echo.outcome, Outcome::Done);
+    assert!(ready.result.warnings.iter().any(|w| w.contains("CPLD 0x0101")), "{:?}", ready.result.warnings);
+    // Test packet (op 0x35) and the SPI version query to unit 4 went out on the data interface.
+    let data: Vec<&Vec<u8>> = r
+        .log
+        .iter()
+        .filter_map(|s| match s {
+            Sent::Bulk(_, e, b) if *e == ep::DATA_OUT => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert!(data.iter().any(|b| b.get(2) == Some(&0x35)));
+    assert!(data.iter().any(|b| b.get(2) == Some(&0x0F) && b.get(3) == Some(&0x40)));
+    assert_ticking_ab(&r.emu);
+}
