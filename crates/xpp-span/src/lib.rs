@@ -25,6 +25,7 @@ pub mod chan;
 pub mod dahdi;
 pub mod events;
 pub mod hook;
+pub mod sync;
 pub mod sysconf;
 
 pub use dahdi::{Alarms, Event, HookCmd, Law, LineConfig, RxSig, Sig, SigCap, SpanType, TxSig};
