@@ -25,6 +25,7 @@ pub mod chan;
 pub mod dahdi;
 pub mod events;
 pub mod hook;
+pub mod pace;
 pub mod sync;
 pub mod sysconf;
 
