@@ -56,6 +56,8 @@ pub const RESET_SYNC_COUNTERS_TICKS: u64 = 1000;
 pub const OUT_QUEUE: usize = 32;
 /// Bus-level events kept for [`XbusCore::poll_event`]; older ones are dropped first.
 pub const BUS_EVENTS: usize = 64;
+/// While self-ticking, [`XbusCore::poll_timeout`] asks for a call this long after the last tick.
+pub const TICK_WATCHDOG: Duration = Duration::from_millis(5);
 const MS: Duration = Duration::from_millis(1);
 
 /// Everything the bring-up hands over.
@@ -351,6 +353,7 @@ pub struct XbusCore {
     reference: Option<TickSample>,
     last_tick: Option<Instant>,
     host_timer: Option<Instant>,
+    watchdog: Instant,
     events: VecDeque<XbusEvent>,
     chan_cursor: usize,
     stats: XbusStats,
@@ -398,6 +401,7 @@ impl XbusCore {
             reference: None,
             last_tick: None,
             host_timer: Some(now + MS),
+            watchdog: now + TICK_WATCHDOG,
             events: VecDeque::with_capacity(BUS_EVENTS),
             chan_cursor: 0,
             stats: XbusStats::default(),
@@ -731,6 +735,7 @@ impl XbusCore {
             SyncMode::Ab | SyncMode::Pll => {
                 self.self_ticking = true;
                 self.host_timer = None;
+                self.watchdog = now + TICK_WATCHDOG;
             }
             SyncMode::None => {
                 self.self_ticking = false;
@@ -761,6 +766,10 @@ impl XbusCore {
         {
             self.host_timer = Some(if at + MS > now { at + MS } else { now + MS });
             self.release_commands();
+        }
+        if self.self_ticking && self.watchdog <= now {
+            // No tick for a while: serve the timers every ms until ticks resume.
+            self.watchdog = now + MS;
         }
         for ci in 0..self.chans.len() {
             self.service(ci, now, true);
@@ -856,6 +865,7 @@ impl XbusCore {
     fn on_tick(&mut self, now: Instant) {
         self.stats.ticks += 1;
         self.last_tick = Some(now);
+        self.watchdog = now + TICK_WATCHDOG;
         self.release_commands();
         if self.sync.mode == SyncMode::Pll
             && let Some(reference) = self.reference
@@ -1008,7 +1018,13 @@ impl XbusCore {
         if self.state != BusState::Running {
             return None;
         }
-        let host = if self.self_ticking { None } else { self.host_timer };
+        // Decision: while the device ticks, every tick serves the line and hook timers (1 ms
+        // granularity, like the reference's per-tick periodic work), so only a watchdog is
+        // reported: if ticks stop, handle_timeout takes over the timers. O(1) per call.
+        if self.self_ticking {
+            return Some(self.watchdog);
+        }
+        let host = self.host_timer;
         self.chans
             .iter()
             .flat_map(|ch| {

@@ -87,7 +87,8 @@ fn steady_state_ticks_do_not_allocate() {
             std::hint::black_box(e);
         }
         let after = GLOBAL.stats();
-        allocs += (after.allocations + after.reallocations) as u64 - (before.allocations + before.reallocations) as u64;
+        allocs += (after.allocations + after.reallocations) as u64
+            - (before.allocations + before.reallocations) as u64;
         // Back to the emulator (not measured).
         for i in 0..n_out {
             rig.dev.handle_out(rig.now, &outs[i][..out_lens[i]]);
