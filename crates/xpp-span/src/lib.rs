@@ -13,6 +13,11 @@
 //! - [`alarm`]: span alarms and how they reach channels.
 //! - [`chan`]: one channel's signalling core: hook machine + event queue + alarm word.
 //! - [`sysconf`]: a parser and validator for DAHDI's `system.conf`.
+//! - [`xbus`]: the run-time core of one Astribank's spans ([`xbus::XbusCore`]): spans and
+//!   channels laid out from the unit descriptors ([`span`]), IN transfers decoded and routed,
+//!   one host tick per device tick with the paced command queue ([`pace`]) and the PCM_WRITE
+//!   round ([`pcm`]), surprise removal and shutdown.
+//! - [`sync`]: the master-timing election across several buses and the PLL drift loop.
 //!
 //! Section numbers (§n) in the docs refer to `dahdi-span-model.md`.
 #![forbid(unsafe_code)]
@@ -26,7 +31,12 @@ pub mod chan;
 pub mod dahdi;
 pub mod events;
 pub mod hook;
+pub mod pace;
+pub mod pcm;
+pub mod span;
+pub mod sync;
 pub mod sysconf;
+pub mod xbus;
 
 pub use dahdi::{Alarms, Event, HookCmd, Law, LineConfig, RxSig, Sig, SigCap, SpanType, TxSig};
 pub use xpp_proto::{Duration, Instant};
@@ -44,4 +54,7 @@ pub enum Error {
     /// `system.conf` errors.
     #[error(transparent)]
     Conf(#[from] sysconf::ConfErrors),
+    /// A channel operation refused by the bus core.
+    #[error(transparent)]
+    Chan(#[from] xbus::ChanError),
 }
