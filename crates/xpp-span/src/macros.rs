@@ -1,89 +1,11 @@
 //! The two patterns this crate uses for DAHDI's numbers.
 //!
-//! - `enum_with_unknown!`: a code that names one thing (a signalling type, a hook command):
-//!   an enum whose listed variants are the values the reference names, plus `Unknown(raw)`,
-//!   with lossless `From` both ways. The same shape as `xpp-proto`'s macro (which is
-//!   crate-private there), so values from a PBX or a future DAHDI are kept, never rejected.
+//! - `enum_with_unknown!` (from `xpp-proto`, the workspace's one definition): a code that names
+//!   one thing (a signalling type, a hook command): an enum whose listed variants are the
+//!   values the reference names, plus `Unknown(raw)`, with lossless `From` both ways, so values
+//!   from a PBX or a future DAHDI are kept, never rejected.
 //! - `bits_with_names!`: a bit mask (alarms, line configuration, sigcap): a `Copy` newtype
 //!   over the integer with one associated constant per named bit, so unknown bits survive.
-
-/// Declares a `#[non_exhaustive]` enum over an integer type with an `Unknown(raw)` arm.
-///
-/// Each variant may carry a doc comment; `name()` returns DAHDI's name for it (the text after
-/// `=>`), or `"UNKNOWN"`.
-macro_rules! enum_with_unknown {
-    (
-        $( #[$enum_attr:meta] )*
-        pub enum $name:ident($ty:ty) {
-            $(
-                $( #[$variant_attr:meta] )*
-                $variant:ident = $value:expr => $text:literal
-            ),+ $(,)?
-        }
-    ) => {
-        $( #[$enum_attr] )*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        #[non_exhaustive]
-        pub enum $name {
-            $(
-                $( #[$variant_attr] )*
-                $variant
-            ),+,
-            /// A value the reference does not name; kept as given.
-            Unknown($ty),
-        }
-
-        impl ::core::convert::From<$ty> for $name {
-            fn from(value: $ty) -> Self {
-                match value {
-                    $( v if v == $value => Self::$variant, )+
-                    other => Self::Unknown(other),
-                }
-            }
-        }
-
-        impl ::core::convert::From<$name> for $ty {
-            fn from(value: $name) -> Self {
-                match value {
-                    $( $name::$variant => $value, )+
-                    $name::Unknown(other) => other,
-                }
-            }
-        }
-
-        impl $name {
-            /// Every value the reference names, in table order.
-            pub const ALL: &'static [Self] = &[ $( Self::$variant ),+ ];
-
-            /// DAHDI's name for this value, or `"UNKNOWN"`.
-            pub const fn name(self) -> &'static str {
-                match self {
-                    $( Self::$variant => $text, )+
-                    Self::Unknown(_) => "UNKNOWN",
-                }
-            }
-
-            /// Whether the reference names this value.
-            pub const fn is_known(self) -> bool {
-                !matches!(self, Self::Unknown(_))
-            }
-
-            /// The raw number.
-            pub fn raw(self) -> $ty {
-                self.into()
-            }
-        }
-
-        impl ::core::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                match self {
-                    Self::Unknown(v) => write!(f, "UNKNOWN({})", v),
-                    known => f.write_str(known.name()),
-                }
-            }
-        }
-    };
-}
 
 /// Declares a `Copy` bit-mask newtype with named constants and set operations.
 macro_rules! bits_with_names {
@@ -200,4 +122,3 @@ macro_rules! bits_with_names {
 }
 
 pub(crate) use bits_with_names;
-pub(crate) use enum_with_unknown;

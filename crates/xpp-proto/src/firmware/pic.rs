@@ -21,7 +21,7 @@
 //! transfers drained, 500 ms timeouts); they are not this module's business.
 
 use super::{FirmwareError, HexFile, RecordType};
-use crate::macros::enum_with_unknown;
+use crate::macros::wire_enum;
 use crate::wire::{Address, Header, Opcode, Packet, WireError};
 
 /// Bytes of a PIC packet before its data: the XPP header plus flags, card type and offs.
@@ -38,7 +38,7 @@ mod field {
     pub(super) const STATUS: usize = 8;
 }
 
-enum_with_unknown! {
+wire_enum! {
     /// The flags byte of a PIC packet.
     pub enum PicFlags(u8) {
         /// One record of data.

@@ -62,12 +62,12 @@ pub use status::AckStatus;
 pub use structs::{CapKey, Capabilities, EepromTable, EepromType, FirmwareVersions, twinstar_capable};
 
 use crate::codec::Reader;
-use crate::macros::enum_with_unknown;
+use crate::macros::wire_enum;
 
 /// The MPP dialect version current firmware reports in PROTO_GET_REPLY: 0x14 = 1.4 (§2.6).
 pub const MPP_PROTO_VERSION: u8 = 0x14;
 
-enum_with_unknown! {
+wire_enum! {
     /// Destination of a DEV_SEND transfer (§3.3).
     pub enum DevDest(u8) {
         /// No destination.

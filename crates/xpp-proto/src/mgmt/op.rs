@@ -1,11 +1,11 @@
 //! The xtalk opcode space with the MPP dialect's ops (§2.2, §3.1).
 
-use crate::macros::enum_with_unknown;
+use crate::macros::wire_enum;
 
 /// Bit 7 of `op`: set on every device -> host reply (§2.1).
 pub const REPLY_BIT: u8 = 0x80;
 
-enum_with_unknown! {
+wire_enum! {
     /// An xtalk opcode: the base layer's (PROTO_GET, ACK) and MPP's private ones (0x05..0x7F and
     /// their `| 0x80` replies).
     pub enum Op(u8) {

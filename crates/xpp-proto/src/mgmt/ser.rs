@@ -20,9 +20,9 @@ use core::fmt;
 
 use super::MgmtError;
 use crate::codec::Reader;
-use crate::macros::enum_with_unknown;
+use crate::macros::wire_enum;
 
-enum_with_unknown! {
+wire_enum! {
     /// The first byte of a SER_SEND / SER_RECV payload.
     pub enum SerOp(u8) {
         /// Read a module slot's card type and PIC state.

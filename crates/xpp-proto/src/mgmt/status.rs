@@ -1,9 +1,9 @@
 //! ACK status codes (§2.3).
 
 use super::MgmtError;
-use crate::macros::enum_with_unknown;
+use crate::macros::wire_enum;
 
-enum_with_unknown! {
+wire_enum! {
     /// The `stat` byte of an ACK (op 0x80). Codes 0x00–0x0C and 0x10 are xtalk-level, MPP adds
     /// 0x09, 0x0D–0x0F and 0x11. [`AckStatus::description`] gives the meaning text.
     pub enum AckStatus(u8) {

@@ -16,7 +16,7 @@
 //! [`Header::emit`] never panics on a buffer of at least [`HEADER_LEN`] bytes.
 
 use super::WireError;
-use crate::macros::enum_with_unknown;
+use crate::macros::wire_enum;
 
 /// Size of the packet header.
 pub const HEADER_LEN: usize = 4;
@@ -40,7 +40,7 @@ const UNIT_SHIFT: u8 = 4;
 const UNIT_MASK: u8 = 0x07;
 const SYNC_MASTER: u8 = 0x80;
 
-enum_with_unknown! {
+wire_enum! {
     /// Packet opcode (header byte 2), xpp-protocol.md §5 and mpp-twinstar-firmware.md §5.5–5.6.
     ///
     /// Card opcodes share the space with global ones; which card an opcode belongs to follows

@@ -35,7 +35,7 @@ use core::fmt;
 
 use super::pcm::fmt_bits;
 use super::{Address, HEADER_LEN, Header, Opcode, Packet, Pcm, RegCmd, WireError};
-use crate::macros::enum_with_unknown;
+use crate::macros::wire_enum;
 
 /// `XPP_PROTOCOL_VERSION`: the revision in AB_REQUEST and AB_DESCRIPTION.
 pub const PROTOCOL_REVISION: u8 = 30;
@@ -62,7 +62,7 @@ impl Default for AbRequest {
     }
 }
 
-enum_with_unknown! {
+wire_enum! {
     /// Hardware type nibble of a unit descriptor (§6.2).
     pub enum CardType(u8) {
         /// FXS, SLIC with direct and indirect registers ("type 1").
@@ -221,7 +221,7 @@ impl serde::Serialize for AbDescription {
     }
 }
 
-enum_with_unknown! {
+wire_enum! {
     /// SYNC_SOURCE / SYNC_REPLY `sync_mode` (§6.5).
     pub enum SyncMode(u8) {
         /// The device must not tick; the host runs its own timer.
