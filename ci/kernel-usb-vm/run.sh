@@ -8,14 +8,14 @@
 # exits non-zero on any FAIL, on no PASS at all, or when the final `KVM-DONE` marker is
 # missing (guest crashed or timed out). The whole console is kept in $KVM_OUT/console.log.
 #
-# Environment: KVM_OUT (default target/kernel-usb-vm), KVM_TIMEOUT (seconds, default 600),
+# Environment: KVM_OUT (default target/kernel-usb-vm), KVM_TIMEOUT (seconds, default 300),
 # KVM_BACKENDS (e.g. "nusb"; default every backend the test program was built with),
 # KVM_SMP (guest CPUs, default 2), and build-guest.sh's variables.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${KVM_OUT:-$repo/target/kernel-usb-vm}"
-timeout_s="${KVM_TIMEOUT:-600}"
+timeout_s="${KVM_TIMEOUT:-300}"
 smp="${KVM_SMP:-2}"
 
 build=1

@@ -23,6 +23,8 @@ use crate::vhci::{self, Attacher};
 const APPEAR: Duration = Duration::from_secs(30);
 /// One transfer's timeout.
 const XFER: Duration = Duration::from_secs(5);
+/// A check still running after this is reported as hung and ends the program.
+const HUNG: Duration = Duration::from_secs(120);
 /// IN transfers kept queued on the data endpoint.
 const QUEUED: usize = 8;
 
@@ -44,8 +46,23 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Check) {
         let started = Instant::now();
+        // A check that blocks forever still gets its FAIL line (and the guest its end marker).
+        let (done, watched) = std::sync::mpsc::channel::<()>();
+        let full = format!("{}.{name}", self.backend.name());
+        let log = self.attacher.log_handle();
+        let watchdog = std::thread::spawn(move || {
+            if watched.recv_timeout(HUNG) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                println!("KVM-TEST {full} FAIL hung: no result after {HUNG:?}");
+                for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+                    println!("KVM-LOG {l}");
+                }
+                std::process::exit(1);
+            }
+        });
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(self)))
             .unwrap_or_else(|p| Err(format!("panicked: {}", panic_text(&*p))));
+        let _ = done.send(());
+        let _ = watchdog.join();
         let ms = started.elapsed().as_millis();
         match r {
             Ok(detail) => println!("KVM-TEST {}.{name} PASS {detail} ({ms} ms)", self.backend.name()),

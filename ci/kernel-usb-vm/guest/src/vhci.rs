@@ -206,6 +206,11 @@ impl Attacher {
     pub(crate) fn log(&self) -> Vec<String> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
+
+    /// The log itself, for a thread that may outlive a borrow of the attacher.
+    pub(crate) fn log_handle(&self) -> Arc<Mutex<Vec<String>>> {
+        self.log.clone()
+    }
 }
 
 impl Drop for Attacher {
