@@ -4,9 +4,11 @@
 //!
 //! - [`proto`]: the wire formats (data interface, management interface, firmware files).
 //! - [`usb`]: the [`usb::Transport`] trait every backend implements.
+//! - [`emu`]: the emulated Astribank (device model, in-process transport, scenarios).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub use xpp_emu as emu;
 pub use xpp_proto as proto;
 pub use xpp_proto::{Duration, Instant};
 pub use xpp_usb as usb;

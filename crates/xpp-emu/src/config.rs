@@ -138,6 +138,9 @@ pub struct DeviceConfig {
     pub slots: [Option<ModuleConfig>; 4],
     /// Echo-canceller module in unit 4 (modular family only).
     pub echo: bool,
+    /// MPP-26: "PIC burned" per unit 0..=4 at first power-on; `None` = the default (burned for
+    /// a module in a slot, not for the echo module).
+    pub pic_burned: [Option<bool>; 5],
     /// Two USB ports with TwinStar switching (modular family only).
     pub twinstar: bool,
     /// Stage at power-on.
@@ -161,6 +164,7 @@ impl Default for DeviceConfig {
             eeprom: EepromKind::Large,
             slots: [Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None],
             echo: false,
+            pic_burned: [None; 5],
             twinstar: false,
             start_stage: Stage::Cold,
             seed: 0,
@@ -203,6 +207,16 @@ impl DeviceConfig {
     #[must_use]
     pub const fn with_eeprom(mut self, eeprom: EepromKind) -> Self {
         self.eeprom = eeprom;
+        self
+    }
+
+    /// Sets whether the module at `unit` (0..=4) reports "PIC burned" (MPP-26); other units
+    /// are ignored.
+    #[must_use]
+    pub fn with_pic_burned(mut self, unit: u8, burned: bool) -> Self {
+        if let Some(p) = self.pic_burned.get_mut(usize::from(unit)) {
+            *p = Some(burned);
+        }
         self
     }
 

@@ -394,11 +394,15 @@ impl Device {
         d
     }
 
-    /// MODEL: MPP-26 — PIC burned by default for modules, not for the echo module.
+    /// MODEL: MPP-26 — PIC burned as configured per unit; by default for modules, not for
+    /// the echo module.
     fn default_pic_burned(&self) -> [bool; 5] {
         let mut b = [false; 5];
         for (unit, m) in self.cfg.slots.iter().enumerate() {
             b[unit] = m.is_some();
+        }
+        for (b, c) in b.iter_mut().zip(self.cfg.pic_burned) {
+            *b = c.unwrap_or(*b);
         }
         b
     }

@@ -22,9 +22,12 @@ pub mod eeprom;
 pub mod fault;
 mod loader;
 mod mpp;
+pub mod report;
+pub mod scenario;
 pub mod script;
 pub mod transport;
 pub mod usb;
+pub mod usbip_server;
 
 pub use config::DeviceConfig;
 pub use device::{Counters, DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};

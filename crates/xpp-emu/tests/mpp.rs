@@ -212,6 +212,23 @@ fn ser_send() {
         };
         assert_eq!((addr, card_type, pic_burned), ((unit as u8) << 4, ty, pic), "unit {unit}");
     }
+    // MPP-26: per-module configuration.
+    let cfg = DeviceConfig::default()
+        .with_start_stage(Stage::FpgaLoaded)
+        .with_echo(true)
+        .with_pic_burned(1, false)
+        .with_pic_burned(4, true)
+        .with_pic_burned(9, true);
+    let (e2, mut t2) = open_cfg(cfg);
+    for (unit, pic) in [(0u8, true), (1, false), (4, true)] {
+        let (b, n) = SerCommand::card_info(unit).to_bytes();
+        let Some(OwnedReply::SerRecv { data }) = mpp(&mut t2, 1, Request::SerSend { data: &b[..n] }) else {
+            panic!()
+        };
+        let Ok(SerAnswer::CardInfo(info)) = SerAnswer::parse(data.as_slice()) else { panic!() };
+        assert_eq!(info.pic_burned, pic, "unit {unit}");
+        assert_eq!(e2.with_device(|d| d.pic_burned(unit)), pic);
+    }
     // MPP-25: extra bytes echoed, same length.
     let Some(OwnedReply::SerRecv { data }) =
         mpp(&mut t, 1, Request::SerSend { data: &[1, 0x10, 0, 0, 0xEE] })

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 
 use xpp_proto::{Duration, Instant};
 
+use super::callerid::{self, CallerId, CidReceiver, CidStandard};
 use super::event::{EventKind, EventLog, PortRef};
 use super::g711::{self, Generator, Law, Recorder, Source};
 
@@ -150,6 +151,8 @@ pub struct Phone {
     reversed: bool,
     rings: u32,
     auto_answer: Option<u32>,
+    cid_rx: [CidReceiver; 2],
+    caller_id: Option<CallerId>,
     t: EquipmentTimings,
 }
 
@@ -176,6 +179,8 @@ impl Phone {
             reversed: false,
             rings: 0,
             auto_answer: None,
+            cid_rx: [CidReceiver::new(CidStandard::Bell202), CidReceiver::new(CidStandard::EtsiV23)],
+            caller_id: None,
             t,
         }
     }
@@ -283,6 +288,11 @@ impl Phone {
         !self.plan.is_empty()
     }
 
+    /// The last caller ID the phone decoded from on-hook audio (MODEL: EQ-2).
+    pub fn caller_id(&self) -> Option<&CallerId> {
+        self.caller_id.as_ref()
+    }
+
     fn set_hook(&mut self, at: Instant, port: PortRef, hook: Hook, log: &mut EventLog) {
         if self.hook != hook {
             self.hook = hook;
@@ -343,6 +353,23 @@ impl Phone {
         }
         if feed.carries_audio() && (self.hook == Hook::Off || !feed.active()) {
             self.heard.push_chunk(Law::Ulaw, heard);
+        }
+        if feed.carries_audio() && !feed.active() && self.hook == Hook::On {
+            // MODEL: EQ-2 — a caller-ID display listens to on-hook transmission (Bell 202 and
+            // V.23 receivers side by side, as a dual-standard display does).
+            for &b in heard {
+                let x = Law::Ulaw.decode(b);
+                for rx in &mut self.cid_rx {
+                    if let Some(cid) = rx.push(x) {
+                        log.push(
+                            at,
+                            Some(port),
+                            EventKind::CallerId { number: cid.number.clone(), name: cid.name.clone() },
+                        );
+                        self.caller_id = Some(cid);
+                    }
+                }
+            }
         }
         let off_hook = self.hook == Hook::Off;
         let mic = if !off_hook {
@@ -426,8 +453,23 @@ pub struct PstnLine {
     dtmf_buf: Vec<i16>,
     dtmf_prev: Option<char>,
     dtmf_held: Option<char>,
+    cid: Option<(CallerId, CidStandard)>,
+    cid_gen: Generator,
+    cid_at: Option<Instant>,
+    cid_reversed: bool,
+    cid_started: bool,
+    ring_was: bool,
     t: EquipmentTimings,
 }
+
+/// Bell 202 caller ID starts this long after the first ring burst ends (MODEL: EQ-4).
+const CID_AFTER_RING_MS: u32 = 500;
+/// ETSI: the FSK (or DTMF) starts this long after the polarity reversal (MODEL: EQ-4).
+const CID_AFTER_REVERSAL_MS: u32 = 250;
+/// ETSI: the first ring starts this long after the caller ID ends (MODEL: EQ-4).
+const RING_AFTER_CID_MS: u32 = 500;
+/// Caller-ID signal level (peak, 16-bit linear; about -13 dBm0).
+const CID_AMPLITUDE: i16 = 5000;
 
 impl PstnLine {
     pub(crate) fn new(t: EquipmentTimings) -> Self {
@@ -451,8 +493,25 @@ impl PstnLine {
             dtmf_buf: Vec::with_capacity(200),
             dtmf_prev: None,
             dtmf_held: None,
+            cid: None,
+            cid_gen: Generator::default(),
+            cid_at: None,
+            cid_reversed: false,
+            cid_started: false,
+            ring_was: false,
             t,
         }
+    }
+
+    /// Sends `cid` with the next incoming call ([`PstnLine::ring`]) in `standard`, or no
+    /// caller ID with `None` (MODEL: EQ-4). It applies to one call.
+    pub fn set_caller_id(&mut self, cid: Option<CallerId>, standard: CidStandard) {
+        self.cid = cid.map(|c| (c, standard));
+    }
+
+    /// Whether caller-ID audio is playing now.
+    pub fn sending_caller_id(&self) -> bool {
+        self.cid_at.is_some()
     }
 
     fn set_state(&mut self, at: Instant, port: PortRef, s: CallState, log: &mut EventLog) {
@@ -476,6 +535,43 @@ impl PstnLine {
             self.ring_on = ms(on_ms.max(1));
             self.ring_off = ms(off_ms);
             self.ring_count = count;
+            if let Some((cid, standard)) = self.cid.take() {
+                self.plan_caller_id(now, &cid, standard);
+            }
+        }
+    }
+
+    /// MODEL: EQ-4 — caller-ID timing. Bell 202: FSK 500 ms after the first burst ends.
+    /// ETSI (V.23 or DTMF): polarity reversal now, caller ID 250 ms later, first ring 500 ms
+    /// after it ends; the reversal lasts until the line is idle again.
+    fn plan_caller_id(&mut self, now: Instant, cid: &CallerId, standard: CidStandard) {
+        let samples: Vec<i16> = match standard {
+            CidStandard::Dtmf => {
+                // 70 ms tone / 70 ms gap per digit.
+                let mut v = Vec::new();
+                for d in callerid::dtmf_digits(cid).chars() {
+                    if let Some((f1, f2)) = g711::dtmf_freqs(d) {
+                        let mut g = Generator::new(Source::Dual { f1, f2, amplitude: CID_AMPLITUDE });
+                        v.extend((0..560).map(|_| g.next_sample()));
+                        v.extend(core::iter::repeat_n(0, 560));
+                    }
+                }
+                v
+            }
+            _ => callerid::fsk_modulate(&callerid::mdmf(cid), standard, CID_AMPLITUDE),
+        };
+        let len = Duration::from_micros((samples.len() as u64 * 1000).div_ceil(8));
+        self.cid_gen.set(Source::Samples(samples.into()));
+        // Decision: caller-ID timing (EQ-4) — ordinary Bell 202 / ETSI EN 300 659-1 practice;
+        // the references say nothing about caller ID.
+        if standard == CidStandard::Bell202 {
+            self.cid_at = Some(now + self.ring_on + ms(CID_AFTER_RING_MS));
+        } else {
+            self.reversed = !self.reversed;
+            self.cid_reversed = true;
+            let at = now + ms(CID_AFTER_REVERSAL_MS);
+            self.cid_at = Some(at);
+            self.ring_start = at + len + ms(RING_AFTER_CID_MS);
         }
     }
 
@@ -540,7 +636,7 @@ impl PstnLine {
     }
 
     fn ringing_now(&self, at: Instant) -> bool {
-        if self.state != CallState::Ringing {
+        if self.state != CallState::Ringing || at < self.ring_start {
             return false;
         }
         let period = (self.ring_on + self.ring_off).total_micros().max(1);
@@ -640,7 +736,34 @@ impl PstnLine {
                 self.set_state(at, port, CallState::Connected, log);
             }
         }
+        if self.state != CallState::Ringing {
+            self.cid_at = None;
+        }
+        if self.cid_at.is_none() {
+            self.cid_started = false;
+        }
+        let ring = self.ringing_now(at);
+        if ring != self.ring_was {
+            self.ring_was = ring;
+            log.push(at, Some(port), EventKind::LineRinging(ring));
+        }
+        if self.cid_reversed && self.state == CallState::Idle {
+            self.cid_reversed = false;
+            self.reversed = !self.reversed;
+        }
+        let cid_now = self.cid_at.is_some_and(|t| at >= t);
         let audio = match self.state {
+            CallState::Ringing if cid_now => {
+                if !self.cid_started {
+                    self.cid_started = true;
+                    log.push(at, Some(port), EventKind::CallerIdSent);
+                }
+                let chunk = self.cid_gen.next_chunk(Law::Ulaw);
+                if self.cid_gen.is_silent() {
+                    self.cid_at = None;
+                }
+                chunk
+            }
             CallState::DialTone => self.tone.next_chunk(Law::Ulaw),
             CallState::Connected if off_hook => {
                 self.heard.push_chunk(Law::Ulaw, tx);
@@ -669,6 +792,9 @@ pub struct PriFarEnd {
     pub(crate) sees_signal: bool,
     pub(crate) sees_rai: bool,
     pub(crate) rx_cas: [u8; 16],
+    pub(crate) hdlc_tx: super::hdlc::HdlcTx,
+    pub(crate) hdlc_rx: super::hdlc::HdlcRx,
+    pub(crate) frames_rx: VecDeque<Vec<u8>>,
 }
 
 impl PriFarEnd {
@@ -684,6 +810,9 @@ impl PriFarEnd {
             sees_signal: false,
             sees_rai: false,
             rx_cas: [0; 16],
+            hdlc_tx: super::hdlc::HdlcTx::default(),
+            hdlc_rx: super::hdlc::HdlcRx::default(),
+            frames_rx: VecDeque::new(),
         }
     }
 
@@ -740,6 +869,23 @@ impl PriFarEnd {
     /// The CAS register images the far end receives from the port.
     pub fn rx_cas(&self) -> [u8; 16] {
         self.rx_cas
+    }
+
+    /// Queues a D-channel frame (a Q.921 frame without FCS) toward the port: it is sent HDLC
+    /// framed (flags, zero insertion, FCS) in the D timeslot (MODEL: PRI-8). At most 64 frames
+    /// of up to 512 bytes wait.
+    pub fn send_frame(&mut self, _now: Instant, frame: &[u8]) {
+        self.hdlc_tx.queue(frame);
+    }
+
+    /// D-channel frames the far end decoded from the port's D timeslot (good FCS, FCS removed).
+    pub fn take_frames(&mut self) -> Vec<Vec<u8>> {
+        self.frames_rx.drain(..).collect()
+    }
+
+    /// Frames from the port with a bad FCS, aborted or too long.
+    pub fn dchannel_errors(&self) -> u64 {
+        self.hdlc_rx.errors
     }
 }
 

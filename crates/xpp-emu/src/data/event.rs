@@ -61,6 +61,17 @@ pub enum EventKind {
         /// New state.
         on: bool,
     },
+    /// A PSTN line's ring voltage went on or off (cadence bursts, MODEL: EQ-4).
+    LineRinging(bool),
+    /// A PSTN line started sending caller ID (MODEL: EQ-4).
+    CallerIdSent,
+    /// A phone decoded an on-hook caller-ID message (MODEL: EQ-2).
+    CallerId {
+        /// Calling number (empty if absent).
+        number: String,
+        /// Calling name (empty if absent).
+        name: String,
+    },
     /// The device's sync mode changed (name).
     Sync(&'static str),
 }

@@ -22,12 +22,14 @@
 //! hook/ring/DTMF/CAS changes and, while ticking, emits one PCM round.
 
 mod bri;
+pub mod callerid;
 mod echo;
 mod equipment;
 mod event;
 mod fxo;
 mod fxs;
 pub mod g711;
+mod hdlc;
 mod patch;
 mod pri;
 mod regs;

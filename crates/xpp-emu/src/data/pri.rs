@@ -3,8 +3,11 @@
 use xpp_proto::wire::pri::TimeslotMap;
 use xpp_proto::wire::{Address, RegAccess};
 
+use xpp_proto::Instant;
+
 use super::OutQueue;
 use super::equipment::{EquipmentTimings, PriFarEnd};
+use super::event::{EventKind, EventLog, PortRef};
 use super::fxs::queue_unsolicited;
 use super::g711::Law;
 use super::regs::ChipRegs;
@@ -163,7 +166,7 @@ impl PriUnit {
     }
 
     /// Phase A: far ends of unpatched ports.
-    pub(crate) fn equipment(&mut self, pcms: &mut [XpdPcm]) {
+    pub(crate) fn equipment(&mut self, at: Instant, pcms: &mut [XpdPcm], log: &mut EventLog) {
         let law = self.law();
         let t1 = self.is_t1();
         let dch = self.map.physical_bit(self.map.dchan()).unwrap_or(16);
@@ -184,6 +187,18 @@ impl PriUnit {
                         far.heard[usize::from(b)].push_chunk(law, &tx.audio[usize::from(b)]);
                     }
                 }
+                // MODEL: PRI-8 — the far end's HDLC receiver on the D timeslot.
+                let frames = &mut far.frames_rx;
+                let mut got = |f: Vec<u8>| {
+                    log.push(at, Some(PortRef::new(self.unit, pi as u8)), EventKind::FarEndFrame(f.len()));
+                    if frames.len() >= 64 {
+                        frames.pop_front();
+                    }
+                    frames.push_back(f);
+                };
+                for &byte in &tx.audio[usize::from(dch)] {
+                    far.hdlc_rx.push(byte, &mut got);
+                }
             }
             // MODEL: PRI-4, EQ-7
             let los = !far.connected || far.t1.is_some_and(|f| f != t1);
@@ -198,6 +213,9 @@ impl PriUnit {
                 }
                 audio[usize::from(b)] = if far.ais {
                     [0xFF; 8]
+                } else if b == dch && !far.hdlc_tx.idle() {
+                    // MODEL: PRI-8 — queued frames, HDLC framed.
+                    core::array::from_fn(|_| far.hdlc_tx.next_byte())
                 } else if b == dch && far.sources[usize::from(b)].is_silent() {
                     // MODEL: PRI-8 — idle D-channel sends 0xFF.
                     [0xFF; 8]

@@ -431,7 +431,7 @@ impl DataInterface {
                         c.equipment(at, x, &mut self.events);
                     }
                 }
-                Card::Pri(c) => c.equipment(pcm),
+                Card::Pri(c) => c.equipment(at, pcm, &mut self.events),
                 Card::Bri(c) => c.equipment(at, &mut self.events),
                 Card::Echo(_) => {}
             }

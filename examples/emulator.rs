@@ -1,0 +1,115 @@
+//! `emulator`: an emulated Astribank in real time, printing what it does.
+//!
+//! ```text
+//! cargo run --example emulator -- [--modules fxs,fxo] [--echo] [--twinstar]
+//!     [--stage cold|usb|fpga|running] [--label TEXT] [--seed N] [--script FILE] [--seconds N]
+//! ```
+//!
+//! Builds the device from the flags (`--modules`: `fxs`, `fxs6`, `fxo`, `pri-e1`, `pri-t1`,
+//! `bri`, `bri-nt` or `none`, comma-separated, unit = position), runs it on the wall clock and
+//! prints one line per event with its device time: USB attach/detach, TwinStar jumps, firmware,
+//! watchdog and faults, hook changes, ringing, digits, alarms, layer 1, caller ID, a PCM summary
+//! every second while the device ticks, and each scenario action as it is applied. `--script`
+//! plays a scenario file (format: `xpp::emu::script`); a file that does not parse prints
+//! `emulator: FILE:line:column: reason` and exits 1 before anything runs. It stops after
+//! `--seconds`, or 1 s after the script's last event, or runs until killed. The logic lives in
+//! `xpp::emu::report` and `xpp::emu::scenario`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use xpp::Duration;
+use xpp::emu::report::{self, Reporter};
+use xpp::emu::scenario::Scenario;
+use xpp::emu::{Emulator, script};
+
+/// Run an emulated Astribank in real time and print what it does.
+#[derive(Parser)]
+#[command(name = "emulator")]
+struct Args {
+    /// Modules in slots 0..3, comma-separated: fxs, fxs6, fxo, pri-e1, pri-t1, bri, bri-nt, none.
+    #[arg(long, default_value = "fxs,fxo")]
+    modules: String,
+    /// Fit the echo-canceller module (unit 4).
+    #[arg(long)]
+    echo: bool,
+    /// Two USB ports with TwinStar switching.
+    #[arg(long)]
+    twinstar: bool,
+    /// Power-on stage: cold, usb, fpga or running.
+    #[arg(long, default_value = "running")]
+    stage: String,
+    /// Device label (1..8 ASCII characters; USB serial).
+    #[arg(long)]
+    label: Option<String>,
+    /// Seed of every pseudo-random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A scenario file to play.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Run time in seconds (default: the script's end plus 1 s; without a script, forever).
+    #[arg(long)]
+    seconds: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let cfg = match report::device_config(
+        &args.modules,
+        args.echo,
+        args.twinstar,
+        &args.stage,
+        args.label.as_deref(),
+        args.seed,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("emulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let events = match &args.script {
+        None => Vec::new(),
+        Some(path) => {
+            let parsed = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|text| {
+                script::parse(&text).map_err(|e| format!("{}:{}: {}", e.line, e.column, e.reason))
+            });
+            match parsed {
+                Ok(ev) => ev,
+                Err(e) => {
+                    eprintln!("emulator: {}:{e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    let (emu, _runner) = Emulator::real_time(cfg);
+    let start = emu.now();
+    let has_script = args.script.is_some();
+    let mut scenario = Scenario::new(events, start);
+    let end = match args.seconds {
+        Some(s) if s.is_finite() && s >= 0.0 => Some(start + Duration::from_micros((s * 1e6) as u64)),
+        Some(_) => {
+            eprintln!("emulator: --seconds must be a non-negative number");
+            return ExitCode::FAILURE;
+        }
+        None => has_script.then(|| scenario.end() + Duration::from_secs(1)),
+    };
+    let mut reporter = Reporter::new(start);
+    loop {
+        let now = emu.now();
+        let (applied, mut lines) = emu.with_device(|d| (scenario.apply_due(d, now), reporter.poll(d, now)));
+        lines.extend(applied.iter().map(|a| (a.at, report::applied(a))));
+        lines.sort_by_key(|(at, _)| *at);
+        for (at, line) in &lines {
+            println!("{} {line}", report::timestamp(*at));
+        }
+        if end.is_some_and(|e| now >= e) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,97 @@
+//! `usbip-serve`: serve one emulated Astribank (modules FXS, FXO) over USB/IP.
+//!
+//! ```text
+//! cargo run --example usbip-serve -- [--listen 127.0.0.1:3240] [--twinstar]
+//!     [--stage cold|usb|fpga|running] [--seconds N]
+//! ```
+//!
+//! Listens on 127.0.0.1:3240 unless `--listen` names another address. Port 0 of the emulator
+//! is bus id `1-1`, TwinStar's port 1 is `1-2`. Prints the exported devices at start and
+//! whenever they change (a firmware stage, a RENUM, a TwinStar jump), and runs until killed,
+//! or for `--seconds N`. List it with `cargo run --example lsastribank -- --usbip ADDR`;
+//! attach it with `usbip attach -r 127.0.0.1 -b 1-1` (Linux, `vhci-hcd` loaded).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use xpp_emu::DeviceConfig;
+use xpp_emu::config::Stage;
+use xpp_emu::usbip_server::{DEFAULT_ADDR, UsbIpServer};
+use xpp_usb::usbip::codec::ExportedDevice;
+
+/// Serve an emulated Astribank (FXS + FXO modules) over USB/IP.
+#[derive(Parser)]
+#[command(name = "usbip-serve")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value_t = DEFAULT_ADDR)]
+    listen: SocketAddr,
+    /// Two USB ports with TwinStar switching.
+    #[arg(long)]
+    twinstar: bool,
+    /// Firmware stage at power-on.
+    #[arg(long, value_enum, default_value_t = StageArg::Cold)]
+    stage: StageArg,
+    /// Stop after this many seconds (0: run until killed).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seconds: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    /// 11x0: waiting for the USB firmware (FX2 download).
+    Cold,
+    /// 11x1: USB firmware running, FPGA empty.
+    Usb,
+    /// 11x1 with the FPGA loaded, waiting for RENUM.
+    Fpga,
+    /// 11x2: data interface live.
+    Running,
+}
+
+fn line(d: &ExportedDevice) -> String {
+    let r = &d.device;
+    format!(
+        "  {}  {:03}/{:03}  {:04x}:{:04x}/{:04x}  {} interface(s)",
+        r.busid,
+        r.busnum,
+        r.devnum,
+        r.id_vendor,
+        r.id_product,
+        r.bcd_device,
+        d.interfaces.len()
+    )
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let stage = match args.stage {
+        StageArg::Cold => Stage::Cold,
+        StageArg::Usb => Stage::UsbLoaded,
+        StageArg::Fpga => Stage::FpgaLoaded,
+        StageArg::Running => Stage::Running,
+    };
+    let cfg = DeviceConfig::default().with_twinstar(args.twinstar).with_start_stage(stage);
+    let server = match UsbIpServer::serve(cfg, args.listen) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("usbip-serve: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("usbip-serve: emulated Astribank (FXS, FXO) on {}", server.local_addr());
+    let end = (args.seconds > 0).then(|| Instant::now() + Duration::from_secs(args.seconds));
+    let mut shown: Option<Vec<ExportedDevice>> = None;
+    while end.is_none_or(|e| Instant::now() < e) {
+        let now = server.exported();
+        if shown.as_ref() != Some(&now) {
+            println!("exported ({}):", now.len());
+            now.iter().for_each(|d| println!("{}", line(d)));
+            shown = Some(now);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    ExitCode::SUCCESS
+}
