@@ -2,9 +2,9 @@
 //!
 //! Runs inside the QEMU guest that `ci/kernel-usb-vm/run.sh` boots (as its `/init`'s test
 //! program). For each backend under test (nusb, and rusb when built with the `rusb` feature) it
-//! starts emulated Astribanks behind USB/IP servers on the guest's 127.0.0.1, attaches them to
-//! the guest kernel's `vhci_hcd`, and drives them through the kernel's usbfs as real hardware
-//! would be: enumeration, both interfaces, queued bulk IN, bulk OUT, control transfers, a
+//! serves emulated Astribanks with the emulator's USB/IP server on the guest's 127.0.0.1,
+//! attaches them to the guest kernel's `vhci_hcd`, and drives them through the kernel's usbfs
+//! as real hardware would be: enumeration, both interfaces, queued bulk IN, bulk OUT, control transfers, a
 //! firmware stage's renumeration and a TwinStar jump.
 //!
 //! Every check prints one line `KVM-TEST <backend>.<name> PASS|FAIL <detail>`; the exit
@@ -15,7 +15,6 @@
 //! ```
 
 mod backend;
-mod mini_server;
 mod scenarios;
 mod vhci;
 

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use xpp_emu::DeviceConfig;
 use xpp_emu::config::Stage as EmuStage;
+use xpp_emu::usbip_server::UsbIpServer;
 use xpp_proto::firmware::{Fx2Load, HexFile};
 use xpp_proto::mgmt::{Reply, Request};
 use xpp_usb::discovery::{Family, Stage, XORCOM_VENDOR_ID};
 use xpp_usb::{ControlSetup, TransferError, Transport, ep};
 
 use crate::backend::{Backend, Found};
-use crate::mini_server::MiniServer;
 use crate::vhci::{self, Attacher};
 
 /// How long a device may take to appear (attach + enumeration under TCG emulation).
@@ -182,7 +182,10 @@ fn configs() -> (DeviceConfig, DeviceConfig) {
 pub(crate) fn run(backend: &dyn Backend, firmware: &Path) -> usize {
     let name = backend.name();
     let (cfg_a, cfg_b) = configs();
-    let servers = MiniServer::spawn(cfg_a).and_then(|a| Ok((a, MiniServer::spawn(cfg_b)?)));
+    // The emulator's USB/IP server, on the guest's loopback (a free port each).
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let servers =
+        UsbIpServer::serve(cfg_a, loopback).and_then(|a| Ok((a, UsbIpServer::serve(cfg_b, loopback)?)));
     let (server_a, server_b) = match servers {
         Ok(s) => s,
         Err(e) => {
@@ -192,10 +195,10 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path) -> usize {
     };
     println!(
         "KVM-LOG {name}: USB/IP servers on {} (TwinStar, cold) and {} (running)",
-        server_a.addr(),
-        server_b.addr()
+        server_a.local_addr(),
+        server_b.local_addr()
     );
-    let attacher = Attacher::spawn(vec![server_a.addr(), server_b.addr()]);
+    let attacher = Attacher::spawn(vec![server_a.local_addr(), server_b.local_addr()]);
     let mut cx = Ctx { backend, firmware, attacher, failed: 0, a: None };
 
     cx.check("enumerate", |cx| {

@@ -181,8 +181,13 @@ impl Attacher {
                 while !s.load(Ordering::Relaxed) {
                     for &addr in &servers {
                         let Ok(busids) = devlist(addr) else { continue };
+                        let used = used_ports().unwrap_or_default();
                         for b in busids {
                             let key = (addr, b.clone());
+                            // Still attached (servers list imported devices too).
+                            if cables.get(&key).is_some_and(|p| used.contains(p)) {
+                                continue;
+                            }
                             let reserved: Vec<u32> = cables.values().copied().collect();
                             let entry = match attach(addr, &b, cables.get(&key).copied(), &reserved) {
                                 Ok(port) => {
