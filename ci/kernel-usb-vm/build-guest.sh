@@ -80,7 +80,7 @@ log "cargo build -p xpp-kvm-guest --profile $profile --features '$features'"
 (cd "$repo" && cargo build -p xpp-kvm-guest --profile "$profile" --features "$features" --locked)
 dir="$profile"
 [ "$profile" = dev ] && dir=debug
-bin="$repo/target/$dir/xpp-kvm-guest"
+bin="${CARGO_TARGET_DIR:-$repo/target}/$dir/xpp-kvm-guest"
 
 # --- the initramfs ------------------------------------------------------------------------
 root="$out/root"

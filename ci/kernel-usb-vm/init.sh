@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the kernel USB stack test's guest (busybox initramfs built by build-guest.sh).
 # Mounts the kernel filesystems, loads the USB/IP host controller (vhci_hcd), runs the test
 # program, prints its result lines and a final marker on the console, and powers off.
