@@ -8,7 +8,8 @@
 #
 # Environment: KVM_OUT (default target/kernel-usb-vm), KVM_PROFILE (cargo profile, default
 # release), KVM_FEATURES (cargo features of the test program, default rusb),
-# XPP_FIRMWARE_DIR (where USB_FW.hex is; default testdata/firmware).
+# XPP_FIRMWARE_DIR (where USB_FW.hex is; default testdata/firmware), KVM_DAHDI (1: include
+# Debian's astribank_tool from the dahdi package as an independent MPP client; default 1).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -68,6 +69,14 @@ if [ ! -f "$kdir/boot/vmlinuz-$kver" ]; then
     "./lib/modules/$kver/modules.builtin.modinfo"
   rm -rf "$kdir" && mv "$kdir.tmp" "$kdir"
 fi
+dahdi="${KVM_DAHDI:-1}"
+ddir="$out/dahdi"
+if [ "$dahdi" = 1 ] && [ ! -x "$ddir/usr/sbin/astribank_tool" ]; then
+  rm -rf "$ddir" && mkdir -p "$ddir"
+  for pkg in dahdi libusb-1.0-0 libudev1; do
+    dpkg-deb -x "$(fetch "$pkg")" "$ddir"
+  done
+fi
 bbdir="$out/busybox"
 if [ ! -x "$bbdir/bin/busybox" ]; then
   bdeb="$(fetch busybox-static)"
@@ -94,10 +103,20 @@ cp -a "$kdir/lib/modules/$kver" "$root/lib/modules/"
 cp "$bin" "$root/xpp-kvm-guest"
 # Shared libraries of the test program (the dynamic loader, libc, libgcc_s, ...), at the
 # same absolute paths as on the host.
-ldd "$bin" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
-  mkdir -p "$root$(dirname "$lib")"
-  cp -L "$lib" "$root$lib"
-done
+copy_libs() { # copy_libs BINARY [LIBRARY_PATH]: its shared libraries, at the host's paths
+  LD_LIBRARY_PATH="${2:-}" ldd "$1" | awk '/=> \// {print $3} /^\t\// {print $1}' | while read -r lib; do
+    local dest="$lib"
+    case "$lib" in "$out"/*) dest="/usr/lib/x86_64-linux-gnu/$(basename "$lib")" ;; esac
+    mkdir -p "$root$(dirname "$dest")"
+    cp -L "$lib" "$root$dest"
+  done
+}
+copy_libs "$bin"
+if [ "$dahdi" = 1 ]; then
+  mkdir -p "$root/usr/sbin"
+  cp "$ddir/usr/sbin/astribank_tool" "$root/usr/sbin/"
+  copy_libs "$ddir/usr/sbin/astribank_tool" "$ddir/usr/lib/x86_64-linux-gnu:$ddir/lib/x86_64-linux-gnu"
+fi
 if ldd "$bin" | grep -q 'libusb'; then
   log "note: the test program links the system libusb (copied in)"
 fi

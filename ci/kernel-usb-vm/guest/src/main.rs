@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
     }
     let mut failed = 0;
-    for name in &wanted {
+    for (i, name) in wanted.iter().enumerate() {
         let b: Box<dyn backend::Backend> = match name.as_str() {
             "nusb" => Box::new(backend::Nusb),
             #[cfg(feature = "rusb")]
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        failed += scenarios::run(b.as_ref(), std::path::Path::new(&firmware));
+        failed += scenarios::run(b.as_ref(), std::path::Path::new(&firmware), i == 0);
     }
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -23,6 +23,8 @@ use crate::vhci::{self, Attacher};
 const APPEAR: Duration = Duration::from_secs(30);
 /// One transfer's timeout.
 const XFER: Duration = Duration::from_secs(5);
+/// Debian's `astribank_tool` (package dahdi), when build-guest.sh put it in the guest.
+const ASTRIBANK_TOOL: &str = "/usr/sbin/astribank_tool";
 /// A check still running after this is reported as hung and ends the program.
 const HUNG: Duration = Duration::from_secs(120);
 /// IN transfers kept queued on the data endpoint.
@@ -178,8 +180,41 @@ fn configs() -> (DeviceConfig, DeviceConfig) {
     (a, b)
 }
 
-/// Runs every check with `backend`; the number that failed.
-pub(crate) fn run(backend: &dyn Backend, firmware: &Path) -> usize {
+/// Runs `astribank_tool -D BBB/DDD -Q` (bounded by [`XFER`] x 6); its exit status, stdout and
+/// stderr.
+fn astribank_tool_query(f: &Found) -> Result<(std::process::ExitStatus, String, String), String> {
+    use std::io::Read;
+    let mut child = std::process::Command::new(ASTRIBANK_TOOL)
+        .args(["-D", &format!("{:03}/{:03}", f.bus, f.address), "-Q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{ASTRIBANK_TOOL}: {e}"))?;
+    let end = Instant::now() + XFER * 6;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("astribank_tool still running after {:?}", XFER * 6));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    Ok((status, out, err))
+}
+
+/// Runs every check with `backend`; the number that failed. `tools`: also the checks with
+/// independent clients (dahdi's `astribank_tool`), which do not depend on the backend.
+pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize {
     let name = backend.name();
     let (cfg_a, cfg_b) = configs();
     // The emulator's USB/IP server, on the guest's loopback (a free port each).
@@ -371,6 +406,47 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path) -> usize {
             "2 AB_DESCRIPTION ({descs:?} bytes) in {rtt:?} with {QUEUED} IN queued, {back} cancelled; interface 1: {mpp}"
         ))
     });
+
+    if tools && Path::new(ASTRIBANK_TOOL).exists() {
+        cx.check("astribank_tool-Q", |cx| {
+            let f = cx.wait_for(RUNNING, |_| true)?;
+            let (status, out, err) = astribank_tool_query(&f)?;
+            for l in out.lines().chain(err.lines()) {
+                println!("KVM-LOG astribank_tool: {l}");
+            }
+            let has = |prefix: &str, value: &str| {
+                out.lines().any(|l| {
+                    l.starts_with(prefix)
+                        && l[prefix.len()..].trim_start_matches([' ', ':']).starts_with(value)
+                })
+            };
+            ensure(status.success(), || format!("exit status {status}"))?;
+            let wanted = [
+                ("EEPROM: Vendor", "0xE4E4"),
+                ("EEPROM: Product", "0x1160"),
+                ("EEPROM: Label", "'KVMRUN01'"),
+                ("Astribank: EEPROM", "LARGE"),
+                ("Astribank: FPGA status", "Loaded"),
+                ("Capabilities: FXS ports", "8"),
+                ("Capabilities: FXO ports", "8"),
+                ("Capabilities: TwinStar", "No"),
+                ("CARD 0", "type=1.0 PIC"),
+                ("CARD 1", "type=2.0 PIC"),
+            ];
+            for (prefix, value) in wanted {
+                ensure(has(prefix, value), || format!("no line {prefix:?} with {value:?}"))?;
+            }
+            ensure(!err.contains("ERR"), || "errors on stderr".into())?;
+            Ok(format!(
+                "Debian's astribank_tool -D {:03}/{:03} -Q: exit 0, {} lines as expected",
+                f.bus,
+                f.address,
+                wanted.len()
+            ))
+        });
+    } else if tools {
+        println!("KVM-LOG {ASTRIBANK_TOOL} not in the guest (KVM_DAHDI=0): independent-client check not run");
+    }
 
     let failed = cx.failed;
     cx.a = None;
