@@ -1,0 +1,102 @@
+//! The two backends under test behind one small interface: list Astribank-family devices as
+//! the backend's own library enumerates them, and open one as a [`Transport`].
+
+use xpp_usb::Transport;
+use xpp_usb::discovery::Model;
+
+/// A device as a backend lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// `idVendor`.
+    pub(crate) vendor_id: u16,
+    /// `idProduct`.
+    pub(crate) product_id: u16,
+    /// Family and stage.
+    pub(crate) model: Model,
+    /// Bus number.
+    pub(crate) bus: u8,
+    /// Device address.
+    pub(crate) address: u8,
+    /// Kernel bus path (`1-1`).
+    pub(crate) bus_path: String,
+}
+
+/// nusb or rusb.
+pub(crate) trait Backend {
+    /// `nusb` or `rusb`.
+    fn name(&self) -> &'static str;
+    /// Every Astribank-family device the backend sees now.
+    fn list(&self) -> Result<Vec<Found>, String>;
+    /// Opens `f` (claiming interfaces 0 and, if present, 1).
+    fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String>;
+}
+
+/// The nusb backend (and `xpp_usb::discovery`, which is built on nusb).
+pub(crate) struct Nusb;
+
+impl Backend for Nusb {
+    fn name(&self) -> &'static str {
+        "nusb"
+    }
+
+    fn list(&self) -> Result<Vec<Found>, String> {
+        let found = xpp_usb::discovery::list().map_err(|e| e.to_string())?;
+        Ok(found
+            .into_iter()
+            .map(|a| Found {
+                vendor_id: a.vendor_id,
+                product_id: a.product_id,
+                model: a.model,
+                bus: a.bus,
+                address: a.address,
+                bus_path: a.bus_path(),
+            })
+            .collect())
+    }
+
+    fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String> {
+        let loc = xpp_usb::discovery::Locator::BusAddress { bus: f.bus, address: f.address };
+        Ok(Box::new(xpp_usb::NusbTransport::open(&loc).map_err(|e| e.to_string())?))
+    }
+}
+
+/// The rusb (libusb) backend, listing through libusb itself.
+#[cfg(feature = "rusb")]
+pub(crate) struct Rusb;
+
+#[cfg(feature = "rusb")]
+impl Backend for Rusb {
+    fn name(&self) -> &'static str {
+        "rusb"
+    }
+
+    fn list(&self) -> Result<Vec<Found>, String> {
+        use rusb::UsbContext;
+        let ctx = xpp_usb::RusbTransport::context().map_err(|e| e.to_string())?;
+        let devices = ctx.devices().map_err(|e| e.to_string())?;
+        let mut found = Vec::new();
+        for d in devices.iter() {
+            let Ok(desc) = d.device_descriptor() else { continue };
+            let Some(model) = xpp_usb::discovery::classify(desc.vendor_id(), desc.product_id()) else {
+                continue;
+            };
+            let ports = d.port_numbers().unwrap_or_default();
+            let path: Vec<String> = ports.iter().map(u8::to_string).collect();
+            found.push(Found {
+                vendor_id: desc.vendor_id(),
+                product_id: desc.product_id(),
+                model,
+                bus: d.bus_number(),
+                address: d.address(),
+                bus_path: format!("{}-{}", d.bus_number(), path.join(".")),
+            });
+        }
+        found.sort_by(|a, b| a.bus_path.cmp(&b.bus_path));
+        Ok(found)
+    }
+
+    fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String> {
+        let loc = xpp_usb::discovery::Locator::BusAddress { bus: f.bus, address: f.address };
+        Ok(Box::new(xpp_usb::RusbTransport::open(&loc).map_err(|e| e.to_string())?))
+    }
+}
