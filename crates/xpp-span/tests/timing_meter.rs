@@ -31,7 +31,7 @@ fn perfect_ticks_are_100_percent() {
         assert_eq!(p.elapsed, Duration::from_secs(1));
         assert!((p.accuracy - 100.0).abs() < 1e-12);
         assert!((p.mean_us - 1000.0).abs() < 1e-12);
-        assert_eq!((p.min, p.max, p.worst_deviation, p.missed), (us(1000), us(1000), us(0), 0));
+        assert_eq!((p.min, p.max, p.worst_deviation, p.late, p.missed), (us(1000), us(1000), us(0), 0, 0));
     }
     let s = m.summary();
     assert_eq!((s.passes, s.overall.intervals), (3, 3000));
@@ -46,7 +46,8 @@ fn slow_clock_scores_like_dahdi_test() {
     let mut m = TickMeter::default();
     let p = feed(&mut m, std::iter::repeat_n(1001, 1000)).remove(0);
     assert!((p.accuracy - 99.9).abs() < 1e-9, "{}", p.accuracy);
-    assert_eq!((p.worst_deviation, p.missed), (us(1), 0));
+    // 1 ms behind the wall clock after a second: one tick short.
+    assert_eq!((p.worst_deviation, p.late, p.missed), (us(1), 0, 1));
 }
 
 #[test]
@@ -55,7 +56,7 @@ fn jitter_that_averages_out_keeps_accuracy_but_shows_worst_interval() {
     let mut m = TickMeter::default();
     let p = feed(&mut m, (0..1000).map(|i| if i % 2 == 0 { 700 } else { 1300 })).remove(0);
     assert!((p.accuracy - 100.0).abs() < 1e-12);
-    assert_eq!((p.min, p.max, p.worst_deviation, p.missed), (us(700), us(1300), us(300), 0));
+    assert_eq!((p.min, p.max, p.worst_deviation, p.late, p.missed), (us(700), us(1300), us(300), 0, 0));
     let h = m.summary().histogram;
     let counts: Vec<_> = h.buckets().filter(|b| b.2 > 0).map(|b| (b.0.total_micros(), b.2)).collect();
     assert_eq!(counts, [(700, 500), (1300, 500)]);
@@ -69,12 +70,21 @@ fn a_missed_tick_is_counted_and_lowers_the_score() {
     let mut iv: Vec<u64> = vec![1000; 1000];
     iv[500] = 2000;
     let p = feed(&mut m, iv).remove(0);
-    assert_eq!((p.missed, p.max, p.worst_deviation), (1, us(2000), us(1000)));
+    assert_eq!((p.missed, p.late, p.max, p.worst_deviation), (1, 1, us(2000), us(1000)));
     assert!((p.accuracy - 99.9).abs() < 1e-9, "{}", p.accuracy);
-    // 3.4 ms: about 3 nominal intervals, two missed.
+    // 3.4 ms then nine 1 ms intervals: 12.4 ms for 10 intervals, two missed.
     let mut m = TickMeter::new(Duration::from_millis(1), 10);
     let p = feed(&mut m, [3400, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]).remove(0);
-    assert_eq!(p.missed, 2);
+    assert_eq!((p.missed, p.late), (2, 1));
+}
+
+#[test]
+fn a_late_burst_is_late_not_missed() {
+    // A 5 ms gap, then four ticks at once: on time overall, one late interval, none missed.
+    let mut m = TickMeter::new(Duration::from_millis(1), 10);
+    let p = feed(&mut m, [1000, 1000, 5000, 0, 0, 0, 1000, 1000, 1000, 0]).remove(0);
+    assert_eq!((p.elapsed, p.late, p.missed, p.worst_deviation), (us(10_000), 1, 0, us(4000)));
+    assert!((p.accuracy - 100.0).abs() < 1e-12);
 }
 
 #[test]
