@@ -18,6 +18,8 @@
 //!   one host tick per device tick with the paced command queue ([`pace`]) and the PCM_WRITE
 //!   round ([`pcm`]), surprise removal and shutdown.
 //! - [`sync`]: the master-timing election across several buses and the PLL drift loop.
+//! - [`timing`]: tick regularity measured the way `dahdi_test` does (accuracy per pass, worst
+//!   interval, missed ticks, a histogram), from tick arrival instants.
 //!
 //! Section numbers (§n) in the docs refer to `dahdi-span-model.md`.
 #![forbid(unsafe_code)]
@@ -36,6 +38,7 @@ pub mod pcm;
 pub mod span;
 pub mod sync;
 pub mod sysconf;
+pub mod timing;
 pub mod xbus;
 
 pub use dahdi::{Alarms, Event, HookCmd, Law, LineConfig, RxSig, Sig, SigCap, SpanType, TxSig};

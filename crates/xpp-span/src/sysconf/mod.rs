@@ -15,14 +15,18 @@
 //!
 //! Analog signalling takes effect now; digital spans and channels are parsed and validated
 //! and take effect with the digital spans. Checks against the hardware (signalling vs
-//! sigcap) run later with [`SystemConf::check_sigcaps`].
+//! sigcap) run later with [`SystemConf::check_sigcaps`]; [`SystemConf::apply`] validates a
+//! configuration against running buses and applies it the way `dahdi_cfg` does ([`apply`]).
 //!
 //! Errors read `file:line:column: message`; all errors of a file are reported (up to
 //! [`MAX_ERRORS`]). Input is bounded ([`MAX_INPUT_LEN`]); the parser never panics.
 
+pub mod apply;
 mod parse;
 #[cfg(test)]
 mod tests;
+
+pub use apply::{Applied, ChannelSettings, Deferred};
 
 use crate::dahdi::{Law, LineConfig, Sig, SigCap};
 use std::collections::BTreeMap;
@@ -290,6 +294,28 @@ pub enum ConfErrorKind {
     /// A configured channel that no span provides.
     #[error("channel {0} does not exist")]
     NoSuchChannel(u32),
+    /// A `span=` line for a span that does not exist.
+    #[error("span {0} does not exist")]
+    NoSuchSpan(u32),
+    /// A `span=` line for an analog span.
+    #[error("span {0} is not a digital span")]
+    NotDigitalSpan(u32),
+    /// A digital-only setting on a channel of an analog span.
+    #[error("{keyword}: channel {chan} is not on a digital span")]
+    NotDigitalChannel {
+        /// Channel.
+        chan: u32,
+        /// The keyword.
+        keyword: &'static str,
+    },
+    /// The driver refused a valid setting (device removed, ...).
+    #[error("channel {chan}: {reason}")]
+    Refused {
+        /// Channel.
+        chan: u32,
+        /// The driver's reason.
+        reason: String,
+    },
 }
 
 /// One error with its place.

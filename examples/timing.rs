@@ -1,0 +1,189 @@
+//! `timing`: measure an Astribank's tick regularity the way `dahdi_test` does.
+//!
+//! ```text
+//! cargo run --release --example timing -- [--emulator | --usbip ADDR [--busid 1-1]]
+//!     [--seconds N] [--firmware DIR]
+//! ```
+//!
+//! Brings the device up to ticking (from any firmware stage; firmware from `--firmware`,
+//! `XPP_FIRMWARE_DIR` or `/usr/share/dahdi`), keeps 10 IN transfers queued on the data
+//! endpoint and timestamps every transfer that starts a tick (a PCM frame whose first packet
+//! carries the sync bit, xpp-protocol.md §7.3). Each tick is answered with a minimal
+//! PCM_WRITE round (the unit-0 dummy line, as the reference host sends when no line is in
+//! PCM), which keeps the device's expectations (and TwinStar's watchdog) satisfied.
+//!
+//! Prints one line per pass (1000 ticks = `dahdi_test`'s 8000 samples): accuracy, mean,
+//! shortest and longest interval, worst deviation, missed ticks; then `dahdi_test`'s
+//! "Results after N passes" summary and a histogram of every interval.
+//!
+//! The device is the first local Astribank (nusb) unless `--emulator` (the in-process
+//! emulator on the wall clock, FXS + FXO modules, running stage) or `--usbip ADDR` (a USB/IP
+//! server such as `cargo run --example usbip-serve`) is given.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use xpp_emu::config::{ModuleConfig, Stage};
+use xpp_emu::{DeviceConfig, Emulator};
+use xpp_proto::wire::{Address, Framer, Pcm};
+use xpp_span::bringup::{
+    BringUpConfig, Clock, FirmwareSet, RunOptions, SystemClock, bring_up, read_firmware_dir,
+};
+use xpp_span::timing::{TickMeter, is_tick_transfer};
+use xpp_usb::{NusbTransport, TransferError, Transport, UsbIpTransport, ep};
+
+/// Measure tick regularity (dahdi_test style) on a device, over USB/IP, or on the emulator.
+#[derive(Parser)]
+#[command(name = "timing")]
+struct Args {
+    /// Use the in-process real-time emulator (FXS + FXO, running stage).
+    #[arg(long, conflicts_with = "usbip")]
+    emulator: bool,
+    /// Import the device from this USB/IP server (host:port).
+    #[arg(long, value_name = "ADDR")]
+    usbip: Option<String>,
+    /// USB/IP bus id of the device.
+    #[arg(long, value_name = "BUSID", default_value = "1-1", requires = "usbip")]
+    busid: String,
+    /// Seconds to measure.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    seconds: u64,
+    /// Firmware folder for a device not yet running (default: `XPP_FIRMWARE_DIR` or
+    /// `/usr/share/dahdi`).
+    #[arg(long, value_name = "DIR")]
+    firmware: Option<PathBuf>,
+}
+
+/// IN transfers kept queued on the data endpoint.
+const IN_QUEUE: usize = 10;
+/// Longest wait for one IN completion before checking the deadline again.
+const WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+/// No tick for this long ends the measurement with an error.
+const STALL: xpp_proto::Duration = xpp_proto::Duration::from_secs(2);
+
+fn firmware(dir: Option<PathBuf>) -> FirmwareSet {
+    let dir = dir
+        .or_else(|| std::env::var_os("XPP_FIRMWARE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/usr/share/dahdi"));
+    // Decision: a missing firmware folder is not an error here: a device already in the
+    // running stage (the emulator, most USB/IP servers) needs none, and a cold device fails
+    // its bring-up in the firmware phase with a clear message anyway.
+    read_firmware_dir(&dir).unwrap_or_default()
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let fw = firmware(args.firmware.clone());
+    let result = if args.emulator {
+        let cfg = DeviceConfig::default()
+            .with_slots([Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None])
+            .with_start_stage(Stage::Running);
+        let (emu, _runner) = Emulator::real_time(cfg);
+        println!("device: emulator (real time, FXS + FXO)");
+        measure(|| emu.transport(0), fw, args.seconds)
+    } else if let Some(addr) = &args.usbip {
+        println!("device: USB/IP {addr} bus id {}", args.busid);
+        measure(|| UsbIpTransport::connect(addr.as_str(), &args.busid).ok(), fw, args.seconds)
+    } else {
+        match NusbTransport::open_first_astribank() {
+            Err(e) => Err(format!("no local Astribank: {e}")),
+            Ok(first) => {
+                println!("device: {}", first.info().location);
+                let mut first = Some(first);
+                let open = move || first.take().or_else(|| NusbTransport::open_first_astribank().ok());
+                measure(open, fw, args.seconds)
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("timing: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Brings the device up and measures for `seconds`.
+fn measure<T: Transport>(
+    open: impl FnMut() -> Option<T>,
+    fw: FirmwareSet,
+    seconds: u64,
+) -> Result<(), String> {
+    let mut clock = SystemClock::new();
+    let ready = bring_up(open, &mut clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
+        .map_err(|e| format!("bring-up failed: {e}"))?;
+    for t in &ready.result.timeline {
+        println!("  {t}");
+    }
+    let mut t = ready.transport;
+    while t.pending(ep::DATA_IN) < IN_QUEUE {
+        t.submit(ep::DATA_IN, vec![0; 512]).map_err(|e| format!("IN submit: {e}"))?;
+    }
+    // The answer to every tick: PCM_WRITE to unit 0 with its dummy line (line 0) in mu-law
+    // silence.
+    // Decision: mu-law silence (0xFF) for the dummy line; the FXS/FXO units are mu-law by
+    // default and the dummy line is not connected to anything audible.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    let mut framer = Framer::new(&mut buf);
+    let silence = [0xFF; 8];
+    let pcm = Pcm::new(1, &silence).map_err(|e| e.to_string())?;
+    let mut round = framer.pcm_round();
+    round.push(Address::ZERO, &pcm, |b: &[u8]| answer.push(b.to_vec())).map_err(|e| e.to_string())?;
+    round.finish(|b: &[u8]| answer.push(b.to_vec()));
+
+    println!("measuring {seconds} s ({} ticks per pass)...", TickMeter::default().ticks_per_pass());
+    let mut meter = TickMeter::default();
+    let start = clock.now();
+    let end = start + xpp_proto::Duration::from_secs(seconds);
+    let mut last_tick = start;
+    let mut out_errors = 0u64;
+    while clock.now() < end {
+        let Some(c) = t.wait_next_complete(ep::DATA_IN, WAIT) else {
+            if clock.now().saturating_duration_since(last_tick) > STALL {
+                return Err(format!("no tick for {STALL}"));
+            }
+            continue;
+        };
+        let now = clock.now();
+        match c.status {
+            Ok(()) => {}
+            Err(TransferError::Disconnected) => return Err("device disconnected".into()),
+            Err(e) => log_once(&mut out_errors, &format!("IN transfer: {e}")),
+        }
+        if c.status.is_ok() && is_tick_transfer(&c.buffer) {
+            last_tick = now;
+            if let Some(pass) = meter.record(now) {
+                println!("{pass}");
+            }
+            for b in &answer {
+                if let Err(e) = t.submit(ep::DATA_OUT, b.clone()) {
+                    log_once(&mut out_errors, &format!("OUT submit: {e}"));
+                }
+            }
+        }
+        let mut buffer = c.buffer;
+        buffer.resize(512, 0);
+        t.submit(ep::DATA_IN, buffer).map_err(|e| format!("IN submit: {e}"))?;
+        while let Some(o) = t.wait_next_complete(ep::DATA_OUT, std::time::Duration::ZERO) {
+            if let Err(e) = o.status {
+                log_once(&mut out_errors, &format!("OUT transfer: {e}"));
+            }
+        }
+    }
+    println!("{}", meter.summary());
+    if out_errors > 0 {
+        println!("transfer errors: {out_errors}");
+    }
+    Ok(())
+}
+
+/// Counts a transfer error; prints the first one.
+fn log_once(count: &mut u64, msg: &str) {
+    if *count == 0 {
+        eprintln!("timing: {msg}");
+    }
+    *count += 1;
+}
