@@ -18,6 +18,9 @@
 //!   one host tick per device tick with the paced command queue ([`pace`]) and the PCM_WRITE
 //!   round ([`pcm`]), surprise removal and shutdown.
 //! - [`sync`]: the master-timing election across several buses and the PLL drift loop.
+//! - [`driver`]: the IO edge — [`driver::Driver`] brings devices up, runs one run-loop thread
+//!   per device over any [`xpp_usb::Transport`] and offers the PBX-facing API (spans,
+//!   channels, configuration, chunks, hook, alarms, events on a crossbeam channel).
 //!
 //! Section numbers (§n) in the docs refer to `dahdi-span-model.md`.
 #![forbid(unsafe_code)]
@@ -29,6 +32,7 @@ pub mod alarm;
 pub mod bringup;
 pub mod chan;
 pub mod dahdi;
+pub mod driver;
 pub mod events;
 pub mod hook;
 pub mod pace;
