@@ -45,7 +45,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use xpp_proto::wire::SyncState;
 use xpp_proto::{Duration, Instant};
 use xpp_usb::Transport;
@@ -60,6 +60,9 @@ use crate::span::{ChanKind, UnitSetup};
 use crate::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
 
 use device::{DevState, DeviceShared};
+
+/// The receiving end of [`Driver::events`] (crossbeam-channel's).
+pub use crossbeam_channel::Receiver;
 
 /// Where the driver's cores get the time from (shared by the run loops and the PBX calls).
 pub trait TimeSource: Send + Sync + 'static {
