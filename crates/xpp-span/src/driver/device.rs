@@ -225,6 +225,8 @@ impl<T: Transport> Loop<T> {
         self.send_events();
         self.reap_out();
         let ticked = ticks > before;
+        // Decision: a tick is published to blocking callers only after its OUT transfers
+        // were submitted and its events sent, so a PBX woken by it sees the tick's events.
         if ticked {
             // Published after the tick's events were sent: a PBX woken by the tick finds them.
             self.lock().tick = ticks;

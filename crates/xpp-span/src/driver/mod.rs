@@ -103,6 +103,8 @@ pub struct DriverOptions {
     pub pacing: Pacing,
     /// In [`Pacing::Lockstep`], how long (real time) the loop waits for the PBX before it
     /// moves on anyway, so that a PBX that stopped calling cannot hang the device.
+    // Decision: 1 s — far above a PBX step, short enough that a test with a dead PBX thread
+    // still ends.
     pub lockstep_guard: std::time::Duration,
     /// Configure every channel with its natural signalling when a device is attached
     /// ([`XbusCore::configure_defaults`]).
@@ -156,6 +158,8 @@ impl core::fmt::Display for DeviceId {
 pub enum DriverEvent {
     /// Bring-up progress of a device being opened ([`Driver::open`]); the device has no id
     /// yet.
+    // Decision: ids are handed out at attach, after a successful bring-up, so that a failed
+    // bring-up leaves no hole in the bus numbering; concurrent opens interleave here.
     BringUp(bringup::Event),
     /// A device is attached and its run loop started.
     DeviceReady {
@@ -167,6 +171,9 @@ pub enum DriverEvent {
         channels: (u32, u32),
     },
     /// A DAHDI event of a channel (as GETEVENT would return it).
+    // Decision: the run loop pops every channel's queue into this channel (one consumer
+    // model); the handle has no per-channel GETEVENT, so no event is seen twice or lost
+    // between two readers.
     Chan {
         /// The channel's device.
         device: DeviceId,
@@ -307,6 +314,8 @@ impl From<&BringUpResult> for BusSetup {
 }
 
 /// The driver: devices and their run loops, and the PBX-facing API. See the module doc.
+// Decision: one time source for every device's core (on real hardware the wall clock); the
+// devices' own clocks only show in their tick cadence.
 pub struct Driver {
     clock: Arc<dyn TimeSource>,
     options: DriverOptions,
