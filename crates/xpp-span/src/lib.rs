@@ -20,6 +20,9 @@
 //! - [`sync`]: the master-timing election across several buses and the PLL drift loop.
 //! - [`timing`]: tick regularity measured the way `dahdi_test` does (accuracy per pass, worst
 //!   interval, missed ticks, a histogram), from tick arrival instants.
+//! - [`driver`]: the IO edge — [`driver::Driver`] brings devices up, runs one run-loop thread
+//!   per device over any [`xpp_usb::Transport`] and offers the PBX-facing API (spans,
+//!   channels, configuration, chunks, hook, alarms, events on a crossbeam channel).
 //!
 //! Section numbers (§n) in the docs refer to `dahdi-span-model.md`.
 #![forbid(unsafe_code)]
@@ -31,6 +34,7 @@ pub mod alarm;
 pub mod bringup;
 pub mod chan;
 pub mod dahdi;
+pub mod driver;
 pub mod events;
 pub mod hook;
 pub mod pace;

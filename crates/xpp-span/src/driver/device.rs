@@ -1,0 +1,344 @@
+//! One device's shared state and its run-loop thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use xpp_proto::Duration;
+use xpp_usb::{Completion, TransferError, Transport, ep};
+
+use super::{DeviceId, DriverEvent, DriverOptions, Pacing, TimeSource};
+use crate::bringup::BringUpResult;
+use crate::xbus::{OUT_QUEUE, XbusCore, XbusEvent};
+
+/// Size of every bulk transfer buffer.
+const XFER: usize = 512;
+
+/// What the run loop and the PBX calls share, behind [`DeviceShared::state`].
+#[derive(Debug)]
+pub(super) struct DevState {
+    pub(super) core: XbusCore,
+    /// Ticks published to blocking callers (after the tick's events were sent).
+    pub(super) tick: u64,
+    /// Lockstep: the last tick a blocking caller finished with.
+    pub(super) acked: u64,
+    /// The run loop is running.
+    pub(super) alive: bool,
+}
+
+/// One device of the driver.
+#[derive(Debug)]
+pub(super) struct DeviceShared {
+    pub(super) id: DeviceId,
+    pub(super) state: Mutex<DevState>,
+    /// Signalled on every published tick, every acknowledgement and when the loop ends.
+    pub(super) cond: Condvar,
+    pub(super) stop: AtomicBool,
+    pub(super) result: BringUpResult,
+    /// First and last channel numbers.
+    pub(super) channels: (u32, u32),
+    pub(super) spans: Vec<u32>,
+}
+
+impl DeviceShared {
+    pub(super) fn new(
+        id: DeviceId,
+        core: XbusCore,
+        result: BringUpResult,
+        channels: (u32, u32),
+        spans: Vec<u32>,
+    ) -> Self {
+        Self {
+            id,
+            state: Mutex::new(DevState { core, tick: 0, acked: 0, alive: true }),
+            cond: Condvar::new(),
+            stop: AtomicBool::new(false),
+            result,
+            channels,
+            spans,
+        }
+    }
+}
+
+pub(super) fn spawn<T: Transport + 'static>(
+    transport: T,
+    dev: Arc<DeviceShared>,
+    clock: Arc<dyn TimeSource>,
+    tx: Sender<DriverEvent>,
+    options: DriverOptions,
+) -> std::io::Result<JoinHandle<()>> {
+    let name = format!("xpp-bus-{:02}", dev.id.0);
+    std::thread::Builder::new().name(name).spawn(move || {
+        let n = options.in_transfers.max(1);
+        let mut lp = Loop {
+            t: transport,
+            dev,
+            clock,
+            tx,
+            options,
+            spare_out: Vec::with_capacity(OUT_QUEUE),
+            staged: Vec::with_capacity(OUT_QUEUE),
+            events: Vec::with_capacity(crate::xbus::BUS_EVENTS),
+            buf: Box::new([0; XFER]),
+            spare_in: Vec::with_capacity(n),
+        };
+        lp.run();
+    })
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Removed,
+    Closed,
+}
+
+struct Loop<T> {
+    t: T,
+    dev: Arc<DeviceShared>,
+    clock: Arc<dyn TimeSource>,
+    tx: Sender<DriverEvent>,
+    options: DriverOptions,
+    /// OUT buffers back from their completions.
+    spare_out: Vec<Vec<u8>>,
+    /// OUT transfers taken from the core, submitted once its lock is released.
+    staged: Vec<Vec<u8>>,
+    /// Bus events taken from the core, sent once its lock is released.
+    events: Vec<XbusEvent>,
+    buf: Box<[u8; XFER]>,
+    /// IN buffers whose completion failed (kept for resubmission).
+    spare_in: Vec<Vec<u8>>,
+}
+
+impl<T: Transport> Loop<T> {
+    fn lock(&self) -> MutexGuard<'_, DevState> {
+        self.dev.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(&mut self) {
+        let end = self.serve();
+        match end {
+            End::Removed => self.removed(),
+            End::Closed => self.close(),
+        }
+        self.dev.cond.notify_all();
+    }
+
+    /// The steady state; returns when the device is gone or a close was asked for.
+    fn serve(&mut self) -> End {
+        loop {
+            if self.dev.stop.load(Ordering::SeqCst) {
+                return End::Closed;
+            }
+            if !self.keep_reads() {
+                return End::Removed;
+            }
+            let wait = {
+                let now = self.clock.now();
+                let st = self.lock();
+                let max = self.options.max_wait;
+                st.core.poll_timeout().map_or(max, |t| t.saturating_duration_since(now).min(max))
+            };
+            if self.t.pending(ep::DATA_IN) == 0 {
+                // Nothing could be queued (a transient refusal): do not spin.
+                std::thread::sleep(wait.into());
+                self.input(None);
+                continue;
+            }
+            let ticked = match self.t.wait_next_complete(ep::DATA_IN, wait.into()) {
+                Some(c) => match c.status {
+                    Ok(()) => {
+                        let ticked = self.input(Some(&c));
+                        self.recycle_in(c);
+                        ticked
+                    }
+                    Err(TransferError::Disconnected) => return End::Removed,
+                    Err(e) => {
+                        log::debug!("{}: IN transfer failed: {e}", self.dev.id);
+                        self.recycle_in(c);
+                        self.input(None)
+                    }
+                },
+                None => self.input(None),
+            };
+            match ticked {
+                Some(true) => self.lockstep_wait(),
+                Some(false) => {}
+                None => return End::Removed,
+            }
+        }
+    }
+
+    /// Keeps the IN queue full; `false` if the device is gone.
+    fn keep_reads(&mut self) -> bool {
+        let want = self.options.in_transfers.max(1);
+        while self.t.pending(ep::DATA_IN) < want {
+            let mut b = self.spare_in.pop().unwrap_or_default();
+            b.resize(XFER, 0);
+            match self.t.submit(ep::DATA_IN, b) {
+                Ok(()) => {}
+                Err(TransferError::Disconnected) => return false,
+                Err(e) => {
+                    log::debug!("{}: IN submit refused: {e}", self.dev.id);
+                    break;
+                }
+            }
+        }
+        true
+    }
+
+    fn recycle_in(&mut self, c: Completion) {
+        // Decision: completed IN buffers go back into the queue (resized in place: no
+        // allocation, the capacity is kept).
+        let mut b = c.buffer;
+        b.resize(XFER, 0);
+        if self.t.submit(ep::DATA_IN, b).is_err() {
+            // Dropped with the error; keep_reads allocates a replacement (rare path).
+        }
+    }
+
+    /// Feeds one IN transfer (or only the timers), pumps OUT and events. `Some(ticked)`,
+    /// `None` if the device is gone.
+    fn input(&mut self, c: Option<&Completion>) -> Option<bool> {
+        let now = self.clock.now();
+        let mut st = self.dev.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = st.core.stats().ticks;
+        if let Some(c) = c {
+            st.core.handle_in_transfer(now, c.buffer.get(..c.actual_len).unwrap_or(&c.buffer));
+        }
+        if st.core.poll_timeout().is_some_and(|t| t <= now) {
+            st.core.handle_timeout(now);
+        }
+        while let Some(n) = st.core.poll_transmit(&mut self.buf) {
+            let mut v = self.spare_out.pop().unwrap_or_else(|| Vec::with_capacity(XFER));
+            v.clear();
+            v.extend_from_slice(&self.buf[..n]);
+            self.staged.push(v);
+        }
+        while let Some(e) = st.core.poll_event() {
+            self.events.push(e);
+        }
+        let ticks = st.core.stats().ticks;
+        drop(st);
+        let ok = self.submit_staged();
+        self.send_events();
+        self.reap_out();
+        let ticked = ticks > before;
+        // Decision: a tick is published to blocking callers only after its OUT transfers
+        // were submitted and its events sent, so a PBX woken by it sees the tick's events.
+        if ticked {
+            // Published after the tick's events were sent: a PBX woken by the tick finds them.
+            self.lock().tick = ticks;
+            self.dev.cond.notify_all();
+        }
+        ok.then_some(ticked)
+    }
+
+    /// Submits the staged OUT transfers; `false` if the device is gone.
+    fn submit_staged(&mut self) -> bool {
+        let mut ok = true;
+        for v in self.staged.drain(..) {
+            match self.t.submit(ep::DATA_OUT, v) {
+                Ok(()) => {}
+                Err(TransferError::Disconnected) => ok = false,
+                Err(e) => log::debug!("{}: OUT submit refused: {e}", self.dev.id),
+            }
+        }
+        ok
+    }
+
+    /// Takes finished OUT transfers back for reuse.
+    fn reap_out(&mut self) {
+        while let Some(c) = self.t.wait_next_complete(ep::DATA_OUT, std::time::Duration::ZERO) {
+            if let Err(e) = c.status {
+                log::debug!("{}: OUT transfer failed: {e}", self.dev.id);
+            }
+            if self.spare_out.len() < OUT_QUEUE {
+                self.spare_out.push(c.buffer);
+            }
+        }
+    }
+
+    fn send_events(&mut self) {
+        let device = self.dev.id;
+        let at = self.clock.now();
+        for e in self.events.drain(..) {
+            let ev = match e {
+                XbusEvent::Chan { channo, event } => DriverEvent::Chan { device, channo, event, at },
+                XbusEvent::SpanAlarms { spanno, alarms } => {
+                    DriverEvent::SpanAlarms { device, spanno, alarms }
+                }
+                XbusEvent::SyncReply(state) => DriverEvent::Sync { device, state },
+                // The loop reports DeviceRemoved / DeviceClosed itself, after the channels.
+                XbusEvent::Removed => continue,
+            };
+            // A dropped receiver only means nobody listens.
+            let _ = self.tx.send(ev);
+        }
+    }
+
+    /// Lockstep: waits until a blocking PBX call finished with the tick just published.
+    fn lockstep_wait(&self) {
+        if self.options.pacing != Pacing::Lockstep {
+            return;
+        }
+        let st = self.lock();
+        let tick = st.tick;
+        let (st, r) = self
+            .dev
+            .cond
+            .wait_timeout_while(st, self.options.lockstep_guard, |s| {
+                s.acked < tick && !self.dev.stop.load(Ordering::SeqCst)
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(st);
+        if r.timed_out() {
+            log::warn!("{}: lockstep: no PBX call for tick {tick}, moving on", self.dev.id);
+        }
+    }
+
+    /// Surprise removal: REMOVED everywhere, nothing sent, nothing waited for.
+    fn removed(&mut self) {
+        let dev = Arc::clone(&self.dev);
+        let mut st = dev.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.core.handle_removed();
+        st.alive = false;
+        while let Some(e) = st.core.poll_event() {
+            self.events.push(e);
+        }
+        drop(st);
+        self.send_events();
+        log::info!("{}: removed", self.dev.id);
+        let _ = self.tx.send(DriverEvent::DeviceRemoved { device: self.dev.id });
+    }
+
+    /// Orderly close: SYNC_SOURCE NONE out (waited for, bounded), IN cancelled.
+    fn close(&mut self) {
+        let dev = Arc::clone(&self.dev);
+        let mut st = dev.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.core.shutdown();
+        st.alive = false;
+        while let Some(n) = st.core.poll_transmit(&mut self.buf) {
+            self.staged.push(self.buf[..n].to_vec());
+        }
+        while let Some(e) = st.core.poll_event() {
+            self.events.push(e);
+        }
+        drop(st);
+        self.submit_staged();
+        let deadline = std::time::Instant::now() + self.options.close_timeout;
+        while self.t.pending(ep::DATA_OUT) > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let _ = self.t.wait_next_complete(ep::DATA_OUT, left.min(Duration::from_millis(10).into()));
+        }
+        self.t.cancel_all(ep::DATA_IN);
+        while self.t.wait_next_complete(ep::DATA_IN, std::time::Duration::ZERO).is_some() {}
+        self.send_events();
+        log::info!("{}: closed", self.dev.id);
+        let _ = self.tx.send(DriverEvent::DeviceClosed { device: self.dev.id });
+    }
+}

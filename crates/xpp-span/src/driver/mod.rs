@@ -1,0 +1,667 @@
+//! The driver: devices brought up, one run-loop thread per device, and the PBX-facing API.
+//!
+//! [`Driver`] owns the devices. [`Driver::open`] runs the bring-up ([`crate::bringup`]) on a
+//! device and [`Driver::attach`] takes a device that is already up; either builds the
+//! device's [`XbusCore`] (spans and channels numbered across devices) and starts its run loop:
+//!
+//! - it keeps [`DriverOptions::in_transfers`] bulk IN transfers queued on the data endpoint;
+//! - each IN completion goes to [`XbusCore::handle_in_transfer`] (decode, route, and on a
+//!   tick-bearing frame the host tick: PCM_WRITE round and paced commands);
+//! - when no IN arrives before [`XbusCore::poll_timeout`], [`XbusCore::handle_timeout`] runs;
+//! - after each input, every OUT transfer of [`XbusCore::poll_transmit`] is submitted on the
+//!   OUT endpoint (buffers are recycled from OUT completions, IN buffers are resubmitted), and
+//!   the bus events go to the [`DriverEvent`] channel (a crossbeam channel, [`Driver::events`]);
+//! - a transfer that fails with [`TransferError::Disconnected`](xpp_usb::TransferError) is a
+//!   surprise removal: REMOVED to every channel, [`DriverEvent::DeviceRemoved`], the thread
+//!   exits without waiting for anything; [`Driver::close`] is the orderly stop (SYNC_SOURCE
+//!   NONE goes out, then the thread is joined).
+//!
+//! The PBX side takes `&self` from any thread: [`Driver::spans`], [`Driver::channels`],
+//! [`Driver::configure_chan`], [`Driver::set_hook`], [`Driver::read_chunk`] /
+//! [`Driver::write_chunk`] (non-blocking), [`Driver::read_chunk_blocking`] and
+//! [`Driver::wait_tick`] (block until the device's next tick, on a condition variable),
+//! [`Driver::alarms`]. Each device's core sits behind its own mutex, held only for the core
+//! call itself (never across a transport call or a channel send).
+//!
+//! # Time
+//!
+//! The cores read time only through the driver's [`TimeSource`], the one place where wall
+//! time becomes an [`Instant`] ([`SystemClock`], whose conversion is
+//! [`bringup::SystemClock`]'s). Tests and simulations hand in a
+//! source over an emulator's virtual clock instead.
+//!
+//! # Pacing
+//!
+//! [`Pacing::FreeRunning`] (real devices): the loop follows the device and never waits for
+//! the PBX. [`Pacing::Lockstep`] (virtual-clock simulations): after each tick the loop waits
+//! until a PBX thread has finished with it, i.e. calls one of the blocking methods
+//! ([`Driver::wait_tick`], [`Driver::read_chunk_blocking`]); with an emulator in
+//! `ClockMode::AutoAdvance` (whose clock moves only while the loop waits for a transfer) a
+//! tick-driven PBX then sees every tick, at a reproducible virtual time.
+
+mod device;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use xpp_proto::wire::SyncState;
+use xpp_proto::{Duration, Instant};
+use xpp_usb::Transport;
+
+use crate::bringup::{
+    self, BringUpConfig, BringUpError, BringUpResult, FirmwareSet, Ready, RunOptions, SystemClock,
+};
+use crate::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
+use crate::hook::{HookMode, HookOutcome};
+use crate::pcm::Chunk;
+use crate::span::{ChanKind, UnitSetup};
+use crate::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
+
+use device::{DevState, DeviceShared};
+
+/// The receiving end of [`Driver::events`] (crossbeam-channel's).
+pub use crossbeam_channel::Receiver;
+
+/// Where the driver's cores get the time from (shared by the run loops and the PBX calls).
+pub trait TimeSource: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> Instant;
+}
+
+impl TimeSource for SystemClock {
+    fn now(&self) -> Instant {
+        // The one conversion from std time is SystemClock's (STYLE.md §2).
+        let mut c = *self;
+        bringup::Clock::now(&mut c)
+    }
+}
+
+/// How a run loop relates to the PBX (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// The loop follows the device only.
+    #[default]
+    FreeRunning,
+    /// After each tick the loop waits until a blocking PBX call finished with it (at most
+    /// [`DriverOptions::lockstep_guard`] of real time).
+    Lockstep,
+}
+
+/// Driver parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverOptions {
+    /// Bulk IN transfers kept queued on the data endpoint.
+    // Decision: 10 — ten ms of slack before the device has nowhere to put a frame, about
+    // what the reference's URB pool gives.
+    pub in_transfers: usize,
+    /// Longest single wait of the loop before it looks at timers and the stop flag again.
+    pub max_wait: Duration,
+    /// See [`Pacing`].
+    pub pacing: Pacing,
+    /// In [`Pacing::Lockstep`], how long (real time) the loop waits for the PBX before it
+    /// moves on anyway, so that a PBX that stopped calling cannot hang the device.
+    // Decision: 1 s — far above a PBX step, short enough that a test with a dead PBX thread
+    // still ends.
+    pub lockstep_guard: std::time::Duration,
+    /// Configure every channel with its natural signalling when a device is attached
+    /// ([`XbusCore::configure_defaults`]).
+    pub configure_defaults: bool,
+    /// On close, how long (real time) to wait for the final OUT transfers.
+    pub close_timeout: std::time::Duration,
+}
+
+impl Default for DriverOptions {
+    fn default() -> Self {
+        Self {
+            in_transfers: 10,
+            max_wait: Duration::from_millis(5),
+            pacing: Pacing::FreeRunning,
+            lockstep_guard: std::time::Duration::from_secs(1),
+            configure_defaults: true,
+            close_timeout: std::time::Duration::from_millis(200),
+        }
+    }
+}
+
+impl DriverOptions {
+    /// Sets the pacing (builder style).
+    #[must_use]
+    pub const fn with_pacing(mut self, pacing: Pacing) -> Self {
+        self.pacing = pacing;
+        self
+    }
+
+    /// Sets whether channels get their default signalling at attach (builder style).
+    #[must_use]
+    pub const fn with_configure_defaults(mut self, on: bool) -> Self {
+        self.configure_defaults = on;
+        self
+    }
+}
+
+/// A device of the driver, numbered from 0 in attach order (also its bus number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(pub usize);
+
+impl core::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "device {}", self.0)
+    }
+}
+
+/// What the driver reports on its event channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriverEvent {
+    /// Bring-up progress of a device being opened ([`Driver::open`]); the device has no id
+    /// yet.
+    // Decision: ids are handed out at attach, after a successful bring-up, so that a failed
+    // bring-up leaves no hole in the bus numbering; concurrent opens interleave here.
+    BringUp(bringup::Event),
+    /// A device is attached and its run loop started.
+    DeviceReady {
+        /// The device.
+        device: DeviceId,
+        /// Its spans' numbers.
+        spans: Vec<u32>,
+        /// Its first and last channel numbers.
+        channels: (u32, u32),
+    },
+    /// A DAHDI event of a channel (as GETEVENT would return it).
+    // Decision: the run loop pops every channel's queue into this channel (one consumer
+    // model); the handle has no per-channel GETEVENT, so no event is seen twice or lost
+    // between two readers.
+    Chan {
+        /// The channel's device.
+        device: DeviceId,
+        /// Global channel number.
+        channo: u32,
+        /// The event.
+        event: Event,
+        /// When the run loop delivered it.
+        at: Instant,
+    },
+    /// A span's alarm word changed between "no alarm" and "some alarm".
+    SpanAlarms {
+        /// The span's device.
+        device: DeviceId,
+        /// Span number.
+        spanno: u32,
+        /// The new word.
+        alarms: Alarms,
+    },
+    /// The device reported its sync mode (SYNC_REPLY).
+    Sync {
+        /// The device.
+        device: DeviceId,
+        /// What it reported.
+        state: SyncState,
+    },
+    /// Surprise removal: every channel got REMOVED, the run loop ended.
+    DeviceRemoved {
+        /// The device.
+        device: DeviceId,
+    },
+    /// Orderly close: SYNC_SOURCE NONE was sent, every channel got REMOVED, the loop ended.
+    DeviceClosed {
+        /// The device.
+        device: DeviceId,
+    },
+}
+
+/// A span as the PBX sees it (the SPANSTAT fields the library has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpanInfo {
+    /// Its device.
+    pub device: DeviceId,
+    /// Span number.
+    pub spanno: u32,
+    /// `XBUS-nn/XPD-us`.
+    pub name: String,
+    /// Description.
+    pub desc: String,
+    /// Span type.
+    pub spantype: SpanType,
+    /// Default law.
+    pub deflaw: Law,
+    /// First channel number.
+    pub basechan: u32,
+    /// Channels in the span.
+    pub channels: u32,
+    /// Alarm word.
+    pub alarms: Alarms,
+    /// Digital (PRI/BRI) rather than analog.
+    pub is_digital: bool,
+}
+
+/// A channel as the PBX sees it (the GET_PARAMS fields the library has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChanInfo {
+    /// Its device.
+    pub device: DeviceId,
+    /// Global channel number.
+    pub channo: u32,
+    /// 1-based position in its span.
+    pub chanpos: u32,
+    /// Its span.
+    pub spanno: u32,
+    /// `XPP_FXS/00/00/0` style name.
+    pub name: String,
+    /// What the channel is.
+    pub kind: ChanKind,
+    /// Configured signalling.
+    pub sig: Sig,
+    /// Signalling capabilities.
+    pub sigcap: SigCap,
+    /// Alarm word.
+    pub alarms: Alarms,
+}
+
+/// Why a driver call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// No device of the driver has this channel.
+    #[error("no channel {0}")]
+    NoSuchChannel(u32),
+    /// No device of the driver has this span.
+    #[error("no span {0}")]
+    NoSuchSpan(u32),
+    /// No such device.
+    #[error("no {0}")]
+    NoSuchDevice(DeviceId),
+    /// The channel refused the operation (removed, no audio...).
+    #[error(transparent)]
+    Chan(#[from] ChanError),
+    /// Configuration or hook command refused.
+    #[error(transparent)]
+    Span(#[from] crate::Error),
+    /// A blocking call saw no tick in time.
+    #[error("no tick within the timeout")]
+    Timeout,
+    /// Bring-up failed.
+    #[error(transparent)]
+    BringUp(#[from] BringUpError),
+    /// The device's units make no bus.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    /// The run-loop thread could not be started.
+    #[error("cannot start the run loop: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+impl From<&BringUpResult> for BusSetup {
+    /// The bus setup a bring-up established: each unit's descriptor, present ports and PRI
+    /// protocol, and the sync state the device reported.
+    fn from(r: &BringUpResult) -> Self {
+        let units = r
+            .units
+            .iter()
+            .map(|u| {
+                let mut s = UnitSetup::new(u.descriptor);
+                s.present = u.present;
+                s.pri_protocol = u.pri_protocol;
+                s
+            })
+            .collect();
+        Self { units, sync: r.sync }
+    }
+}
+
+/// The driver: devices and their run loops, and the PBX-facing API. See the module doc.
+// Decision: one time source for every device's core (on real hardware the wall clock); the
+// devices' own clocks only show in their tick cadence.
+pub struct Driver {
+    clock: Arc<dyn TimeSource>,
+    options: DriverOptions,
+    numbering: Mutex<Numbering>,
+    devices: RwLock<Vec<Arc<DeviceShared>>>,
+    threads: Mutex<Vec<Option<JoinHandle<()>>>>,
+    tx: Sender<DriverEvent>,
+    rx: Receiver<DriverEvent>,
+}
+
+impl core::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Driver")
+            .field("options", &self.options)
+            .field("devices", &self.devices().len())
+            .finish()
+    }
+}
+
+impl Driver {
+    /// A driver without devices whose cores take their time from `clock`.
+    pub fn new(clock: impl TimeSource, options: DriverOptions) -> Self {
+        // Decision: unbounded event channel — a PBX that does not read events must not stall
+        // the run loop (the per-channel queues already bound what one channel can pile up).
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Self {
+            clock: Arc::new(clock),
+            options,
+            numbering: Mutex::new(Numbering::new()),
+            devices: RwLock::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            tx,
+            rx,
+        }
+    }
+
+    /// The event channel (every clone receives from the same queue: one consumer per event).
+    pub fn events(&self) -> Receiver<DriverEvent> {
+        self.rx.clone()
+    }
+
+    /// The driver's current time.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Brings a device up ([`bringup::bring_up`], progress on the event channel) and
+    /// attaches it.
+    pub fn open<T, C>(
+        &self,
+        open: impl FnMut() -> Option<T>,
+        clock: &mut C,
+        config: BringUpConfig,
+        firmware: FirmwareSet,
+        run: RunOptions,
+    ) -> Result<DeviceId, DriverError>
+    where
+        T: Transport + 'static,
+        C: bringup::Clock,
+    {
+        let tx = self.tx.clone();
+        let ready = bringup::bring_up(open, clock, config, firmware, run, |e| {
+            // Decision: unsolicited packets of the bring-up are not replayed into the core;
+            // the core re-reads every FXS hook state when it is built.
+            if !matches!(e, bringup::Event::Unsolicited { .. }) {
+                let _ = tx.send(DriverEvent::BringUp(e.clone()));
+            }
+        })?;
+        self.attach(ready)
+    }
+
+    /// Attaches a device that is up (its transport with IN transfers possibly queued) and
+    /// starts its run loop.
+    pub fn attach<T: Transport + 'static>(&self, ready: Ready<T>) -> Result<DeviceId, DriverError> {
+        let now = self.clock.now();
+        let setup = BusSetup::from(&ready.result);
+        let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
+        let id = DeviceId(devices.len());
+        let mut core = {
+            let mut numbering = self.numbering.lock().unwrap_or_else(PoisonError::into_inner);
+            XbusCore::new(now, id.0 as u8, &setup, &mut numbering)?
+        };
+        if self.options.configure_defaults {
+            core.configure_defaults(now);
+        }
+        let spans: Vec<u32> = core.spans().iter().map(|s| s.spanno()).collect();
+        let first = core.channels().first().map_or(0, |c| c.channo());
+        let last = core.channels().last().map_or(0, |c| c.channo());
+        let shared = Arc::new(DeviceShared::new(id, core, ready.result, (first, last), spans.clone()));
+        let handle = device::spawn(
+            ready.transport,
+            shared.clone(),
+            self.clock.clone(),
+            self.tx.clone(),
+            self.options,
+        )?;
+        devices.push(shared);
+        self.threads.lock().unwrap_or_else(PoisonError::into_inner).push(Some(handle));
+        let _ = self.tx.send(DriverEvent::DeviceReady { device: id, spans, channels: (first, last) });
+        Ok(id)
+    }
+
+    fn device(&self, id: DeviceId) -> Result<Arc<DeviceShared>, DriverError> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+        devices.get(id.0).cloned().ok_or(DriverError::NoSuchDevice(id))
+    }
+
+    fn device_of_chan(&self, channo: u32) -> Result<Arc<DeviceShared>, DriverError> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+        devices
+            .iter()
+            .find(|d| (d.channels.0..=d.channels.1).contains(&channo))
+            .cloned()
+            .ok_or(DriverError::NoSuchChannel(channo))
+    }
+
+    fn device_of_span(&self, spanno: u32) -> Result<Arc<DeviceShared>, DriverError> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+        devices.iter().find(|d| d.spans.contains(&spanno)).cloned().ok_or(DriverError::NoSuchSpan(spanno))
+    }
+
+    // ----- enumeration -----
+
+    /// The devices, in attach order.
+    pub fn devices(&self) -> Vec<DeviceId> {
+        self.devices.read().unwrap_or_else(PoisonError::into_inner).iter().map(|d| d.id).collect()
+    }
+
+    /// What the bring-up of `device` found (its timeline, units, firmware stage...).
+    pub fn bring_up_result(&self, device: DeviceId) -> Result<BringUpResult, DriverError> {
+        Ok(self.device(device)?.result.clone())
+    }
+
+    /// Every span, in span-number order.
+    pub fn spans(&self) -> Vec<SpanInfo> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut out = Vec::new();
+        for d in devices {
+            let st = d.lock();
+            out.extend(st.core.spans().iter().map(|s| SpanInfo {
+                device: d.id,
+                spanno: s.spanno(),
+                name: s.name().to_owned(),
+                desc: s.desc().to_owned(),
+                spantype: s.spantype(),
+                deflaw: s.deflaw(),
+                basechan: s.basechan(),
+                channels: s.channels(),
+                alarms: s.alarms(),
+                is_digital: s.is_digital(),
+            }));
+        }
+        out.sort_by_key(|s| s.spanno);
+        out
+    }
+
+    /// Every channel, in channel-number order.
+    pub fn channels(&self) -> Vec<ChanInfo> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut out = Vec::new();
+        for d in devices {
+            let st = d.lock();
+            out.extend(st.core.channels().iter().map(|c| chan_info(d.id, c)));
+        }
+        out.sort_by_key(|c| c.channo);
+        out
+    }
+
+    /// One channel.
+    pub fn channel(&self, channo: u32) -> Result<ChanInfo, DriverError> {
+        let d = self.device_of_chan(channo)?;
+        let st = d.lock();
+        st.core.channel(channo).map(|c| chan_info(d.id, c)).ok_or(DriverError::NoSuchChannel(channo))
+    }
+
+    /// The alarm word of span `spanno`.
+    pub fn alarms(&self, spanno: u32) -> Result<Alarms, DriverError> {
+        let d = self.device_of_span(spanno)?;
+        let st = d.lock();
+        st.core.span(spanno).map(|s| s.alarms()).ok_or(DriverError::NoSuchSpan(spanno))
+    }
+
+    /// Counters of `device`'s bus.
+    pub fn stats(&self, device: DeviceId) -> Result<XbusStats, DriverError> {
+        Ok(self.device(device)?.lock().core.stats())
+    }
+
+    /// Whether `device`'s run loop is running (not removed, not closed).
+    pub fn is_running(&self, device: DeviceId) -> Result<bool, DriverError> {
+        Ok(self.device(device)?.lock().alive)
+    }
+
+    /// Host ticks run on `device` so far.
+    pub fn tick_count(&self, device: DeviceId) -> Result<u64, DriverError> {
+        Ok(self.device(device)?.lock().tick)
+    }
+
+    // ----- configuration and signalling -----
+
+    /// CHANCONFIG: signalling `sig` on `channo`.
+    pub fn configure_chan(&self, channo: u32, sig: Sig) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        let now = self.clock.now();
+        d.lock().core.configure_chan(now, channo, sig)?;
+        Ok(())
+    }
+
+    /// Every channel of every device with its natural signalling
+    /// ([`XbusCore::configure_defaults`]).
+    pub fn configure_defaults(&self) {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        for d in devices {
+            let now = self.clock.now();
+            d.lock().core.configure_defaults(now);
+        }
+    }
+
+    /// DAHDI_HOOK on `channo` (ONHOOK, OFFHOOK, RING, FLASH...). `HookMode::Blocking` does not
+    /// wait here: the outcome says whether a wink/flash/start is still running.
+    pub fn set_hook(&self, channo: u32, cmd: HookCmd, mode: HookMode) -> Result<HookOutcome, DriverError> {
+        let d = self.device_of_chan(channo)?;
+        let now = self.clock.now();
+        Ok(d.lock().core.set_hook(now, channo, cmd, mode)?)
+    }
+
+    // ----- audio -----
+
+    /// The chunk `channo` received in the device's last tick (non-blocking).
+    pub fn read_chunk(&self, channo: u32, chunk: &mut Chunk) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        d.lock().core.read_chunk(channo, chunk)?;
+        Ok(())
+    }
+
+    /// The chunk `channo` sends in the device's next tick (non-blocking; an unwritten
+    /// channel sends silence).
+    pub fn write_chunk(&self, channo: u32, chunk: &Chunk) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        d.lock().core.write_chunk(channo, chunk)?;
+        Ok(())
+    }
+
+    /// Waits (up to `timeout`) for the next tick of `channo`'s device, then reads the chunk
+    /// it received.
+    pub fn read_chunk_blocking(
+        &self,
+        channo: u32,
+        chunk: &mut Chunk,
+        timeout: std::time::Duration,
+    ) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        let st = d.wait_next_tick(timeout)?;
+        st.core.read_chunk(channo, chunk)?;
+        Ok(())
+    }
+
+    /// Waits (up to `timeout`) for the next tick of `device`; its number. In
+    /// [`Pacing::Lockstep`] this also tells the loop the caller is done with the current tick.
+    pub fn wait_tick(&self, device: DeviceId, timeout: std::time::Duration) -> Result<u64, DriverError> {
+        let d = self.device(device)?;
+        let st = d.wait_next_tick(timeout)?;
+        Ok(st.tick)
+    }
+
+    // ----- stop -----
+
+    /// Orderly stop of one device: SYNC_SOURCE NONE goes out, every channel gets REMOVED,
+    /// [`DriverEvent::DeviceClosed`], and its thread is joined. A removed device's thread is
+    /// just joined.
+    pub fn close_device(&self, device: DeviceId) -> Result<(), DriverError> {
+        let d = self.device(device)?;
+        d.stop.store(true, Ordering::SeqCst);
+        d.cond.notify_all();
+        let handle = self
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(device.0)
+            .and_then(Option::take);
+        if let Some(h) = handle
+            && h.join().is_err()
+        {
+            log::error!("{device}: run loop panicked");
+        }
+        Ok(())
+    }
+
+    /// Closes every device ([`Driver::close_device`]).
+    pub fn close(self) {
+        self.close_all();
+    }
+
+    fn close_all(&self) {
+        for id in self.devices() {
+            let _ = self.close_device(id);
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
+fn chan_info(device: DeviceId, c: &crate::xbus::Channel) -> ChanInfo {
+    ChanInfo {
+        device,
+        channo: c.channo(),
+        chanpos: c.chanpos(),
+        spanno: c.spanno(),
+        name: c.name().to_owned(),
+        kind: c.kind(),
+        sig: c.chan().sig(),
+        sigcap: c.chan().sigcap(),
+        alarms: c.chan().alarms(),
+    }
+}
+
+impl DeviceShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DevState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Acknowledges the current tick (lockstep) and waits for the next one.
+    fn wait_next_tick(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<std::sync::MutexGuard<'_, DevState>, DriverError> {
+        let mut st = self.lock();
+        if !st.alive {
+            return Err(ChanError::Removed.into());
+        }
+        let seen = st.tick;
+        st.acked = st.acked.max(seen);
+        self.cond.notify_all();
+        let (st, _) = self
+            .cond
+            .wait_timeout_while(st, timeout, |s| s.alive && s.tick == seen)
+            .unwrap_or_else(PoisonError::into_inner);
+        if st.tick != seen {
+            Ok(st)
+        } else if !st.alive {
+            Err(ChanError::Removed.into())
+        } else {
+            Err(DriverError::Timeout)
+        }
+    }
+}

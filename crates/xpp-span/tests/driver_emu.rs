@@ -1,0 +1,248 @@
+//! The driver (run loop + PBX API) on the emulator.
+//!
+//! The emulator runs in `ClockMode::AutoAdvance`: virtual time moves only while the run loop
+//! waits for an IN transfer, so a test never sleeps through device time (a 1.25 s hang-up
+//! debounce takes milliseconds). These tests use `Pacing::FreeRunning` and assert on what
+//! happens (events, states), never on wall-clock timing; every wait is bounded.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration as StdDuration;
+
+use crossbeam_channel::Receiver;
+use xpp_emu::config::Stage as EmuStage;
+use xpp_emu::{ClockMode, DeviceConfig, Emulator};
+use xpp_proto::Instant;
+use xpp_span::bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
+use xpp_span::driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, TimeSource};
+use xpp_span::hook::HookMode;
+use xpp_span::xbus::ChanError;
+use xpp_span::{Alarms, Event, HookCmd, Sig, SpanType};
+
+const FXS1: u32 = 1;
+const FXO1: u32 = 15;
+const CHANNELS: u32 = 22;
+const WAIT: StdDuration = StdDuration::from_secs(10);
+
+/// The emulator's virtual clock, for the bring-up and for the driver's cores.
+#[derive(Clone)]
+struct EmuTime(Emulator);
+
+impl Clock for EmuTime {
+    fn now(&mut self) -> Instant {
+        self.0.now()
+    }
+    fn sleep_until(&mut self, deadline: Instant) {
+        self.0.advance_to(deadline);
+    }
+}
+
+impl TimeSource for EmuTime {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+/// Runs `f` on its own thread; fails the test if it does not finish within `secs`.
+fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(StdDuration::from_secs(secs)) {
+        Ok(r) => r,
+        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("sent nothing without panicking"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out (hang)"),
+    }
+}
+
+/// An FXS + FXO device powered on in `stage`, brought up and attached.
+fn start(stage: EmuStage, options: DriverOptions) -> (Emulator, Driver, DeviceId, Receiver<DriverEvent>) {
+    let emu = Emulator::with_mode(DeviceConfig::default().with_start_stage(stage), ClockMode::AutoAdvance);
+    let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
+    let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
+    let drv = Driver::new(EmuTime(emu.clone()), options);
+    let rx = drv.events();
+    let e2 = emu.clone();
+    let id = drv
+        .open(
+            move || e2.transport(0),
+            &mut EmuTime(emu.clone()),
+            BringUpConfig::default(),
+            fw,
+            RunOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    (emu, drv, id, rx)
+}
+
+/// Receives events until `pred` matches one (returned with everything before it).
+fn until(rx: &Receiver<DriverEvent>, mut pred: impl FnMut(&DriverEvent) -> bool) -> Vec<DriverEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let e = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("event not seen; got {seen:#?}"));
+        let hit = pred(&e);
+        seen.push(e);
+        if hit {
+            return seen;
+        }
+    }
+}
+
+/// Acts on the phone on FXS port 1 at the device's current time.
+fn phone(emu: &Emulator, f: impl FnOnce(&mut xpp_emu::data::Phone, Instant)) {
+    emu.with_device(|d| {
+        let now = d.now();
+        f(d.data_mut().phone_mut(0, 0).expect("phone"), now);
+    });
+}
+
+fn chan_event(e: &DriverEvent, ch: u32, ev: Event) -> bool {
+    matches!(e, DriverEvent::Chan { channo, event, .. } if *channo == ch && *event == ev)
+}
+
+#[test]
+fn bring_up_from_running_lists_spans_and_channels() {
+    within(60, || {
+        let (_emu, drv, id, rx) = start(EmuStage::Running, DriverOptions::default());
+        let seen = until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        assert!(
+            seen.iter().any(|e| matches!(e, DriverEvent::BringUp(_))),
+            "bring-up progress on the channel"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&DriverEvent::DeviceReady { device: id, spans: vec![1, 2], channels: (1, CHANNELS) })
+        );
+        let spans = drv.spans();
+        let s: Vec<_> =
+            spans.iter().map(|s| (s.spanno, s.name.as_str(), s.spantype, s.basechan, s.channels)).collect();
+        assert_eq!(
+            s,
+            [
+                (1, "XBUS-00/XPD-00", SpanType::AnalogFxs, 1, 14),
+                (2, "XBUS-00/XPD-10", SpanType::AnalogFxo, 15, 8)
+            ]
+        );
+        let chans = drv.channels();
+        assert_eq!(chans.len(), CHANNELS as usize);
+        assert_eq!((chans[0].name.as_str(), chans[0].sig), ("XPP_FXS/00/00/0", Sig::Fxoks));
+        assert_eq!(drv.channel(FXO1).unwrap().sig, Sig::Fxsks);
+        assert!(matches!(drv.channel(99), Err(DriverError::NoSuchChannel(99))));
+        assert_eq!(drv.alarms(1).unwrap(), Alarms::EMPTY);
+        assert!(matches!(drv.alarms(7), Err(DriverError::NoSuchSpan(7))));
+        let phases = drv.bring_up_result(id).unwrap().timeline.len();
+        assert!(phases >= 5, "{phases}");
+        // The device ticks and the loop follows.
+        let t0 = drv.tick_count(id).unwrap();
+        let t1 = drv.wait_tick(id, WAIT).unwrap();
+        assert!(t1 > t0);
+        // Configuration through the handle.
+        drv.configure_chan(FXS1, Sig::Fxsks).expect_err("an FXS port has FXO signalling only");
+        drv.configure_chan(FXS1, Sig::Fxoks).unwrap();
+        drv.close();
+    });
+}
+
+#[test]
+fn events_on_the_channel_and_blocking_reads() {
+    within(60, || {
+        let (emu, drv, _id, rx) = start(EmuStage::Running, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        // Phone 1 off-hook: RINGOFFHOOK on channel 1.
+        phone(&emu, |p, now| p.off_hook(now));
+        until(&rx, |e| chan_event(e, FXS1, Event::RINGOFFHOOK));
+        // Audio the phone sends arrives in the channel's chunks.
+        emu.with_device(|d| {
+            d.data_mut().phone_mut(0, 0).unwrap().play(xpp_emu::data::g711::Source::tone_1k());
+        });
+        let mut chunk = [0u8; 8];
+        let mut voiced = 0;
+        for _ in 0..50 {
+            drv.read_chunk_blocking(FXS1, &mut chunk, WAIT).unwrap();
+            if chunk.iter().any(|&b| b != 0xFF && b != 0x7F) {
+                voiced += 1;
+            }
+        }
+        assert!(voiced > 40, "{voiced} voiced chunks of 50");
+        // Hang-up: ONHOOK after the debounce.
+        phone(&emu, |p, now| p.on_hook(now));
+        until(&rx, |e| chan_event(e, FXS1, Event::ONHOOK));
+        // The PBX rings the phone; it rings.
+        let _ = drv.set_hook(FXS1, HookCmd::Ring, HookMode::NonBlocking).unwrap();
+        until(&rx, |e| chan_event(e, FXS1, Event::RINGERON));
+        drv.close();
+    });
+}
+
+#[test]
+fn blocking_read_times_out_when_the_device_stops_ticking() {
+    within(60, || {
+        let (emu, drv, id, _rx) = start(EmuStage::Running, DriverOptions::default());
+        let mut chunk = [0u8; 8];
+        drv.read_chunk_blocking(FXS1, &mut chunk, WAIT).unwrap();
+        // The device stops ticking (its session ends) but stays attached.
+        emu.with_device(|d| d.data_mut().stop_session());
+        // (A frame already on its way may still tick once or twice.)
+        let mut r = Ok(());
+        for _ in 0..5 {
+            r = drv.read_chunk_blocking(FXS1, &mut chunk, StdDuration::from_millis(200));
+            if r.is_err() {
+                break;
+            }
+        }
+        assert!(matches!(r, Err(DriverError::Timeout)), "{r:?}");
+        assert!(drv.is_running(id).unwrap());
+        drv.close();
+    });
+}
+
+#[test]
+fn surprise_removal_sends_removed_everywhere_and_ends_the_loop() {
+    within(60, || {
+        let (emu, drv, id, rx) = start(EmuStage::Running, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        phone(&emu, |p, now| p.off_hook(now));
+        until(&rx, |e| chan_event(e, FXS1, Event::RINGOFFHOOK));
+        emu.with_device(|d| {
+            let now = d.now();
+            d.unplug(now, 0);
+        });
+        let seen = until(&rx, |e| matches!(e, DriverEvent::DeviceRemoved { .. }));
+        for ch in 1..=CHANNELS {
+            assert!(seen.iter().any(|e| chan_event(e, ch, Event::REMOVED)), "REMOVED on channel {ch}");
+        }
+        assert!(!drv.is_running(id).unwrap());
+        let mut chunk = [0u8; 8];
+        assert!(matches!(
+            drv.read_chunk_blocking(FXS1, &mut chunk, WAIT),
+            Err(DriverError::Chan(ChanError::Removed))
+        ));
+        assert!(matches!(drv.write_chunk(FXS1, &chunk), Err(DriverError::Chan(ChanError::Removed))));
+        assert_eq!(drv.alarms(1).unwrap(), Alarms::NOTOPEN);
+        // The thread is gone: joining returns at once.
+        drv.close_device(id).unwrap();
+        drv.close();
+    });
+}
+
+#[test]
+fn orderly_close_stops_the_device_and_joins() {
+    within(60, || {
+        let (emu, drv, id, rx) = start(EmuStage::Running, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        drv.wait_tick(id, WAIT).unwrap();
+        assert!(emu.with_device(|d| d.data().is_ticking()));
+        drv.close_device(id).unwrap();
+        let seen = until(&rx, |e| matches!(e, DriverEvent::DeviceClosed { .. }));
+        assert!((1..=CHANNELS).all(|ch| seen.iter().any(|e| chan_event(e, ch, Event::REMOVED))));
+        assert!(!drv.is_running(id).unwrap());
+        // SYNC_SOURCE NONE reached the device: it no longer ticks.
+        emu.advance(xpp_proto::Duration::from_millis(5));
+        assert!(!emu.with_device(|d| d.data().is_ticking()));
+        assert!(matches!(drv.wait_tick(id, WAIT), Err(DriverError::Chan(ChanError::Removed))));
+    });
+}

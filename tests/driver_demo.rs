@@ -1,0 +1,56 @@
+//! The demo's call (`examples/demo.rs`) on the emulator's virtual clock with the driver in
+//! lockstep: deterministic, fast, and every check of the demo must pass.
+
+#[path = "../examples/demo.rs"]
+#[allow(dead_code)]
+mod demo;
+
+use xpp::emu::config::Stage;
+
+fn run(stage: Stage) -> Vec<String> {
+    let mut lines = Vec::new();
+    let checks =
+        demo::run(&demo::Options::new(stage, true), &mut |l| lines.push(l)).unwrap_or_else(|e| panic!("{e}"));
+    for l in &lines {
+        println!("{l}");
+    }
+    assert_eq!(checks.len(), 6, "{checks:?}");
+    assert!(checks.iter().all(|c| c.pass), "{checks:?}");
+    lines
+}
+
+/// The call's lines without the bring-up (their timestamps are relative to the call start).
+fn call_lines(lines: &[String]) -> Vec<String> {
+    lines.iter().skip_while(|l| !l.starts_with("== call")).cloned().collect()
+}
+
+#[test]
+fn demo_call_from_cold_passes_every_check() {
+    let lines = run(Stage::Cold);
+    for phase in ["UsbFirmware", "Fpga", "Pic", "CardInit(0)", "CardInit(1)", "Ready"] {
+        assert!(lines.iter().any(|l| l.contains(phase)), "bring-up phase {phase} printed");
+    }
+    let call = call_lines(&lines);
+    let want = [
+        "phone on FXS 1: off-hook",
+        "PBX: channel 1 event RINGOFFHOOK",
+        "PSTN line 1: Idle -> DialTone",
+        "PSTN line 1: DialTone -> Connected",
+        "audio check: PSTN far party hears 1 kHz",
+        "audio check: phone hears 2 kHz",
+        "PBX: channel 1 event ONHOOK",
+        "call over",
+    ];
+    let mut at = 0;
+    for w in want {
+        let i = call[at..].iter().position(|l| l.contains(w)).unwrap_or_else(|| panic!("{w:?} in order"));
+        at += i + 1;
+    }
+}
+
+#[test]
+fn demo_call_is_reproducible_on_the_virtual_clock() {
+    let a = call_lines(&run(Stage::Running));
+    let b = call_lines(&run(Stage::Running));
+    assert_eq!(a, b);
+}
