@@ -331,8 +331,11 @@ pub struct CoreConfig {
     pub licence_keys: Vec<LicenceKey>,
     /// FAULT-1..7: transfer fault rules, applied in order.
     pub faults: Vec<crate::fault::FaultRule>,
-    /// FAULT-8..10: faults at given times (unplug, power, reset).
+    /// FAULT-8..12: faults at given times (unplug, power, reset, data-side faults).
     pub scheduled_faults: Vec<crate::fault::ScheduledFault>,
+    /// MPP-18, LOAD-13: a file holding the raw EEPROM image: read at every power-on (if it
+    /// exists), rewritten after every EEPROM change (default none: the EEPROM lives in memory).
+    pub eeprom_file: Option<std::path::PathBuf>,
 }
 
 impl Default for CoreConfig {
@@ -357,6 +360,7 @@ impl Default for CoreConfig {
             licence_keys: Vec::new(),
             faults: Vec::new(),
             scheduled_faults: Vec::new(),
+            eeprom_file: None,
         }
     }
 }

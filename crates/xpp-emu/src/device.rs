@@ -124,6 +124,16 @@ pub enum DeviceEvent {
         /// Which.
         fault: ScheduledFault,
     },
+    /// The EEPROM file (`CoreConfig::eeprom_file`) could not be read or written (MPP-18,
+    /// LOAD-13); the in-memory EEPROM carries on.
+    EepromFileError {
+        /// When.
+        at: Instant,
+        /// True for a write, false for the power-on read.
+        write: bool,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Counters of the device core.
@@ -152,6 +162,8 @@ pub struct Counters {
     pub faults_applied: u64,
     /// Events dropped because nobody polled them.
     pub events_dropped: u64,
+    /// EEPROM file reads and writes that failed (MPP-18, LOAD-13).
+    pub eeprom_file_errors: u64,
 }
 
 /// The 8051's state in stages 11x1/11x2 (LOAD-4..6).
@@ -727,6 +739,16 @@ impl Device {
     fn power_on(&mut self, now: Instant, attach_delay: Duration) {
         self.powered = true;
         self.lose_ram();
+        // MODEL: LOAD-13, MPP-18 — the EEPROM file, if configured, is read at power-on.
+        // Decision: a bad file (unreadable, wrong size) is reported and the EEPROM keeps what
+        // it held (the configured contents at first); the file is only replaced by the next
+        // EEPROM write.
+        if let Some(path) = self.cfg.core.eeprom_file.clone()
+            && let Err(reason) = self.eeprom.load_file(&path)
+        {
+            self.counters.eeprom_file_errors += 1;
+            self.event(DeviceEvent::EepromFileError { at: now, write: false, reason });
+        }
         self.boot_ids = self.eeprom.boot_ids();
         self.effective_caps = self.eeprom.caps();
         self.active = if self.port_power(0) || !self.port_power(1) { 0 } else { 1 };
@@ -930,7 +952,10 @@ impl Device {
             return;
         }
         match (ep, self.fw.stage) {
-            (ep::MGMT_OUT, _) => self.handle_mpp(now, port, bytes),
+            (ep::MGMT_OUT, _) => {
+                self.handle_mpp(now, port, bytes);
+                self.persist_eeprom(now);
+            }
             (ep::DATA_OUT, UsbStage::UsbFirmware) => {
                 if !self.fw.fpga_loaded {
                     // MODEL: LOAD-15.
@@ -1223,6 +1248,19 @@ impl Device {
     /// TWS_PWR_GET bits (TWS-4, TWS-15).
     pub(crate) fn power_bits(&self) -> u8 {
         (0..self.port_count()).filter(|&p| self.port_power(p)).fold(0, |b, p| b | 1 << p)
+    }
+
+    /// MODEL: MPP-18 — writes a changed EEPROM to its file (EEPROM_SET, CAPS_SET,
+    /// EXTRAINFO_SET, EEPROM DEV_SEND segments).
+    fn persist_eeprom(&mut self, now: Instant) {
+        if !self.eeprom.take_dirty() {
+            return;
+        }
+        let Some(path) = self.cfg.core.eeprom_file.as_deref() else { return };
+        if let Err(reason) = self.eeprom.save_file(path) {
+            self.counters.eeprom_file_errors += 1;
+            self.event(DeviceEvent::EepromFileError { at: now, write: true, reason });
+        }
     }
 
     /// The current EEPROM kind.

@@ -59,6 +59,9 @@ pub fn device_event(e: &DeviceEvent) -> String {
             format!("fault: rule {rule} {} on usb {port} ep {endpoint:#04x}", fault_action(action))
         }
         DeviceEvent::ScheduledFault { fault, .. } => format!("fault: {}", scheduled(fault)),
+        DeviceEvent::EepromFileError { write, reason, .. } => {
+            format!("eeprom: file {} failed: {reason}", if *write { "write" } else { "read" })
+        }
     }
 }
 
@@ -242,7 +245,8 @@ fn device_event_time(e: &DeviceEvent) -> Instant {
         | DeviceEvent::FirmwareRefused { at, .. }
         | DeviceEvent::WatchdogExpired { at }
         | DeviceEvent::FaultApplied { at, .. }
-        | DeviceEvent::ScheduledFault { at, .. } => *at,
+        | DeviceEvent::ScheduledFault { at, .. }
+        | DeviceEvent::EepromFileError { at, .. } => *at,
     }
 }
 
