@@ -661,6 +661,11 @@ impl Device {
                     ScheduledFault::Renumerate { .. } if self.generation(self.active).is_some() => {
                         self.renumerate(t);
                     }
+                    ScheduledFault::InTransfer { len, .. } if self.data_live() => {
+                        // MODEL: FAULT-12 — an odd-sized IN transfer on 0x86.
+                        self.push_in(t, self.active, ep::DATA_IN, vec![0; usize::from(len)], Duration::ZERO);
+                    }
+                    ScheduledFault::Data { fault, .. } if self.data_live() => self.data.inject(t, fault),
                     _ => {}
                 }
             }
@@ -1017,12 +1022,17 @@ impl Device {
         }
     }
 
+    /// Whether the data interface of the active port is live (11x2, CPU running, attached).
+    fn data_live(&self) -> bool {
+        self.fw.stage == UsbStage::Running
+            && self.fw.cpu == Cpu::Running
+            && self.attached(self.active).is_ok()
+    }
+
     /// Moves what the data interface has to send into the 0x86 FIFO of the active port.
     fn pump(&mut self, now: Instant) {
         let mut buf = [0u8; 512];
-        let live = self.fw.stage == UsbStage::Running
-            && self.fw.cpu == Cpu::Running
-            && self.attached(self.active).is_ok();
+        let live = self.data_live();
         for _ in 0..1024 {
             let Some(n) = self.data.poll_in(now, &mut buf) else { break };
             if live {

@@ -257,10 +257,19 @@ impl BriUnit {
             }
             let Some(frame) = port.far.to_host.pop_front() else { continue };
             let addr = Address::new(self.unit, s as u8).unwrap_or(Address::ZERO);
-            let fcs = fcs16(&frame);
+            let mut fcs = fcs16(&frame);
+            // MODEL: FAULT-11 — a damaged frame: aborted (0xFF) or a bad FCS (0x01).
+            let status = match port.far.damage.pop_front() {
+                None => 0x00,
+                Some(true) => 0xFF,
+                Some(false) => {
+                    fcs = !fcs;
+                    0x01
+                }
+            };
             let mut bytes = frame;
             bytes.extend_from_slice(&fcs.to_le_bytes());
-            bytes.push(0x00);
+            bytes.push(status);
             queue_dchannel(out, addr, s as u8, &bytes);
         }
     }

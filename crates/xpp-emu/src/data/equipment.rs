@@ -897,6 +897,8 @@ pub struct BriFarEnd {
     pub(crate) active: bool,
     pub(crate) to_host: VecDeque<Vec<u8>>,
     pub(crate) from_host: VecDeque<Vec<u8>>,
+    /// FAULT-11: damage for the next frames toward the host (true = abort, false = bad FCS).
+    pub(crate) damage: VecDeque<bool>,
     pub(crate) b: [Generator; 2],
     pub(crate) heard: [Recorder; 2],
 }
@@ -908,6 +910,7 @@ impl BriFarEnd {
             active: false,
             to_host: VecDeque::new(),
             from_host: VecDeque::new(),
+            damage: VecDeque::new(),
             b: [Generator::default(), Generator::default()],
             heard: [Recorder::new(t.record_limit), Recorder::new(t.record_limit)],
         }
@@ -943,6 +946,14 @@ impl BriFarEnd {
     /// D-channel frames the far end received from the host (FCS checked and removed).
     pub fn take_frames(&mut self) -> Vec<Vec<u8>> {
         self.from_host.drain(..).collect()
+    }
+
+    /// FAULT-11: the next frame toward the host not yet damaged arrives aborted (status
+    /// 0xFF, `abort`) or with a bad FCS (status 0x01). At most 64 wait.
+    pub fn damage_next(&mut self, abort: bool) {
+        if self.damage.len() < 64 {
+            self.damage.push_back(abort);
+        }
     }
 
     /// What the far end sends on B1 (`b` = 0) or B2 (`b` = 1).
