@@ -258,6 +258,11 @@ impl Phone {
         self.rings = 0;
     }
 
+    /// PATCH-6: the microphone and the ear.
+    pub(crate) fn audio_io(&mut self) -> (&mut Generator, &mut Recorder) {
+        (&mut self.mic, &mut self.heard)
+    }
+
     /// Whether the handset is off-hook.
     pub fn is_off_hook(&self) -> bool {
         self.hook == Hook::Off
@@ -610,6 +615,11 @@ impl PstnLine {
         self.far.set(source);
     }
 
+    /// PATCH-6: the far party's voice and what reaches it.
+    pub(crate) fn audio_io(&mut self) -> (&mut Generator, &mut Recorder) {
+        (&mut self.far, &mut self.heard)
+    }
+
     /// Linear samples the far party heard while connected.
     pub fn take_heard(&mut self) -> Vec<i16> {
         self.heard.take()
@@ -851,6 +861,12 @@ impl PriFarEnd {
         }
     }
 
+    /// PATCH-6: timeslot `ts` as the far end sends and hears it.
+    pub(crate) fn audio_io(&mut self, ts: u8) -> Option<(&mut Generator, &mut Recorder)> {
+        let i = usize::from(ts);
+        Some((self.sources.get_mut(i)?, self.heard.get_mut(i)?))
+    }
+
     /// Linear samples the far end received on timeslot `ts`.
     pub fn take_heard(&mut self, ts: u8) -> Vec<i16> {
         self.heard.get_mut(usize::from(ts)).map(Recorder::take).unwrap_or_default()
@@ -961,6 +977,12 @@ impl BriFarEnd {
         if let Some(g) = self.b.get_mut(usize::from(b)) {
             g.set(source);
         }
+    }
+
+    /// PATCH-6: B channel `b` as the far end sends and hears it.
+    pub(crate) fn audio_io(&mut self, b: u8) -> Option<(&mut Generator, &mut Recorder)> {
+        let i = usize::from(b);
+        Some((self.b.get_mut(i)?, self.heard.get_mut(i)?))
     }
 
     /// Linear samples the far end received on B1/B2.

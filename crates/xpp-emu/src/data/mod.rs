@@ -48,7 +48,7 @@ pub use event::{Event, EventKind, PortRef};
 pub use fxo::FxoPortState;
 pub use fxs::FxsPortState;
 pub use g711::{Law, Source};
-pub use patch::PatchError;
+pub use patch::{AudioChannel, PatchError};
 pub use pri::PriPortState;
 
 use crate::config::DeviceConfig;
@@ -323,6 +323,7 @@ pub struct DataInterface {
     events: event::EventLog,
     stats: Stats,
     patches: Vec<patch::Patch>,
+    bridges: Vec<(AudioChannel, AudioChannel)>,
     faults: faults::DataFaults,
 }
 
@@ -348,6 +349,7 @@ impl DataInterface {
             bri_delivery: true,
             stats: Stats::default(),
             patches: Vec::new(),
+            bridges: Vec::new(),
             faults: faults::DataFaults::default(),
         };
         d.build();
@@ -625,6 +627,7 @@ impl DataInterface {
     pub fn power_on_reset(&mut self, equipment: bool) {
         if equipment {
             self.patches.clear();
+            self.bridges.clear();
             self.stats = Stats::default();
             self.adjustment = 0;
             self.bri_delivery = true;

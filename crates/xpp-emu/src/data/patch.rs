@@ -22,6 +22,38 @@ pub enum PatchError {
     Unsupported(PortRef, PortRef, &'static str),
 }
 
+/// One audio channel of a line's equipment, for an audio-only bridge (MODEL: PATCH-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AudioChannel {
+    /// The phone on an FXS port (its microphone and ear).
+    Phone(PortRef),
+    /// The far party of the PSTN line on an FXO port.
+    Pstn(PortRef),
+    /// Timeslot `ts` (0..=31) of the far end of a PRI port.
+    Pri {
+        /// The PRI port.
+        port: PortRef,
+        /// The physical timeslot.
+        ts: u8,
+    },
+    /// B channel `b` (0 = B1, 1 = B2) of the far end of a BRI port.
+    Bri {
+        /// The BRI port.
+        port: PortRef,
+        /// The B channel.
+        b: u8,
+    },
+}
+
+impl AudioChannel {
+    const fn port(self) -> PortRef {
+        match self {
+            Self::Phone(p) | Self::Pstn(p) | Self::Pri { port: p, .. } | Self::Bri { port: p, .. } => p,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExState {
     Idle,
@@ -113,6 +145,85 @@ enum EndKind {
 }
 
 impl DataInterface {
+    fn audio_io(
+        &mut self,
+        c: AudioChannel,
+    ) -> Option<(&mut super::g711::Generator, &mut super::g711::Recorder)> {
+        match c {
+            AudioChannel::Phone(p) => Some(self.phone_mut(p.unit, p.port)?.audio_io()),
+            AudioChannel::Pstn(p) => Some(self.pstn_mut(p.unit, p.port)?.audio_io()),
+            AudioChannel::Pri { port, ts } => self.pri_far_end_mut(port.unit, port.port)?.audio_io(ts),
+            AudioChannel::Bri { port, b } => self.bri_far_end_mut(port.unit, port.port)?.audio_io(b),
+        }
+    }
+
+    /// Bridges the audio of two equipment channels (MODEL: PATCH-6): from now on what `a`'s
+    /// equipment hears is what `b`'s equipment sends, and the other way round, 1 ms later.
+    /// Signalling stays with the equipment (hook, ring, layer 1 are driven as before); the
+    /// bridge replaces whatever the two equipments were playing. A channel is in at most one
+    /// bridge.
+    // Decision: a bridge joins equipment, not line ends, so it works between any two audio
+    // channels of any kinds (a phone talking to a PRI timeslot); line patches (PATCH-2..5)
+    // are the ones that carry signalling.
+    pub fn bridge(&mut self, a: AudioChannel, b: AudioChannel) -> Result<(), PatchError> {
+        for c in [a, b] {
+            if self.audio_io(c).is_none() {
+                return Err(PatchError::NoSuchPort(c.port()));
+            }
+            if self.bridges.iter().any(|&(x, y)| x == c || y == c) {
+                return Err(PatchError::AlreadyPatched(c.port()));
+            }
+        }
+        if a == b {
+            return Err(PatchError::Unsupported(a.port(), b.port(), "a channel cannot be bridged to itself"));
+        }
+        for c in [a, b] {
+            if let Some((g, r)) = self.audio_io(c) {
+                g.set(super::g711::Source::Silence);
+                r.set_tap(true);
+            }
+        }
+        self.bridges.push((a, b));
+        Ok(())
+    }
+
+    /// Removes the bridge on channel `c` (both equipments play silence); whether one existed.
+    pub fn unbridge(&mut self, c: AudioChannel) -> bool {
+        let Some(i) = self.bridges.iter().position(|&(x, y)| x == c || y == c) else { return false };
+        let (a, b) = self.bridges.remove(i);
+        for c in [a, b] {
+            if let Some((g, r)) = self.audio_io(c) {
+                g.set(super::g711::Source::Silence);
+                r.set_tap(false);
+            }
+        }
+        true
+    }
+
+    /// MODEL: PATCH-6 — one ms of every audio bridge.
+    fn run_bridges(&mut self) {
+        let bridges = core::mem::take(&mut self.bridges);
+        let mut from_a = Vec::new();
+        let mut from_b = Vec::new();
+        for &(a, b) in &bridges {
+            from_a.clear();
+            from_b.clear();
+            if let Some((_, r)) = self.audio_io(a) {
+                r.drain_tap(&mut from_a);
+            }
+            if let Some((_, r)) = self.audio_io(b) {
+                r.drain_tap(&mut from_b);
+            }
+            if let Some((g, _)) = self.audio_io(b) {
+                g.feed(&from_a);
+            }
+            if let Some((g, _)) = self.audio_io(a) {
+                g.feed(&from_b);
+            }
+        }
+        self.bridges = bridges;
+    }
+
     fn end_kind(&self, p: PortRef) -> Result<EndKind, PatchError> {
         let card =
             self.units.get(usize::from(p.unit)).and_then(Option::as_ref).ok_or(PatchError::NoSuchPort(p))?;
@@ -234,6 +345,9 @@ impl DataInterface {
 
     /// Runs every patch for the ms at `at` (between the equipment and scan phases).
     pub(super) fn run_patches(&mut self, at: Instant) {
+        if !self.bridges.is_empty() {
+            self.run_bridges();
+        }
         let mut patches = core::mem::take(&mut self.patches);
         let mut log = core::mem::take(&mut self.events);
         for patch in &mut patches {
