@@ -53,3 +53,86 @@ fn a_bridge_carries_audio_between_two_phones() {
     let last = pcm_reads(t.last().unwrap());
     assert_eq!(&last[0].3[8..16], &[0xFF; 8]);
 }
+
+fn bri_two_ports() -> Host {
+    // Port 0 TE, port 1 NT; PCM_READ of every channel.
+    let mut data = xpp_emu::data::DataConfig::default();
+    data.pcm_read_mask = xpp_emu::data::PcmReadMask::AllChannels;
+    Host::with_data([Some(ModuleConfig::Bri { ports: 2, nt_mask: 0b10 }), None, None, None], data)
+}
+
+fn enable(h: &mut Host, port: u8, v: u8) {
+    h.write_sub(0, port, xpp_proto::wire::RegAccess::write(port, 0x30, v));
+}
+
+#[test]
+fn bri_te_nt_patch_activates_and_carries_d_and_b_channels() {
+    use xpp_proto::wire::{Message, Multibyte, RegCmd};
+    let mut h = bri_two_ports();
+    h.d.patch(PortRef::new(0, 0), PortRef::new(0, 1)).unwrap();
+    enable(&mut h, 0, 0x00);
+    enable(&mut h, 1, 0x00);
+    h.advance_ms(5);
+    assert!(!h.d.bri_state(0, 0).unwrap().active, "nothing activates on its own");
+    // The NT activates (host write): the TE follows without a host write (BRI-6).
+    enable(&mut h, 1, 0xE0);
+    h.advance_ms(30);
+    assert!(h.d.bri_state(0, 0).unwrap().active, "TE F7");
+    assert!(h.d.bri_state(0, 1).unwrap().active, "NT G3");
+    h.drain();
+    // D channel: a frame the host sends on the TE port arrives from the NT port, with FCS.
+    let frame = [0x02, 0x01, 0x7F, 0x10, 0x20, 0x30];
+    h.cmd(0, 0, Message::RegisterRequest(RegCmd::Multibyte(Multibyte::new(0, false, &frame[..5]).unwrap())));
+    h.cmd(0, 0, Message::RegisterRequest(RegCmd::Multibyte(Multibyte::new(0, true, &frame[5..]).unwrap())));
+    let mut got = Vec::new();
+    for t in h.advance_cmds(3) {
+        for (_, r) in xpp_proto::wire::parse_transfer(&t).map(Result::unwrap) {
+            if let Message::RegisterReply(RegCmd::Multibyte(m)) = r.message {
+                assert_eq!((r.addr.unit(), r.addr.subunit(), m.port), (0, 1, 1));
+                got.extend_from_slice(m.data());
+            }
+        }
+    }
+    let fcs = xpp_emu::data::g711::fcs16(&frame).to_le_bytes();
+    assert_eq!(got, [&frame[..], &fcs, &[0x00]].concat());
+    // B channels: host audio on TE B1 is heard on NT B1, NT B2 on TE B2.
+    h.sync(0x01, 0);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let mut samples = [0xD5u8; 8];
+        samples[0] = 0x11;
+        h.pcm_write(&[(0, 0, 0b0001, samples)]);
+        h.advance_ms(1);
+        for t in h.drain() {
+            for (addr, _, lines, s) in pcm_reads(&t) {
+                if addr.unit() == 0 && lines & 0b1_0001 == 0b1_0001 {
+                    let i = (lines & 0b0_1111).count_ones() as usize;
+                    seen.push((s[0], s[i * 8]));
+                }
+            }
+        }
+    }
+    // (TE B1 receive, NT B1 receive): only the NT hears the TE.
+    assert!(seen.contains(&(0xD5, 0x11)), "{seen:?}");
+    assert!(seen.iter().all(|&(te, _)| te == 0xD5), "{seen:?}");
+    // Unpatched: the ports fall back to their (idle) far ends and deactivate.
+    assert!(h.d.unpatch(PortRef::new(0, 0)));
+    h.advance_ms(5);
+    assert!(!h.d.bri_state(0, 0).unwrap().active);
+}
+
+#[test]
+fn bri_te_te_patch_never_activates() {
+    let mut h = Host::new([Some(ModuleConfig::Bri { ports: 2, nt_mask: 0 }), None, None, None]);
+    h.d.patch(PortRef::new(0, 0), PortRef::new(0, 1)).unwrap();
+    for p in 0..2 {
+        enable(&mut h, p, 0x00);
+        enable(&mut h, p, 0x60);
+    }
+    for _ in 0..30 {
+        h.advance_ms(1);
+        assert!(!h.d.bri_state(0, 0).unwrap().active && !h.d.bri_state(0, 1).unwrap().active);
+    }
+    // Not connected to anything it can sync to: INFO0.
+    assert_eq!(h.read_at(0, 0, 0, 0x30) & 0x40, 0x40);
+}

@@ -125,15 +125,29 @@ pub(crate) enum Patch {
     FxoFxo { a: PortRef, b: PortRef, ex: Exchange },
     /// PATCH-4: PRI crossover.
     PriPri { a: PortRef, b: PortRef },
+    /// PATCH-5: BRI S/T cable between two ports.
+    BriBri { a: PortRef, b: PortRef },
 }
 
 impl Patch {
     fn ends(&self) -> (PortRef, PortRef) {
         match self {
             Self::FxsFxo { fxs, fxo } => (*fxs, *fxo),
-            Self::FxoFxo { a, b, .. } | Self::PriPri { a, b } => (*a, *b),
+            Self::FxoFxo { a, b, .. } | Self::PriPri { a, b } | Self::BriBri { a, b } => (*a, *b),
         }
     }
+}
+
+/// A BRI port as the other end of a cable sees it (PATCH-5).
+#[derive(Debug, Clone, Copy)]
+struct BriLine {
+    nt: bool,
+    enabled: bool,
+    state: u8,
+    /// A TE on its way to F7 (sending INFO3).
+    activating: bool,
+    /// B1/B2 transmit this ms.
+    tx: [[u8; 8]; 2],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,14 +270,81 @@ impl DataInterface {
                     s.patched = on;
                 }
             }
+            Some(Card::Bri(u)) => {
+                if let Some(s) = u.ports.get_mut(usize::from(p.port)) {
+                    s.patched = on;
+                    s.peer_b = [[0xD5; 8]; 2];
+                    // Back to a connected, idle far end after the cable is pulled.
+                    s.far.connected = true;
+                    s.far.active = false;
+                }
+            }
             _ => {}
+        }
+    }
+
+    fn bri_port_mut(&mut self, p: PortRef) -> Option<&mut super::bri::BriPort> {
+        match self.units.get_mut(usize::from(p.unit)).and_then(Option::as_mut) {
+            Some(Card::Bri(u)) => u.ports.get_mut(usize::from(p.port)),
+            _ => None,
+        }
+    }
+
+    /// A BRI port's view for the cable.
+    fn bri_line(&self, p: PortRef) -> Option<BriLine> {
+        let Some(Card::Bri(u)) = self.units.get(usize::from(p.unit)).and_then(Option::as_ref) else {
+            return None;
+        };
+        let port = u.ports.get(usize::from(p.port))?;
+        let tx = super::bri::b_tx(port, self.pcm_of(p.unit, 0), usize::from(p.port));
+        Some(BriLine {
+            nt: port.nt,
+            enabled: port.enabled(),
+            state: port.state,
+            activating: port.activating(),
+            tx,
+        })
+    }
+
+    /// MODEL: PATCH-5 — one ms of a BRI cable between `a` and `b`.
+    fn run_bri_cable(&mut self, a: PortRef, b: PortRef) {
+        let (Some(la), Some(lb)) = (self.bri_line(a), self.bri_line(b)) else { return };
+        // Decision: a simplified I.430 coupling. A TE sees a signal while the NT side is
+        // enabled and in G2/G3 (INFO2/INFO4); an NT sees one while the TE side is enabled and in
+        // F7 or activating toward it (INFO3). Two TEs or two NTs see no signal they can
+        // synchronise to: as an unconnected far end (INFO0), so they never activate.
+        let sees = |me: &BriLine, peer: &BriLine| {
+            if me.nt == peer.nt {
+                return None;
+            }
+            let signal = if me.nt { peer.state == 7 || peer.activating } else { matches!(peer.state, 2 | 3) };
+            Some(peer.enabled && signal)
+        };
+        let (sa, sb) = (sees(&la, &lb), sees(&lb, &la));
+        let mut frames_ab = Vec::new();
+        let mut frames_ba = Vec::new();
+        for (p, seen, peer_tx, out) in [(a, sa, lb.tx, &mut frames_ab), (b, sb, la.tx, &mut frames_ba)] {
+            if let Some(port) = self.bri_port_mut(p) {
+                port.far.connected = seen.is_some();
+                port.far.active = seen.unwrap_or(false);
+                port.peer_b = peer_tx;
+                out.extend(port.far.from_host.drain(..));
+            }
+        }
+        for (p, frames) in [(b, frames_ab), (a, frames_ba)] {
+            if let Some(port) = self.bri_port_mut(p) {
+                for f in frames {
+                    port.far.send_frame(Instant::ZERO, &f);
+                }
+            }
         }
     }
 
     /// Connects two line ends instead of their equipment (MODEL: PATCH-1..4): FXS↔FXO (a
     /// cable: line state, hook and audio), FXO↔FXO (an exchange line: seizing one end rings
-    /// the other), PRI↔PRI (a crossover). FXS↔FXS is refused (PATCH-1); BRI patches are not
-    /// modelled yet.
+    /// the other), PRI↔PRI (a crossover), BRI↔BRI (an S/T cable: a TE and an NT port
+    /// activate each other, D-channel frames and B channels pass; PATCH-5). FXS↔FXS is
+    /// refused (PATCH-1).
     pub fn patch(&mut self, a: PortRef, b: PortRef) -> Result<(), PatchError> {
         let (ka, kb) = (self.end_kind(a)?, self.end_kind(b)?);
         for p in [a, b] {
@@ -285,9 +366,7 @@ impl DataInterface {
             (EndKind::Fxs, EndKind::Fxs) => {
                 return Err(PatchError::Unsupported(a, b, "FXS to FXS (PATCH-1)"));
             }
-            (EndKind::Bri, EndKind::Bri) => {
-                return Err(PatchError::Unsupported(a, b, "BRI patches not modelled"));
-            }
+            (EndKind::Bri, EndKind::Bri) => Patch::BriBri { a, b },
             _ => return Err(PatchError::Unsupported(a, b, "line types do not connect")),
         };
         self.set_patched(a, true);
@@ -369,6 +448,7 @@ impl DataInterface {
                     self.set_fxo_input(*a, ia);
                     self.set_fxo_input(*b, ib);
                 }
+                Patch::BriBri { a, b } => self.run_bri_cable(*a, *b),
                 Patch::PriPri { a, b } => {
                     // MODEL: PATCH-4
                     let out = |d: &Self, p: PortRef| match (
