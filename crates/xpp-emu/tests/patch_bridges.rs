@@ -136,3 +136,57 @@ fn bri_te_te_patch_never_activates() {
     // Not connected to anything it can sync to: INFO0.
     assert_eq!(h.read_at(0, 0, 0, 0x30) & 0x40, 0x40);
 }
+
+/// Two devices, each with a phone off-hook on FXS port 0, bridged through a `CrossLink`;
+/// device A's host plays 0x9A; returns (what B's host reads on port 0 at the end, slips
+/// toward A, slips toward B) after `ms` virtual ms.
+fn two_devices(ppm_a: i32, ppm_b: i32, ms: u32) -> (Vec<u8>, u64, u64) {
+    use xpp_emu::data::{CrossLink, DataConfig, LinkSide};
+    let host = |ppm| {
+        let mut data = DataConfig::default();
+        data.crystal_ppm = ppm;
+        let mut h = Host::with_data(FXS_FXO, data);
+        h.write(0, 0, 0x40, 0x01);
+        h.d.phone_mut(0, 0).unwrap().off_hook(h.now);
+        h.sync(0x01, 0);
+        h
+    };
+    let (mut a, mut b) = (host(ppm_a), host(ppm_b));
+    let link = CrossLink::new();
+    let ch = AudioChannel::Phone(PortRef::new(0, 0));
+    a.d.bridge_remote(ch, &link, LinkSide::A).unwrap();
+    b.d.bridge_remote(ch, &link, LinkSide::B).unwrap();
+    assert_eq!(
+        b.d.bridge_remote(ch, &link, LinkSide::B),
+        Err(PatchError::AlreadyPatched(PortRef::new(0, 0)))
+    );
+    let mut last = Vec::new();
+    for _ in 0..ms {
+        a.pcm_write(&[(0, 0, 0b1, [0x9A; 8])]);
+        b.pcm_write(&[(0, 0, 0b1, [0xFF; 8])]);
+        a.advance_ms(1);
+        b.advance_ms(1);
+        a.drain();
+        for t in b.drain() {
+            if let Some(r) = pcm_reads(&t).first() {
+                last = r.3.clone();
+            }
+        }
+    }
+    (last, link.slips(LinkSide::A), link.slips(LinkSide::B))
+}
+
+#[test]
+fn audio_between_two_devices_through_the_elastic_buffer() {
+    // Same clocks: audio passes, no slips.
+    let (heard, to_a, to_b) = two_devices(0, 0, 2000);
+    assert_eq!(heard, [0x9A; 8]);
+    assert_eq!((to_a, to_b), (0, 0));
+    // A runs 500 ppm slow and B 500 ppm fast: over 10 s B reads ~10 ms more than A writes.
+    // The buffer starts half full (2 ms), so the first underflow toward B comes after ~2 ms
+    // of drift, then about one per ms of drift; toward A, B's extra chunks overflow.
+    let (heard, to_a, to_b) = two_devices(500, -500, 10_000);
+    assert_eq!(heard, [0x9A; 8]);
+    assert!((6..=10).contains(&to_b), "slips toward B: {to_b}");
+    assert!((6..=10).contains(&to_a), "slips toward A: {to_a}");
+}

@@ -31,6 +31,7 @@ mod fxo;
 mod fxs;
 pub mod g711;
 mod hdlc;
+mod link;
 mod patch;
 mod pri;
 mod regs;
@@ -48,6 +49,7 @@ pub use event::{Event, EventKind, PortRef};
 pub use fxo::FxoPortState;
 pub use fxs::FxsPortState;
 pub use g711::{Law, Source};
+pub use link::{CrossLink, LinkSide};
 pub use patch::{AudioChannel, PatchError};
 pub use pri::PriPortState;
 
@@ -324,6 +326,7 @@ pub struct DataInterface {
     stats: Stats,
     patches: Vec<patch::Patch>,
     bridges: Vec<(AudioChannel, AudioChannel)>,
+    remote: Vec<(AudioChannel, CrossLink, LinkSide)>,
     faults: faults::DataFaults,
 }
 
@@ -350,6 +353,7 @@ impl DataInterface {
             stats: Stats::default(),
             patches: Vec::new(),
             bridges: Vec::new(),
+            remote: Vec::new(),
             faults: faults::DataFaults::default(),
         };
         d.build();
@@ -628,6 +632,7 @@ impl DataInterface {
         if equipment {
             self.patches.clear();
             self.bridges.clear();
+            self.remote.clear();
             self.stats = Stats::default();
             self.adjustment = 0;
             self.bri_delivery = true;

@@ -181,12 +181,7 @@ impl DataInterface {
     // are the ones that carry signalling.
     pub fn bridge(&mut self, a: AudioChannel, b: AudioChannel) -> Result<(), PatchError> {
         for c in [a, b] {
-            if self.audio_io(c).is_none() {
-                return Err(PatchError::NoSuchPort(c.port()));
-            }
-            if self.bridges.iter().any(|&(x, y)| x == c || y == c) {
-                return Err(PatchError::AlreadyPatched(c.port()));
-            }
+            self.check_bridgeable(c)?;
         }
         if a == b {
             return Err(PatchError::Unsupported(a.port(), b.port(), "a channel cannot be bridged to itself"));
@@ -201,8 +196,45 @@ impl DataInterface {
         Ok(())
     }
 
-    /// Removes the bridge on channel `c` (both equipments play silence); whether one existed.
+    fn check_bridgeable(&mut self, c: AudioChannel) -> Result<(), PatchError> {
+        if self.audio_io(c).is_none() {
+            return Err(PatchError::NoSuchPort(c.port()));
+        }
+        if self.bridges.iter().any(|&(x, y)| x == c || y == c) || self.remote.iter().any(|r| r.0 == c) {
+            return Err(PatchError::AlreadyPatched(c.port()));
+        }
+        Ok(())
+    }
+
+    /// Bridges the audio of channel `c` to whatever the other side of `link` is bridged to,
+    /// in another device (MODEL: PATCH-7): as [`bridge`](Self::bridge), through the link's
+    /// 4 ms elastic buffer, moved once per tick of this device's clock.
+    pub fn bridge_remote(
+        &mut self,
+        c: AudioChannel,
+        link: &super::CrossLink,
+        side: super::LinkSide,
+    ) -> Result<(), PatchError> {
+        self.check_bridgeable(c)?;
+        if let Some((g, r)) = self.audio_io(c) {
+            g.set(super::g711::Source::Silence);
+            r.set_tap(true);
+        }
+        self.remote.push((c, link.clone(), side));
+        Ok(())
+    }
+
+    /// Removes the bridge (local or to another device) on channel `c` (the equipment plays
+    /// silence); whether one existed.
     pub fn unbridge(&mut self, c: AudioChannel) -> bool {
+        if let Some(i) = self.remote.iter().position(|r| r.0 == c) {
+            self.remote.remove(i);
+            if let Some((g, r)) = self.audio_io(c) {
+                g.set(super::g711::Source::Silence);
+                r.set_tap(false);
+            }
+            return true;
+        }
         let Some(i) = self.bridges.iter().position(|&(x, y)| x == c || y == c) else { return false };
         let (a, b) = self.bridges.remove(i);
         for c in [a, b] {
@@ -236,6 +268,19 @@ impl DataInterface {
             }
         }
         self.bridges = bridges;
+        let remote = core::mem::take(&mut self.remote);
+        for (c, link, side) in &remote {
+            from_a.clear();
+            if let Some((_, r)) = self.audio_io(*c) {
+                r.drain_tap(&mut from_a);
+            }
+            if let Some(chunk) = link.exchange(*side, &from_a)
+                && let Some((g, _)) = self.audio_io(*c)
+            {
+                g.feed(&chunk);
+            }
+        }
+        self.remote = remote;
     }
 
     fn end_kind(&self, p: PortRef) -> Result<EndKind, PatchError> {
@@ -424,7 +469,7 @@ impl DataInterface {
 
     /// Runs every patch for the ms at `at` (between the equipment and scan phases).
     pub(super) fn run_patches(&mut self, at: Instant) {
-        if !self.bridges.is_empty() {
+        if !self.bridges.is_empty() || !self.remote.is_empty() {
             self.run_bridges();
         }
         let mut patches = core::mem::take(&mut self.patches);
