@@ -273,6 +273,19 @@ pub enum LineStateOnJump {
     Reset,
 }
 
+/// What a host on the standby TwinStar port sees (MODEL.md TWS-2, decision MT-10.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StandbyPresence {
+    /// Nothing enumerates on the standby port (only VBUS is sensed).
+    #[default]
+    None,
+    /// Experiment: a "TwinStar monitor" e4e4:1163 enumerates cold on the standby port while
+    /// it has VBUS: descriptors and standard requests only; FX2 RAM access (vendor request
+    /// 0xA0) stalls, since the device's one FX2 serves the active port.
+    Monitor1163,
+}
+
 /// A licence the device accepts besides the emulator's key oracle (MODEL.md MPP-14), e.g.
 /// copied from a real licence file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -336,6 +349,8 @@ pub struct CoreConfig {
     /// MPP-18, LOAD-13: a file holding the raw EEPROM image: read at every power-on (if it
     /// exists), rewritten after every EEPROM change (default none: the EEPROM lives in memory).
     pub eeprom_file: Option<std::path::PathBuf>,
+    /// TWS-2: what the standby port shows (default nothing).
+    pub standby_presence: StandbyPresence,
 }
 
 impl Default for CoreConfig {
@@ -361,6 +376,7 @@ impl Default for CoreConfig {
             faults: Vec::new(),
             scheduled_faults: Vec::new(),
             eeprom_file: None,
+            standby_presence: StandbyPresence::None,
         }
     }
 }

@@ -719,6 +719,7 @@ impl Device {
                 self.jump(now, port, JumpReason::Watchdog);
             }
         }
+        self.refresh_monitor(now, DetachReason::PowerLost);
     }
 
     /// Device power off or on (FAULT-10). Power-on is LOAD-13.
@@ -733,6 +734,7 @@ impl Device {
             let active = self.active;
             self.leave(now, active, DetachReason::DevicePowerOff);
             self.powered = false;
+            self.refresh_monitor(now, DetachReason::DevicePowerOff);
             self.lose_ram();
             // Decision: a device power cycle drops the lines too (equipment = true); RESET
             // keeps them (LOAD-11 says chips, not the lines' far ends).
@@ -761,6 +763,51 @@ impl Device {
         if self.ports[active].vbus() {
             self.ports[active].link = Link::Attaching { at: now + attach_delay };
         }
+        self.refresh_monitor(now, DetachReason::PowerLost);
+    }
+
+    /// MODEL: TWS-2 — whether the 1163 monitor should be on `port`.
+    fn monitor_wanted(&self, port: u8) -> bool {
+        self.powered
+            && self.cfg.twinstar
+            && self.cfg.core.standby_presence == crate::config::StandbyPresence::Monitor1163
+            && port != self.active
+            && self.ports.get(usize::from(port)).is_some_and(Port::vbus)
+    }
+
+    /// MODEL: TWS-2 — the monitor appears on a powered standby port (after `attach_delay`)
+    /// and leaves one that is no longer wanted (for `reason`).
+    fn refresh_monitor(&mut self, now: Instant, reason: DetachReason) {
+        for port in 0..self.port_count() {
+            if port == self.active {
+                continue;
+            }
+            let wanted = self.monitor_wanted(port);
+            let delay = self.cfg.core.attach_delay;
+            let p = &mut self.ports[usize::from(port)];
+            match (wanted, p.link) {
+                (true, Link::Detached) => p.link = Link::Attaching { at: now + delay },
+                (false, Link::Attaching { .. }) => p.link = Link::Detached,
+                (false, Link::Attached) => self.detach_monitor(now, port, reason),
+                _ => {}
+            }
+        }
+    }
+
+    /// The monitor leaves `port` (no data session or MPP state is involved).
+    fn detach_monitor(&mut self, now: Instant, port: u8, reason: DetachReason) {
+        let Some(p) = self.ports.get_mut(usize::from(port)) else { return };
+        match p.link {
+            Link::Attached => {
+                p.generation += 1;
+                p.link = Link::Detached;
+                p.identity = None;
+                p.clear_transfers();
+                self.event(DeviceEvent::Detached { at: now, port, reason });
+            }
+            Link::Attaching { .. } => p.link = Link::Detached,
+            Link::Detached => {}
+        }
     }
 
     /// Everything held in RAM is lost (LOAD-11, LOAD-13).
@@ -787,6 +834,24 @@ impl Device {
 
     fn try_attach(&mut self, now: Instant, port: u8) {
         let i = usize::from(port);
+        if port != self.active && self.monitor_wanted(port) && self.ports[i].link != Link::Attached {
+            // MODEL: TWS-2 — the 1163 monitor, cold, on the standby port.
+            let id = Identity {
+                stage: UsbStage::Cold,
+                vendor: 0xE4E4,
+                product: 0x1163,
+                bcd: self.cfg.hw_revision,
+                label: self.eeprom.table().label,
+            };
+            let p = &mut self.ports[i];
+            p.generation += 1;
+            p.link = Link::Attached;
+            p.identity = Some(id);
+            p.configuration = 1;
+            p.clear_transfers();
+            self.event(DeviceEvent::Attached { at: now, port, vendor: id.vendor, product: id.product });
+            return;
+        }
         if !self.powered
             || port != self.active
             || !self.ports[i].vbus()
@@ -847,6 +912,8 @@ impl Device {
             return;
         }
         self.leave(now, from, DetachReason::Jumped);
+        // MODEL: TWS-2 — the monitor leaves the port the device moves to.
+        self.detach_monitor(now, to, DetachReason::Jumped);
         self.active = to;
         self.wd.armed = false;
         self.wd.expired = false;
@@ -863,6 +930,7 @@ impl Device {
         if self.powered {
             self.ports[usize::from(to)].link = Link::Attaching { at: now + self.cfg.core.jump_delay };
         }
+        self.refresh_monitor(now, DetachReason::Jumped);
     }
 
     /// MODEL: LOAD-11 — RESET: back to the power-on identity, RAM state lost.
@@ -1112,6 +1180,10 @@ impl Device {
         self.run_due(now);
         let (i, id) = self.attached(port)?;
         match (setup.request_type, setup.request) {
+            // MODEL: TWS-2 — the 1163 monitor has no FX2 RAM to load.
+            // Decision: the emulated device has one FX2, serving the active port; what a real
+            // 1163 does with a firmware load is unknown (MT §10.4), so the monitor refuses it.
+            (0x40 | 0xC0, 0xA0) if port != self.active => Err(TransferError::Stall),
             (0x40, 0xA0) => {
                 // MODEL: LOAD-1, LOAD-2.
                 let effect = self.fx2.write(setup.value, data).map_err(|()| TransferError::Stall)?;
@@ -1155,6 +1227,7 @@ impl Device {
         self.run_due(now);
         let (i, id) = self.attached(port)?;
         let reply: Vec<u8> = match (setup.request_type, setup.request) {
+            (0xC0, 0xA0) if port != self.active => return Err(TransferError::Stall),
             (0xC0, 0xA0) => self.fx2.read(setup.value, buf.len()).ok_or(TransferError::Stall)?,
             (0x80, 6) => {
                 id.descriptor((setup.value >> 8) as u8, setup.value as u8).ok_or(TransferError::Stall)?
