@@ -190,3 +190,72 @@ fn audio_between_two_devices_through_the_elastic_buffer() {
     assert!((6..=10).contains(&to_b), "slips toward B: {to_b}");
     assert!((6..=10).contains(&to_a), "slips toward A: {to_a}");
 }
+
+fn sig(t: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    t.iter().filter(|t| t.len() == 12 && t[2] == 0x06).cloned().collect()
+}
+
+#[test]
+fn fxs_to_fxo_line_between_two_devices() {
+    use xpp_emu::data::{CrossLink, LinkSide};
+    // Device A: FXS 0/0; device B: FXO 1/0, cabled through a link.
+    let (mut a, mut b) = (Host::new(FXS_FXO), Host::new(FXS_FXO));
+    let link = CrossLink::new();
+    a.d.patch_remote(PortRef::new(0, 0), &link, LinkSide::A).unwrap();
+    b.d.patch_remote(PortRef::new(1, 0), &link, LinkSide::B).unwrap();
+    assert_eq!(
+        a.d.patch(PortRef::new(0, 0), PortRef::new(1, 1)),
+        Err(PatchError::AlreadyPatched(PortRef::new(0, 0)))
+    );
+    for h in [&mut a, &mut b] {
+        h.sync(0x01, 0);
+    }
+    let step = |a: &mut Host, b: &mut Host| {
+        a.advance_ms(1);
+        b.advance_ms(1);
+        let (ta, tb) = (a.drain(), b.drain());
+        (sig(&ta), sig(&tb), ta, tb)
+    };
+    // A rings its FXS port: B's FXO port reports ring.
+    a.write(0, 0, 0x40, 0x04);
+    let mut ring = Vec::new();
+    for _ in 0..3 {
+        ring.extend(step(&mut a, &mut b).1);
+    }
+    assert_eq!(ring, vec![vec![0x0C, 0x00, 0x06, 0x10, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00]]);
+    // B answers: A's FXS port reports off-hook; B sees loop voltage.
+    a.write(0, 0, 0x40, 0x01);
+    b.write(1, 0, 0x05, 0x09);
+    let mut hook = Vec::new();
+    for _ in 0..3 {
+        hook.extend(step(&mut a, &mut b).0);
+    }
+    assert!(
+        hook.contains(&vec![0x0C, 0x00, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00]),
+        "{hook:?}"
+    );
+    assert_eq!(b.read(1, 0, 0x1D), 8);
+    // Audio both ways through the elastic buffer (a few ms of latency).
+    let (mut to_b, mut to_a) = (false, false);
+    for _ in 0..10 {
+        a.pcm_write(&[(0, 0, 0b1, [0x9A; 8])]);
+        b.pcm_write(&[(1, 0, 0b1, [0x2B; 8])]);
+        let (_, _, ta, tb) = step(&mut a, &mut b);
+        to_a |= ta.iter().flat_map(|t| pcm_reads(t)).any(|r| r.0.unit() == 0 && r.3[..8] == [0x2B; 8]);
+        to_b |= tb.iter().flat_map(|t| pcm_reads(t)).any(|r| r.0.unit() == 1 && r.3[..8] == [0x9A; 8]);
+    }
+    assert!(to_a && to_b);
+    assert_eq!((link.slips(LinkSide::A), link.slips(LinkSide::B)), (0, 0));
+    // B hangs up: A reports on-hook; unpatched, A's phone is back.
+    b.write(1, 0, 0x05, 0x08);
+    let mut hook = Vec::new();
+    for _ in 0..3 {
+        hook.extend(step(&mut a, &mut b).0);
+    }
+    assert!(
+        hook.contains(&vec![0x0C, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00]),
+        "{hook:?}"
+    );
+    assert!(a.d.unpatch(PortRef::new(0, 0)));
+    assert!(!a.d.unpatch(PortRef::new(0, 0)));
+}

@@ -16,6 +16,17 @@ struct Direction {
     started: bool,
     last: [i16; 8],
     slips: u64,
+    /// The latest line state of the sending side (line patches only).
+    signal: Option<LineSignal>,
+}
+
+/// The line state one end of a cross-device line patch presents (PATCH-7 with PATCH-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineSignal {
+    /// An FXS port: battery (`Some(reversed)`) and ring voltage.
+    Fxs { battery: Option<bool>, ringing: bool },
+    /// An FXO port: its hook.
+    Fxo { off_hook: bool },
 }
 
 /// One side of a [`CrossLink`].
@@ -37,11 +48,13 @@ impl LinkSide {
     }
 }
 
-/// A cable between an audio channel of one device and one of another (MODEL: PATCH-7).
+/// A cable between an audio channel or a line of one device and one of another (MODEL:
+/// PATCH-7).
 ///
 /// Clone it and give one clone to each device's
-/// [`DataInterface::bridge_remote`](super::DataInterface::bridge_remote), one as
-/// [`LinkSide::A`] and one as [`LinkSide::B`]. Each device moves one 1 ms chunk each way per
+/// [`DataInterface::bridge_remote`](super::DataInterface::bridge_remote) (audio) or
+/// [`DataInterface::patch_remote`](super::DataInterface::patch_remote) (an FXS↔FXO line), one as
+/// [`LinkSide::A`] and one as [`LinkSide::B`]; a link serves one such pair. Each device moves one 1 ms chunk each way per
 /// tick of its own clock; when the clocks differ (`crystal_ppm`, PLL) a direction's 4 ms
 /// buffer overflows (the oldest chunk is dropped) or runs dry (the last chunk is repeated):
 /// a slip, counted per direction.
@@ -66,6 +79,23 @@ impl CrossLink {
     fn with<R>(&self, f: impl FnOnce(&mut [Direction; 2]) -> R) -> R {
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut g)
+    }
+
+    /// One ms of a line-patch end on `side`: publishes its line state `mine` and its audio;
+    /// returns the other end's latest line state and the chunk to receive.
+    // Decision: line state crosses as the latest value (a level, not a stream: no slips);
+    // only audio goes through the elastic buffer.
+    pub(crate) fn exchange_line(
+        &self,
+        side: LinkSide,
+        mine: LineSignal,
+        audio: &[i16],
+    ) -> (Option<LineSignal>, Option<[i16; 8]>) {
+        let peer = self.with(|d| {
+            d[1 - side.index()].signal = Some(mine);
+            d[side.index()].signal
+        });
+        (peer, self.exchange(side, audio))
     }
 
     /// One ms of `side`: `heard` (what its equipment received) goes toward the other side;

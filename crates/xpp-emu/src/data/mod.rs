@@ -327,6 +327,7 @@ pub struct DataInterface {
     patches: Vec<patch::Patch>,
     bridges: Vec<(AudioChannel, AudioChannel)>,
     remote: Vec<(AudioChannel, CrossLink, LinkSide)>,
+    remote_lines: Vec<(PortRef, CrossLink, LinkSide)>,
     faults: faults::DataFaults,
 }
 
@@ -354,6 +355,7 @@ impl DataInterface {
             patches: Vec::new(),
             bridges: Vec::new(),
             remote: Vec::new(),
+            remote_lines: Vec::new(),
             faults: faults::DataFaults::default(),
         };
         d.build();
@@ -633,6 +635,7 @@ impl DataInterface {
             self.patches.clear();
             self.bridges.clear();
             self.remote.clear();
+            self.remote_lines.clear();
             self.stats = Stats::default();
             self.adjustment = 0;
             self.bri_delivery = true;

@@ -393,12 +393,7 @@ impl DataInterface {
     pub fn patch(&mut self, a: PortRef, b: PortRef) -> Result<(), PatchError> {
         let (ka, kb) = (self.end_kind(a)?, self.end_kind(b)?);
         for p in [a, b] {
-            if self.patches.iter().any(|x| {
-                let (m, n) = x.ends();
-                m == p || n == p
-            }) {
-                return Err(PatchError::AlreadyPatched(p));
-            }
+            self.check_unpatched(p)?;
         }
         if a == b {
             return Err(PatchError::Unsupported(a, b, "a port cannot be patched to itself"));
@@ -420,8 +415,83 @@ impl DataInterface {
         Ok(())
     }
 
+    fn check_unpatched(&self, p: PortRef) -> Result<(), PatchError> {
+        let local = self.patches.iter().any(|x| {
+            let (m, n) = x.ends();
+            m == p || n == p
+        });
+        if local || self.remote_lines.iter().any(|r| r.0 == p) {
+            return Err(PatchError::AlreadyPatched(p));
+        }
+        Ok(())
+    }
+
+    /// Connects FXS or FXO port `port` to a line end in another device through `link`
+    /// (MODEL: PATCH-7 with PATCH-2): the other device does the same with the other
+    /// [`LinkSide`](super::LinkSide). An FXS end sends its line state (battery, polarity,
+    /// ringing) and hears the other end's hook; an FXO end the reverse; audio crosses the
+    /// link's elastic buffer. Two FXS or two FXO ends see nothing connected.
+    pub fn patch_remote(
+        &mut self,
+        port: PortRef,
+        link: &super::CrossLink,
+        side: super::LinkSide,
+    ) -> Result<(), PatchError> {
+        match self.end_kind(port)? {
+            EndKind::Fxs | EndKind::Fxo => {}
+            _ => return Err(PatchError::Unsupported(port, port, "only FXS and FXO lines cross devices")),
+        }
+        self.check_unpatched(port)?;
+        self.set_patched(port, true);
+        self.remote_lines.push((port, link.clone(), side));
+        Ok(())
+    }
+
+    /// MODEL: PATCH-7 — one ms of every line patch to another device.
+    fn run_remote_lines(&mut self, at: Instant, log: &mut EventLog) {
+        use super::g711::{ulaw_decode, ulaw_encode};
+        use super::link::LineSignal;
+        let lines = core::mem::take(&mut self.remote_lines);
+        for (p, link, side) in &lines {
+            let silence = [SILENCE_U; 8];
+            let to_ulaw = |c: Option<[i16; 8]>| c.map_or(silence, |c| c.map(ulaw_encode));
+            match self.end_kind(*p) {
+                Ok(EndKind::Fxs) => {
+                    let (feed, tx) = self.fxs_out(*p);
+                    let mine = LineSignal::Fxs {
+                        battery: feed.feeds_loop().then_some(feed.reversed()),
+                        ringing: feed == LineFeed::Ringing,
+                    };
+                    let (peer, audio) = link.exchange_line(*side, mine, &tx.map(ulaw_decode));
+                    let hook = matches!(peer, Some(LineSignal::Fxo { off_hook: true }));
+                    let mic = if hook { to_ulaw(audio) } else { silence };
+                    self.set_fxs_side(*p, PhoneSide { off_hook: hook, key: None, mic }, at, log);
+                }
+                Ok(EndKind::Fxo) => {
+                    let (hook, tx) = self.fxo_out(*p);
+                    let mine = LineSignal::Fxo { off_hook: hook };
+                    let (peer, audio) = link.exchange_line(*side, mine, &tx.map(ulaw_decode));
+                    let input = match peer {
+                        Some(LineSignal::Fxs { battery, ringing }) => {
+                            FxoLineIn { battery, ringing, audio: to_ulaw(audio) }
+                        }
+                        _ => FxoLineIn::IDLE,
+                    };
+                    self.set_fxo_input(*p, input);
+                }
+                _ => {}
+            }
+        }
+        self.remote_lines = lines;
+    }
+
     /// Removes the patch on `port` (both ends go back to their equipment); whether one existed.
     pub fn unpatch(&mut self, port: PortRef) -> bool {
+        if let Some(i) = self.remote_lines.iter().position(|r| r.0 == port) {
+            self.remote_lines.remove(i);
+            self.set_patched(port, false);
+            return true;
+        }
         let Some(i) = self.patches.iter().position(|x| {
             let (m, n) = x.ends();
             m == port || n == port
@@ -474,6 +544,9 @@ impl DataInterface {
         }
         let mut patches = core::mem::take(&mut self.patches);
         let mut log = core::mem::take(&mut self.events);
+        if !self.remote_lines.is_empty() {
+            self.run_remote_lines(at, &mut log);
+        }
         for patch in &mut patches {
             match patch {
                 Patch::FxsFxo { fxs, fxo } => {
