@@ -273,6 +273,19 @@ pub enum LineStateOnJump {
     Reset,
 }
 
+/// What a host on the standby TwinStar port sees (MODEL.md TWS-2, decision MT-10.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StandbyPresence {
+    /// Nothing enumerates on the standby port (only VBUS is sensed).
+    #[default]
+    None,
+    /// Experiment: a "TwinStar monitor" e4e4:1163 enumerates cold on the standby port while
+    /// it has VBUS: descriptors and standard requests only; FX2 RAM access (vendor request
+    /// 0xA0) stalls, since the device's one FX2 serves the active port.
+    Monitor1163,
+}
+
 /// A licence the device accepts besides the emulator's key oracle (MODEL.md MPP-14), e.g.
 /// copied from a real licence file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -331,8 +344,13 @@ pub struct CoreConfig {
     pub licence_keys: Vec<LicenceKey>,
     /// FAULT-1..7: transfer fault rules, applied in order.
     pub faults: Vec<crate::fault::FaultRule>,
-    /// FAULT-8..10: faults at given times (unplug, power, reset).
+    /// FAULT-8..12: faults at given times (unplug, power, reset, data-side faults).
     pub scheduled_faults: Vec<crate::fault::ScheduledFault>,
+    /// MPP-18, LOAD-13: a file holding the raw EEPROM image: read at every power-on (if it
+    /// exists), rewritten after every EEPROM change (default none: the EEPROM lives in memory).
+    pub eeprom_file: Option<std::path::PathBuf>,
+    /// TWS-2: what the standby port shows (default nothing).
+    pub standby_presence: StandbyPresence,
 }
 
 impl Default for CoreConfig {
@@ -357,6 +375,8 @@ impl Default for CoreConfig {
             licence_keys: Vec::new(),
             faults: Vec::new(),
             scheduled_faults: Vec::new(),
+            eeprom_file: None,
+            standby_presence: StandbyPresence::None,
         }
     }
 }

@@ -124,6 +124,16 @@ pub enum DeviceEvent {
         /// Which.
         fault: ScheduledFault,
     },
+    /// The EEPROM file (`CoreConfig::eeprom_file`) could not be read or written (MPP-18,
+    /// LOAD-13); the in-memory EEPROM carries on.
+    EepromFileError {
+        /// When.
+        at: Instant,
+        /// True for a write, false for the power-on read.
+        write: bool,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Counters of the device core.
@@ -152,6 +162,8 @@ pub struct Counters {
     pub faults_applied: u64,
     /// Events dropped because nobody polled them.
     pub events_dropped: u64,
+    /// EEPROM file reads and writes that failed (MPP-18, LOAD-13).
+    pub eeprom_file_errors: u64,
 }
 
 /// The 8051's state in stages 11x1/11x2 (LOAD-4..6).
@@ -649,6 +661,11 @@ impl Device {
                     ScheduledFault::Renumerate { .. } if self.generation(self.active).is_some() => {
                         self.renumerate(t);
                     }
+                    ScheduledFault::InTransfer { len, .. } if self.data_live() => {
+                        // MODEL: FAULT-12 — an odd-sized IN transfer on 0x86.
+                        self.push_in(t, self.active, ep::DATA_IN, vec![0; usize::from(len)], Duration::ZERO);
+                    }
+                    ScheduledFault::Data { fault, .. } if self.data_live() => self.data.inject(t, fault),
                     _ => {}
                 }
             }
@@ -702,6 +719,7 @@ impl Device {
                 self.jump(now, port, JumpReason::Watchdog);
             }
         }
+        self.refresh_monitor(now, DetachReason::PowerLost);
     }
 
     /// Device power off or on (FAULT-10). Power-on is LOAD-13.
@@ -716,6 +734,7 @@ impl Device {
             let active = self.active;
             self.leave(now, active, DetachReason::DevicePowerOff);
             self.powered = false;
+            self.refresh_monitor(now, DetachReason::DevicePowerOff);
             self.lose_ram();
             // Decision: a device power cycle drops the lines too (equipment = true); RESET
             // keeps them (LOAD-11 says chips, not the lines' far ends).
@@ -727,12 +746,67 @@ impl Device {
     fn power_on(&mut self, now: Instant, attach_delay: Duration) {
         self.powered = true;
         self.lose_ram();
+        // MODEL: LOAD-13, MPP-18 — the EEPROM file, if configured, is read at power-on.
+        // Decision: a bad file (unreadable, wrong size) is reported and the EEPROM keeps what
+        // it held (the configured contents at first); the file is only replaced by the next
+        // EEPROM write.
+        if let Some(path) = self.cfg.core.eeprom_file.clone()
+            && let Err(reason) = self.eeprom.load_file(&path)
+        {
+            self.counters.eeprom_file_errors += 1;
+            self.event(DeviceEvent::EepromFileError { at: now, write: false, reason });
+        }
         self.boot_ids = self.eeprom.boot_ids();
         self.effective_caps = self.eeprom.caps();
         self.active = if self.port_power(0) || !self.port_power(1) { 0 } else { 1 };
         let active = usize::from(self.active);
         if self.ports[active].vbus() {
             self.ports[active].link = Link::Attaching { at: now + attach_delay };
+        }
+        self.refresh_monitor(now, DetachReason::PowerLost);
+    }
+
+    /// MODEL: TWS-2 — whether the 1163 monitor should be on `port`.
+    fn monitor_wanted(&self, port: u8) -> bool {
+        self.powered
+            && self.cfg.twinstar
+            && self.cfg.core.standby_presence == crate::config::StandbyPresence::Monitor1163
+            && port != self.active
+            && self.ports.get(usize::from(port)).is_some_and(Port::vbus)
+    }
+
+    /// MODEL: TWS-2 — the monitor appears on a powered standby port (after `attach_delay`)
+    /// and leaves one that is no longer wanted (for `reason`).
+    fn refresh_monitor(&mut self, now: Instant, reason: DetachReason) {
+        for port in 0..self.port_count() {
+            if port == self.active {
+                continue;
+            }
+            let wanted = self.monitor_wanted(port);
+            let delay = self.cfg.core.attach_delay;
+            let p = &mut self.ports[usize::from(port)];
+            match (wanted, p.link) {
+                (true, Link::Detached) => p.link = Link::Attaching { at: now + delay },
+                (false, Link::Attaching { .. }) => p.link = Link::Detached,
+                (false, Link::Attached) => self.detach_monitor(now, port, reason),
+                _ => {}
+            }
+        }
+    }
+
+    /// The monitor leaves `port` (no data session or MPP state is involved).
+    fn detach_monitor(&mut self, now: Instant, port: u8, reason: DetachReason) {
+        let Some(p) = self.ports.get_mut(usize::from(port)) else { return };
+        match p.link {
+            Link::Attached => {
+                p.generation += 1;
+                p.link = Link::Detached;
+                p.identity = None;
+                p.clear_transfers();
+                self.event(DeviceEvent::Detached { at: now, port, reason });
+            }
+            Link::Attaching { .. } => p.link = Link::Detached,
+            Link::Detached => {}
         }
     }
 
@@ -760,6 +834,24 @@ impl Device {
 
     fn try_attach(&mut self, now: Instant, port: u8) {
         let i = usize::from(port);
+        if port != self.active && self.monitor_wanted(port) && self.ports[i].link != Link::Attached {
+            // MODEL: TWS-2 — the 1163 monitor, cold, on the standby port.
+            let id = Identity {
+                stage: UsbStage::Cold,
+                vendor: 0xE4E4,
+                product: 0x1163,
+                bcd: self.cfg.hw_revision,
+                label: self.eeprom.table().label,
+            };
+            let p = &mut self.ports[i];
+            p.generation += 1;
+            p.link = Link::Attached;
+            p.identity = Some(id);
+            p.configuration = 1;
+            p.clear_transfers();
+            self.event(DeviceEvent::Attached { at: now, port, vendor: id.vendor, product: id.product });
+            return;
+        }
         if !self.powered
             || port != self.active
             || !self.ports[i].vbus()
@@ -820,6 +912,8 @@ impl Device {
             return;
         }
         self.leave(now, from, DetachReason::Jumped);
+        // MODEL: TWS-2 — the monitor leaves the port the device moves to.
+        self.detach_monitor(now, to, DetachReason::Jumped);
         self.active = to;
         self.wd.armed = false;
         self.wd.expired = false;
@@ -836,6 +930,7 @@ impl Device {
         if self.powered {
             self.ports[usize::from(to)].link = Link::Attaching { at: now + self.cfg.core.jump_delay };
         }
+        self.refresh_monitor(now, DetachReason::Jumped);
     }
 
     /// MODEL: LOAD-11 — RESET: back to the power-on identity, RAM state lost.
@@ -930,7 +1025,10 @@ impl Device {
             return;
         }
         match (ep, self.fw.stage) {
-            (ep::MGMT_OUT, _) => self.handle_mpp(now, port, bytes),
+            (ep::MGMT_OUT, _) => {
+                self.handle_mpp(now, port, bytes);
+                self.persist_eeprom(now);
+            }
             (ep::DATA_OUT, UsbStage::UsbFirmware) => {
                 if !self.fw.fpga_loaded {
                     // MODEL: LOAD-15.
@@ -992,12 +1090,17 @@ impl Device {
         }
     }
 
+    /// Whether the data interface of the active port is live (11x2, CPU running, attached).
+    fn data_live(&self) -> bool {
+        self.fw.stage == UsbStage::Running
+            && self.fw.cpu == Cpu::Running
+            && self.attached(self.active).is_ok()
+    }
+
     /// Moves what the data interface has to send into the 0x86 FIFO of the active port.
     fn pump(&mut self, now: Instant) {
         let mut buf = [0u8; 512];
-        let live = self.fw.stage == UsbStage::Running
-            && self.fw.cpu == Cpu::Running
-            && self.attached(self.active).is_ok();
+        let live = self.data_live();
         for _ in 0..1024 {
             let Some(n) = self.data.poll_in(now, &mut buf) else { break };
             if live {
@@ -1077,6 +1180,10 @@ impl Device {
         self.run_due(now);
         let (i, id) = self.attached(port)?;
         match (setup.request_type, setup.request) {
+            // MODEL: TWS-2 — the 1163 monitor has no FX2 RAM to load.
+            // Decision: the emulated device has one FX2, serving the active port; what a real
+            // 1163 does with a firmware load is unknown (MT §10.4), so the monitor refuses it.
+            (0x40 | 0xC0, 0xA0) if port != self.active => Err(TransferError::Stall),
             (0x40, 0xA0) => {
                 // MODEL: LOAD-1, LOAD-2.
                 let effect = self.fx2.write(setup.value, data).map_err(|()| TransferError::Stall)?;
@@ -1120,6 +1227,7 @@ impl Device {
         self.run_due(now);
         let (i, id) = self.attached(port)?;
         let reply: Vec<u8> = match (setup.request_type, setup.request) {
+            (0xC0, 0xA0) if port != self.active => return Err(TransferError::Stall),
             (0xC0, 0xA0) => self.fx2.read(setup.value, buf.len()).ok_or(TransferError::Stall)?,
             (0x80, 6) => {
                 id.descriptor((setup.value >> 8) as u8, setup.value as u8).ok_or(TransferError::Stall)?
@@ -1223,6 +1331,19 @@ impl Device {
     /// TWS_PWR_GET bits (TWS-4, TWS-15).
     pub(crate) fn power_bits(&self) -> u8 {
         (0..self.port_count()).filter(|&p| self.port_power(p)).fold(0, |b, p| b | 1 << p)
+    }
+
+    /// MODEL: MPP-18 — writes a changed EEPROM to its file (EEPROM_SET, CAPS_SET,
+    /// EXTRAINFO_SET, EEPROM DEV_SEND segments).
+    fn persist_eeprom(&mut self, now: Instant) {
+        if !self.eeprom.take_dirty() {
+            return;
+        }
+        let Some(path) = self.cfg.core.eeprom_file.as_deref() else { return };
+        if let Err(reason) = self.eeprom.save_file(path) {
+            self.counters.eeprom_file_errors += 1;
+            self.event(DeviceEvent::EepromFileError { at: now, write: true, reason });
+        }
     }
 
     /// The current EEPROM kind.

@@ -76,6 +76,8 @@ pub(crate) const fn module_type(m: &ModuleConfig) -> (u8, u8) {
 pub(crate) struct Eeprom {
     kind: EepromKind,
     raw: Vec<u8>,
+    /// Changed since the last [`Eeprom::take_dirty`].
+    dirty: bool,
 }
 
 impl Eeprom {
@@ -85,7 +87,7 @@ impl Eeprom {
             EepromKind::Small => 256,
             _ => 8192,
         };
-        let mut e = Self { kind: cfg.eeprom, raw: vec![0xFF; size] };
+        let mut e = Self { kind: cfg.eeprom, raw: vec![0xFF; size], dirty: false };
         let table = default_table(cfg);
         e.write(TABLE.start, &table.to_bytes());
         if e.kind == EepromKind::Large {
@@ -93,7 +95,46 @@ impl Eeprom {
             e.write(CAPS.start, &caps.to_bytes());
             e.write(KEY.start, &key_oracle(&table, &caps).0);
         }
+        e.dirty = false;
         e
+    }
+
+    /// Whether anything was written since the last call; clears the flag.
+    pub(crate) fn take_dirty(&mut self) -> bool {
+        core::mem::take(&mut self.dirty)
+    }
+
+    /// MODEL: MPP-18, LOAD-13 — replaces the contents with the file at `path`.
+    ///
+    /// `Ok(false)` if the file does not exist (the contents stay as they are; the file is
+    /// created by the first write). A file of the wrong size or that cannot be read is an
+    /// error and changes nothing.
+    // Decision: the file is the raw EEPROM image, byte for byte (256 or 8192 bytes), so it can
+    // be inspected with a hex dump and made from a real device's EEPROM_BLK_RD dump.
+    pub(crate) fn load_file(&mut self, path: &std::path::Path) -> Result<bool, String> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.to_string()),
+        };
+        if bytes.len() != self.raw.len() {
+            return Err(format!("{} bytes, expected {}", bytes.len(), self.raw.len()));
+        }
+        self.raw = bytes;
+        Ok(true)
+    }
+
+    /// MODEL: MPP-18 — writes the contents to `path` (through a temporary file and a rename,
+    /// so a crash never leaves a half-written image).
+    pub(crate) fn save_file(&self, path: &std::path::Path) -> Result<(), String> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        std::fs::write(&tmp, &self.raw).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            e.to_string()
+        })
     }
 
     pub(crate) const fn kind(&self) -> EepromKind {
@@ -114,6 +155,7 @@ impl Eeprom {
         match self.raw.get_mut(offset..end) {
             Some(dst) => {
                 dst.copy_from_slice(data);
+                self.dirty = true;
                 true
             }
             None => false,

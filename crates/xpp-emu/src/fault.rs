@@ -5,8 +5,10 @@
 //! - [`FaultRule`]s act on bulk transfers as they cross the cable (FAULT-1..7): drop, corrupt,
 //!   truncate, delay, duplicate, stall. A rule matches by port, endpoint, time window and
 //!   opcode, and fires always, every n-th match, or with a probability.
-//! - [`ScheduledFault`]s happen at a given time (FAULT-8..10, FAULT-12 renumeration): unplug,
-//!   host power off, device power cycle, device reset, bus reset.
+//! - [`ScheduledFault`]s happen at a given time (FAULT-8..12): unplug, host power off, device
+//!   power cycle, device reset, bus reset, renumeration, an odd-sized IN transfer, and the
+//!   data-interface faults of [`DataFault`] (protocol and line faults), which the device core
+//!   hands to the data interface when they are due.
 //!
 //! Reproducibility (FAULT-1): each rule owns a [`SplitMix64`] stream seeded from
 //! (`DeviceConfig::seed`, rule index) and draws exactly one number per candidate transfer, in
@@ -213,6 +215,84 @@ pub enum ScheduledFault {
         /// When.
         at: Instant,
     },
+    // Decision: the bytes of an odd-sized IN transfer are 0x00: a zero `len` field is what a
+    // host deframer must reject, and a fixed filler keeps the fault free of random draws.
+    /// FAULT-12: an IN transfer of `len` bytes on endpoint 0x86 of the active port at `at`
+    /// (0 = a zero-length packet; over 512 = more than the host's buffer), in a running
+    /// session only. The bytes are 0x00.
+    InTransfer {
+        /// When.
+        at: Instant,
+        /// Its length in bytes.
+        len: u16,
+    },
+    /// FAULT-11, FAULT-12: a data-interface fault at `at` (ignored outside stage 11x2).
+    Data {
+        /// When.
+        at: Instant,
+        /// Which.
+        fault: DataFault,
+    },
+}
+
+/// A fault of the data interface (FAULT-11 line faults, FAULT-12 protocol faults), scheduled
+/// with [`ScheduledFault::Data`] or applied at once with
+/// [`DataInterface::inject`](crate::data::DataInterface::inject).
+///
+/// Random choices (jitter, bounce durations) come from [`SplitMix64`] streams derived from
+/// `DeviceConfig::seed` and the fault's time or port, so a seed replays them exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DataFault {
+    // Decision: ERROR_CODE/NULL_REPLY use address 0 and the copy is the last command packet:
+    // the reference leaves the address and the "offending packet" unspecified (XP §6.7, §13.7).
+    /// FAULT-12: an ERROR_CODE packet (address 0) in its own IN transfer, carrying a copy of
+    /// the last command packet the host sent (at most 32 bytes; none before the first).
+    ErrorCode {
+        /// `category_code`.
+        category: u8,
+        /// `errorbits`.
+        errorbits: u8,
+    },
+    /// FAULT-12: a NULL_REPLY packet (address 0) in its own IN transfer.
+    NullReply,
+    /// FAULT-12: the next SYNC_REPLY is not sent (the SYNC_SOURCE still takes effect).
+    OmitSyncReply,
+    /// FAULT-12: the next `ticks` ticks emit no PCM round (the device still runs them).
+    SkipPcm {
+        /// How many.
+        ticks: u32,
+    },
+    /// FAULT-12: the next `ticks` ticks happen up to `max_us` µs early or late (uniform,
+    /// seeded; clamped to 499 µs so ticks stay in order); the tick grid itself does not move.
+    TickJitter {
+        /// Largest offset in µs.
+        max_us: u32,
+        /// How many ticks.
+        ticks: u32,
+    },
+    /// FAULT-11: from now on every hook edge of the phone on FXS port (`unit`, `port`)
+    /// bounces: the contact flips back and forth `bounces` times, each contact state lasting
+    /// 1–5 ms (seeded), before it settles. 0 turns bouncing off.
+    HookBounce {
+        /// The FXS unit.
+        unit: u8,
+        /// The port.
+        port: u8,
+        /// Bounces per edge.
+        bounces: u8,
+    },
+    /// FAULT-11: the next D-channel frame the far end of BRI port (`unit`, `port`) sends
+    /// toward the host arrives damaged: aborted (status 0xFF) or with a bad FCS (the FCS
+    /// inverted, status 0x01).
+    BriBadFrame {
+        /// The BRI unit.
+        unit: u8,
+        /// The port.
+        port: u8,
+        /// Abort (0xFF) rather than bad FCS (0x01).
+        abort: bool,
+    },
 }
 
 impl ScheduledFault {
@@ -224,7 +304,9 @@ impl ScheduledFault {
             | Self::PowerCycle { at, .. }
             | Self::DeviceReset { at }
             | Self::BusReset { at, .. }
-            | Self::Renumerate { at } => at,
+            | Self::Renumerate { at }
+            | Self::InTransfer { at, .. }
+            | Self::Data { at, .. } => at,
         }
     }
 }

@@ -18,7 +18,7 @@ use xpp_proto::{Duration, Instant};
 use crate::config::{DeviceConfig, FxsChip, ModuleConfig, Stage};
 use crate::data::{self, EventKind, Stats};
 use crate::device::{DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
-use crate::fault::{FaultAction, ScheduledFault};
+use crate::fault::{DataFault, FaultAction, ScheduledFault};
 use crate::scenario::Applied;
 use crate::script::{Action, Alarm, Endpoint};
 
@@ -59,6 +59,9 @@ pub fn device_event(e: &DeviceEvent) -> String {
             format!("fault: rule {rule} {} on usb {port} ep {endpoint:#04x}", fault_action(action))
         }
         DeviceEvent::ScheduledFault { fault, .. } => format!("fault: {}", scheduled(fault)),
+        DeviceEvent::EepromFileError { write, reason, .. } => {
+            format!("eeprom: file {} failed: {reason}", if *write { "write" } else { "read" })
+        }
     }
 }
 
@@ -96,6 +99,28 @@ fn scheduled(f: &ScheduledFault) -> String {
         ScheduledFault::DeviceReset { .. } => "device reset".into(),
         ScheduledFault::BusReset { port, .. } => format!("usb {port} bus reset"),
         ScheduledFault::Renumerate { .. } => "spontaneous renumeration".into(),
+        ScheduledFault::InTransfer { len, .. } => format!("IN transfer of {len} bytes"),
+        ScheduledFault::Data { fault, .. } => data_fault(fault),
+    }
+}
+
+fn data_fault(f: &DataFault) -> String {
+    match *f {
+        DataFault::ErrorCode { category, errorbits } => {
+            format!("ERROR_CODE category {category:#04x} bits {errorbits:#04x}")
+        }
+        DataFault::NullReply => "NULL_REPLY".into(),
+        DataFault::OmitSyncReply => "next SYNC_REPLY omitted".into(),
+        DataFault::SkipPcm { ticks } => format!("no PCM for {ticks} tick(s)"),
+        DataFault::TickJitter { max_us, ticks } => format!("tick jitter ±{max_us} µs for {ticks} tick(s)"),
+        DataFault::HookBounce { unit, port, bounces } => {
+            format!("hook bounce x{bounces} on port {}", data::PortRef::new(unit, port))
+        }
+        DataFault::BriBadFrame { unit, port, abort } => format!(
+            "next D-channel frame on port {} {}",
+            data::PortRef::new(unit, port),
+            if abort { "aborted" } else { "with a bad FCS" }
+        ),
     }
 }
 
@@ -242,7 +267,8 @@ fn device_event_time(e: &DeviceEvent) -> Instant {
         | DeviceEvent::FirmwareRefused { at, .. }
         | DeviceEvent::WatchdogExpired { at }
         | DeviceEvent::FaultApplied { at, .. }
-        | DeviceEvent::ScheduledFault { at, .. } => *at,
+        | DeviceEvent::ScheduledFault { at, .. }
+        | DeviceEvent::EepromFileError { at, .. } => *at,
     }
 }
 

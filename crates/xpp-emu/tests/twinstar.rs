@@ -159,3 +159,38 @@ fn line_state_switch_is_configurable() {
     }
     let _ = Instant::ZERO;
 }
+
+#[test]
+fn monitor_1163_on_the_standby_port() {
+    use xpp_emu::config::StandbyPresence;
+    use xpp_usb::ControlSetup;
+    let emu = twinstar(core(|c| c.standby_presence = StandbyPresence::Monitor1163));
+    // Built powered: the device at once on port 0, the monitor after the attach debounce.
+    assert!(emu.transport(1).is_none());
+    emu.advance(Duration::from_millis(100));
+    let mut m = emu.transport(1).expect("TWS-2: monitor enumerated");
+    assert_eq!((m.info().vendor_id, m.info().product_id), (0xE4E4, 0x1163));
+    // Cold: EP0 only, descriptors answer, FX2 RAM access stalls.
+    assert_eq!(m.submit(ep::MGMT_OUT, vec![0; 5]), Err(TransferError::InvalidArgument));
+    let desc = ControlSetup { request_type: 0x80, request: 6, value: 0x0100, index: 0 };
+    assert_eq!(m.control_in(desc, &mut [0; 18], T), Ok(18));
+    let cpucs = ControlSetup { request_type: 0x40, request: 0xA0, value: 0xE600, index: 0 };
+    assert_eq!(m.control_out(cpucs, &[1], T), Err(TransferError::Stall));
+    // The standby host loses VBUS: the monitor leaves; back: it returns.
+    emu.with_device(|d| d.set_power(d.now(), 1, false));
+    assert_eq!(m.submit(ep::MGMT_IN, vec![0; 512]), Err(TransferError::Disconnected));
+    emu.with_device(|d| d.set_power(d.now(), 1, true));
+    emu.advance(Duration::from_millis(100));
+    assert_eq!(emu.transport(1).unwrap().info().product_id, 0x1163);
+    // A jump: the device moves to port 1 (the monitor leaves it), the monitor to port 0.
+    let mut a = emu.transport(0).unwrap();
+    assert!(mpp(&mut a, 1, Request::TwsPortSet { port: 1 }).is_none());
+    emu.advance(Duration::from_millis(600));
+    assert_eq!(emu.with_device(|d| d.active_port()), 1);
+    assert_eq!(emu.transport(1).unwrap().info().product_id, 0x1162);
+    assert_eq!(emu.transport(0).unwrap().info().product_id, 0x1163);
+    // Default: nothing on the standby port.
+    let plain = twinstar(CoreConfig::default());
+    plain.advance(Duration::from_millis(1000));
+    assert!(plain.transport(1).is_none());
+}

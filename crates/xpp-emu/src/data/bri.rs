@@ -25,6 +25,9 @@ pub(crate) struct BriPort {
     tx_frame: Vec<u8>,
     tx_overflow: bool,
     pub(crate) leds: [bool; 2],
+    /// PATCH-5: cabled to another BRI port; B-channel audio comes from `peer_b`.
+    pub(crate) patched: bool,
+    pub(crate) peer_b: [[u8; 8]; 2],
 }
 
 /// Observable state of one BRI port.
@@ -48,7 +51,16 @@ pub(crate) struct BriUnit {
 }
 
 impl BriPort {
-    fn active(&self) -> bool {
+    pub(crate) const fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// A TE port on its way to F7 (PATCH-5: it sends INFO3).
+    pub(crate) fn activating(&self) -> bool {
+        matches!(self.timer, Some((_, 7)))
+    }
+
+    pub(crate) fn active(&self) -> bool {
         if self.nt { self.state == 3 } else { self.state == 7 }
     }
 
@@ -81,6 +93,8 @@ impl BriUnit {
                 tx_frame: Vec::new(),
                 tx_overflow: false,
                 leds: [false; 2],
+                patched: false,
+                peer_b: [[SILENCE_A; 8]; 2],
             })
             .collect();
         Self { unit, nports, ports, activate: Duration::from_millis(u64::from(activate_ms)) }
@@ -237,7 +251,10 @@ impl BriUnit {
             for (s, port) in self.ports.iter_mut().enumerate() {
                 for b in 0..2 {
                     let bit = 4 * s + b;
-                    if port.active() {
+                    if port.active() && port.patched {
+                        // MODEL: PATCH-5 — the peer port's B channel.
+                        pcm.rx[bit] = port.peer_b[b];
+                    } else if port.active() {
                         port.far.heard[b].push_chunk(Law::Alaw, &pcm.tx[bit]);
                         pcm.rx[bit] = port.far.b[b].next_chunk(Law::Alaw);
                     } else {
@@ -257,12 +274,29 @@ impl BriUnit {
             }
             let Some(frame) = port.far.to_host.pop_front() else { continue };
             let addr = Address::new(self.unit, s as u8).unwrap_or(Address::ZERO);
-            let fcs = fcs16(&frame);
+            let mut fcs = fcs16(&frame);
+            // MODEL: FAULT-11 — a damaged frame: aborted (0xFF) or a bad FCS (0x01).
+            let status = match port.far.damage.pop_front() {
+                None => 0x00,
+                Some(true) => 0xFF,
+                Some(false) => {
+                    fcs = !fcs;
+                    0x01
+                }
+            };
             let mut bytes = frame;
             bytes.extend_from_slice(&fcs.to_le_bytes());
-            bytes.push(0x00);
+            bytes.push(status);
             queue_dchannel(out, addr, s as u8, &bytes);
         }
+    }
+}
+
+/// What BRI port `s` transmits on B1/B2 this ms (silence while layer 1 is down).
+pub(crate) fn b_tx(port: &BriPort, pcm: Option<&XpdPcm>, s: usize) -> [[u8; 8]; 2] {
+    match pcm {
+        Some(x) if port.active() => [x.tx[4 * s], x.tx[4 * s + 1]],
+        _ => [[SILENCE_A; 8]; 2],
     }
 }
 

@@ -258,6 +258,11 @@ impl Phone {
         self.rings = 0;
     }
 
+    /// PATCH-6: the microphone and the ear.
+    pub(crate) fn audio_io(&mut self) -> (&mut Generator, &mut Recorder) {
+        (&mut self.mic, &mut self.heard)
+    }
+
     /// Whether the handset is off-hook.
     pub fn is_off_hook(&self) -> bool {
         self.hook == Hook::Off
@@ -610,6 +615,11 @@ impl PstnLine {
         self.far.set(source);
     }
 
+    /// PATCH-6: the far party's voice and what reaches it.
+    pub(crate) fn audio_io(&mut self) -> (&mut Generator, &mut Recorder) {
+        (&mut self.far, &mut self.heard)
+    }
+
     /// Linear samples the far party heard while connected.
     pub fn take_heard(&mut self) -> Vec<i16> {
         self.heard.take()
@@ -851,6 +861,12 @@ impl PriFarEnd {
         }
     }
 
+    /// PATCH-6: timeslot `ts` as the far end sends and hears it.
+    pub(crate) fn audio_io(&mut self, ts: u8) -> Option<(&mut Generator, &mut Recorder)> {
+        let i = usize::from(ts);
+        Some((self.sources.get_mut(i)?, self.heard.get_mut(i)?))
+    }
+
     /// Linear samples the far end received on timeslot `ts`.
     pub fn take_heard(&mut self, ts: u8) -> Vec<i16> {
         self.heard.get_mut(usize::from(ts)).map(Recorder::take).unwrap_or_default()
@@ -897,6 +913,8 @@ pub struct BriFarEnd {
     pub(crate) active: bool,
     pub(crate) to_host: VecDeque<Vec<u8>>,
     pub(crate) from_host: VecDeque<Vec<u8>>,
+    /// FAULT-11: damage for the next frames toward the host (true = abort, false = bad FCS).
+    pub(crate) damage: VecDeque<bool>,
     pub(crate) b: [Generator; 2],
     pub(crate) heard: [Recorder; 2],
 }
@@ -908,6 +926,7 @@ impl BriFarEnd {
             active: false,
             to_host: VecDeque::new(),
             from_host: VecDeque::new(),
+            damage: VecDeque::new(),
             b: [Generator::default(), Generator::default()],
             heard: [Recorder::new(t.record_limit), Recorder::new(t.record_limit)],
         }
@@ -945,11 +964,25 @@ impl BriFarEnd {
         self.from_host.drain(..).collect()
     }
 
+    /// FAULT-11: the next frame toward the host not yet damaged arrives aborted (status
+    /// 0xFF, `abort`) or with a bad FCS (status 0x01). At most 64 wait.
+    pub fn damage_next(&mut self, abort: bool) {
+        if self.damage.len() < 64 {
+            self.damage.push_back(abort);
+        }
+    }
+
     /// What the far end sends on B1 (`b` = 0) or B2 (`b` = 1).
     pub fn play(&mut self, b: u8, source: Source) {
         if let Some(g) = self.b.get_mut(usize::from(b)) {
             g.set(source);
         }
+    }
+
+    /// PATCH-6: B channel `b` as the far end sends and hears it.
+    pub(crate) fn audio_io(&mut self, b: u8) -> Option<(&mut Generator, &mut Recorder)> {
+        let i = usize::from(b);
+        Some((self.b.get_mut(i)?, self.heard.get_mut(i)?))
     }
 
     /// Linear samples the far end received on B1/B2.

@@ -28,6 +28,8 @@ pub(crate) struct FxsPort {
     pub(crate) green: bool,
     pub(crate) red: bool,
     pub(crate) relay: bool,
+    /// FAULT-11 hook contact bounce.
+    bounce: Option<super::faults::Bounce>,
 }
 
 /// Observable state of one FXS port.
@@ -85,6 +87,7 @@ impl FxsUnit {
                 green: false,
                 red: false,
                 relay: false,
+                bounce: None,
             })
             .collect();
         Self {
@@ -158,6 +161,13 @@ impl FxsUnit {
             6 => Some(0),
             7 => Some(1),
             _ => None,
+        }
+    }
+
+    /// FAULT-11: hook edges of the phone on `port` bounce `bounces` times (0: off).
+    pub(crate) fn set_bounce(&mut self, port: u8, bounces: u8, rng: crate::fault::SplitMix64) {
+        if let Some(p) = self.ports.get_mut(usize::from(port)) {
+            p.bounce = (bounces > 0).then(|| super::faults::Bounce::new(bounces, rng, p.side.off_hook));
         }
     }
 
@@ -299,7 +309,12 @@ impl FxsUnit {
             let (feed, tx) = self.output(p as u8, pcm);
             let lamp = self.lamp(p);
             let pref = PortRef::new(self.unit, p as u8);
-            self.ports[p].side = self.ports[p].phone.update(at, pref, feed, lamp, &tx, log);
+            let mut side = self.ports[p].phone.update(at, pref, feed, lamp, &tx, log);
+            if let Some(b) = &mut self.ports[p].bounce {
+                // MODEL: FAULT-11 — the hook switch bounces on each edge.
+                side.off_hook = b.contact(at, side.off_hook);
+            }
+            self.ports[p].side = side;
         }
     }
 

@@ -208,6 +208,21 @@ impl Generator {
         }
     }
 
+    /// Appends linear samples to play (PATCH-6 bridges): a `Samples` source grows (keeping
+    /// at most `BRIDGE_BACKLOG` waiting samples, the oldest dropped); any other source is
+    /// replaced by them.
+    pub(crate) fn feed(&mut self, samples: &[i16]) {
+        if !matches!(self.source, Source::Samples(_)) {
+            self.set(Source::Samples(VecDeque::new()));
+        }
+        if let Source::Samples(q) = &mut self.source {
+            q.extend(samples.iter().copied());
+            while q.len() > BRIDGE_BACKLOG {
+                q.pop_front();
+            }
+        }
+    }
+
     /// The next 8 samples, encoded in `law` (silence code for silence).
     pub fn next_chunk(&mut self, law: Law) -> [u8; 8] {
         if matches!(self.source, Source::Silence) {
@@ -221,21 +236,43 @@ impl Generator {
     }
 }
 
+/// Most bridged samples waiting in a generator or a recorder tap (4 ms).
+pub(crate) const BRIDGE_BACKLOG: usize = 32;
+
 /// Keeps the most recent received audio as linear samples (bounded).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Recorder {
     samples: VecDeque<i16>,
     limit: usize,
+    /// PATCH-6: a copy of what arrives for an audio bridge, independent of `samples`.
+    tap: Option<Vec<i16>>,
 }
 
 impl Recorder {
     /// A recorder keeping at most `limit` samples (older ones are dropped).
     pub fn new(limit: usize) -> Self {
-        Self { samples: VecDeque::new(), limit }
+        Self { samples: VecDeque::new(), limit, tap: None }
+    }
+
+    /// Starts or stops copying received audio for a bridge (PATCH-6).
+    pub(crate) fn set_tap(&mut self, on: bool) {
+        self.tap = on.then(Vec::new);
+    }
+
+    /// The audio received since the last call, for a bridge (PATCH-6).
+    pub(crate) fn drain_tap(&mut self, into: &mut Vec<i16>) {
+        if let Some(t) = &mut self.tap {
+            into.append(t);
+        }
     }
 
     /// Appends one 8-sample chunk of law `law`.
     pub fn push_chunk(&mut self, law: Law, chunk: &[u8; 8]) {
+        if let Some(t) = &mut self.tap
+            && t.len() < BRIDGE_BACKLOG
+        {
+            t.extend(chunk.iter().map(|&b| law.decode(b)));
+        }
         if self.limit == 0 {
             return;
         }

@@ -26,10 +26,12 @@ pub mod callerid;
 mod echo;
 mod equipment;
 mod event;
+mod faults;
 mod fxo;
 mod fxs;
 pub mod g711;
 mod hdlc;
+mod link;
 mod patch;
 mod pri;
 mod regs;
@@ -47,7 +49,8 @@ pub use event::{Event, EventKind, PortRef};
 pub use fxo::FxoPortState;
 pub use fxs::FxsPortState;
 pub use g711::{Law, Source};
-pub use patch::PatchError;
+pub use link::{CrossLink, LinkSide};
+pub use patch::{AudioChannel, PatchError};
 pub use pri::PriPortState;
 
 use crate::config::DeviceConfig;
@@ -165,6 +168,12 @@ pub struct Stats {
     pub dchannel_tx_discarded: u64,
     /// BRI D-channel frames toward the host discarded (delivery off; BRI-9).
     pub dchannel_rx_discarded: u64,
+    /// Data-interface faults applied (FAULT-11, FAULT-12).
+    pub faults_injected: u64,
+    /// Ticks that emitted no PCM round because of a `SkipPcm` fault (FAULT-12).
+    pub pcm_rounds_skipped: u64,
+    /// SYNC_REPLYs not sent because of an `OmitSyncReply` fault (FAULT-12).
+    pub sync_replies_omitted: u64,
     /// Counters since the last XBUS_RESET 0x10.
     pub window: WindowStats,
 }
@@ -316,6 +325,10 @@ pub struct DataInterface {
     events: event::EventLog,
     stats: Stats,
     patches: Vec<patch::Patch>,
+    bridges: Vec<(AudioChannel, AudioChannel)>,
+    remote: Vec<(AudioChannel, CrossLink, LinkSide)>,
+    remote_lines: Vec<(PortRef, CrossLink, LinkSide)>,
+    faults: faults::DataFaults,
 }
 
 impl DataInterface {
@@ -340,6 +353,10 @@ impl DataInterface {
             bri_delivery: true,
             stats: Stats::default(),
             patches: Vec::new(),
+            bridges: Vec::new(),
+            remote: Vec::new(),
+            remote_lines: Vec::new(),
+            faults: faults::DataFaults::default(),
         };
         d.build();
         d
@@ -519,23 +536,70 @@ impl DataInterface {
             return;
         }
         let mut steps = 0u32;
-        while self.clock.due(now) {
+        while now >= self.next_tick() {
             // Decision: a caller that falls more than 60 s behind skips the missed ms (the
             // clock re-phases) instead of replaying them.
             if steps >= 60_000 {
                 self.clock.catch_up(now);
                 break;
             }
-            let at = self.clock.next_instant();
+            let at = self.next_tick();
             self.step(at);
             self.clock.advance();
+            self.faults.tick_done();
             steps += 1;
         }
     }
 
     /// When [`DataInterface::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.session.then(|| self.clock.next_instant())
+        self.session.then(|| self.next_tick())
+    }
+
+    /// The next internal ms boundary, moved by any tick jitter fault (FAULT-12).
+    fn next_tick(&self) -> Instant {
+        faults::shift(self.clock.next_instant(), self.faults.jitter_us())
+    }
+
+    /// Applies a data-interface fault now (MODEL: FAULT-11, FAULT-12); see
+    /// [`DataFault`](crate::fault::DataFault). Faults that emit packets do so only in a session.
+    pub fn inject(&mut self, now: Instant, fault: crate::fault::DataFault) {
+        use crate::fault::DataFault;
+        self.stats.faults_injected += 1;
+        let seed = self.device.seed;
+        match fault {
+            DataFault::ErrorCode { category, errorbits } => {
+                if self.session {
+                    let copy = &self.faults.last_cmd[..self.faults.last_cmd_len];
+                    let e = xpp_proto::wire::ErrorCode { category, errorbits, copy };
+                    let repr = Repr::command(Address::ZERO, xpp_proto::wire::Message::ErrorCode(e));
+                    self.out.push_repr(&repr);
+                }
+            }
+            DataFault::NullReply => {
+                if self.session {
+                    self.out.push_repr(&Repr::command(Address::ZERO, xpp_proto::wire::Message::NullReply));
+                }
+            }
+            DataFault::OmitSyncReply => self.faults.omit_sync = self.faults.omit_sync.saturating_add(1),
+            DataFault::SkipPcm { ticks } => self.faults.skip_pcm = self.faults.skip_pcm.saturating_add(ticks),
+            DataFault::TickJitter { max_us, ticks } => self.faults.start_jitter(seed, now, max_us, ticks),
+            DataFault::HookBounce { unit, port, bounces } => {
+                let rng = faults::DataFaults::stream(
+                    seed,
+                    Instant::ZERO,
+                    0xB0_0CE0 + u64::from(unit) * 8 + u64::from(port),
+                );
+                if let Some(Card::Fxs(u)) = self.unit_mut(unit) {
+                    u.set_bounce(port, bounces, rng);
+                }
+            }
+            DataFault::BriBadFrame { unit, port, abort } => {
+                if let Some(f) = self.bri_far_end_mut(unit, port) {
+                    f.damage_next(abort);
+                }
+            }
+        }
     }
 
     /// A host session starts (entry into 11x2 on the active port): sync NONE, queues empty.
@@ -569,6 +633,9 @@ impl DataInterface {
     pub fn power_on_reset(&mut self, equipment: bool) {
         if equipment {
             self.patches.clear();
+            self.bridges.clear();
+            self.remote.clear();
+            self.remote_lines.clear();
             self.stats = Stats::default();
             self.adjustment = 0;
             self.bri_delivery = true;

@@ -37,10 +37,6 @@ impl Clock {
         Instant::from_micros(self.next_ps.div_ceil(PS_PER_US).min(u128::from(u64::MAX)) as u64)
     }
 
-    pub(crate) fn due(&self, now: Instant) -> bool {
-        u128::from(now.total_micros()) * PS_PER_US >= self.next_ps
-    }
-
     pub(crate) fn advance(&mut self) {
         self.next_ps += self.period_ps;
     }

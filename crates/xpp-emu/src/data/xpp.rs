@@ -160,6 +160,7 @@ impl DataInterface {
             } else if pkt.is_pcm() || matches!(pkt.opcode(), Opcode::PcmWrite | Opcode::PcmRead) {
                 self.stats.ignored += 1; // MODEL: XPP-3
             } else {
+                self.faults.remember_cmd(bytes);
                 match Repr::parse(&pkt) {
                     Ok(repr) => self.command(now, bytes, &repr),
                     Err(_) => self.stats.ignored += 1, // MODEL: XPP-4, REG-2
@@ -301,6 +302,12 @@ impl DataInterface {
         }
         // MODEL: TIME-7
         let reply = SyncState { mode: self.sync_mode(), drift: self.adjustment };
+        if self.faults.omit_sync > 0 {
+            // MODEL: FAULT-12
+            self.faults.omit_sync -= 1;
+            self.stats.sync_replies_omitted += 1;
+            return;
+        }
         self.out.push_repr(&Repr::command(Address::ZERO, Message::SyncReply(reply)));
     }
 
@@ -459,7 +466,12 @@ impl DataInterface {
                 Card::Echo(_) => {}
             }
         }
-        if tick {
+        if tick && self.faults.skip_pcm > 0 {
+            // MODEL: FAULT-12 — the tick runs, its PCM round is not sent.
+            self.faults.skip_pcm -= 1;
+            self.stats.pcm_rounds_skipped += 1;
+            self.ticked_once = true;
+        } else if tick {
             self.pcm_round(mark);
             self.ticked_once = true;
             self.stats.ticks += 1;
