@@ -57,6 +57,7 @@ use crate::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
 use crate::hook::{HookMode, HookOutcome};
 use crate::pcm::Chunk;
 use crate::span::{ChanKind, UnitSetup};
+use crate::sysconf::{self, Applied, ConfErrors, SystemConf};
 use crate::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
 
 use device::{DevState, DeviceShared};
@@ -531,6 +532,28 @@ impl Driver {
             let now = self.clock.now();
             d.lock().core.configure_defaults(now);
         }
+    }
+
+    /// Applies a `system.conf` to the running devices the way `dahdi_cfg` does
+    /// ([`SystemConf::apply`]: validated as a whole against every running device's spans and
+    /// channels, applied only if valid; errors at `file:line:column`). `file` names the file
+    /// in errors.
+    // Decision: every running device's core is locked for the call, in device order (the
+    // only place holding more than one core lock; the run loops hold one lock at a time, so
+    // no lock cycle), so the file is validated and applied against one consistent state.
+    // Removed or closed devices take no part: their channels no longer exist, as in DAHDI.
+    pub fn apply_system_conf(&self, file: &str, conf: &SystemConf) -> Result<Applied, ConfErrors> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut guards: Vec<_> = devices.iter().map(|d| d.lock()).filter(|st| st.alive).collect();
+        let now = self.clock.now();
+        conf.apply(file, now, guards.iter_mut().map(|st| &mut st.core))
+    }
+
+    /// Reads and parses `path` ([`sysconf::parse_file`]) and applies it
+    /// ([`Driver::apply_system_conf`]).
+    pub fn load_system_conf(&self, path: &std::path::Path) -> Result<Applied, ConfErrors> {
+        let conf = sysconf::parse_file(path)?;
+        self.apply_system_conf(&path.display().to_string(), &conf)
     }
 
     /// DAHDI_HOOK on `channo` (ONHOOK, OFFHOOK, RING, FLASH...). `HookMode::Blocking` does not
