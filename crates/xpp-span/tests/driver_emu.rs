@@ -16,6 +16,7 @@ use xpp_proto::Instant;
 use xpp_span::bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
 use xpp_span::driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, TimeSource};
 use xpp_span::hook::HookMode;
+use xpp_span::sysconf::{ConfErrorKind, parse_str};
 use xpp_span::xbus::ChanError;
 use xpp_span::{Alarms, Event, HookCmd, Sig, SpanType};
 
@@ -244,5 +245,44 @@ fn orderly_close_stops_the_device_and_joins() {
         emu.advance(xpp_proto::Duration::from_millis(5));
         assert!(!emu.with_device(|d| d.data().is_ticking()));
         assert!(matches!(drv.wait_tick(id, WAIT), Err(DriverError::Chan(ChanError::Removed))));
+    });
+}
+
+#[test]
+fn system_conf_applied_to_the_running_driver() {
+    within(60, || {
+        let (_emu, drv, _id, rx) =
+            start(EmuStage::Running, DriverOptions::default().with_configure_defaults(false));
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        drv.wait_tick(DeviceId(0), WAIT).unwrap();
+        assert_eq!(drv.channel(FXS1).unwrap().sig, Sig::None, "not configured at attach");
+        // A mismatched file: the error names file:line:column and nothing changes.
+        let bad = parse_str("system.conf", "fxoks=1-8\n# FXS signalling on an FXS port\nfxsks=9\n").unwrap();
+        let errs = drv.apply_system_conf("system.conf", &bad).unwrap_err();
+        assert!(matches!(errs.0[0].kind, ConfErrorKind::NotPermitted { chan: 9, sig: Sig::Fxsks, .. }));
+        assert!(errs.to_string().starts_with("system.conf:3:1: channel 9"), "{errs}");
+        assert!(drv.channels().iter().all(|c| c.sig == Sig::None), "nothing applied");
+        // A good one, from a file: every analog port gets its signalling.
+        let path = std::env::temp_dir().join(format!("xpp-driver-system-{}.conf", std::process::id()));
+        std::fs::write(&path, "fxoks=1-8\nfxsks=15-22\n").unwrap();
+        let applied = drv.load_system_conf(&path);
+        let _ = std::fs::remove_file(&path);
+        let applied = applied.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(applied.configured.len(), 16);
+        for ch in 1..=8 {
+            assert_eq!(drv.channel(ch).unwrap().sig, Sig::Fxoks, "channel {ch}");
+        }
+        for ch in 15..=22 {
+            assert_eq!(drv.channel(ch).unwrap().sig, Sig::Fxsks, "channel {ch}");
+        }
+        // Re-applying changes nothing (dahdi_cfg's "skip if unchanged").
+        let again = parse_str("system.conf", "fxols=1\nfxoks=2-8\nfxsks=15-22\n").unwrap();
+        let applied = drv.apply_system_conf("system.conf", &again).unwrap();
+        assert_eq!(applied.configured, [(1, Sig::Fxols)]);
+        assert_eq!(applied.unchanged.len(), 15);
+        assert_eq!(drv.channel(1).unwrap().sig, Sig::Fxols);
+        // The device still runs.
+        drv.wait_tick(DeviceId(0), WAIT).unwrap();
+        drv.close();
     });
 }

@@ -8,7 +8,8 @@ use crossbeam_channel::Sender;
 use xpp_proto::Duration;
 use xpp_usb::{Completion, TransferError, Transport, ep};
 
-use super::{DeviceId, DriverEvent, DriverOptions, Pacing, TimeSource};
+use super::timing::{Timing, reelect_all};
+use super::{DeviceId, Devices, DriverEvent, DriverOptions, Pacing, TimeSource};
 use crate::bringup::BringUpResult;
 use crate::xbus::{OUT_QUEUE, XbusCore, XbusEvent};
 
@@ -61,12 +62,19 @@ impl DeviceShared {
     }
 }
 
+/// What a run loop shares with the other devices: the device list and the timing election.
+pub(super) struct Coord {
+    pub(super) devices: Devices,
+    pub(super) timing: Arc<Timing>,
+}
+
 pub(super) fn spawn<T: Transport + 'static>(
     transport: T,
     dev: Arc<DeviceShared>,
     clock: Arc<dyn TimeSource>,
     tx: Sender<DriverEvent>,
     options: DriverOptions,
+    coord: Coord,
 ) -> std::io::Result<JoinHandle<()>> {
     let name = format!("xpp-bus-{:02}", dev.id.0);
     std::thread::Builder::new().name(name).spawn(move || {
@@ -77,6 +85,7 @@ pub(super) fn spawn<T: Transport + 'static>(
             clock,
             tx,
             options,
+            coord,
             spare_out: Vec::with_capacity(OUT_QUEUE),
             staged: Vec::with_capacity(OUT_QUEUE),
             events: Vec::with_capacity(crate::xbus::BUS_EVENTS),
@@ -100,6 +109,7 @@ struct Loop<T> {
     clock: Arc<dyn TimeSource>,
     tx: Sender<DriverEvent>,
     options: DriverOptions,
+    coord: Coord,
     /// OUT buffers back from their completions.
     spare_out: Vec<Vec<u8>>,
     /// OUT transfers taken from the core, submitted once its lock is released.
@@ -123,6 +133,8 @@ impl<T: Transport> Loop<T> {
             End::Closed => self.close(),
         }
         self.dev.cond.notify_all();
+        // This device no longer runs: another one may have to take the timing over.
+        reelect_all(&self.coord.devices, &self.coord.timing);
     }
 
     /// The steady state; returns when the device is gone or a close was asked for.
@@ -202,8 +214,17 @@ impl<T: Transport> Loop<T> {
     /// `None` if the device is gone.
     fn input(&mut self, c: Option<&Completion>) -> Option<bool> {
         let now = self.clock.now();
+        // The master's latest tick for this device's PLL drift loop (taken before the core
+        // lock: the two locks are never nested).
+        let id = self.dev.id;
+        let timing = &self.coord.timing;
+        let is_master = timing.is_master(id);
+        let reference = if is_master { None } else { timing.reference_for(id, now) };
         let mut st = self.dev.state.lock().unwrap_or_else(PoisonError::into_inner);
         let before = st.core.stats().ticks;
+        if !is_master {
+            st.core.set_sync_reference(reference);
+        }
         if let Some(c) = c {
             st.core.handle_in_transfer(now, c.buffer.get(..c.actual_len).unwrap_or(&c.buffer));
         }
@@ -220,7 +241,11 @@ impl<T: Transport> Loop<T> {
             self.events.push(e);
         }
         let ticks = st.core.stats().ticks;
+        let sample = if is_master && ticks > before { st.core.tick_sample() } else { None };
         drop(st);
+        if let Some(s) = sample {
+            timing.publish(id, s);
+        }
         let ok = self.submit_staged();
         self.send_events();
         self.reap_out();

@@ -30,6 +30,15 @@
 //! [`bringup::SystemClock`]'s). Tests and simulations hand in a
 //! source over an emulator's virtual clock instead.
 //!
+//! # Timing master
+//!
+//! The driver runs the master-timing election of xpp-protocol.md §7.4 over its devices
+//! ([`crate::sync::SyncElection`]) whenever a device is attached, removed or closed and
+//! after [`Driver::apply_system_conf`] / [`Driver::set_timing_priority`]: the elected device
+//! ([`Driver::sync_master`]) gets SYNC_SOURCE(AB), every other one its default (PLL, or AB
+//! with a PRI/BRI unit), and each PLL device's drift loop is fed, every tick, the master's
+//! latest tick ([`XbusCore::set_sync_reference`]).
+//!
 //! # Pacing
 //!
 //! [`Pacing::FreeRunning`] (real devices): the loop follows the device and never waits for
@@ -40,6 +49,7 @@
 //! tick-driven PBX then sees every tick, at a reproducible virtual time.
 
 mod device;
+mod timing;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -57,9 +67,15 @@ use crate::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
 use crate::hook::{HookMode, HookOutcome};
 use crate::pcm::Chunk;
 use crate::span::{ChanKind, UnitSetup};
+use crate::sysconf::{self, Applied, ConfErrors, SystemConf};
 use crate::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
 
 use device::{DevState, DeviceShared};
+use timing::Timing;
+
+/// The devices, shared by the driver and the run loops (which re-run the election when
+/// their device goes).
+type Devices = Arc<RwLock<Vec<Arc<DeviceShared>>>>;
 
 /// The receiving end of [`Driver::events`] (crossbeam-channel's).
 pub use crossbeam_channel::Receiver;
@@ -320,7 +336,8 @@ pub struct Driver {
     clock: Arc<dyn TimeSource>,
     options: DriverOptions,
     numbering: Mutex<Numbering>,
-    devices: RwLock<Vec<Arc<DeviceShared>>>,
+    devices: Devices,
+    timing: Arc<Timing>,
     threads: Mutex<Vec<Option<JoinHandle<()>>>>,
     tx: Sender<DriverEvent>,
     rx: Receiver<DriverEvent>,
@@ -345,7 +362,8 @@ impl Driver {
             clock: Arc::new(clock),
             options,
             numbering: Mutex::new(Numbering::new()),
-            devices: RwLock::new(Vec::new()),
+            devices: Arc::new(RwLock::new(Vec::new())),
+            timing: Arc::new(Timing::new()),
             threads: Mutex::new(Vec::new()),
             tx,
             rx,
@@ -411,9 +429,12 @@ impl Driver {
             self.clock.clone(),
             self.tx.clone(),
             self.options,
+            device::Coord { devices: self.devices.clone(), timing: self.timing.clone() },
         )?;
         devices.push(shared);
         self.threads.lock().unwrap_or_else(PoisonError::into_inner).push(Some(handle));
+        drop(devices);
+        self.reelect();
         let _ = self.tx.send(DriverEvent::DeviceReady { device: id, spans, channels: (first, last) });
         Ok(id)
     }
@@ -533,12 +554,73 @@ impl Driver {
         }
     }
 
+    /// Applies a `system.conf` to the running devices the way `dahdi_cfg` does
+    /// ([`SystemConf::apply`]: validated as a whole against every running device's spans and
+    /// channels, applied only if valid; errors at `file:line:column`). `file` names the file
+    /// in errors.
+    // Decision: every running device's core is locked for the call, in device order (the
+    // only place holding more than one core lock; the run loops hold one lock at a time, so
+    // no lock cycle), so the file is validated and applied against one consistent state.
+    // Removed or closed devices take no part: their channels no longer exist, as in DAHDI.
+    pub fn apply_system_conf(&self, file: &str, conf: &SystemConf) -> Result<Applied, ConfErrors> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let mut guards: Vec<_> = devices.iter().map(|d| d.lock()).filter(|st| st.alive).collect();
+        let now = self.clock.now();
+        let applied = conf.apply(file, now, guards.iter_mut().map(|st| &mut st.core))?;
+        drop(guards);
+        // `span=` lines may have changed timing priorities.
+        self.reelect();
+        Ok(applied)
+    }
+
+    /// Reads and parses `path` ([`sysconf::parse_file`]) and applies it
+    /// ([`Driver::apply_system_conf`]).
+    pub fn load_system_conf(&self, path: &std::path::Path) -> Result<Applied, ConfErrors> {
+        let conf = sysconf::parse_file(path)?;
+        self.apply_system_conf(&path.display().to_string(), &conf)
+    }
+
     /// DAHDI_HOOK on `channo` (ONHOOK, OFFHOOK, RING, FLASH...). `HookMode::Blocking` does not
     /// wait here: the outcome says whether a wink/flash/start is still running.
     pub fn set_hook(&self, channo: u32, cmd: HookCmd, mode: HookMode) -> Result<HookOutcome, DriverError> {
         let d = self.device_of_chan(channo)?;
         let now = self.clock.now();
         Ok(d.lock().core.set_hook(now, channo, cmd, mode)?)
+    }
+
+    /// Sets a digital span's timing priority (`span=` second field: 0 never master, else
+    /// lower wins) and re-runs the master election; `false` if no running device has the span.
+    pub fn set_timing_priority(&self, spanno: u32, priority: u8) -> Result<(), DriverError> {
+        let d = self.device_of_span(spanno)?;
+        if !d.lock().core.set_timing_priority(spanno, priority) {
+            return Err(DriverError::NoSuchSpan(spanno));
+        }
+        self.reelect();
+        Ok(())
+    }
+
+    /// Re-runs the master-timing election over the devices and applies it (see
+    /// [the module doc](self#timing-master)); the driver does this itself when a device is
+    /// attached, removed or closed, and when a configuration changes timing priorities.
+    pub fn reelect(&self) {
+        timing::reelect_all(&self.devices, &self.timing);
+    }
+
+    /// The device elected timing master (SYNC_SOURCE AB; the others follow it through their
+    /// PLL), if any device runs.
+    pub fn sync_master(&self) -> Option<DeviceId> {
+        self.timing.master()
+    }
+
+    /// Counters of `device`'s PLL drift loop (cycles, skipped cycles, lost ticks, last
+    /// offset).
+    pub fn drift_stats(&self, device: DeviceId) -> Result<crate::sync::DriftStats, DriverError> {
+        Ok(self.device(device)?.lock().core.drift_loop().stats())
+    }
+
+    /// The sync mode `device` last reported (SYNC_REPLY).
+    pub fn sync_state(&self, device: DeviceId) -> Result<SyncState, DriverError> {
+        Ok(self.device(device)?.lock().core.sync_state())
     }
 
     // ----- audio -----

@@ -1,0 +1,156 @@
+//! The master-timing election across the driver's devices (xpp-protocol.md §7.4).
+//!
+//! [`Timing::reelect`] runs [`SyncElection`] over every device's
+//! [`XbusCore::sync_candidate`] and applies the result ([`XbusCore::apply_election`]): the
+//! master gets SYNC_SOURCE(AB), the others their default (PLL, or AB with a PRI/BRI unit). It
+//! runs when a device is attached, removed or closed, and after a configuration that can
+//! change timing priorities. Per tick, the master's run loop publishes its
+//! [`XbusCore::tick_sample`] ([`Timing::publish`]) and every other loop hands the latest one
+//! to its core's PLL drift loop ([`Timing::reference_for`] then
+//! [`XbusCore::set_sync_reference`]), allocation-free.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::DeviceId;
+use super::device::DeviceShared;
+use crate::sync::{Candidate, SyncElection, TickSample};
+use xpp_proto::{Duration, Instant};
+
+/// The nominal tick period, µs.
+const TICK_US: u64 = 1000;
+
+/// Re-runs the election over the current device list (taken without holding its lock).
+pub(super) fn reelect_all(devices: &super::Devices, timing: &Timing) {
+    let list = devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+    timing.reelect(&list);
+}
+
+/// No master (in [`Timing::master`]).
+const NONE: usize = usize::MAX;
+
+/// The election state shared by the driver and its run loops.
+#[derive(Debug)]
+pub(super) struct Timing {
+    /// Serializes elections (held across the per-device core locks, one at a time).
+    election: Mutex<SyncElection>,
+    /// The master's device index, [`NONE`] if none (read per tick without a lock).
+    master: AtomicUsize,
+    /// The master's latest tick, tagged with the master it came from.
+    sample: Mutex<Option<(usize, TickSample)>>,
+}
+
+impl Timing {
+    pub(super) fn new() -> Self {
+        Self {
+            election: Mutex::new(SyncElection::new()),
+            master: AtomicUsize::new(NONE),
+            sample: Mutex::new(None),
+        }
+    }
+
+    /// The elected master.
+    pub(super) fn master(&self) -> Option<DeviceId> {
+        match self.master.load(Ordering::Acquire) {
+            NONE => None,
+            i => Some(DeviceId(i)),
+        }
+    }
+
+    /// Re-runs the election over `devices` (in device order) and applies it to every running
+    /// device. Locks each device's core in turn (never two at once).
+    // Decision: the result is applied to every running device on every election, not only
+    // when the master changed: `apply_election` sends SYNC_SOURCE only when the device's
+    // reported mode differs, so a newly attached device gets its mode and the others are
+    // left alone.
+    pub(super) fn reelect(&self, devices: &[Arc<DeviceShared>]) {
+        let mut election = self.election.lock().unwrap_or_else(PoisonError::into_inner);
+        let cands: Vec<Candidate> = devices
+            .iter()
+            .map(|d| {
+                let st = d.lock();
+                if st.alive { st.core.sync_candidate() } else { Candidate::default() }
+            })
+            .collect();
+        let changed = election.update(&cands).is_some();
+        let master = election.master();
+        if changed {
+            self.master.store(master.unwrap_or(NONE), Ordering::Release);
+            *self.sample.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+        for (i, d) in devices.iter().enumerate() {
+            let mut st = d.lock();
+            if !st.alive {
+                continue;
+            }
+            let is_master = master == Some(i);
+            st.core.apply_election(is_master);
+            if changed && !is_master {
+                // A new reference: the drift loop starts over.
+                st.core.set_sync_reference(None);
+            }
+        }
+    }
+
+    /// The master's run loop: its latest tick.
+    pub(super) fn publish(&self, id: DeviceId, sample: TickSample) {
+        if self.master.load(Ordering::Acquire) == id.0 {
+            *self.sample.lock().unwrap_or_else(PoisonError::into_inner) = Some((id.0, sample));
+        }
+    }
+
+    /// Whether `id` is the master (its loop publishes its ticks).
+    pub(super) fn is_master(&self, id: DeviceId) -> bool {
+        self.master.load(Ordering::Acquire) == id.0
+    }
+
+    /// The reference tick for `id`'s drift loop: the master's latest tick, `None` when `id` is
+    /// the master, there is none, or it has not ticked since it was elected.
+    ///
+    /// The sample is brought forward to `now` on the master's nominal 1 ms grid: each run
+    /// loop is its own thread, so the master's latest published tick may lag `now` by a tick
+    /// or two of scheduling; without this the tick-count difference would flicker and taint
+    /// every drift-loop cycle.
+    // Decision: extrapolate with the nominal period (the master's crystal error over a
+    // few ms is well under a µs) rather than change the §7.4 loop, which expects the
+    // reference count of the same instant, as the reference driver samples it in its
+    // interrupt handler.
+    pub(super) fn reference_for(&self, id: DeviceId, now: Instant) -> Option<TickSample> {
+        let master = self.master.load(Ordering::Acquire);
+        if master == NONE || master == id.0 {
+            return None;
+        }
+        let s = *self.sample.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, t) = s.filter(|&(m, _)| m == master)?;
+        let behind = now.saturating_duration_since(t.at).total_micros() / TICK_US;
+        Some(TickSample {
+            count: t.count.saturating_add(behind),
+            at: t.at + Duration::from_micros(behind.saturating_mul(TICK_US)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_is_the_masters_latest_tick_brought_forward_on_its_grid() {
+        let t = Timing::new();
+        let at = Instant::from_micros(10_000);
+        assert_eq!(t.reference_for(DeviceId(1), at), None, "no master");
+        t.master.store(0, Ordering::Release);
+        t.publish(DeviceId(1), TickSample { count: 99, at });
+        assert_eq!(t.reference_for(DeviceId(1), at), None, "only the master publishes");
+        t.publish(DeviceId(0), TickSample { count: 7, at });
+        assert_eq!(t.reference_for(DeviceId(0), at), None, "the master has no reference");
+        let r = |us| t.reference_for(DeviceId(1), Instant::from_micros(us));
+        assert_eq!(r(10_000), Some(TickSample { count: 7, at }));
+        assert_eq!(r(10_999), Some(TickSample { count: 7, at }));
+        assert_eq!(r(12_300), Some(TickSample { count: 9, at: Instant::from_micros(12_000) }));
+        assert_eq!(r(5_000), Some(TickSample { count: 7, at }), "never backwards");
+        // A new master: the old one's sample is not used.
+        t.master.store(2, Ordering::Release);
+        assert_eq!(r(10_000), None);
+    }
+}
