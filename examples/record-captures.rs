@@ -93,7 +93,6 @@ fn twinstar_jump(path: &Path) -> Result<(), String> {
         let mut buf = vec![0u8; 512];
         let n = req.emit(seq, &mut buf).map_err(|e| e.to_string())?;
         buf.truncate(n);
-        seq += 1;
         if matches!(req, Request::TwsPortSet { .. }) {
             rec.submit(ep::DATA_IN, vec![0; 512]).map_err(|e| e.to_string())?;
             let c = rec.transfer_blocking(ep::MGMT_OUT, buf, timeout);
