@@ -33,6 +33,8 @@ use xpp::usb::middleware::PcapWriter;
 use xpp::usb::{Transport, ep};
 
 type Recorder = PcapWriter<xpp::emu::EmulatedTransport, BufWriter<File>>;
+/// One capture: its file name and the function that records it.
+type Run = (&'static str, Box<dyn Fn(&Path) -> Result<(), String>>);
 
 fn recorder(emu: &Emulator, port: u8, path: &Path) -> Result<Recorder, String> {
     let t = emu.transport(port).ok_or("nothing enumerated on the port")?;
@@ -87,9 +89,9 @@ fn twinstar_jump(path: &Path) -> Result<(), String> {
     let (emu, _runner) = Emulator::real_time(cfg);
     let mut rec = recorder(&emu, 0, path)?;
     let timeout = StdDuration::from_millis(500);
-    let mut seq = 1;
-    for req in [Request::StatusGet, Request::TwsPwrGet, Request::TwsPortGet, Request::TwsPortSet { port: 1 }]
-    {
+    let requests =
+        [Request::StatusGet, Request::TwsPwrGet, Request::TwsPortGet, Request::TwsPortSet { port: 1 }];
+    for (seq, req) in (1..).zip(requests) {
         let mut buf = vec![0u8; 512];
         let n = req.emit(seq, &mut buf).map_err(|e| e.to_string())?;
         buf.truncate(n);
@@ -111,7 +113,7 @@ fn twinstar_jump(path: &Path) -> Result<(), String> {
 fn main() -> ExitCode {
     let dir = std::env::args().nth(1).map_or_else(|| PathBuf::from("hardware-captures"), PathBuf::from);
     let fxs = Some(ModuleConfig::FXS);
-    let runs: [(&str, Box<dyn Fn(&Path) -> Result<(), String>>); 4] = [
+    let runs: [Run; 4] = [
         (
             "emu-fxs-fxo-bringup-call.pcap",
             Box::new(move |p| bringup_call(p, [fxs, Some(ModuleConfig::FXO), None, None])),
