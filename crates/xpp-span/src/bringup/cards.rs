@@ -167,6 +167,14 @@ impl Seq {
     fn wd(&mut self, port: u8, reg: u8, data: u8) {
         self.steps.push(Step::Write(self.a, RegCmd::Reg(RegAccess::write(port, reg, data))));
     }
+    /// LED self-test on a direct LED register: on, 50 ms, off, port by port.
+    fn led_test(&mut self, ports: &[u8], reg: u8, on: u8, off: u8) {
+        for &p in ports {
+            self.wd(p, reg, on);
+            self.steps.push(Step::Delay(Duration::from_millis(50)));
+            self.wd(p, reg, off);
+        }
+    }
     fn wd_all(&mut self, reg: u8, data: u8) {
         self.steps.push(Step::Write(self.a, RegCmd::Reg(RegAccess::write(0, reg, data).broadcast())));
     }
@@ -369,11 +377,7 @@ fn fxs1(unit: u8, ports: u8, present: u32, cfg: &BringUpConfig) -> Vec<Step> {
         s.wd(p, 0x40, 0x01);
     }
     if cfg.led_test {
-        for &p in &live {
-            s.wd(p, 0x06, 0x7C);
-            s.steps.push(Step::Delay(Duration::from_millis(50)));
-            s.wd(p, 0x06, 0x6C);
-        }
+        s.led_test(&live, 0x06, 0x7C, 0x6C);
     }
     s.steps
 }
@@ -502,11 +506,7 @@ fn fxo(unit: u8, ports: u8, cfg: &BringUpConfig) -> Vec<Step> {
         s.wd(p, 0x05, 0x08);
     }
     if cfg.led_test {
-        for &p in &all {
-            s.wd(p, 0x20, 0x63);
-            s.steps.push(Step::Delay(Duration::from_millis(50)));
-            s.wd(p, 0x20, 0x60);
-        }
+        s.led_test(&all, 0x20, 0x63, 0x60);
     }
     s.steps
 }
