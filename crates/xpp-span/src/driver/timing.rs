@@ -109,8 +109,9 @@ impl Timing {
     ///
     /// The sample is brought forward to `now` on the master's nominal 1 ms grid: each run
     /// loop is its own thread, so the master's latest published tick may lag `now` by a tick
-    /// or two of scheduling; without this the tick-count difference would flicker and taint
-    /// every drift-loop cycle.
+    /// or two of scheduling. (The drift loop itself filters out scheduling delay and pairs
+    /// the two buses' ticks with hysteresis, see [`DriftLoop::step`](crate::sync::DriftLoop::step),
+    /// so this is only the closest estimate, not what keeps the count difference steady.)
     // Decision: extrapolate with the nominal period (the master's crystal error over a
     // few ms is well under a µs) rather than change the §7.4 loop, which expects the
     // reference count of the same instant, as the reference driver samples it in its
