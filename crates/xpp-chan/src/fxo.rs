@@ -35,6 +35,9 @@ pub const RING_DEBOUNCE: Duration = Duration::from_millis(50);
 pub const POLARITY_FOLLOW_UP: Duration = Duration::from_millis(40);
 /// The loop-current read this long after going off-hook.
 pub const POWER_READ_DELAY: Duration = Duration::from_millis(650);
+/// After a low loop-current reading, polling ([`FxoConfig::loop_current_poll`]) reads it
+/// again this soon: power back by then cancels the loss (within [`POWER_DENIAL_MIN`]).
+pub const POWER_LOSS_RECHECK: Duration = Duration::from_millis(40);
 /// Loop current must stay lost at least this long ...
 pub const POWER_DENIAL_MIN: Duration = Duration::from_millis(80);
 /// ... and then this window must pass without ring before power denial is reported.
@@ -55,11 +58,23 @@ pub struct FxoConfig {
     pub firmware_polarity: bool,
     /// Drive the green LED from the hook state (on while off-hook).
     pub auto_leds: bool,
+    /// While off-hook, read the loop current (register 0x1C) again at this period after the
+    /// first read [`POWER_READ_DELAY`] after going off-hook, so power denial (the far end's
+    /// disconnect supervision) is seen whether or not the firmware reports loop current on
+    /// its own. `None`: read once, as the reference driver does (default: every 500 ms).
+    pub loop_current_poll: Option<Duration>,
 }
 
+// Decision (xpp-protocol.md §13 question 13): the reference driver reads the loop current
+// once, 650 ms after going off-hook, and its power-denial logic then waits for 0x1C replies
+// that nothing asks for; whether the firmware sends them unsolicited is unknown (the
+// emulator does not by default, MODEL FXO-5). A far-end hang-up would then never end the
+// call on the host. We poll while off-hook (one paced register read per port per 500 ms,
+// like the VBAT poll), and re-read [`POWER_LOSS_RECHECK`] after a low reading so a loss
+// shorter than that is not taken for a disconnect.
 impl Default for FxoConfig {
     fn default() -> Self {
-        Self { firmware_polarity: true, auto_leds: true }
+        Self { firmware_polarity: true, auto_leds: true, loop_current_poll: Some(VBAT_POLL) }
     }
 }
 
@@ -287,7 +302,10 @@ impl FxoLine {
                 }
                 Timer::PowerRead => {
                     if self.state == FxoState::OffHook {
-                        self.out.send(RegCmd::Reg(RegAccess::read(self.port, reg::LOOP_CURRENT)));
+                        self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, reg::LOOP_CURRENT)));
+                        if let Some(period) = self.config.loop_current_poll {
+                            self.timers.set(Timer::PowerRead as usize, next_period(due, now, period));
+                        }
                     }
                 }
                 Timer::PowerDenialMin => {
@@ -456,6 +474,9 @@ impl FxoLine {
             self.power = Power::Lost;
             if !self.timers.is_armed(Timer::PowerDenialConfirm as usize) {
                 self.timers.set(Timer::PowerDenialMin as usize, now + POWER_DENIAL_MIN);
+                if self.config.loop_current_poll.is_some() {
+                    self.timers.set(Timer::PowerRead as usize, now + POWER_LOSS_RECHECK);
+                }
             }
         }
     }

@@ -206,6 +206,25 @@ fn fxo_ring_cadence_gives_ringbegin_and_ringoffhook_per_burst_then_answer() {
 }
 
 #[test]
+fn fxo_far_end_disconnect_with_the_emulator_defaults_is_onhook() {
+    // No unsolicited loop-current reports (MODEL FXO-5): the line's 500 ms loop-current poll
+    // sees the far end's disconnect supervision (battery off 800 ms).
+    let mut rig = fxo_ready(DataConfig::default());
+    rig.dev.pstn_mut(1, 0).unwrap().ring(rig.now);
+    rig.run_ms(100);
+    let _ = rig.core.set_hook(rig.now, FXO1, HookCmd::OffHook, HookMode::Blocking).unwrap();
+    rig.run_ms(1000);
+    assert_eq!(rig.dev.pstn(1, 0).unwrap().state(), CallState::Connected);
+    let t0 = rig.now;
+    rig.dev.pstn_mut(1, 0).unwrap().hang_up(t0);
+    rig.run_ms(5000);
+    // Loss seen at the next poll (<= 500 ms + pacing), re-read 40 ms later, then 80 ms
+    // minimum and 2500 ms without ring: ONHOOK.
+    assert_seq(&rig.chan_events(FXO1, t0), &[(80 + 2500, Event::ONHOOK)], 520);
+    assert_eq!(rig.core.channel(FXO1).unwrap().chan().alarms(), Alarms::EMPTY);
+}
+
+#[test]
 fn fxo_far_end_disconnect_is_onhook_after_power_denial() {
     // The emulator reports FXO loop current every 10 ms (off by default) so the far end's
     // disconnect supervision (battery off 800 ms) shows as loss of loop current.

@@ -295,6 +295,60 @@ fn power_needs_power_on_first_and_off_hook() {
     assert!(events(&mut l).is_empty());
 }
 
+/// The loop-current reads `l` queued between `from` and `to` (inclusive), with their times.
+fn loop_reads(l: &mut FxoLine, from: u64, to: u64) -> Vec<u64> {
+    let mut at = Vec::new();
+    for t in from..=to {
+        run_until(l, t, t);
+        if sent(l).contains(&rd(PORT, 0x1C)) {
+            at.push(t);
+        }
+    }
+    at
+}
+
+#[test]
+fn loop_current_polled_while_off_hook_only() {
+    let mut l = off_hook_with_power();
+    assert_eq!(loop_reads(&mut l, 1651, 3200), [2150, 2650, 3150], "every 500 ms after the first read");
+    l.on_hook(ms(3201));
+    let _ = sent(&mut l);
+    assert_eq!(loop_reads(&mut l, 3201, 5000), [0u64; 0], "no reads on-hook");
+    // The reference behaviour: one read 650 ms after off-hook, none after.
+    let mut once = with_battery(FxoConfig { loop_current_poll: None, ..quiet() });
+    once.off_hook(ms(1000)).unwrap();
+    assert_eq!(loop_reads(&mut once, 1000, 4000), [1650]);
+}
+
+#[test]
+fn polled_loss_is_rechecked_and_a_short_one_forgiven() {
+    let mut l = off_hook_with_power();
+    let _ = loop_reads(&mut l, 1651, 2150);
+    // The 2150 poll reads low: re-read 40 ms later; power is back by then: no denial.
+    l.handle_packet(ms(2152), &reply(PORT, 0x1C, 0x00));
+    assert_eq!(l.power(), Some(false));
+    assert_eq!(loop_reads(&mut l, 2153, 2192), [2192], "re-read 40 ms after the low reading");
+    l.handle_packet(ms(2194), &reply(PORT, 0x1C, 0x20));
+    assert_eq!(l.power(), Some(true));
+    assert_eq!(loop_reads(&mut l, 2195, 2700), [2692], "back to the 500 ms period");
+    run_until(&mut l, 2700, 9000);
+    assert!(events(&mut l).is_empty());
+}
+
+#[test]
+fn polled_far_end_disconnect_is_power_denial() {
+    let mut l = off_hook_with_power();
+    let _ = loop_reads(&mut l, 1651, 2150);
+    l.handle_packet(ms(2152), &reply(PORT, 0x1C, 0x00));
+    let _ = loop_reads(&mut l, 2153, 2192);
+    l.handle_packet(ms(2194), &reply(PORT, 0x1C, 0x01));
+    // Lost at 2152: 80 ms minimum, 2500 ms confirmation window without ring.
+    run_until(&mut l, 2195, 4731);
+    assert_eq!(events(&mut l), vec![]);
+    run_until(&mut l, 4732, 4732);
+    assert_eq!(events(&mut l), vec![Event::PowerDenial { at: ms(4732) }]);
+}
+
 #[test]
 fn leds() {
     let mut l = with_battery(quiet());
