@@ -36,6 +36,7 @@ pub mod chan;
 pub mod dahdi;
 pub mod driver;
 pub mod events;
+pub mod g711;
 pub mod hook;
 pub mod pace;
 pub mod pcm;

@@ -7,8 +7,11 @@
 
 use xpp_proto::wire::{Address, PcmRound, SAMPLES_PER_TICK, WireError};
 
-/// One 8-sample chunk (1 ms).
+/// One 8-sample chunk (1 ms), companded (mu-law or A-law).
 pub type Chunk = [u8; SAMPLES_PER_TICK];
+
+/// One 8-sample chunk (1 ms) as 16-bit linear samples (DAHDI's SETLINEAR).
+pub type LinearChunk = [i16; SAMPLES_PER_TICK];
 
 /// The PCM state of one packet source/sink (one XPD; one BRI unit).
 #[derive(Debug, Clone)]

@@ -43,10 +43,11 @@ use xpp_proto::{Duration, Instant};
 
 use crate::alarm::AlarmNotify;
 use crate::chan::{Chan, LineCommand, LineFact};
-use crate::dahdi::{Alarms, Event, HookCmd, MAX_CHANNELS, MAX_SPANS, RxSig, Sig, SigCap};
+use crate::dahdi::{Alarms, Event, HookCmd, Law, MAX_CHANNELS, MAX_SPANS, RxSig, Sig, SigCap};
+use crate::g711;
 use crate::hook::{HookMode, HookOutcome};
 use crate::pace::CommandQueue;
-use crate::pcm::{Chunk, PcmXpd};
+use crate::pcm::{Chunk, LinearChunk, PcmXpd};
 use crate::span::{ChanKind, Span, UnitSetup, XpdKind, plan};
 use crate::sync::{Candidate, DriftLoop, TickSample};
 
@@ -122,15 +123,18 @@ pub enum ChanError {
     /// The channel carries no audio (digital I/O, BRI D-channel).
     #[error("channel carries no audio")]
     NoAudio,
+    /// Not a law DAHDI knows (SETLAW takes 0, 1 or 2).
+    #[error("no such law {0}")]
+    BadLaw(u32),
 }
 
 impl ChanError {
     /// The errno DAHDI returns.
     pub const fn errno(self) -> i32 {
         match self {
-            Self::NoSuchChannel(_) => 6, // ENXIO
-            Self::Removed => 19,         // ENODEV
-            Self::NoAudio => 22,         // EINVAL
+            Self::NoSuchChannel(_) => 6,           // ENXIO
+            Self::Removed => 19,                   // ENODEV
+            Self::NoAudio | Self::BadLaw(_) => 22, // EINVAL
         }
     }
 }
@@ -269,9 +273,19 @@ pub struct Channel {
     line: Line,
     pcm: Option<(u8, u8)>,
     always_pcm: bool,
+    /// The span's (the hardware's) law.
+    native: Law,
+    /// The law the PBX reads and writes (SETLAW / `alaw=` / `mulaw=`; default: `native`).
+    law: Law,
 }
 
 impl Channel {
+    /// The law of this channel's chunks ([`XbusCore::set_law`]; the span's `deflaw`
+    /// unless set).
+    pub fn law(&self) -> Law {
+        self.law
+    }
+
     /// Global channel number.
     pub fn channo(&self) -> u32 {
         self.chan.channo()
@@ -482,6 +496,8 @@ impl XbusCore {
                     line,
                     pcm,
                     always_pcm: matches!(p.kind, XpdKind::Pri(_)),
+                    native: Law::Default,
+                    law: Law::Default,
                 });
             }
             core.spans.push(Span {
@@ -496,6 +512,12 @@ impl XbusCore {
                 timing_priority: 0,
                 first: core.chans.len() - p.chans.len(),
             });
+            if let Some((first, deflaw)) = core.spans.last().map(|s| (s.first, s.deflaw())) {
+                for ch in &mut core.chans[first..] {
+                    ch.native = deflaw;
+                    ch.law = deflaw;
+                }
+            }
         }
         core.pcm.sort_by_key(|x| x.addr.xpd_index());
         for (i, x) in core.pcm.iter().enumerate() {
@@ -1108,16 +1130,60 @@ impl XbusCore {
     /// The chunk received for `channel` in the last tick (silence when it is not in PCM).
     pub fn read_chunk(&self, channo: u32, buf: &mut Chunk) -> Result<(), ChanError> {
         let ci = self.running_index(channo)?;
-        let (x, b) = self.chans[ci].pcm.ok_or(ChanError::NoAudio)?;
+        let ch = &self.chans[ci];
+        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
         *buf = self.pcm[usize::from(x)].rx[usize::from(b)];
+        if let Some(t) = g711::law_table(ch.native, ch.law) {
+            buf.iter_mut().for_each(|s| *s = t[usize::from(*s)]);
+        }
         Ok(())
     }
 
-    /// The chunk to send on `channel` in the next tick.
+    /// The chunk to send on `channel` in the next tick, in the channel's law.
     pub fn write_chunk(&mut self, channo: u32, chunk: &Chunk) -> Result<(), ChanError> {
         let ci = self.running_index(channo)?;
-        let (x, b) = self.chans[ci].pcm.ok_or(ChanError::NoAudio)?;
-        self.pcm[usize::from(x)].tx[usize::from(b)] = *chunk;
+        let ch = &self.chans[ci];
+        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
+        let tx = &mut self.pcm[usize::from(x)].tx[usize::from(b)];
+        match g711::law_table(ch.law, ch.native) {
+            Some(t) => tx.iter_mut().zip(chunk).for_each(|(d, s)| *d = t[usize::from(*s)]),
+            None => *tx = *chunk,
+        }
+        Ok(())
+    }
+
+    /// The last received chunk of `channo` as 16-bit linear samples (DAHDI's SETLINEAR).
+    pub fn read_linear(&self, channo: u32, buf: &mut LinearChunk) -> Result<(), ChanError> {
+        let ci = self.running_index(channo)?;
+        let ch = &self.chans[ci];
+        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
+        let rx = &self.pcm[usize::from(x)].rx[usize::from(b)];
+        buf.iter_mut().zip(rx).for_each(|(d, s)| *d = g711::to_linear(ch.native, *s));
+        Ok(())
+    }
+
+    /// The chunk to send on `channo` in the next tick, from 16-bit linear samples.
+    pub fn write_linear(&mut self, channo: u32, samples: &LinearChunk) -> Result<(), ChanError> {
+        let ci = self.running_index(channo)?;
+        let ch = &self.chans[ci];
+        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
+        let native = ch.native;
+        let tx = &mut self.pcm[usize::from(x)].tx[usize::from(b)];
+        tx.iter_mut().zip(samples).for_each(|(d, s)| *d = g711::from_linear(native, *s));
+        Ok(())
+    }
+
+    /// Sets the law of `channo`'s chunks (DAHDI's SETLAW; `system.conf` `alaw=`/`mulaw=`/
+    /// `deflaw=`): [`Law::Default`] is the span's `deflaw`. Chunks are converted between it and
+    /// the span's law on [`read_chunk`](Self::read_chunk)/[`write_chunk`](Self::write_chunk).
+    pub fn set_law(&mut self, channo: u32, law: Law) -> Result<(), ChanError> {
+        let ci = self.index(channo)?;
+        let law = match law {
+            Law::Mulaw | Law::Alaw => law,
+            Law::Default => self.chans[ci].native,
+            _ => return Err(ChanError::BadLaw(law.raw())),
+        };
+        self.chans[ci].law = law;
         Ok(())
     }
 

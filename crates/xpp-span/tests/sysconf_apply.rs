@@ -48,6 +48,9 @@ fn analog_signalling_takes_effect_and_settings_are_recorded() {
         [1, 2, 3, 4, 15, 16].map(|c| sig(&rig.core, c)),
         [Sig::Fxols, Sig::Fxols, Sig::Fxoks, Sig::Fxoks, Sig::Fxsls, Sig::Fxsks]
     );
+    // `alaw=1` takes effect on the channel (the analog span is mu-law); the others keep it.
+    let law = |c| rig.core.channel(c).unwrap().law();
+    assert_eq!([1, 2, 15].map(law), [Law::Alaw, Law::Mulaw, Law::Mulaw]);
 }
 
 #[test]

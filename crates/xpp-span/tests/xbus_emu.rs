@@ -10,11 +10,12 @@ use xpp_emu::data::{DataConfig, PortRef};
 use xpp_proto::Instant;
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::wire::{Address, SyncMode};
+use xpp_span::g711::{self, ALAW_TO_ULAW, ULAW_TO_ALAW};
 use xpp_span::hook::HookMode;
 use xpp_span::span::ChanKind;
 use xpp_span::sync::SyncElection;
 use xpp_span::xbus::{ChanError, Numbering, XbusEvent};
-use xpp_span::{Alarms, Event, HookCmd, Sig, SpanType};
+use xpp_span::{Alarms, Event, HookCmd, Law, Sig, SpanType};
 
 /// FXS on unit 0 (8 ports + 6 digital I/O = channels 1..14), FXO on unit 1 (15..22).
 const FXS1: u32 = 1;
@@ -199,6 +200,45 @@ fn end_to_end_call_through_the_patch_panel() {
     let _ = rig.core.set_hook(t2, FXO1, HookCmd::OnHook, HookMode::Blocking).unwrap();
     rig.run_ms(1400);
     assert!(rig.chan_events(FXS1, t2).iter().any(|e| e.1 == Event::ONHOOK));
+}
+
+#[test]
+fn channel_law_and_linear_chunks_are_converted_to_the_span_law() {
+    let mut rig = Rig::new(FXS_FXO);
+    let ch = FXS1 + 3;
+    rig.dev.phone_mut(0, 3).unwrap().off_hook(rig.now);
+    rig.run_ms(5);
+    assert_eq!(rig.core.channel(ch).unwrap().law(), Law::Mulaw, "analog spans are mu-law");
+    // An A-law channel: what it writes goes out in mu-law.
+    rig.core.set_law(ch, Law::Alaw).unwrap();
+    rig.core.write_chunk(ch, &[0xD5, 0x55, 0xAA, 0x2A, 0xD4, 0x54, 0xFA, 0x7A]).unwrap();
+    let t1 = rig.now;
+    rig.step();
+    let want: Vec<u8> = [0xD5u8, 0x55, 0xAA, 0x2A, 0xD4, 0x54, 0xFA, 0x7A]
+        .iter()
+        .map(|&a| ALAW_TO_ULAW[usize::from(a)])
+        .collect();
+    assert_eq!(&pcm_out(&rig, t1)[0][8..], &want[..]);
+    assert_eq!(&want[..4], &[0xFE, 0x7E, 0x80, 0x00], "+8, -8, max, min");
+    // What it reads is the received mu-law converted to A-law.
+    let (mut a, mut m) = ([0u8; 8], [0u8; 8]);
+    rig.core.read_chunk(ch, &mut a).unwrap();
+    rig.core.set_law(ch, Law::Default).unwrap();
+    assert_eq!(rig.core.channel(ch).unwrap().law(), Law::Mulaw, "default = the span's law");
+    rig.core.read_chunk(ch, &mut m).unwrap();
+    assert_eq!(a, m.map(|u| ULAW_TO_ALAW[usize::from(u)]));
+    // Linear I/O in the span's law, whatever the channel's law.
+    rig.core.set_law(ch, Law::Alaw).unwrap();
+    let samples = [0i16, 1000, -1000, 32767, -32768, 8, -8, 20000];
+    rig.core.write_linear(ch, &samples).unwrap();
+    let t2 = rig.now;
+    rig.step();
+    assert_eq!(&pcm_out(&rig, t2)[0][8..], &samples.map(g711::linear_to_ulaw)[..]);
+    let mut lin = [0i16; 8];
+    rig.core.read_linear(ch, &mut lin).unwrap();
+    rig.core.read_chunk(ch, &mut a).unwrap();
+    assert_eq!(lin.map(g711::linear_to_alaw), a, "linear and A-law reads agree");
+    assert_eq!(rig.core.set_law(ch, Law::Unknown(7)), Err(ChanError::BadLaw(7)));
 }
 
 /// The PCM packets of the OUT transfers recorded since `since`: (transfer index, bytes).

@@ -65,7 +65,7 @@ use crate::bringup::{
 };
 use crate::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
 use crate::hook::{HookMode, HookOutcome};
-use crate::pcm::Chunk;
+use crate::pcm::{Chunk, LinearChunk};
 use crate::span::{ChanKind, UnitSetup};
 use crate::sysconf::{self, Applied, ConfErrors, SystemConf};
 use crate::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
@@ -276,6 +276,8 @@ pub struct ChanInfo {
     pub sigcap: SigCap,
     /// Alarm word.
     pub alarms: Alarms,
+    /// The law of its chunks (the span's `deflaw` unless set).
+    pub law: Law,
 }
 
 /// Why a driver call failed.
@@ -640,6 +642,28 @@ impl Driver {
         Ok(())
     }
 
+    /// [`read_chunk`](Self::read_chunk) as 16-bit linear samples (DAHDI's SETLINEAR).
+    pub fn read_chunk_linear(&self, channo: u32, samples: &mut LinearChunk) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        d.lock().core.read_linear(channo, samples)?;
+        Ok(())
+    }
+
+    /// [`write_chunk`](Self::write_chunk) from 16-bit linear samples (DAHDI's SETLINEAR).
+    pub fn write_chunk_linear(&self, channo: u32, samples: &LinearChunk) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        d.lock().core.write_linear(channo, samples)?;
+        Ok(())
+    }
+
+    /// Sets the law of `channo`'s chunks (DAHDI's SETLAW): [`Law::Default`] is the span's
+    /// `deflaw`; chunks are converted between it and the hardware's law.
+    pub fn set_law(&self, channo: u32, law: Law) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        d.lock().core.set_law(channo, law)?;
+        Ok(())
+    }
+
     /// Waits (up to `timeout`) for the next tick of `channo`'s device, then reads the chunk
     /// it received.
     pub fn read_chunk_blocking(
@@ -714,6 +738,7 @@ fn chan_info(device: DeviceId, c: &crate::xbus::Channel) -> ChanInfo {
         sig: c.chan().sig(),
         sigcap: c.chan().sigcap(),
         alarms: c.chan().alarms(),
+        law: c.law(),
     }
 }
 

@@ -8,8 +8,9 @@
 //!   ([`XbusCore::configure_chan`]), skipped when the channel already has it (dahdi_cfg's
 //!   "skip if unchanged"); analog ports the file does not list get their natural signalling
 //!   (FXS port `fxoks`, FXO port `fxsks`);
-//! - law and echo canceller of analog channels: recorded in the result ([`ChannelSettings`])
-//!   for the audio path;
+//! - law of analog channels: set on the channel ([`XbusCore::set_law`]: chunks are converted
+//!   between it and the span's law); law and echo canceller recorded in the result
+//!   ([`ChannelSettings`]);
 //! - digital settings (`span=` lines, channels of PRI/BRI spans, `dynamic=`): validated (the
 //!   span exists and is digital, the channel belongs to a digital span, its signalling is in
 //!   the port's sigcap) and listed as [`Deferred`]: accepted, taking effect with the digital
@@ -175,6 +176,13 @@ impl SystemConf {
                 law: c.law,
                 echocanceller: c.echocanceller.clone(),
             });
+            if let Err(e) = cores[f.bus].set_law(chan, c.law) {
+                failures.push(ConfError {
+                    file: file.to_owned(),
+                    at: c.at,
+                    kind: ConfErrorKind::Refused { chan, reason: e.to_string() },
+                });
+            }
             if f.sig == c.sig {
                 applied.unchanged.push((chan, c.sig));
                 continue;
