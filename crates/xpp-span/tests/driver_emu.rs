@@ -15,7 +15,7 @@ use xpp_emu::{ClockMode, DeviceConfig, Emulator};
 use xpp_proto::Instant;
 use xpp_span::bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
 use xpp_span::driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, TimeSource};
-use xpp_span::hook::HookMode;
+use xpp_span::hook::{HookMode, HookOutcome};
 use xpp_span::sysconf::{ConfErrorKind, parse_str};
 use xpp_span::xbus::ChanError;
 use xpp_span::{Alarms, Event, HookCmd, Sig, SpanType};
@@ -175,6 +175,41 @@ fn events_on_the_channel_and_blocking_reads() {
         // The PBX rings the phone; it rings.
         let _ = drv.set_hook(FXS1, HookCmd::Ring, HookMode::NonBlocking).unwrap();
         until(&rx, |e| chan_event(e, FXS1, Event::RINGERON));
+        drv.close();
+    });
+}
+
+#[test]
+fn hook_flash_blocking_waits_nonblocking_completes_with_hookcomplete() {
+    within(60, || {
+        let (_emu, drv, id, rx) = start(EmuStage::Running, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        // Off-hook on the FXO port once its VBAT poll has seen the line's battery.
+        let mut tries = 0;
+        while drv.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking).is_err() {
+            tries += 1;
+            assert!(tries < 5000, "no battery on the FXO line");
+            drv.wait_tick(id, WAIT).unwrap();
+        }
+        // Non-blocking: EINPROGRESS now, HOOKCOMPLETE when the 50 + 750 ms flash ends.
+        let t0 = drv.tick_count(id).unwrap();
+        assert_eq!(
+            drv.set_hook(FXO1, HookCmd::Flash, HookMode::NonBlocking).unwrap(),
+            HookOutcome::InProgress
+        );
+        until(&rx, |e| chan_event(e, FXO1, Event::HOOKCOMPLETE));
+        let took = drv.tick_count(id).unwrap() - t0;
+        assert!((790..900).contains(&took), "flash took {took} ticks");
+        // Blocking: returns once the flash is over, with no HOOKCOMPLETE.
+        let t1 = drv.tick_count(id).unwrap();
+        assert_eq!(drv.set_hook(FXO1, HookCmd::Flash, HookMode::Blocking).unwrap(), HookOutcome::Done);
+        let took = drv.tick_count(id).unwrap() - t1;
+        assert!((790..900).contains(&took), "blocking flash returned after {took} ticks");
+        for _ in 0..20 {
+            drv.wait_tick(id, WAIT).unwrap();
+        }
+        let late: Vec<_> = rx.try_iter().filter(|e| chan_event(e, FXO1, Event::HOOKCOMPLETE)).collect();
+        assert!(late.is_empty(), "{late:?}");
         drv.close();
     });
 }

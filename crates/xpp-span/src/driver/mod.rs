@@ -94,6 +94,10 @@ impl TimeSource for SystemClock {
     }
 }
 
+/// Longest wait of a blocking [`Driver::set_hook`] (a wink, flash or start lasts at most a
+/// few seconds with any configured timing).
+pub const HOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How a run loop relates to the PBX (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pacing {
@@ -582,12 +586,32 @@ impl Driver {
         self.apply_system_conf(&path.display().to_string(), &conf)
     }
 
-    /// DAHDI_HOOK on `channo` (ONHOOK, OFFHOOK, RING, FLASH...). `HookMode::Blocking` does not
-    /// wait here: the outcome says whether a wink/flash/start is still running.
+    /// DAHDI_HOOK on `channo` (ONHOOK, OFFHOOK, RING, FLASH...).
+    ///
+    /// With [`HookMode::NonBlocking`] a wink/flash/start returns [`HookOutcome::InProgress`]
+    /// and HOOKCOMPLETE is queued when it ends. With [`HookMode::Blocking`] the call waits,
+    /// tick by tick, until it has ended (as DAHDI's blocking ioctl does) and returns
+    /// [`HookOutcome::Done`]; the wait is bounded by [`HOOK_WAIT`] ([`DriverError::Timeout`])
+    /// and ends early if the device is removed.
     pub fn set_hook(&self, channo: u32, cmd: HookCmd, mode: HookMode) -> Result<HookOutcome, DriverError> {
         let d = self.device_of_chan(channo)?;
         let now = self.clock.now();
-        Ok(d.lock().core.set_hook(now, channo, cmd, mode)?)
+        let outcome = d.lock().core.set_hook(now, channo, cmd, mode)?;
+        if mode == HookMode::NonBlocking || outcome != HookOutcome::InProgress {
+            return Ok(outcome);
+        }
+        let end = std::time::Instant::now() + HOOK_WAIT;
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(DriverError::Timeout);
+            }
+            let st = d.wait_next_tick(left)?;
+            let busy = st.core.channel(channo).is_some_and(|c| c.chan().hook().is_tx_busy());
+            if !busy {
+                return Ok(HookOutcome::Done);
+            }
+        }
     }
 
     /// Sets a digital span's timing priority (`span=` second field: 0 never master, else
