@@ -77,10 +77,19 @@ impl BusSetup {
     }
 }
 
-/// DAHDI span and channel number allocation across devices (dahdi-span-model.md §1, §2):
-/// spans in registration order from 1, channels consecutive from 1.
-// Decision: numbers are handed out monotonically and not reused after a device goes away
-// (DAHDI's "first free range" reuse is left to the assignment layer).
+/// Where a bus's DAHDI span and channel numbers start (dahdi-span-model.md §1, §2): its spans
+/// are numbered consecutively from [`next_span`](Self::next_span), its channels from
+/// [`next_chan`](Self::next_chan); [`XbusCore::new`] advances both past the bus.
+///
+/// [`Numbering::first_fit`] is DAHDI's automatic assignment ("first free span number and
+/// first contiguous free channel range"), so a device that is unplugged and plugged back in,
+/// or that comes back after a TwinStar jump, gets its old numbers again and `system.conf`
+/// still fits it.
+// Decision: one device's spans and channels are kept consecutive (DAHDI assigns span by
+// span; an Astribank's spans registered together come out consecutive unless a gap splits
+// them, and one range per device keeps channel lookup simple). The range chosen is the first
+// gap between the devices in use that holds all of them without breaking DAHDI's ordering
+// rule (span numbers and channel ranges ascend together).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Numbering {
     next_span: u32,
@@ -107,6 +116,30 @@ impl Numbering {
     /// The next channel number to be handed out.
     pub const fn next_chan(&self) -> u32 {
         self.next_chan
+    }
+
+    /// Where a bus of `spans` spans and `chans` channels starts, given the span and channel
+    /// ranges of the buses in use (in any order; they must not overlap): the lowest gap that
+    /// holds both, keeping span numbers and channel ranges in the same order. `None` when
+    /// the numbers would exceed DAHDI's limits.
+    pub fn first_fit(
+        spans: u32,
+        chans: u32,
+        taken: &[(core::ops::RangeInclusive<u32>, core::ops::RangeInclusive<u32>)],
+    ) -> Option<Self> {
+        let mut used: Vec<(u32, u32, u32, u32)> =
+            taken.iter().map(|(s, c)| (*s.start(), *s.end(), *c.start(), *c.end())).collect();
+        used.sort_unstable();
+        let (mut span, mut chan) = (1u32, 1u32);
+        for &(s_lo, s_hi, c_lo, c_hi) in &used {
+            if span.checked_add(spans)? <= s_lo && chan.checked_add(chans)? <= c_lo {
+                break;
+            }
+            span = span.max(s_hi.checked_add(1)?);
+            chan = chan.max(c_hi.checked_add(1)?);
+        }
+        let fits = span + spans - 1 <= MAX_SPANS && chan + chans - 1 <= MAX_CHANNELS;
+        (spans > 0 && chans > 0 && fits).then_some(Self { next_span: span, next_chan: chan })
     }
 }
 
@@ -374,6 +407,22 @@ pub struct XbusCore {
 }
 
 impl XbusCore {
+    fn plans(setup: &BusSetup) -> Result<Vec<crate::span::XpdPlan>, SetupError> {
+        let mut plans = plan(&setup.units);
+        plans.sort_by_key(|p| p.addr.xpd_index());
+        if plans.is_empty() {
+            return Err(SetupError::NoSpans);
+        }
+        Ok(plans)
+    }
+
+    /// How many spans and channels a bus built from `setup` registers (for
+    /// [`Numbering::first_fit`]).
+    pub fn numbers_needed(setup: &BusSetup) -> Result<(u32, u32), SetupError> {
+        let plans = Self::plans(setup)?;
+        Ok((plans.len() as u32, plans.iter().map(|p| p.chans.len() as u32).sum()))
+    }
+
     /// Builds bus `busno` (used in names: `XBUS-nn`) from the bring-up's result, registering
     /// its spans and channels with `numbering`. FXS lines start with a hook-state read
     /// (off-hook ports are re-reported after registration).
@@ -383,11 +432,7 @@ impl XbusCore {
         setup: &BusSetup,
         numbering: &mut Numbering,
     ) -> Result<Self, SetupError> {
-        let mut plans = plan(&setup.units);
-        plans.sort_by_key(|p| p.addr.xpd_index());
-        if plans.is_empty() {
-            return Err(SetupError::NoSpans);
-        }
+        let plans = Self::plans(setup)?;
         let nchans: usize = plans.iter().map(|p| p.chans.len()).sum();
         if numbering.next_span + plans.len() as u32 - 1 > MAX_SPANS
             || numbering.next_chan + nchans as u32 - 1 > MAX_CHANNELS
@@ -1276,5 +1321,43 @@ fn apply_line_command(line: &mut Line, now: Instant, cmd: LineCommand) -> bool {
         (Line::None, _) => true,
         // Ground start on an Astribank FXO port, or a command for the other port type.
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fit(
+        spans: u32,
+        chans: u32,
+        taken: &[(RangeInclusive<u32>, RangeInclusive<u32>)],
+    ) -> Option<(u32, u32)> {
+        Numbering::first_fit(spans, chans, taken).map(|n| (n.next_span(), n.next_chan()))
+    }
+
+    use core::ops::RangeInclusive;
+
+    #[test]
+    fn first_fit_reuses_the_first_gap_that_holds_both_ranges() {
+        assert_eq!(fit(2, 22, &[]), Some((1, 1)));
+        // After the others.
+        assert_eq!(fit(2, 22, &[(1..=2, 1..=22)]), Some((3, 23)));
+        // The first device went away: its numbers come back (a re-plug, a TwinStar jump).
+        assert_eq!(fit(2, 22, &[(3..=4, 23..=44)]), Some((1, 1)));
+        // A smaller device fits the gap too; a larger one does not (channels or spans), and
+        // goes after the last device, never breaking the ordering of span and channel numbers.
+        assert_eq!(fit(1, 8, &[(3..=4, 23..=44)]), Some((1, 1)));
+        assert_eq!(fit(2, 30, &[(3..=4, 23..=44)]), Some((5, 45)));
+        assert_eq!(fit(3, 10, &[(3..=4, 23..=44)]), Some((5, 45)));
+        // A gap in the middle; order of `taken` does not matter.
+        let taken = [(5..=5, 40..=47), (1..=2, 1..=22)];
+        assert_eq!(fit(2, 16, &taken), Some((3, 23)));
+        assert_eq!(fit(2, 18, &taken), Some((6, 48)));
+        // Limits.
+        assert_eq!(fit(1, MAX_CHANNELS, &[]), Some((1, 1)));
+        assert_eq!(fit(1, MAX_CHANNELS + 1, &[]), None);
+        assert_eq!(fit(1, 1, &[(1..=MAX_SPANS, 1..=10)]), None);
+        assert_eq!(fit(0, 0, &[]), None);
     }
 }

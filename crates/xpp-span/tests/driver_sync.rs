@@ -116,3 +116,66 @@ fn two_devices_one_master_the_other_pll_and_re_election_on_unplug() {
         drv.close();
     });
 }
+
+/// Opens a running-stage emulated FXS + FXO device (real time) in `drv`.
+fn open_running(drv: &Driver) -> (Emulator, xpp_emu::RealTimeRunner, DeviceId) {
+    let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
+    let (emu, runner) = Emulator::real_time(DeviceConfig::default().with_start_stage(EmuStage::Running));
+    let e = emu.clone();
+    let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
+    let id = drv
+        .open(
+            move || e.transport(0),
+            &mut SystemClock::new(),
+            BringUpConfig::default(),
+            fw,
+            RunOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    (emu, runner, id)
+}
+
+#[test]
+fn a_device_that_comes_back_gets_its_numbers_again() {
+    within(60, || {
+        let drv = Driver::new(SystemClock::new(), DriverOptions::default());
+        let rx = drv.events();
+        let (emu_a, _run_a, a) = open_running(&drv);
+        let (_emu_b, _run_b, b) = open_running(&drv);
+        let numbers = |id| {
+            let spans: Vec<u32> = drv.spans().iter().filter(|s| s.device == id).map(|s| s.spanno).collect();
+            let chans: Vec<u32> =
+                drv.channels().iter().filter(|c| c.device == id).map(|c| c.channo).collect();
+            (spans, chans.first().copied(), chans.last().copied())
+        };
+        assert_eq!(numbers(a), (vec![1, 2], Some(1), Some(22)));
+        assert_eq!(numbers(b), (vec![3, 4], Some(23), Some(44)));
+        // Device A is unplugged: its channels answer REMOVED until a device takes them.
+        emu_a.with_device(|d| {
+            let now = d.now();
+            d.unplug(now, 0);
+        });
+        let end = StdInstant::now() + WAIT;
+        loop {
+            match rx.recv_timeout(end.saturating_duration_since(StdInstant::now())) {
+                Ok(DriverEvent::DeviceRemoved { device }) if device == a => break,
+                Ok(_) => {}
+                Err(e) => panic!("no DeviceRemoved: {e}"),
+            }
+        }
+        assert_eq!(drv.channel(1).unwrap().device, a);
+        assert!(drv.write_chunk(1, &[0xFF; 8]).is_err(), "a removed device's channel refuses audio");
+        // It comes back (a new device as far as USB goes): the first free numbers are its old ones.
+        let (_emu_c, _run_c, c) = open_running(&drv);
+        assert_ne!(c, a);
+        assert_eq!(numbers(c), (vec![1, 2], Some(1), Some(22)));
+        assert_eq!(numbers(a), (vec![], None, None), "the removed device is no longer listed");
+        assert_eq!(drv.channel(1).unwrap().device, c);
+        drv.write_chunk(1, &[0xFF; 8]).unwrap();
+        assert_eq!(drv.spans().len(), 4);
+        // A fourth device goes after the last one in use.
+        let (_emu_d, _run_d, d) = open_running(&drv);
+        assert_eq!(numbers(d), (vec![5, 6], Some(45), Some(66)));
+        drv.close();
+    });
+}

@@ -341,7 +341,6 @@ impl From<&BringUpResult> for BusSetup {
 pub struct Driver {
     clock: Arc<dyn TimeSource>,
     options: DriverOptions,
-    numbering: Mutex<Numbering>,
     devices: Devices,
     timing: Arc<Timing>,
     threads: Mutex<Vec<Option<JoinHandle<()>>>>,
@@ -367,7 +366,6 @@ impl Driver {
         Self {
             clock: Arc::new(clock),
             options,
-            numbering: Mutex::new(Numbering::new()),
             devices: Arc::new(RwLock::new(Vec::new())),
             timing: Arc::new(Timing::new()),
             threads: Mutex::new(Vec::new()),
@@ -418,10 +416,19 @@ impl Driver {
         let setup = BusSetup::from(&ready.result);
         let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
         let id = DeviceId(devices.len());
-        let mut core = {
-            let mut numbering = self.numbering.lock().unwrap_or_else(PoisonError::into_inner);
-            XbusCore::new(now, id.0 as u8, &setup, &mut numbering)?
-        };
+        // DAHDI's automatic assignment: the first free numbers among the devices in use, so a
+        // device that comes back (re-plug, TwinStar jump) gets its old numbers again.
+        let (nspans, nchans) = XbusCore::numbers_needed(&setup)?;
+        let taken: Vec<_> = devices
+            .iter()
+            .filter(|d| d.lock().alive)
+            .filter_map(|d| {
+                let (lo, hi) = (d.spans.iter().min()?, d.spans.iter().max()?);
+                Some((*lo..=*hi, d.channels.0..=d.channels.1))
+            })
+            .collect();
+        let mut numbering = Numbering::first_fit(nspans, nchans, &taken).ok_or(SetupError::TooMany)?;
+        let mut core = XbusCore::new(now, id.0 as u8, &setup, &mut numbering)?;
         if self.options.configure_defaults {
             core.configure_defaults(now);
         }
@@ -450,18 +457,44 @@ impl Driver {
         devices.get(id.0).cloned().ok_or(DriverError::NoSuchDevice(id))
     }
 
-    fn device_of_chan(&self, channo: u32) -> Result<Arc<DeviceShared>, DriverError> {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+    /// The devices whose spans and channels are listed: every live one, and a removed one
+    /// until a live device took its numbers.
+    fn listed_devices(&self) -> Vec<Arc<DeviceShared>> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let alive: Vec<bool> = devices.iter().map(|d| d.lock().alive).collect();
+        let overlaps = |a: &DeviceShared, b: &DeviceShared| {
+            (a.channels.0 <= b.channels.1 && b.channels.0 <= a.channels.1)
+                || a.spans.iter().any(|s| b.spans.contains(s))
+        };
         devices
             .iter()
-            .find(|d| (d.channels.0..=d.channels.1).contains(&channo))
-            .cloned()
+            .enumerate()
+            .filter(|&(i, d)| {
+                alive[i] || !devices.iter().enumerate().any(|(j, o)| alive[j] && overlaps(d, o))
+            })
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
+
+    /// The device `has` a number: the live one if there is one (numbers of a removed device
+    /// are reused), else the latest removed one (whose channels answer REMOVED/ENODEV).
+    fn device_with(&self, has: impl Fn(&DeviceShared) -> bool) -> Option<Arc<DeviceShared>> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+        let mut matching = devices.iter().rev().filter(|d| has(d));
+        let latest = matching.next()?;
+        if latest.lock().alive {
+            return Some(latest.clone());
+        }
+        Some(matching.find(|d| d.lock().alive).unwrap_or(latest).clone())
+    }
+
+    fn device_of_chan(&self, channo: u32) -> Result<Arc<DeviceShared>, DriverError> {
+        self.device_with(|d| (d.channels.0..=d.channels.1).contains(&channo))
             .ok_or(DriverError::NoSuchChannel(channo))
     }
 
     fn device_of_span(&self, spanno: u32) -> Result<Arc<DeviceShared>, DriverError> {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
-        devices.iter().find(|d| d.spans.contains(&spanno)).cloned().ok_or(DriverError::NoSuchSpan(spanno))
+        self.device_with(|d| d.spans.contains(&spanno)).ok_or(DriverError::NoSuchSpan(spanno))
     }
 
     // ----- enumeration -----
@@ -478,9 +511,8 @@ impl Driver {
 
     /// Every span, in span-number order.
     pub fn spans(&self) -> Vec<SpanInfo> {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
         let mut out = Vec::new();
-        for d in devices {
+        for d in self.listed_devices() {
             let st = d.lock();
             out.extend(st.core.spans().iter().map(|s| SpanInfo {
                 device: d.id,
@@ -501,9 +533,8 @@ impl Driver {
 
     /// Every channel, in channel-number order.
     pub fn channels(&self) -> Vec<ChanInfo> {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
         let mut out = Vec::new();
-        for d in devices {
+        for d in self.listed_devices() {
             let st = d.lock();
             out.extend(st.core.channels().iter().map(|c| chan_info(d.id, c)));
         }
