@@ -238,7 +238,19 @@ pub struct XbusStats {
     pub cmd_dropped: u64,
     /// Drift commands sent (SYNC_SOURCE PLL with a new value).
     pub drift_commands: u64,
+    /// Tick intervals longer than 1.5 ms (xpp-protocol.md §7.3: expected 1000 µs, tolerance
+    /// 500 µs; statistics only): lost tick-bearing frames, a stalled device or a late host.
+    pub late_ticks: u64,
+    /// Tick intervals shorter than 0.5 ms (frames delivered in a burst).
+    pub early_ticks: u64,
+    /// The longest tick interval seen, µs.
+    pub max_tick_interval_us: u64,
 }
+
+/// A tick interval above this is late (1000 µs + the reference's 500 µs tolerance).
+const TICK_LATE_US: u64 = 1500;
+/// A tick interval below this is early (1000 µs - 500 µs).
+const TICK_EARLY_US: u64 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BusState {
@@ -931,6 +943,12 @@ impl XbusCore {
 
     fn on_tick(&mut self, now: Instant) {
         self.stats.ticks += 1;
+        if let Some(prev) = self.last_tick {
+            let us = now.saturating_duration_since(prev).total_micros();
+            self.stats.late_ticks += u64::from(us > TICK_LATE_US);
+            self.stats.early_ticks += u64::from(us < TICK_EARLY_US);
+            self.stats.max_tick_interval_us = self.stats.max_tick_interval_us.max(us);
+        }
         self.last_tick = Some(now);
         self.watchdog = now + TICK_WATCHDOG;
         self.release_commands();

@@ -11,6 +11,7 @@ use std::time::Duration as StdDuration;
 
 use crossbeam_channel::Receiver;
 use xpp_emu::config::Stage as EmuStage;
+use xpp_emu::fault::{FaultAction, FaultEndpoint, FaultRule, FaultTrigger};
 use xpp_emu::{ClockMode, DeviceConfig, Emulator};
 use xpp_proto::Instant;
 use xpp_span::bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
@@ -62,7 +63,15 @@ fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) 
 
 /// An FXS + FXO device powered on in `stage`, brought up and attached.
 fn start(stage: EmuStage, options: DriverOptions) -> (Emulator, Driver, DeviceId, Receiver<DriverEvent>) {
-    let emu = Emulator::with_mode(DeviceConfig::default().with_start_stage(stage), ClockMode::AutoAdvance);
+    start_with(DeviceConfig::default().with_start_stage(stage), options)
+}
+
+/// [`start`] with a device configuration.
+fn start_with(
+    cfg: DeviceConfig,
+    options: DriverOptions,
+) -> (Emulator, Driver, DeviceId, Receiver<DriverEvent>) {
+    let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
     let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
     let drv = Driver::new(EmuTime(emu.clone()), options);
@@ -210,6 +219,55 @@ fn hook_flash_blocking_waits_nonblocking_completes_with_hookcomplete() {
         }
         let late: Vec<_> = rx.try_iter().filter(|e| chan_event(e, FXO1, Event::HOOKCOMPLETE)).collect();
         assert!(late.is_empty(), "{late:?}");
+        drv.close();
+    });
+}
+
+#[test]
+fn bursts_of_lost_frames_mid_call_are_counted_and_raise_no_events() {
+    within(60, || {
+        let ms = Instant::from_millis;
+        let lose = |from, until| {
+            FaultRule::new(FaultEndpoint::Ep(0x86), FaultAction::Drop).during(ms(from), ms(until))
+        };
+        let mut cfg = DeviceConfig::default().with_start_stage(EmuStage::Running);
+        cfg.core.faults = vec![
+            // Two bursts of lost IN frames (50 ms and 20 ms), and 2 % of the frames cut short.
+            lose(1500, 1550),
+            lose(2500, 2520),
+            FaultRule::new(FaultEndpoint::Ep(0x86), FaultAction::Truncate(6))
+                .when(FaultTrigger::PerMillion(20_000))
+                .during(ms(1000), ms(3500)),
+        ];
+        let (emu, drv, id, rx) = start_with(cfg, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        phone(&emu, |p, now| p.off_hook(now));
+        until(&rx, |e| chan_event(e, FXS1, Event::RINGOFFHOOK));
+        emu.with_device(|d| {
+            d.data_mut().phone_mut(0, 0).unwrap().play(xpp_emu::data::g711::Source::tone_1k());
+        });
+        assert!(emu.now() < ms(1000), "the call is up before the faults start");
+        // The call goes on through the faults; audio keeps arriving.
+        let (mut chunk, mut reads, mut voiced) = ([0u8; 8], 0, 0);
+        while emu.now() < ms(4000) {
+            drv.read_chunk_blocking(FXS1, &mut chunk, WAIT).unwrap();
+            reads += 1;
+            voiced += usize::from(chunk.iter().any(|&b| b != 0xFF && b != 0x7F));
+        }
+        assert!(voiced * 100 >= reads * 95, "{voiced} voiced chunks of {reads}");
+        // Counted, not reported: no hook event, no alarm, the device keeps running.
+        let st = drv.stats(id).unwrap();
+        assert!(st.late_ticks >= 2, "{st:?}");
+        assert!((50_000..60_000).contains(&st.max_tick_interval_us), "{st:?}");
+        assert!(st.rx_errors >= 5, "{st:?}");
+        assert!(drv.is_running(id).unwrap());
+        let spurious: Vec<_> =
+            rx.try_iter().filter(|e| matches!(e, DriverEvent::Chan { at, .. } if *at >= ms(1000))).collect();
+        assert!(spurious.is_empty(), "{spurious:?}");
+        assert_eq!(drv.alarms(1).unwrap(), Alarms::EMPTY);
+        // The line still works: hang-up is seen.
+        phone(&emu, |p, now| p.on_hook(now));
+        until(&rx, |e| chan_event(e, FXS1, Event::ONHOOK));
         drv.close();
     });
 }
