@@ -174,3 +174,33 @@ fn two_devices_number_consecutively() {
     assert!(found, "RINGOFFHOOK on channel 23 of device 1");
     drv.close();
 }
+
+#[test]
+fn blocking_writes_are_paced_one_chunk_per_tick() {
+    let emu = emulator();
+    let drv = Driver::new(EmuTime(emu.clone()), DriverOptions::default().with_pacing(Pacing::Lockstep));
+    let id = open(&drv, &emu);
+    phone(&emu, |p, now| p.off_hook(now));
+    for _ in 0..50 {
+        drv.wait_tick(id, T).unwrap();
+    }
+    phone(&emu, |p, _| p.take_heard());
+    // A 2 kHz tone in 16-bit linear, companded by the driver, one chunk per blocking write.
+    let t0 = drv.tick_count(id).unwrap();
+    let mut n = 0u32;
+    for _ in 0..400 {
+        let mut chunk = [0u8; 8];
+        for s in &mut chunk {
+            let x = (f64::from(n) * 2.0 * std::f64::consts::PI * 2000.0 / 8000.0).sin() * 8000.0;
+            *s = xpp_span::g711::linear_to_ulaw(x as i16);
+            n += 1;
+        }
+        drv.write_chunk_blocking(FXS1, &chunk, T).unwrap();
+    }
+    let ticks = drv.tick_count(id).unwrap() - t0;
+    assert!((400..=401).contains(&ticks), "{ticks} ticks for 400 blocking writes");
+    drv.wait_tick(id, T).unwrap();
+    let heard = phone(&emu, |p, _| p.take_heard());
+    assert!(heard.len() >= 3000 && has_tone(&heard[heard.len() - 3000..], 2000.0), "the phone hears 2 kHz");
+    drv.close();
+}

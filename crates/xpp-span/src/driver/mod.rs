@@ -733,6 +733,22 @@ impl Driver {
         Ok(())
     }
 
+    /// Waits (up to `timeout`) for the next tick of `channo`'s device, then sets the chunk
+    /// `channo` sends in the tick after it: a writer calling this in a loop hands over one
+    /// chunk per tick, paced by the device (DAHDI's blocking `write()` with a one-chunk
+    /// buffer).
+    pub fn write_chunk_blocking(
+        &self,
+        channo: u32,
+        chunk: &Chunk,
+        timeout: std::time::Duration,
+    ) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        let mut st = d.wait_next_tick(timeout)?;
+        st.core.write_chunk(channo, chunk)?;
+        Ok(())
+    }
+
     /// Waits (up to `timeout`) for the next tick of `device`; its number. In
     /// [`Pacing::Lockstep`] this also tells the loop the caller is done with the current tick.
     pub fn wait_tick(&self, device: DeviceId, timeout: std::time::Duration) -> Result<u64, DriverError> {
