@@ -1,42 +1,76 @@
 //! [`Transport`] over [rusb](https://docs.rs/rusb) (libusb), feature `rusb`.
 //!
-//! # Design: one worker thread per bulk endpoint, libusb's synchronous API
-//! rusb 0.9 exposes only libusb's synchronous transfer functions safely; its asynchronous
-//! API would mean calling `libusb1-sys` directly (`libusb_alloc_transfer`, callbacks,
-//! an event-handling thread), which needs `unsafe` in this `#![forbid(unsafe_code)]`
-//! crate. So each bulk endpoint gets a worker thread that owns the endpoint's FIFO of
-//! submitted buffers and runs them one at a time with `read_bulk`/`write_bulk`:
+//! # Design: libusb's asynchronous API, one event thread per transport
 //!
-//! - The *queue* is as deep as the caller makes it (the reference driver keeps 10 IN
-//!   buffers); libusb has one transfer in flight per endpoint at a time. For an Astribank
-//!   that is enough: the FX2 buffers its IN data on chip, so nothing is lost between two
-//!   transfers; only throughput above one 512-byte packet per transfer round trip suffers.
-//! - Each libusb call runs with a short slice timeout (`SLICE`, 50 ms); between slices the worker
-//!   looks at cancel and stop requests, so `cancel_all` takes effect within one slice and
-//!   dropping the transport joins every worker within one slice. A slice that times out
-//!   discards what libusb received in it (rusb reports only `Timeout`): harmless for
-//!   single-packet transfers (an Astribank's are at most 512 bytes, one high-speed packet),
-//!   which either arrived whole or not at all.
-//! - Completions come back in submission order per endpoint, as the trait requires.
+//! **Why asynchronous.** rusb's safe API offers only libusb's synchronous bulk calls, which
+//! keep *one* transfer in flight per endpoint: between two transfers the endpoint has no URB
+//! queued, so every transfer pays a full submit/reap round trip (about 260-356 IN transfers/s
+//! through the kernel's `vhci_hcd`, far below the one per millisecond of an Astribank's PCM),
+//! and a synchronous call that times out cannot say how much it had received. The reference
+//! driver keeps 10 bulk IN URBs queued. So this backend uses libusb's asynchronous API through
+//! `rusb::ffi` (`libusb1-sys`): every buffer the caller submits becomes a `libusb_transfer`
+//! submitted at once, so as many transfers are in flight per endpoint as the caller queued
+//! (at most `MAX_IN_FLIGHT`, 128; more fail with [`TransferError::InvalidArgument`]).
+//!
+//! **Threads.** [`RusbTransport::open_device`] starts one thread that calls
+//! `libusb_handle_events_timeout_completed` in a loop (100 ms slices); every completion
+//! callback runs there. Control transfers and reset use rusb's synchronous calls on the
+//! caller's thread: libusb lets them wait for their own completion while the event thread
+//! handles events, so they never queue behind bulk traffic.
+//!
+//! **Buffers.** The trait's `Vec<u8>` moves into the transfer's shared state on submit and
+//! stays there, untouched, while libusb holds its pointer; the callback hands it back with
+//! libusb's `status` and `actual_length`. The transfer's state is reference-counted and the
+//! in-flight submission holds one reference itself, so nothing libusb uses (transfer, buffer,
+//! device handle) can be freed before its callback, whatever the caller does. The `unsafe`
+//! code is all in the `transfer` submodule, behind a safe `Transfer` type.
+//!
+//! **Completions.** The callback stores the result in its transfer and wakes the endpoint's
+//! waiters; each endpoint keeps its submitted transfers oldest first and
+//! [`Transport::wait_next_complete`] hands out only the oldest once it has finished, so
+//! completions leave in submission order. Finished transfers are reused for later submits:
+//! no allocation per transfer once the queue is warm. libusb's status is mapped by
+//! `map_status`; an IN completion's buffer is truncated to `actual_length`, which is also
+//! reported for a failed or cancelled transfer, so received bytes are never dropped.
+//!
+//! **Cancellation.** [`Transport::cancel_all`] calls `libusb_cancel_transfer` on every
+//! transfer of the endpoint and waits (up to `CANCEL_WAIT`) until all their callbacks have
+//! run; they then come back through `wait_next_complete`, `Cancelled` or with their real
+//! result if they finished first. Dropping the transport cancels every endpoint, waits for
+//! the callbacks, frees the transfers, stops and joins the event thread (interrupting it with
+//! `libusb_interrupt_event_handler`), then closes the device.
+//!
+//! **Disconnect.** The first `Disconnected` from a completion (`LIBUSB_TRANSFER_NO_DEVICE`),
+//! a submit, a control request or a reset marks the transport gone and cancels everything in
+//! flight. From then on submits and control requests fail with `Disconnected` at once, and
+//! every pending transfer that did not complete successfully comes back `Disconnected`
+//! (libusb fails in-flight transfers itself when the kernel reports the unplug).
 //!
 //! `rusb::Context::new()` is used, never the global context (which panics on a machine
-//! without USB). Errors are mapped in one function, `map_error`.
+//! without USB). libusb error codes are mapped in one function, `map_error`.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod queue;
+mod transfer;
+
+use std::ffi::c_int;
+use std::sync::Arc;
+use std::time::Duration;
 
 use rusb::UsbContext;
+use rusb::constants as c;
 
+use self::queue::{EpQueue, Finished, SubmitError, deadline};
+use self::transfer::{EventThread, Kind, Target, Transfer};
 use crate::discovery::{Locator, bus_path, classify};
 use crate::error::Error;
 use crate::info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
 use crate::transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
 
-/// How long one libusb call may block before the worker checks for cancel/stop.
-pub(crate) const SLICE: Duration = Duration::from_millis(50);
+/// How long [`Transport::cancel_all`] waits for the cancelled transfers' callbacks.
+pub(crate) const CANCEL_WAIT: Duration = Duration::from_secs(1);
+
+/// How long dropping the transport waits for every endpoint's cancelled transfers.
+const DROP_WAIT: Duration = Duration::from_secs(2);
 
 /// Maps every libusb error a transfer, control request or reset can give to ours: the one
 /// error-mapping function of this backend.
@@ -51,6 +85,58 @@ pub(crate) const fn map_error(e: rusb::Error) -> TransferError {
         // LIBUSB_ERROR_OTHER = -99.
         R::Other => TransferError::Unknown(99),
     }
+}
+
+/// rusb's error for a raw `LIBUSB_ERROR_*` code (what `libusb_submit_transfer` returns).
+const fn error_from_code(code: c_int) -> rusb::Error {
+    use rusb::Error as R;
+    match code {
+        c::LIBUSB_ERROR_IO => R::Io,
+        c::LIBUSB_ERROR_INVALID_PARAM => R::InvalidParam,
+        c::LIBUSB_ERROR_ACCESS => R::Access,
+        c::LIBUSB_ERROR_NO_DEVICE => R::NoDevice,
+        c::LIBUSB_ERROR_NOT_FOUND => R::NotFound,
+        c::LIBUSB_ERROR_BUSY => R::Busy,
+        c::LIBUSB_ERROR_TIMEOUT => R::Timeout,
+        c::LIBUSB_ERROR_OVERFLOW => R::Overflow,
+        c::LIBUSB_ERROR_PIPE => R::Pipe,
+        c::LIBUSB_ERROR_INTERRUPTED => R::Interrupted,
+        c::LIBUSB_ERROR_NO_MEM => R::NoMem,
+        c::LIBUSB_ERROR_NOT_SUPPORTED => R::NotSupported,
+        _ => R::Other,
+    }
+}
+
+/// Maps a finished transfer's `LIBUSB_TRANSFER_*` status to ours: the asynchronous
+/// counterpart of [`map_error`].
+pub(crate) const fn map_status(status: c_int) -> Result<(), TransferError> {
+    match status {
+        c::LIBUSB_TRANSFER_COMPLETED => Ok(()),
+        // We set no libusb timeouts; a timed-out transfer is cancelled by definition.
+        c::LIBUSB_TRANSFER_CANCELLED | c::LIBUSB_TRANSFER_TIMED_OUT => Err(TransferError::Cancelled),
+        c::LIBUSB_TRANSFER_STALL => Err(TransferError::Stall),
+        c::LIBUSB_TRANSFER_NO_DEVICE => Err(TransferError::Disconnected),
+        // ERROR: CRC, babble, any other host-controller failure. OVERFLOW: the device sent
+        // more than the buffer holds.
+        c::LIBUSB_TRANSFER_ERROR | c::LIBUSB_TRANSFER_OVERFLOW => Err(TransferError::Fault),
+        other => Err(TransferError::Unknown(other as u32)),
+    }
+}
+
+/// The trait's completion for a transfer libusb finished on `endpoint`. IN data is
+/// truncated to what arrived, also when the transfer failed or was cancelled; once the
+/// device is `gone`, every failure is reported as [`TransferError::Disconnected`].
+pub(crate) fn completion(endpoint: u8, f: Finished, gone: bool) -> Completion {
+    let Finished { mut buffer, status, actual_len } = f;
+    let actual_len = actual_len.min(buffer.len());
+    let status = match map_status(status) {
+        Err(_) if gone => Err(TransferError::Disconnected),
+        s => s,
+    };
+    if endpoint_direction(endpoint) == Direction::In {
+        buffer.truncate(actual_len);
+    }
+    Completion { endpoint, buffer, actual_len, status }
 }
 
 /// Maps a libusb error while opening or claiming to the crate error.
@@ -84,159 +170,22 @@ fn version_to_bcd(v: rusb::Version) -> u16 {
         | u16::from(v.sub_minor() & 0xF)
 }
 
-/// One transfer attempt of at most `timeout` on the worker's endpoint: read into or write
-/// from the buffer, returning the bytes moved.
-type BulkIo = Box<dyn FnMut(&mut [u8], Duration) -> Result<usize, rusb::Error> + Send>;
-
-struct Job {
-    buffer: Vec<u8>,
-    generation: u64,
-}
-
-#[derive(Default)]
-struct EpState {
-    queue: VecDeque<Job>,
-    running: usize,
-    done: VecDeque<Completion>,
-    /// Bumped by `cancel_all`: jobs submitted before it are cancelled.
-    generation: u64,
-    stop: bool,
-}
-
-struct EpShared {
-    state: Mutex<EpState>,
-    cond: Condvar,
-}
-
-impl EpShared {
-    fn lock(&self) -> MutexGuard<'_, EpState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// A bulk endpoint's queue and its worker thread.
-struct Worker {
+/// One bulk or interrupt endpoint: its address, type and queue.
+#[derive(Debug)]
+struct Endpoint {
     address: u8,
-    shared: Arc<EpShared>,
-    thread: Option<JoinHandle<()>>,
+    kind: Kind,
+    queue: EpQueue<Transfer>,
 }
 
-impl Worker {
-    fn spawn(address: u8, io: BulkIo, gone: Arc<AtomicBool>) -> std::io::Result<Self> {
-        let shared = Arc::new(EpShared { state: Mutex::new(EpState::default()), cond: Condvar::new() });
-        let s = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("rusb-ep{address:02x}"))
-            .spawn(move || worker_loop(address, io, &s, &gone))?;
-        Ok(Self { address, shared, thread: Some(thread) })
-    }
-
-    fn submit(&self, buffer: Vec<u8>) {
-        let mut st = self.shared.lock();
-        let generation = st.generation;
-        st.queue.push_back(Job { buffer, generation });
-        drop(st);
-        self.shared.cond.notify_all();
-    }
-
-    fn pending(&self) -> usize {
-        let st = self.shared.lock();
-        st.queue.len() + st.running + st.done.len()
-    }
-
-    fn wait_next_complete(&self, timeout: Duration) -> Option<Completion> {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.shared.lock();
-        loop {
-            if let Some(c) = st.done.pop_front() {
-                return Some(c);
-            }
-            if st.queue.is_empty() && st.running == 0 {
-                return None;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            st = self.shared.cond.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
-        }
-    }
-
-    fn cancel_all(&self) {
-        let mut st = self.shared.lock();
-        st.generation += 1;
-        drop(st);
-        self.shared.cond.notify_all();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.cond.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn worker_loop(endpoint: u8, mut io: BulkIo, shared: &EpShared, gone: &AtomicBool) {
-    let direction = endpoint_direction(endpoint);
-    loop {
-        let job = {
-            let mut st = shared.lock();
-            loop {
-                if st.stop {
-                    return;
-                }
-                if let Some(job) = st.queue.pop_front() {
-                    st.running = 1;
-                    break job;
-                }
-                st = shared.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        let mut buffer = job.buffer;
-        let (actual_len, status) = loop {
-            if gone.load(Ordering::Acquire) {
-                break (0, Err(TransferError::Disconnected));
-            }
-            {
-                let st = shared.lock();
-                if st.stop || st.generation != job.generation {
-                    break (0, Err(TransferError::Cancelled));
-                }
-            }
-            match io(&mut buffer, SLICE) {
-                Ok(n) => break (n, Ok(())),
-                Err(rusb::Error::Timeout) => {}
-                Err(e) => {
-                    let e = map_error(e);
-                    if e == TransferError::Disconnected {
-                        gone.store(true, Ordering::Release);
-                    }
-                    break (0, Err(e));
-                }
-            }
-        };
-        if direction == Direction::In {
-            buffer.truncate(actual_len);
-        }
-        let mut st = shared.lock();
-        st.running = 0;
-        st.done.push_back(Completion { endpoint, buffer, actual_len, status });
-        drop(st);
-        shared.cond.notify_all();
-    }
-}
-
-/// A [`Transport`] over libusb. See the [module documentation](self).
+/// A [`Transport`] over libusb's asynchronous API. See the [module documentation](self).
 pub struct RusbTransport {
     info: DeviceInfo,
-    // Workers are dropped (joined) before the handle: field order.
-    workers: Vec<Worker>,
+    endpoints: Vec<Endpoint>,
+    /// Stopped in `Drop` once every transfer has finished.
+    events: Option<EventThread>,
     handle: Arc<rusb::DeviceHandle<rusb::Context>>,
-    gone: Arc<AtomicBool>,
+    gone: bool,
 }
 
 impl std::fmt::Debug for RusbTransport {
@@ -276,7 +225,7 @@ impl RusbTransport {
     }
 
     /// Opens `device`, claims interface 0 and (if present) 1, detaching kernel drivers, and
-    /// starts a worker for each bulk endpoint.
+    /// starts the event thread.
     pub fn open_device(device: &rusb::Device<rusb::Context>) -> Result<Self, Error> {
         let desc = device.device_descriptor().map_err(|e| map_open_error(e, "device descriptor"))?;
         let handle = device.open().map_err(|e| map_open_error(e, "open"))?;
@@ -329,39 +278,73 @@ impl RusbTransport {
             return Err(Error::Unsupported(format!("{}: no interface 0", info.location)));
         }
         let handle = Arc::new(handle);
-        let gone = Arc::new(AtomicBool::new(false));
-        let mut workers = Vec::new();
-        for e in info.interfaces.iter().flat_map(|i| &i.endpoints) {
-            if !matches!(e.transfer_type, TransferType::Bulk | TransferType::Interrupt) {
-                continue;
+        let endpoints = info
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.endpoints)
+            .filter_map(|e| {
+                let kind = match e.transfer_type {
+                    TransferType::Bulk => Kind::Bulk,
+                    TransferType::Interrupt => Kind::Interrupt,
+                    _ => return None,
+                };
+                Some(Endpoint { address: e.address, kind, queue: EpQueue::new() })
+            })
+            .collect();
+        let events = EventThread::spawn(device.context(), format!("rusb-events-{}", info.location))?;
+        Ok(Self { info, endpoints, events: Some(events), handle, gone: false })
+    }
+
+    fn endpoint(&mut self, address: u8) -> Option<&mut Endpoint> {
+        self.endpoints.iter_mut().find(|e| e.address == address)
+    }
+
+    /// Records a disconnect: later calls fail at once, and everything in flight is cancelled
+    /// (libusb fails it too when it notices the unplug).
+    fn mark_gone(&mut self) {
+        if !self.gone {
+            log::debug!("{}: device gone", self.info.location);
+            self.gone = true;
+            for e in &self.endpoints {
+                e.queue.cancel_all();
             }
-            let h = Arc::clone(&handle);
-            let address = e.address;
-            let interrupt = e.transfer_type == TransferType::Interrupt;
-            let io: BulkIo = match (e.direction(), interrupt) {
-                (Direction::In, false) => Box::new(move |b, t| h.read_bulk(address, b, t)),
-                (Direction::Out, false) => Box::new(move |b, t| h.write_bulk(address, b, t)),
-                (Direction::In, true) => Box::new(move |b, t| h.read_interrupt(address, b, t)),
-                (Direction::Out, true) => Box::new(move |b, t| h.write_interrupt(address, b, t)),
-            };
-            workers.push(Worker::spawn(address, io, Arc::clone(&gone))?);
         }
-        Ok(Self { info, workers, handle, gone })
     }
 
-    fn worker(&self, endpoint: u8) -> Option<&Worker> {
-        self.workers.iter().find(|w| w.address == endpoint)
-    }
-
-    fn note<T>(&self, r: Result<T, TransferError>) -> Result<T, TransferError> {
+    fn note<T>(&mut self, r: Result<T, TransferError>) -> Result<T, TransferError> {
         if r.as_ref().err() == Some(&TransferError::Disconnected) {
-            self.gone.store(true, Ordering::Release);
+            self.mark_gone();
         }
         r
     }
 
     fn is_gone(&self) -> bool {
-        self.gone.load(Ordering::Acquire)
+        self.gone
+    }
+}
+
+impl Drop for RusbTransport {
+    fn drop(&mut self) {
+        for e in &self.endpoints {
+            e.queue.cancel_all();
+        }
+        let until = deadline(DROP_WAIT);
+        let stuck: usize = self
+            .endpoints
+            .iter()
+            .filter(|e| !e.queue.wait_all_finished(until))
+            .map(|e| e.queue.pending())
+            .sum();
+        if stuck != 0 {
+            // Their shared state keeps buffer and device handle alive until libusb lets go.
+            log::warn!(
+                "{}: {stuck} transfers still in flight after cancel; leaking them",
+                self.info.location
+            );
+        }
+        // Frees the finished transfers, then joins the event thread; the handle closes last.
+        self.endpoints.clear();
+        self.events = None;
     }
 }
 
@@ -374,25 +357,39 @@ impl Transport for RusbTransport {
         if self.is_gone() {
             return Err(TransferError::Disconnected);
         }
-        let w = self.worker(endpoint).ok_or(TransferError::InvalidArgument)?;
         if endpoint_direction(endpoint) == Direction::In && buffer.is_empty() {
             return Err(TransferError::InvalidArgument);
         }
-        w.submit(buffer);
-        Ok(())
+        let handle = Arc::clone(&self.handle);
+        let ep = self.endpoint(endpoint).ok_or(TransferError::InvalidArgument)?;
+        let kind = ep.kind;
+        let r = ep.queue.submit(buffer, |signal| Transfer::new(signal, Target { handle, endpoint, kind }));
+        let r = r.map_err(|e| match e {
+            SubmitError::Full => TransferError::InvalidArgument,
+            SubmitError::NoMemory => TransferError::Fault,
+            SubmitError::Libusb(code) => map_error(error_from_code(code)),
+        });
+        self.note(r)
     }
 
     fn pending(&self, endpoint: u8) -> usize {
-        self.worker(endpoint).map_or(0, Worker::pending)
+        self.endpoints.iter().find(|e| e.address == endpoint).map_or(0, |e| e.queue.pending())
     }
 
     fn wait_next_complete(&mut self, endpoint: u8, timeout: Duration) -> Option<Completion> {
-        self.worker(endpoint)?.wait_next_complete(timeout)
+        let finished = self.endpoint(endpoint)?.queue.wait_next(timeout)?;
+        if finished.status == c::LIBUSB_TRANSFER_NO_DEVICE {
+            self.mark_gone();
+        }
+        Some(completion(endpoint, finished, self.gone))
     }
 
     fn cancel_all(&mut self, endpoint: u8) {
-        if let Some(w) = self.worker(endpoint) {
-            w.cancel_all();
+        if let Some(e) = self.endpoint(endpoint) {
+            e.queue.cancel_all();
+            if !e.queue.wait_all_finished(deadline(CANCEL_WAIT)) {
+                log::warn!("cancel_all({endpoint:#04x}): not every transfer finished within {CANCEL_WAIT:?}");
+            }
         }
     }
 
@@ -449,7 +446,7 @@ impl Transport for RusbTransport {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
+    use std::time::Instant;
 
     use super::*;
 
@@ -486,6 +483,83 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_submit_error_code_maps() {
+        let cases = [
+            (c::LIBUSB_ERROR_IO, TransferError::Fault),
+            (c::LIBUSB_ERROR_INVALID_PARAM, TransferError::InvalidArgument),
+            (c::LIBUSB_ERROR_ACCESS, TransferError::Fault),
+            (c::LIBUSB_ERROR_NO_DEVICE, TransferError::Disconnected),
+            (c::LIBUSB_ERROR_NOT_FOUND, TransferError::InvalidArgument),
+            (c::LIBUSB_ERROR_BUSY, TransferError::Fault),
+            (c::LIBUSB_ERROR_TIMEOUT, TransferError::Cancelled),
+            (c::LIBUSB_ERROR_OVERFLOW, TransferError::Fault),
+            (c::LIBUSB_ERROR_PIPE, TransferError::Stall),
+            (c::LIBUSB_ERROR_INTERRUPTED, TransferError::Cancelled),
+            (c::LIBUSB_ERROR_NO_MEM, TransferError::Fault),
+            (c::LIBUSB_ERROR_NOT_SUPPORTED, TransferError::InvalidArgument),
+            (c::LIBUSB_ERROR_OTHER, TransferError::Unknown(99)),
+            (-1234, TransferError::Unknown(99)),
+        ];
+        for (code, ours) in cases {
+            assert_eq!(map_error(error_from_code(code)), ours, "{code}");
+        }
+    }
+
+    #[test]
+    fn every_transfer_status_maps() {
+        let cases = [
+            (c::LIBUSB_TRANSFER_COMPLETED, Ok(())),
+            (c::LIBUSB_TRANSFER_ERROR, Err(TransferError::Fault)),
+            (c::LIBUSB_TRANSFER_TIMED_OUT, Err(TransferError::Cancelled)),
+            (c::LIBUSB_TRANSFER_CANCELLED, Err(TransferError::Cancelled)),
+            (c::LIBUSB_TRANSFER_STALL, Err(TransferError::Stall)),
+            (c::LIBUSB_TRANSFER_NO_DEVICE, Err(TransferError::Disconnected)),
+            (c::LIBUSB_TRANSFER_OVERFLOW, Err(TransferError::Fault)),
+            (7, Err(TransferError::Unknown(7))),
+        ];
+        for (status, ours) in cases {
+            assert_eq!(map_status(status), ours, "{status}");
+        }
+    }
+
+    fn finished(len: usize, data: &[u8], status: c_int) -> Finished {
+        let mut buffer = vec![0xEE; len];
+        buffer[..data.len()].copy_from_slice(data);
+        Finished { buffer, status, actual_len: data.len() }
+    }
+
+    #[test]
+    fn in_completions_keep_exactly_the_received_bytes() {
+        let c = completion(0x86, finished(512, &[1, 2, 3], c::LIBUSB_TRANSFER_COMPLETED), false);
+        assert_eq!((c.endpoint, c.buffer, c.actual_len, c.status), (0x86, vec![1, 2, 3], 3, Ok(())));
+        // Cancelled after part of the data arrived: the part is kept.
+        let c = completion(0x86, finished(512, &[4, 5], c::LIBUSB_TRANSFER_CANCELLED), false);
+        assert_eq!((c.buffer, c.actual_len, c.status), (vec![4, 5], 2, Err(TransferError::Cancelled)));
+        // An actual length beyond the buffer (never from libusb) cannot over-read.
+        let c = completion(0x86, Finished { buffer: vec![1; 4], status: 0, actual_len: 9 }, false);
+        assert_eq!((c.buffer.len(), c.actual_len), (4, 4));
+    }
+
+    #[test]
+    fn out_completions_return_the_whole_buffer() {
+        let c = completion(0x02, finished(6, &[9; 6], c::LIBUSB_TRANSFER_COMPLETED), false);
+        assert_eq!((c.buffer, c.actual_len, c.status), (vec![9; 6], 6, Ok(())));
+        let c = completion(0x02, finished(6, &[9; 2], c::LIBUSB_TRANSFER_STALL), false);
+        assert_eq!((c.buffer.len(), c.actual_len, c.status), (6, 2, Err(TransferError::Stall)));
+    }
+
+    #[test]
+    fn after_a_disconnect_every_failure_is_disconnected() {
+        for status in [c::LIBUSB_TRANSFER_CANCELLED, c::LIBUSB_TRANSFER_ERROR, c::LIBUSB_TRANSFER_NO_DEVICE] {
+            let c = completion(0x86, finished(512, &[], status), true);
+            assert_eq!(c.status, Err(TransferError::Disconnected), "{status}");
+        }
+        // Data that arrived before the unplug is still delivered as such.
+        let c = completion(0x86, finished(512, &[1], c::LIBUSB_TRANSFER_COMPLETED), true);
+        assert_eq!((c.buffer, c.status), (vec![1], Ok(())));
+    }
+
     /// Without a USB subsystem this is an error (context or listing), never a panic.
     #[test]
     fn open_without_the_device_is_an_error() {
@@ -496,86 +570,16 @@ mod tests {
         }
     }
 
-    /// A fake IN endpoint fed from a channel: each slice waits for one packet.
-    fn fake_in(rx: mpsc::Receiver<Result<Vec<u8>, rusb::Error>>) -> BulkIo {
-        Box::new(move |buf, slice| match rx.recv_timeout(slice) {
-            Ok(Ok(data)) => {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                Ok(n)
-            }
-            Ok(Err(e)) => Err(e),
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(rusb::Error::Timeout),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(rusb::Error::NoDevice),
-        })
-    }
-
+    /// The event thread starts and stops promptly on a real libusb context (no device
+    /// needed), whether or not it was busy.
     #[test]
-    fn worker_keeps_order_and_cancels() {
-        let (tx, rx) = mpsc::channel();
-        let gone = Arc::new(AtomicBool::new(false));
-        let w = Worker::spawn(0x86, fake_in(rx), Arc::clone(&gone)).unwrap();
-        for _ in 0..10 {
-            w.submit(vec![0; 512]);
-        }
-        assert_eq!(w.pending(), 10);
-        for i in 0..3u8 {
-            tx.send(Ok(vec![i; 7])).unwrap();
-        }
-        for i in 0..3u8 {
-            let c = w.wait_next_complete(Duration::from_secs(5)).unwrap();
-            assert_eq!((c.status, c.actual_len, c.buffer), (Ok(()), 7, vec![i; 7]));
-        }
-        assert!(w.wait_next_complete(Duration::from_millis(10)).is_none());
-        w.cancel_all();
-        for _ in 0..7 {
-            let c = w.wait_next_complete(Duration::from_secs(5)).unwrap();
-            assert_eq!(c.status, Err(TransferError::Cancelled));
-        }
-        assert_eq!(w.pending(), 0);
-        // Still usable after a cancel.
-        w.submit(vec![0; 512]);
-        tx.send(Ok(vec![9])).unwrap();
-        assert_eq!(w.wait_next_complete(Duration::from_secs(5)).unwrap().buffer, vec![9]);
-        // A stall is reported and the worker goes on.
-        w.submit(vec![0; 512]);
-        tx.send(Err(rusb::Error::Pipe)).unwrap();
-        assert_eq!(w.wait_next_complete(Duration::from_secs(5)).unwrap().status, Err(TransferError::Stall));
-        assert!(!gone.load(Ordering::Acquire));
-    }
-
-    #[test]
-    fn worker_disconnect_fails_everything_and_drop_joins() {
-        let (tx, rx) = mpsc::channel();
-        let gone = Arc::new(AtomicBool::new(false));
-        let w = Worker::spawn(0x86, fake_in(rx), Arc::clone(&gone)).unwrap();
-        for _ in 0..4 {
-            w.submit(vec![0; 512]);
-        }
-        tx.send(Err(rusb::Error::NoDevice)).unwrap();
-        for _ in 0..4 {
-            let c = w.wait_next_complete(Duration::from_secs(5)).unwrap();
-            assert_eq!(c.status, Err(TransferError::Disconnected));
-        }
-        assert!(gone.load(Ordering::Acquire));
-        // Drop with a transfer in progress returns within a slice or two.
-        w.submit(vec![0; 512]);
-        let t = Instant::now();
-        drop(w);
-        assert!(t.elapsed() < Duration::from_secs(2));
-        drop(tx);
-    }
-
-    #[test]
-    fn worker_drop_with_blocked_transfer_joins_within_a_slice() {
-        let (tx, rx) = mpsc::channel::<Result<Vec<u8>, rusb::Error>>();
-        let w = Worker::spawn(0x86, fake_in(rx), Arc::new(AtomicBool::new(false))).unwrap();
-        w.submit(vec![0; 512]);
-        std::thread::sleep(SLICE);
-        let t = Instant::now();
-        drop(w);
-        assert!(t.elapsed() < SLICE * 4, "{:?}", t.elapsed());
-        drop(tx);
+    fn event_thread_stops_promptly() {
+        let Ok(ctx) = RusbTransport::context() else { return };
+        let t = EventThread::spawn(&ctx, "test-events".into()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let start = Instant::now();
+        drop(t);
+        assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
     }
 
     /// Needs an Astribank in stage 11x1 or 11x2 (management interface alive).
