@@ -291,7 +291,10 @@ impl RusbTransport {
                 Some(Endpoint { address: e.address, kind, queue: EpQueue::new() })
             })
             .collect();
-        let events = EventThread::spawn(device.context(), format!("rusb-events-{}", info.location))?;
+        let events = EventThread::spawn(
+            device.context(),
+            format!("rusb {}", info.location.trim_start_matches("usb-")),
+        )?;
         Ok(Self { info, endpoints, events: Some(events), handle, gone: false })
     }
 
@@ -571,10 +574,14 @@ mod tests {
     }
 
     /// The event thread starts and stops promptly on a real libusb context (no device
-    /// needed), whether or not it was busy.
+    /// needed). Skipped where libusb cannot start (no usbfs, as in most containers); the
+    /// kernel USB stack test (`ci/kernel-usb-vm`) runs it with devices.
     #[test]
     fn event_thread_stops_promptly() {
-        let Ok(ctx) = RusbTransport::context() else { return };
+        let Ok(ctx) = RusbTransport::context() else {
+            eprintln!("libusb unavailable here: event thread test skipped");
+            return;
+        };
         let t = EventThread::spawn(&ctx, "test-events".into()).unwrap();
         std::thread::sleep(Duration::from_millis(20));
         let start = Instant::now();

@@ -27,31 +27,29 @@ pub(crate) struct Finished {
     pub(crate) actual_len: usize,
 }
 
-/// A counter bumped by every completion, with a condition variable to wait on it.
+/// What completions notify and waiters wait on: a lock and a condition variable.
 ///
-/// Waiters check their slot *while holding* the counter's lock and completions bump it after
-/// storing their result, so a completion between the check and the wait is never missed.
+/// Waiters check their slot *while holding* the lock, and a completion takes the lock after
+/// storing its result, so a completion between the check and the wait is never missed.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
-    count: Mutex<u64>,
+    lock: Mutex<()>,
     cond: Condvar,
 }
 
 impl Signal {
     /// Wakes every waiter. Called from libusb callbacks: never panics.
     pub(crate) fn notify(&self) {
-        let mut n = self.lock();
-        *n = n.wrapping_add(1);
-        drop(n);
+        drop(self.lock());
         self.cond.notify_all();
     }
 
-    fn lock(&self) -> MutexGuard<'_, u64> {
-        self.count.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits on `guard` until notified or `deadline`; `None` once the deadline has passed.
-    fn wait<'a>(&self, guard: MutexGuard<'a, u64>, deadline: Instant) -> Option<MutexGuard<'a, u64>> {
+    fn wait<'a>(&self, guard: MutexGuard<'a, ()>, deadline: Instant) -> Option<MutexGuard<'a, ()>> {
         let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
         Some(self.cond.wait_timeout(guard, left).unwrap_or_else(PoisonError::into_inner).0)
     }
@@ -368,5 +366,50 @@ mod tests {
         assert!(!q.wait_all_finished(deadline(Duration::from_millis(30))));
         assert!(start.elapsed() < Duration::from_secs(5));
         assert_eq!(q.pending(), 1);
+    }
+
+    proptest::proptest! {
+        /// Whatever order transfers finish in, and however reaping interleaves with
+        /// submitting, each buffer comes back exactly once, in submission order.
+        #[test]
+        fn any_completion_order_reaps_in_submission_order(
+            ops in proptest::collection::vec((0u8..3, 0usize..64), 1..200),
+        ) {
+            let mut q = EpQueue::<Fake>::new();
+            let mut in_flight: Vec<(u32, Fake)> = Vec::new();
+            let (mut next, mut expected) = (0u32, 0u32);
+            for (op, pick) in ops {
+                match op {
+                    0 => {
+                        let r = q.submit(vec![0; 4], |s| Some(Fake::new(s)));
+                        if r.is_ok() {
+                            // The slot just started is the newest submitted one.
+                            let slot = q.submitted.back().unwrap().clone();
+                            in_flight.push((next, slot));
+                            next += 1;
+                        }
+                    }
+                    1 if !in_flight.is_empty() => {
+                        let (tag, slot) = in_flight.swap_remove(pick % in_flight.len());
+                        slot.finish(&tag.to_le_bytes(), COMPLETED);
+                    }
+                    _ => {
+                        while let Some(d) = q.wait_next(Duration::ZERO) {
+                            proptest::prop_assert_eq!(d.buffer, expected.to_le_bytes().to_vec());
+                            expected += 1;
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(q.pending(), (next - expected) as usize);
+            }
+            for (tag, slot) in in_flight.drain(..) {
+                slot.finish(&tag.to_le_bytes(), COMPLETED);
+            }
+            while let Some(d) = q.wait_next(Duration::ZERO) {
+                proptest::prop_assert_eq!(d.buffer, expected.to_le_bytes().to_vec());
+                expected += 1;
+            }
+            proptest::prop_assert_eq!((expected, q.pending()), (next, 0));
+        }
     }
 }
