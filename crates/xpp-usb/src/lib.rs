@@ -9,7 +9,7 @@
 //! The trait follows nusb's endpoint queue: buffers are owned `Vec<u8>`s that travel to the
 //! backend on submit and come back in a [`Completion`], so a run loop recycles a fixed set of
 //! buffers and allocates nothing per transfer.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod discovery;
