@@ -110,7 +110,8 @@ impl ControlSetup {
 ///    (0 and, where present, 1); [`Transport::info`] describes what it found.
 /// 2. [`Transport::submit`] queues a buffer on a bulk endpoint. For an IN endpoint the buffer's
 ///    *length* is how many bytes to read (its contents are ignored and replaced); for an OUT
-///    endpoint its contents are sent. Any number may be in flight per endpoint; each endpoint
+///    endpoint its contents are sent. Many may be in flight per endpoint (a backend may set a
+///    bound, e.g. 128 for rusb, and refuse more with `InvalidArgument`); each endpoint
 ///    completes its transfers in submission order.
 /// 3. [`Transport::wait_next_complete`] returns the oldest finished transfer of an endpoint,
 ///    waiting up to `timeout` (zero = poll). Every submitted buffer comes back exactly once, in
