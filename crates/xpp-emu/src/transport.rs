@@ -16,11 +16,13 @@
 //!   their real `timeout`. Dropping the runner stops and joins the thread.
 //! - [`ClockMode::Paced`] (a test aid for slow hosts): [`Emulator::paced`] starts a
 //!   [`RealTimeRunner`] that moves the clock with the wall clock, timer by timer, but holds it
-//!   while more than a bound of device IN transfers wait undelivered on `0x86`; the time held
-//!   is never caught up (the device clock slips behind the wall clock, see
-//!   [`Emulator::pace_lag`]). A host that keeps up sees real time; a host that falls behind
-//!   (a TCG-emulated guest, a loaded CI machine) sees a device that waits for it instead of
-//!   overflowing its FIFO. A real device never waits (MODEL.md USB-12, TIME-21).
+//!   while more than a bound of device IN transfers wait undelivered on `0x86`, and, while the
+//!   host answers ticks with PCM_WRITE rounds, until the host's round for the last tick has
+//!   begun (at most [`ROUND_WAIT`]); the time held is never caught up (the device clock slips
+//!   behind the wall clock, see [`Emulator::pace_lag`]). A host that keeps up sees real time;
+//!   a host that falls behind (a TCG-emulated guest, a loaded CI machine) sees a device that
+//!   waits for it instead of overflowing its FIFO or counting its late rounds as missed. A
+//!   real device never waits (MODEL.md USB-12, TIME-17, TIME-21).
 //!
 //! A device departure (renumeration, jump, unplug, power-off) completes every pending transfer
 //! of a transport with [`TransferError::Disconnected`] and fails every later call with it; a
@@ -76,6 +78,13 @@ impl ClockMode {
     }
 }
 
+/// [`ClockMode::Paced`]: the longest the clock waits for the host's PCM_WRITE round after a
+/// tick; then it ticks anyway (a missed round, TIME-17) and waits no more until the host
+/// answers a tick again.
+// Decision: 200 ms — far above a host round trip under TCG (gaps of about 50 ms seen), short
+// enough that a host that stops sending PCM without stopping the ticks costs one pause.
+pub const ROUND_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Consecutive timer firings that do not move time before the clock gives up on an instant
 /// (protects against a model timer that never clears).
 const STUCK_LIMIT: usize = 10_000;
@@ -90,6 +99,44 @@ struct State {
     pace_bound: usize,
     /// [`ClockMode::Paced`]: how far the device clock has slipped behind the wall clock.
     lag: Duration,
+    /// [`ClockMode::Paced`]: the host's rounds versus the device's ticks.
+    rounds: RoundWait,
+}
+
+/// [`ClockMode::Paced`]: whether the host's PCM_WRITE round for the last tick is still
+/// awaited (see [`ROUND_WAIT`]).
+#[derive(Debug, Default)]
+struct RoundWait {
+    /// The device's tick count when last looked at.
+    ticks: u64,
+    /// The host's rounds begun by then.
+    rounds: u64,
+    /// A round began in the tick interval before that tick: the host answers ticks.
+    engaged: bool,
+    /// When the wait for this tick's round started (wall clock).
+    since: Option<std::time::Instant>,
+}
+
+impl RoundWait {
+    /// Whether to hold the clock for the host's round (device counters `ticks`, `rounds`).
+    fn hold(&mut self, ticks: u64, rounds: u64) -> bool {
+        if ticks != self.ticks {
+            // A tick went out since the last look: did the host answer the one before?
+            self.engaged = rounds != self.rounds;
+            (self.ticks, self.rounds, self.since) = (ticks, rounds, None);
+        }
+        if !self.engaged || rounds != self.rounds {
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < ROUND_WAIT {
+            true
+        } else {
+            // The host stopped answering: tick on freely until it answers again.
+            self.engaged = false;
+            false
+        }
+    }
 }
 
 impl State {
@@ -123,13 +170,13 @@ impl State {
     /// the `0x86` backlog is above the bound; whether it stopped short of `t`.
     fn advance_paced(&mut self, t: Instant) -> bool {
         let mut stuck = 0;
-        while let Some(next) = self.device.poll_timeout() {
-            if next > t {
-                break;
-            }
-            if self.backlog() > self.pace_bound {
+        loop {
+            // Held: time stands still (not even up to the next timer).
+            let st = self.device.data().stats();
+            if self.backlog() > self.pace_bound || self.rounds.hold(st.ticks, st.rounds) {
                 return true;
             }
+            let Some(next) = self.device.poll_timeout().filter(|&n| n <= t) else { break };
             if next <= self.now {
                 stuck += 1;
                 if stuck > STUCK_LIMIT {
@@ -176,6 +223,7 @@ impl Emulator {
             stop: false,
             pace_bound: usize::MAX,
             lag: Duration::ZERO,
+            rounds: RoundWait::default(),
         };
         Self {
             shared: Arc::new(Shared {
@@ -201,6 +249,12 @@ impl Emulator {
     /// transfers wait undelivered on `0x86` ([`ClockMode::Paced`], a test aid for hosts too slow
     /// for 1000 transfers/s), with its runner thread (stopped when the runner drops).
     ///
+    /// While the host answers the device's ticks with PCM_WRITE rounds (it answered the tick
+    /// before), the clock also waits after each tick until the host's round for it has begun,
+    /// at most [`ROUND_WAIT`], so a host whose answers come late does not see them counted as
+    /// missed (TIME-17) and its audio cut. A host that sends no PCM (a rate measurement, a
+    /// bring-up) is not waited for.
+    ///
     /// Keep `max_backlog` well below the FIFO depth (`CoreConfig::data_in_depth`, 64) so that
     /// replies queued behind a held-back backlog still fit: the FIFO then never overflows.
     /// While no host reads `0x86` at all, a ticking device's clock stands still after
@@ -209,7 +263,11 @@ impl Emulator {
     // real time: a fraction is either too slow for a fast host or too fast for a loaded one,
     // and can still overflow when the host stalls; holding adapts to whatever the host
     // achieves at each moment, never loses a transfer, and costs nothing while the host keeps
-    // up (the device then runs in real time, as in `RealTime`). The held time is not caught
+    // up (the device then runs in real time, as in `RealTime`). Waiting for the host's round
+    // as well: measured in the TCG guest, a runner that wakes every few ms emits ticks in
+    // bursts and the host answers in bursts, so most tick intervals got no round or two
+    // (missed + extra, TIME-17) and a 2 kHz tone did not survive the bridge; waiting for each
+    // round makes the device follow the host's loop one tick at a time. The held time is not caught
     // up afterwards (no burst of rounds), so the device stays a steady 1 ms source for the
     // host, only slower on average; device time (and so every device-side duration: ring
     // cadence, hook debounce, watchdog) stays self-consistent.
@@ -325,12 +383,23 @@ impl Emulator {
             }
             let wall = self.wall_now();
             let target = Instant::from_micros(wall.total_micros().saturating_sub(s.lag.total_micros()));
-            if s.advance_paced(target) {
+            let held = s.advance_paced(target);
+            if held {
                 s.lag = wall.saturating_duration_since(s.now);
             }
-            drop(s);
             self.shared.cond.notify_all();
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            if held {
+                // Woken early by the host's next transfer (every transport call notifies).
+                drop(
+                    self.shared
+                        .cond
+                        .wait_timeout(s, std::time::Duration::from_millis(1))
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            } else {
+                drop(s);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
     }
 
