@@ -15,6 +15,7 @@
 //! ```
 
 mod backend;
+mod call;
 mod scenarios;
 mod vhci;
 

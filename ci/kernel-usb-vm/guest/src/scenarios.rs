@@ -8,15 +8,16 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use xpp_emu::DeviceConfig;
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::usbip_server::UsbIpServer;
+use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::firmware::{Fx2Load, HexFile};
 use xpp_proto::mgmt::{Reply, Request};
 use xpp_usb::discovery::{Family, Stage, XORCOM_VENDOR_ID};
 use xpp_usb::{ControlSetup, TransferError, Transport, ep};
 
 use crate::backend::{Backend, Found};
+use crate::call;
 use crate::vhci::{self, Attacher};
 
 /// How long a device may take to appear (attach + enumeration under TCG emulation).
@@ -219,8 +220,11 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
     let (cfg_a, cfg_b) = configs();
     // The emulator's USB/IP server, on the guest's loopback (a free port each).
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let servers =
-        UsbIpServer::serve(cfg_a, loopback).and_then(|a| Ok((a, UsbIpServer::serve(cfg_b, loopback)?)));
+    // Device B runs on the paced real-time clock (call.rs says why); its runner lives as
+    // long as its server.
+    let (emu_b, runner_b) = Emulator::paced(cfg_b, call::PACE_BACKLOG);
+    let servers = UsbIpServer::serve(cfg_a, loopback)
+        .and_then(|a| Ok((a, UsbIpServer::bind(emu_b.clone(), loopback)?)));
     let (server_a, server_b) = match servers {
         Ok(s) => s,
         Err(e) => {
@@ -229,7 +233,7 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
         }
     };
     println!(
-        "KVM-LOG {name}: USB/IP servers on {} (TwinStar, cold) and {} (running)",
+        "KVM-LOG {name}: USB/IP servers on {} (TwinStar, cold) and {} (running, FXS + FXO, paced clock)",
         server_a.local_addr(),
         server_b.local_addr()
     );
@@ -407,6 +411,16 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
         ))
     });
 
+    cx.check("in-rate", |cx| {
+        let f = cx.wait_for(RUNNING, |_| true)?;
+        call::in_rate(cx.backend, &f, &emu_b, cx.backend.in_rate_floor())
+    });
+
+    cx.check("driver-call", |cx| {
+        let f = cx.wait_for(RUNNING, |_| true)?;
+        call::driver_call(cx.backend, &f, &emu_b, cx.firmware)
+    });
+
     if tools && Path::new(ASTRIBANK_TOOL).exists() {
         cx.check("astribank_tool-Q", |cx| {
             let f = cx.wait_for(RUNNING, |_| true)?;
@@ -456,6 +470,6 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
         println!("KVM-TEST {name}.detach FAIL {e}");
         return failed + 1;
     }
-    drop((server_a, server_b));
+    drop((server_a, server_b, runner_b));
     failed
 }
