@@ -16,6 +16,7 @@
 
 mod backend;
 mod call;
+mod hotplug;
 mod scenarios;
 mod vhci;
 

@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::usbip_server::UsbIpServer;
 use xpp_emu::{DeviceConfig, Emulator};
-use xpp_proto::firmware::{Fx2Load, HexFile};
 use xpp_proto::mgmt::{Reply, Request};
 use xpp_usb::discovery::{Family, Stage, XORCOM_VENDOR_ID};
 use xpp_usb::{ControlSetup, TransferError, Transport, ep};
 
 use crate::backend::{Backend, Found};
-use crate::call;
 use crate::vhci::{self, Attacher};
+use crate::{call, hotplug};
 
 /// How long a device may take to appear (attach + enumeration under TCG emulation).
 const APPEAR: Duration = Duration::from_secs(30);
@@ -285,23 +284,13 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
     });
 
     cx.check("firmware-renumeration", |cx| {
-        let path = cx.firmware.join("USB_FW.hex");
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let hex = HexFile::parse(&bytes).map_err(|e| e.to_string())?;
-        let load = Fx2Load::new(&hex).map_err(|e| e.to_string())?;
         let old = cx.wait_for(COLD, |_| true)?;
         let mut t = match cx.a.take() {
             Some(t) => t,
             None => cx.backend.open(&old)?,
         };
         let start = Instant::now();
-        let mut sent = 0;
-        for req in load.requests() {
-            let setup =
-                ControlSetup { request_type: req.request_type, request: req.request, value: req.value, index: req.index };
-            t.control_out(setup, req.data, XFER).map_err(|e| format!("0xA0 at {:#06x}: {e}", req.value))?;
-            sent += req.data.len();
-        }
+        let (requests, sent) = hotplug::load_usb_firmware(t.as_mut(), cx.firmware)?;
         let download = start.elapsed();
         let gone = wait_gone(t.as_mut())?;
         drop(t);
@@ -310,8 +299,7 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
         ensure(new.model.stage == Stage::UsbFirmware, || format!("new device {}", short(&new)))?;
         ensure(!cx.backend.list()?.iter().any(|f| f.product_id == COLD), || "cold device still listed".into())?;
         Ok(format!(
-            "{} requests ({sent} bytes) in {download:?}; old handle Disconnected after {gone:?}; {} -> {} after {appeared:?}",
-            load.request_count(),
+            "{requests} requests ({sent} bytes) in {download:?}; old handle Disconnected after {gone:?}; {} -> {} after {appeared:?}",
             short(&old),
             short(&new)
         ))
@@ -420,6 +408,12 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
         let f = cx.wait_for(RUNNING, |_| true)?;
         call::driver_call(cx.backend, &f, &emu_b, cx.firmware)
     });
+
+    if name == "nusb" && Path::new(hotplug::UDEVD).exists() {
+        cx.check("hotplug", |cx| hotplug::check(cx.firmware));
+    } else if name == "nusb" {
+        println!("KVM-LOG {} not in the guest (KVM_UDEV=0): nusb.hotplug not run", hotplug::UDEVD);
+    }
 
     if tools && Path::new(ASTRIBANK_TOOL).exists() {
         cx.check("astribank_tool-Q", |cx| {
