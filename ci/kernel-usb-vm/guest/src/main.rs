@@ -18,6 +18,7 @@ mod backend;
 mod call;
 mod hotplug;
 mod scenarios;
+mod tools;
 mod vhci;
 
 use std::process::ExitCode;

@@ -17,27 +17,25 @@ use xpp_usb::{ControlSetup, TransferError, Transport, ep};
 
 use crate::backend::{Backend, Found};
 use crate::vhci::{self, Attacher};
-use crate::{call, hotplug};
+use crate::{call, hotplug, tools};
 
 /// How long a device may take to appear (attach + enumeration under TCG emulation).
-const APPEAR: Duration = Duration::from_secs(30);
+pub(crate) const APPEAR: Duration = Duration::from_secs(30);
 /// One transfer's timeout.
 const XFER: Duration = Duration::from_secs(5);
-/// Debian's `astribank_tool` (package dahdi), when build-guest.sh put it in the guest.
-const ASTRIBANK_TOOL: &str = "/usr/sbin/astribank_tool";
 /// A check still running after this is reported as hung and ends the program.
 const HUNG: Duration = Duration::from_secs(120);
 /// IN transfers kept queued on the data endpoint.
 const QUEUED: usize = 8;
 
 const COLD: u16 = 0x1160;
-const USB_FW: u16 = 0x1161;
+pub(crate) const USB_FW: u16 = 0x1161;
 const RUNNING: u16 = 0x1162;
 
-type Check = Result<String, String>;
+pub(crate) type Check = Result<String, String>;
 
-struct Ctx<'a> {
-    backend: &'a dyn Backend,
+pub(crate) struct Ctx<'a> {
+    pub(crate) backend: &'a dyn Backend,
     firmware: &'a Path,
     attacher: Attacher,
     failed: usize,
@@ -46,7 +44,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Check) {
+    pub(crate) fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Check) {
         let started = Instant::now();
         // A check that blocks forever still gets its FAIL line (and the guest its end marker).
         let (done, watched) = std::sync::mpsc::channel::<()>();
@@ -79,7 +77,7 @@ impl Ctx<'_> {
     }
 
     /// Waits until the backend lists a device with `product_id` (and `pred`).
-    fn wait_for(&self, product_id: u16, pred: impl Fn(&Found) -> bool) -> Result<Found, String> {
+    pub(crate) fn wait_for(&self, product_id: u16, pred: impl Fn(&Found) -> bool) -> Result<Found, String> {
         let end = Instant::now() + APPEAR;
         loop {
             let last = match self.backend.list() {
@@ -106,7 +104,7 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn short(f: &Found) -> String {
+pub(crate) fn short(f: &Found) -> String {
     format!(
         "{:04x}:{:04x} {}/{} at {} ({:03}/{:03})",
         f.vendor_id,
@@ -119,7 +117,7 @@ fn short(f: &Found) -> String {
     )
 }
 
-fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
+pub(crate) fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(msg()) }
 }
 
@@ -175,41 +173,15 @@ fn status_get_with_queue(t: &mut dyn Transport) -> Check {
 fn configs() -> (DeviceConfig, DeviceConfig) {
     let mut a = DeviceConfig::default().with_twinstar(true);
     a.label = *b"KVMTWIN1";
+    // The astribank_tool -w checks arm the watchdog of this device, which has no data stream
+    // to feed it in the USB-firmware stage: 30 s (TWS-10 allows up to 60 s) instead of 2 s
+    // keeps a slow guest from seeing an expiry jump between `-w 1` and `-w 0`.
+    let mut core = a.core.clone();
+    core.watchdog_timeout = xpp_proto::Duration::from_secs(30);
+    let a = a.with_core(core);
     let mut b = DeviceConfig::default().with_start_stage(EmuStage::Running);
     b.label = *b"KVMRUN01";
     (a, b)
-}
-
-/// Runs `astribank_tool -D BBB/DDD -Q` (bounded by [`XFER`] x 6); its exit status, stdout and
-/// stderr.
-fn astribank_tool_query(f: &Found) -> Result<(std::process::ExitStatus, String, String), String> {
-    use std::io::Read;
-    let mut child = std::process::Command::new(ASTRIBANK_TOOL)
-        .args(["-D", &format!("{:03}/{:03}", f.bus, f.address), "-Q"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{ASTRIBANK_TOOL}: {e}"))?;
-    let end = Instant::now() + XFER * 6;
-    let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
-            break st;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("astribank_tool still running after {:?}", XFER * 6));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    Ok((status, out, err))
 }
 
 /// Runs every check with `backend`; the number that failed. `tools`: also the checks with
@@ -415,10 +387,10 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
         println!("KVM-LOG {} not in the guest (KVM_UDEV=0): nusb.hotplug not run", hotplug::UDEVD);
     }
 
-    if tools && Path::new(ASTRIBANK_TOOL).exists() {
+    if tools && Path::new(tools::ASTRIBANK_TOOL).exists() {
         cx.check("astribank_tool-Q", |cx| {
             let f = cx.wait_for(RUNNING, |_| true)?;
-            let (status, out, err) = astribank_tool_query(&f)?;
+            let (status, out, err) = tools::astribank_tool(&f, &["-Q"])?;
             for l in out.lines().chain(err.lines()) {
                 println!("KVM-LOG astribank_tool: {l}");
             }
@@ -453,7 +425,14 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
             ))
         });
     } else if tools {
-        println!("KVM-LOG {ASTRIBANK_TOOL} not in the guest (KVM_DAHDI=0): independent-client check not run");
+        println!(
+            "KVM-LOG {} not in the guest (KVM_DAHDI=0): independent-client checks not run",
+            tools::ASTRIBANK_TOOL
+        );
+    }
+
+    if tools && Path::new(tools::ASTRIBANK_TOOL).exists() {
+        tools::checks(&mut cx);
     }
 
     let failed = cx.failed;
