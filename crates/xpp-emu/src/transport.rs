@@ -172,8 +172,9 @@ impl State {
         let mut stuck = 0;
         loop {
             // Held: time stands still (not even up to the next timer).
-            let st = self.device.data().stats();
-            if self.backlog() > self.pace_bound || self.rounds.hold(st.ticks, st.rounds) {
+            let data = self.device.data();
+            let (st, ticking) = (data.stats(), data.is_ticking());
+            if self.backlog() > self.pace_bound || (ticking && self.rounds.hold(st.ticks, st.rounds)) {
                 return true;
             }
             let Some(next) = self.device.poll_timeout().filter(|&n| n <= t) else { break };
