@@ -166,8 +166,9 @@ impl State {
         (0..self.device.port_count()).map(|p| self.device.in_queued(p, xpp_usb::ep::DATA_IN)).sum()
     }
 
-    /// [`ClockMode::Paced`]: like [`State::advance_to`], but stops before the next timer while
-    /// the `0x86` backlog is above the bound; whether it stopped short of `t`.
+    /// [`ClockMode::Paced`]: like [`State::advance_to`], but stands still (before the next
+    /// timer) while the `0x86` backlog is above the bound or, while ticking, the host's round
+    /// for the last tick is awaited ([`RoundWait`]); whether it stopped short of `t`.
     fn advance_paced(&mut self, t: Instant) -> bool {
         let mut stuck = 0;
         loop {
@@ -214,8 +215,8 @@ impl Emulator {
         Self::with_mode(cfg, ClockMode::Manual)
     }
 
-    /// A device on a virtual clock in `mode` ([`ClockMode::RealTime`] needs a runner: use
-    /// [`Emulator::real_time`]).
+    /// A device on a virtual clock in `mode` ([`ClockMode::RealTime`] and [`ClockMode::Paced`]
+    /// need a runner: use [`Emulator::real_time`] or [`Emulator::paced`]).
     pub fn with_mode(cfg: DeviceConfig, mode: ClockMode) -> Self {
         let state = State {
             device: Device::new(cfg),
