@@ -9,7 +9,9 @@
 # Environment: KVM_OUT (default target/kernel-usb-vm), KVM_PROFILE (cargo profile, default
 # release), KVM_FEATURES (cargo features of the test program, default rusb),
 # XPP_FIRMWARE_DIR (where USB_FW.hex is; default testdata/firmware), KVM_DAHDI (1: include
-# Debian's astribank_tool from the dahdi package as an independent MPP client; default 1).
+# Debian's astribank_tool from the dahdi package as an independent MPP client; default 1),
+# KVM_UDEV (1: include Debian's systemd-udevd from the udev package, for nusb's hotplug
+# watch; default 1).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -77,6 +79,14 @@ if [ "$dahdi" = 1 ] && [ ! -x "$ddir/usr/sbin/astribank_tool" ]; then
     dpkg-deb -x "$(fetch "$pkg")" "$ddir"
   done
 fi
+# Debian's udev daemon (systemd-udevd is udevadm under another name), for nusb's hotplug
+# watch, which listens to udevd's netlink broadcasts rather than the kernel's.
+udev="${KVM_UDEV:-1}"
+udir="$out/udev"
+if [ "$udev" = 1 ] && [ ! -x "$udir/bin/udevadm" ]; then
+  rm -rf "$udir" && mkdir -p "$udir"
+  dpkg-deb --fsys-tarfile "$(fetch udev)" | tar -x -C "$udir" ./bin/udevadm
+fi
 bbdir="$out/busybox"
 if [ ! -x "$bbdir/bin/busybox" ]; then
   bdeb="$(fetch busybox-static)"
@@ -116,6 +126,13 @@ if [ "$dahdi" = 1 ]; then
   mkdir -p "$root/usr/sbin"
   cp "$ddir/usr/sbin/astribank_tool" "$root/usr/sbin/"
   copy_libs "$ddir/usr/sbin/astribank_tool" "$ddir/usr/lib/x86_64-linux-gnu:$ddir/lib/x86_64-linux-gnu"
+fi
+if [ "$udev" = 1 ]; then
+  # No rules at all: udevd only re-broadcasts the kernel's uevents to libudev listeners.
+  mkdir -p "$root/lib/systemd" "$root/etc/udev/rules.d" "$root/run"
+  cp "$udir/bin/udevadm" "$root/bin/udevadm"
+  ln -s /bin/udevadm "$root/lib/systemd/systemd-udevd"
+  copy_libs "$udir/bin/udevadm"
 fi
 if ldd "$bin" | grep -q 'libusb'; then
   log "note: the test program links the system libusb (copied in)"

@@ -32,6 +32,22 @@ else
   fail=1
 fi
 
+# Debian's udev daemon, if build-guest.sh put it in: nusb's hotplug watch listens to the
+# events udevd re-broadcasts (netlink group 2), not to the kernel's own. No rules.
+if [ -x /lib/systemd/systemd-udevd ]; then
+  mkdir -p /run
+  if /lib/systemd/systemd-udevd --daemon --resolve-names=never 2>/tmp/udevd.err; then
+    i=0
+    while ! udevadm control --ping 2>/dev/null && [ "$i" -lt 50 ]; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    echo "KVM-LOG systemd-udevd $(udevadm --version) started (no rules)"
+  else
+    echo "KVM-LOG systemd-udevd did not start: $(cat /tmp/udevd.err)"
+  fi
+fi
+
 if [ "$fail" = 0 ]; then
   # KVM_BACKENDS: a comma-separated list (one kernel command line word).
   # shellcheck disable=SC2046 # split into words on purpose

@@ -14,6 +14,15 @@
 //! - [`ClockMode::RealTime`]: [`Emulator::real_time`] starts a [`RealTimeRunner`] thread that
 //!   runs the model on the wall clock every 1 ms; waits block on a condition variable up to
 //!   their real `timeout`. Dropping the runner stops and joins the thread.
+//! - [`ClockMode::Paced`] (a test aid for slow hosts): [`Emulator::paced`] starts a
+//!   [`RealTimeRunner`] that moves the clock with the wall clock, timer by timer, but holds it
+//!   while more than a bound of device IN transfers wait undelivered on `0x86`, and, while the
+//!   host answers ticks with PCM_WRITE rounds, until the host's round for the last tick has
+//!   begun (at most [`ROUND_WAIT`]); the time held is never caught up (the device clock slips
+//!   behind the wall clock, see [`Emulator::pace_lag`]). A host that keeps up sees real time;
+//!   a host that falls behind (a TCG-emulated guest, a loaded CI machine) sees a device that
+//!   waits for it instead of overflowing its FIFO or counting its late rounds as missed. A
+//!   real device never waits (MODEL.md USB-12, TIME-17, TIME-21).
 //!
 //! A device departure (renumeration, jump, unplug, power-off) completes every pending transfer
 //! of a transport with [`TransferError::Disconnected`] and fails every later call with it; a
@@ -57,7 +66,24 @@ pub enum ClockMode {
     AutoAdvance,
     /// Wall clock, driven by a [`RealTimeRunner`].
     RealTime,
+    /// Wall clock held back while the host does not keep up (a test aid), driven by a
+    /// [`RealTimeRunner`] from [`Emulator::paced`].
+    Paced,
 }
+
+impl ClockMode {
+    /// Whether a [`RealTimeRunner`] thread moves the clock (the caller cannot).
+    const fn runner_driven(self) -> bool {
+        matches!(self, Self::RealTime | Self::Paced)
+    }
+}
+
+/// [`ClockMode::Paced`]: the longest the clock waits for the host's PCM_WRITE round after a
+/// tick; then it ticks anyway (a missed round, TIME-17) and waits no more until the host
+/// answers a tick again.
+// Decision: 200 ms — far above a host round trip under TCG (gaps of about 50 ms seen), short
+// enough that a host that stops sending PCM without stopping the ticks costs one pause.
+pub const ROUND_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Consecutive timer firings that do not move time before the clock gives up on an instant
 /// (protects against a model timer that never clears).
@@ -69,6 +95,48 @@ struct State {
     now: Instant,
     mode: ClockMode,
     stop: bool,
+    /// [`ClockMode::Paced`]: undelivered `0x86` transfers above which the clock holds.
+    pace_bound: usize,
+    /// [`ClockMode::Paced`]: how far the device clock has slipped behind the wall clock.
+    lag: Duration,
+    /// [`ClockMode::Paced`]: the host's rounds versus the device's ticks.
+    rounds: RoundWait,
+}
+
+/// [`ClockMode::Paced`]: whether the host's PCM_WRITE round for the last tick is still
+/// awaited (see [`ROUND_WAIT`]).
+#[derive(Debug, Default)]
+struct RoundWait {
+    /// The device's tick count when last looked at.
+    ticks: u64,
+    /// The host's rounds begun by then.
+    rounds: u64,
+    /// A round began in the tick interval before that tick: the host answers ticks.
+    engaged: bool,
+    /// When the wait for this tick's round started (wall clock).
+    since: Option<std::time::Instant>,
+}
+
+impl RoundWait {
+    /// Whether to hold the clock for the host's round (device counters `ticks`, `rounds`).
+    fn hold(&mut self, ticks: u64, rounds: u64) -> bool {
+        if ticks != self.ticks {
+            // A tick went out since the last look: did the host answer the one before?
+            self.engaged = rounds != self.rounds;
+            (self.ticks, self.rounds, self.since) = (ticks, rounds, None);
+        }
+        if !self.engaged || rounds != self.rounds {
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < ROUND_WAIT {
+            true
+        } else {
+            // The host stopped answering: tick on freely until it answers again.
+            self.engaged = false;
+            false
+        }
+    }
 }
 
 impl State {
@@ -92,6 +160,40 @@ impl State {
         self.now = self.now.max(t);
         self.device.handle_timeout(self.now);
     }
+
+    /// Device IN transfers waiting on `0x86`, every port.
+    fn backlog(&self) -> usize {
+        (0..self.device.port_count()).map(|p| self.device.in_queued(p, xpp_usb::ep::DATA_IN)).sum()
+    }
+
+    /// [`ClockMode::Paced`]: like [`State::advance_to`], but stands still (before the next
+    /// timer) while the `0x86` backlog is above the bound or, while ticking, the host's round
+    /// for the last tick is awaited ([`RoundWait`]); whether it stopped short of `t`.
+    fn advance_paced(&mut self, t: Instant) -> bool {
+        let mut stuck = 0;
+        loop {
+            // Held: time stands still (not even up to the next timer).
+            let data = self.device.data();
+            let (st, ticking) = (data.stats(), data.is_ticking());
+            if self.backlog() > self.pace_bound || (ticking && self.rounds.hold(st.ticks, st.rounds)) {
+                return true;
+            }
+            let Some(next) = self.device.poll_timeout().filter(|&n| n <= t) else { break };
+            if next <= self.now {
+                stuck += 1;
+                if stuck > STUCK_LIMIT {
+                    break;
+                }
+            } else {
+                stuck = 0;
+            }
+            self.now = self.now.max(next);
+            self.device.handle_timeout(self.now);
+        }
+        self.now = self.now.max(t);
+        self.device.handle_timeout(self.now);
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -113,10 +215,18 @@ impl Emulator {
         Self::with_mode(cfg, ClockMode::Manual)
     }
 
-    /// A device on a virtual clock in `mode` ([`ClockMode::RealTime`] needs a runner: use
-    /// [`Emulator::real_time`]).
+    /// A device on a virtual clock in `mode` ([`ClockMode::RealTime`] and [`ClockMode::Paced`]
+    /// need a runner: use [`Emulator::real_time`] or [`Emulator::paced`]).
     pub fn with_mode(cfg: DeviceConfig, mode: ClockMode) -> Self {
-        let state = State { device: Device::new(cfg), now: Instant::ZERO, mode, stop: false };
+        let state = State {
+            device: Device::new(cfg),
+            now: Instant::ZERO,
+            mode,
+            stop: false,
+            pace_bound: usize::MAX,
+            lag: Duration::ZERO,
+            rounds: RoundWait::default(),
+        };
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
@@ -135,6 +245,49 @@ impl Emulator {
             .spawn(move || runner_emu.run_real_time())
             .ok();
         (emu.clone(), RealTimeRunner { emu, handle })
+    }
+
+    /// A device on the wall clock, held back while more than `max_backlog` device IN
+    /// transfers wait undelivered on `0x86` ([`ClockMode::Paced`], a test aid for hosts too slow
+    /// for 1000 transfers/s), with its runner thread (stopped when the runner drops).
+    ///
+    /// While the host answers the device's ticks with PCM_WRITE rounds (it answered the tick
+    /// before), the clock also waits after each tick until the host's round for it has begun,
+    /// at most [`ROUND_WAIT`], so a host whose answers come late does not see them counted as
+    /// missed (TIME-17) and its audio cut. A host that sends no PCM (a rate measurement, a
+    /// bring-up) is not waited for.
+    ///
+    /// Keep `max_backlog` well below the FIFO depth (`CoreConfig::data_in_depth`, 64) so that
+    /// replies queued behind a held-back backlog still fit: the FIFO then never overflows.
+    /// While no host reads `0x86` at all, a ticking device's clock stands still after
+    /// `max_backlog` transfers (its timers too: watchdog, renumeration delays, line timers).
+    // Decision: hold the clock on the host's backlog rather than run it at a fixed fraction of
+    // real time: a fraction is either too slow for a fast host or too fast for a loaded one,
+    // and can still overflow when the host stalls; holding adapts to whatever the host
+    // achieves at each moment, never loses a transfer, and costs nothing while the host keeps
+    // up (the device then runs in real time, as in `RealTime`). Waiting for the host's round
+    // as well: measured in the TCG guest, a runner that wakes every few ms emits ticks in
+    // bursts and the host answers in bursts, so most tick intervals got no round or two
+    // (missed + extra, TIME-17) and a 2 kHz tone did not survive the bridge; waiting for each
+    // round makes the device follow the host's loop one tick at a time. The held time is not caught
+    // up afterwards (no burst of rounds), so the device stays a steady 1 ms source for the
+    // host, only slower on average; device time (and so every device-side duration: ring
+    // cadence, hook debounce, watchdog) stays self-consistent.
+    pub fn paced(cfg: DeviceConfig, max_backlog: usize) -> (Self, RealTimeRunner) {
+        let emu = Self::with_mode(cfg, ClockMode::Paced);
+        emu.lock().pace_bound = max_backlog;
+        let runner_emu = emu.clone();
+        let handle = std::thread::Builder::new()
+            .name("xpp-emu-paced".into())
+            .spawn(move || runner_emu.run_paced())
+            .ok();
+        (emu.clone(), RealTimeRunner { emu, handle })
+    }
+
+    /// [`ClockMode::Paced`]: how far the device clock has fallen behind the wall clock (the
+    /// time held back so far); zero in the other modes.
+    pub fn pace_lag(&self) -> Duration {
+        self.lock().lag
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -157,16 +310,17 @@ impl Emulator {
     }
 
     /// Advances the virtual clock by `d`, running every due timer in order. No effect in
-    /// real-time mode.
+    /// real-time and paced modes.
     pub fn advance(&self, d: Duration) {
         let t = self.now() + d;
         self.advance_to(t);
     }
 
-    /// Advances the virtual clock to `t` (never backwards). No effect in real-time mode.
+    /// Advances the virtual clock to `t` (never backwards). No effect in real-time and paced
+    /// modes.
     pub fn advance_to(&self, t: Instant) {
         let mut s = self.lock();
-        if s.mode != ClockMode::RealTime {
+        if !s.mode.runner_driven() {
             s.advance_to(t);
         }
         drop(s);
@@ -182,7 +336,7 @@ impl Emulator {
             if done(&s.device) {
                 return true;
             }
-            if s.now >= end || s.mode == ClockMode::RealTime {
+            if s.now >= end || s.mode.runner_driven() {
                 return false;
             }
             let next = s.device.poll_timeout().filter(|&n| n > s.now).map_or(end, |n| n.min(end));
@@ -219,6 +373,36 @@ impl Emulator {
             queues: Default::default(),
             gone: false,
         })
+    }
+
+    /// The paced runner: the wall clock minus the time held so far is the target; held
+    /// time is added to the lag (see [`Emulator::paced`]).
+    fn run_paced(&self) {
+        loop {
+            let mut s = self.lock();
+            if s.stop {
+                return;
+            }
+            let wall = self.wall_now();
+            let target = Instant::from_micros(wall.total_micros().saturating_sub(s.lag.total_micros()));
+            let held = s.advance_paced(target);
+            if held {
+                s.lag = wall.saturating_duration_since(s.now);
+            }
+            self.shared.cond.notify_all();
+            if held {
+                // Woken early by the host's next transfer (every transport call notifies).
+                drop(
+                    self.shared
+                        .cond
+                        .wait_timeout(s, std::time::Duration::from_millis(1))
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            } else {
+                drop(s);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
     }
 
     fn run_real_time(&self) {
@@ -413,7 +597,7 @@ impl Transport for EmulatedTransport {
                     s.advance_to(next);
                     emu.shared.cond.notify_all();
                 }
-                ClockMode::RealTime => {
+                ClockMode::RealTime | ClockMode::Paced => {
                     let left = real_deadline.saturating_duration_since(std::time::Instant::now());
                     if left.is_zero() {
                         return None;

@@ -4,6 +4,20 @@
 use xpp_usb::Transport;
 use xpp_usb::discovery::Model;
 
+/// The `nusb.in-rate` floor (IN transfers/s).
+// Decision: 200/s. Measured in the TCG guest on the 2-core CI machine: 488-997/s depending on
+// the load of the host machine (the paced device follows the guest; the real-time device's
+// 1000/s is the ceiling). A backend that keeps only one transfer in flight manages about one
+// per USB/IP round trip (14-50 ms measured for an MPP exchange here: 20-70/s), so 200/s
+// still tells a pipelined backend from a serialised one, with a margin of more than 2 on
+// both sides; a tighter floor would fail on load, not on a bug.
+const NUSB_IN_FLOOR: u32 = 200;
+/// The `rusb.in-rate` floor (IN transfers/s).
+// Decision: 75/s for today's rusb backend (measured 148-376/s in the same guest): it must
+// beat a serialised backend; raise it to nusb's once the libusb-async backend lands.
+#[cfg(feature = "rusb")]
+const RUSB_IN_FLOOR: u32 = 75;
+
 /// A device as a backend lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Found {
@@ -29,6 +43,8 @@ pub(crate) trait Backend {
     fn list(&self) -> Result<Vec<Found>, String>;
     /// Opens `f` (claiming interfaces 0 and, if present, 1).
     fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String>;
+    /// The least IN transfers/s on `0x86` (10 queued) the `in-rate` check accepts.
+    fn in_rate_floor(&self) -> u32;
 }
 
 /// The nusb backend (and `xpp_usb::discovery`, which is built on nusb).
@@ -57,6 +73,10 @@ impl Backend for Nusb {
     fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String> {
         let loc = xpp_usb::discovery::Locator::BusAddress { bus: f.bus, address: f.address };
         Ok(Box::new(xpp_usb::NusbTransport::open(&loc).map_err(|e| e.to_string())?))
+    }
+
+    fn in_rate_floor(&self) -> u32 {
+        NUSB_IN_FLOOR
     }
 }
 
@@ -98,5 +118,9 @@ impl Backend for Rusb {
     fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String> {
         let loc = xpp_usb::discovery::Locator::BusAddress { bus: f.bus, address: f.address };
         Ok(Box::new(xpp_usb::RusbTransport::open(&loc).map_err(|e| e.to_string())?))
+    }
+
+    fn in_rate_floor(&self) -> u32 {
+        RUSB_IN_FLOOR
     }
 }

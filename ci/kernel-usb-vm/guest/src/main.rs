@@ -15,7 +15,10 @@
 //! ```
 
 mod backend;
+mod call;
+mod hotplug;
 mod scenarios;
+mod tools;
 mod vhci;
 
 use std::process::ExitCode;
