@@ -204,3 +204,33 @@ fn a_write_error_stops_every_writer_and_is_returned() {
     drop((w, x));
     assert_eq!(sink.finish().unwrap_err().kind(), io::ErrorKind::StorageFull);
 }
+
+/// An IN answer is not handed out before the host has made the request that preceded it in
+/// the capture, whenever the host queued its read.
+#[test]
+fn answers_wait_for_their_request() {
+    let mut w =
+        xpp_usb::middleware::PcapWriter::with_clock(Loopback::new(), Vec::new(), test_clock()).unwrap();
+    w.submit(ep::DATA_IN, vec![0; 512]).unwrap();
+    w.submit(ep::DATA_OUT, XPP_REG_WRITE.to_vec()).unwrap();
+    assert!(w.wait_next_complete(ep::DATA_OUT, T).is_some());
+    assert!(w.wait_next_complete(ep::DATA_IN, T).is_some());
+    w.submit(ep::DATA_IN, vec![0; 512]).unwrap();
+    w.submit(ep::DATA_OUT, XPP_REG_WRITE.to_vec()).unwrap();
+    assert!(w.wait_next_complete(ep::DATA_OUT, T).is_some());
+    assert!(w.wait_next_complete(ep::DATA_IN, T).is_some());
+    let (_, bytes) = w.finish().unwrap();
+
+    let mut r = PcapReplay::from_bytes(&bytes).unwrap();
+    r.submit(ep::DATA_IN, vec![0; 512]).unwrap();
+    r.submit(ep::DATA_IN, vec![0; 512]).unwrap();
+    assert!(r.wait_next_complete(ep::DATA_IN, T).is_none(), "answered before the request");
+    r.submit(ep::DATA_OUT, XPP_REG_WRITE.to_vec()).unwrap();
+    let c = r.wait_next_complete(ep::DATA_IN, T).unwrap();
+    assert_eq!(c.buffer, XPP_REG_WRITE);
+    assert!(r.wait_next_complete(ep::DATA_IN, T).is_none());
+    // Cancelling hands the matched answer out at once, with its recorded result.
+    r.cancel_all(ep::DATA_IN);
+    assert_eq!(r.wait_next_complete(ep::DATA_IN, T).map(|c| c.status), Some(Ok(())));
+    assert_eq!(r.pending(ep::DATA_IN), 0);
+}

@@ -55,13 +55,17 @@ struct Recorded {
     setup: Option<[u8; 8]>,
     out_data: Vec<u8>,
     outcome: Outcome,
+    /// Host requests (bulk OUT submits, vendor or class control transfers) recorded before
+    /// the completion: it is handed out only once the host has made as many.
+    after: u64,
 }
 
 /// A host transfer waiting in a replay queue.
 #[derive(Debug)]
 enum Slot {
-    /// Finished; `recorded` when the capture's completion (counts towards its end).
-    Done { completion: Completion, recorded: bool },
+    /// Finished; `recorded` when the capture's completion (counts towards its end), handed
+    /// out once the host has made `after` requests.
+    Done { completion: Completion, recorded: bool, after: u64 },
     /// No recorded completion: finishes on cancel or at the end of the capture.
     Waiting(Vec<u8>),
 }
@@ -83,8 +87,12 @@ enum Slot {
 ///   transfer with the same `bmRequestType`, `bRequest`, `wValue`, `wIndex`. None left at all
 ///   is the end of the capture; none matching fails with `Stall`. Standard requests (the
 ///   kernel's enumeration) are not replayed; they feed [`Transport::info`].
-/// - Timestamps are ignored: completions are ready at once and `wait_next_complete` never
-///   blocks (it returns `None` at once if the next transfer has no recorded completion).
+/// - Timestamps are ignored and `wait_next_complete` never blocks, but causality is kept: a
+///   recorded completion is handed out only once the host has made as many requests (bulk
+///   OUT submits, vendor or class control transfers) as the capture shows before it, so an
+///   IN answer never overtakes the request it answers. Until then, and for a transfer with
+///   no recorded completion, `wait_next_complete` returns `None` at once.
+///   [`Transport::cancel_all`] hands out the endpoint's answers not due yet at once.
 ///
 /// # End of capture
 ///
@@ -114,6 +122,8 @@ pub struct PcapReplay {
     disconnected: bool,
     out_check: OutCheck,
     stats: ReplayStats,
+    /// Host requests made so far (see `Recorded::after`).
+    requests: u64,
     /// Set once the replay has ended or is dropped ([`PcapSession`] waits for it).
     gone: Option<Arc<AtomicBool>>,
     /// The device replayed.
@@ -205,6 +215,7 @@ impl PcapReplay {
         // Transfers in submission order, with their endpoint and transfer type.
         let mut transfers: Vec<(u8, XferType, Recorded)> = Vec::new();
         let mut open: HashMap<u64, usize> = HashMap::new();
+        let mut requests = 0;
         for r in records.iter().filter(|r| Some(address(r)) == device) {
             let h = &r.header;
             // Control transfers carry their direction in bit 7 like other endpoints.
@@ -216,11 +227,15 @@ impl PcapReplay {
                     } else {
                         Vec::new()
                     };
+                    let setup = h.setup_packet();
+                    if is_host_request(h.xfer_type, endpoint, setup) {
+                        requests += 1;
+                    }
                     open.insert(h.id, transfers.len());
                     transfers.push((
                         endpoint,
                         h.xfer_type,
-                        Recorded { setup: h.setup_packet(), out_data, outcome: Outcome::Pending },
+                        Recorded { setup, out_data, outcome: Outcome::Pending, after: 0 },
                     ));
                 }
                 EventType::Complete | EventType::Error => {
@@ -240,12 +255,13 @@ impl PcapReplay {
                     };
                     if let Some(i) = open.remove(&h.id) {
                         transfers[i].2.outcome = outcome;
+                        transfers[i].2.after = requests;
                     } else {
                         // Submitted before the capture started.
                         transfers.push((
                             endpoint,
                             h.xfer_type,
-                            Recorded { setup: None, out_data: Vec::new(), outcome },
+                            Recorded { setup: None, out_data: Vec::new(), outcome, after: requests },
                         ));
                     }
                 }
@@ -307,6 +323,7 @@ impl PcapReplay {
             disconnected: remaining == 0,
             out_check: OutCheck::Accept,
             stats: ReplayStats::default(),
+            requests: 0,
             gone: None,
             device,
         }
@@ -338,7 +355,7 @@ impl PcapReplay {
                     }
                     let status = Err(TransferError::Disconnected);
                     let completion = Completion { endpoint, buffer, actual_len: 0, status };
-                    *slot = Slot::Done { completion, recorded: false };
+                    *slot = Slot::Done { completion, recorded: false, after: 0 };
                 }
             }
         }
@@ -374,6 +391,16 @@ impl PcapReplay {
             }
             Outcome::Completed { .. } => Ok(rec),
         }
+    }
+}
+
+/// Whether a recorded submit is one the host's requests are counted by: a bulk (or interrupt,
+/// iso) OUT, or a vendor or class control transfer (standard ones are not replayed).
+fn is_host_request(xfer_type: XferType, endpoint: u8, setup: Option<[u8; 8]>) -> bool {
+    if xfer_type == XferType::Control {
+        setup.is_some_and(|s| s[0] & 0x60 != 0)
+    } else {
+        endpoint_direction(endpoint) == Direction::Out
     }
 }
 
@@ -537,6 +564,10 @@ impl Transport for PcapReplay {
             return Err(TransferError::Disconnected);
         }
         let rec = self.bulk.get_mut(&endpoint).and_then(VecDeque::pop_front);
+        let refused = matches!(rec, Some(Recorded { outcome: Outcome::Refused(_), .. }));
+        if endpoint_direction(endpoint) == Direction::Out && !refused {
+            self.requests += 1;
+        }
         let slot = match rec {
             None => {
                 self.stats.beyond_capture += 1;
@@ -551,7 +582,10 @@ impl Transport for PcapReplay {
                 return Ok(());
             }
             Some(Recorded {
-                outcome: Outcome::Completed { mut status, data, actual_len }, out_data, ..
+                outcome: Outcome::Completed { mut status, data, actual_len },
+                out_data,
+                after,
+                ..
             }) => {
                 let actual_len = if endpoint_direction(endpoint) == Direction::In {
                     let n = data.len().min(buffer.len());
@@ -569,7 +603,8 @@ impl Transport for PcapReplay {
                 };
                 self.stats.matched += 1;
                 let completion = Completion { endpoint, buffer, actual_len, status };
-                self.queues.entry(endpoint).or_default().push_back(Slot::Done { completion, recorded: true });
+                let slot = Slot::Done { completion, recorded: true, after };
+                self.queues.entry(endpoint).or_default().push_back(slot);
                 return Ok(());
             }
         };
@@ -583,10 +618,10 @@ impl Transport for PcapReplay {
 
     fn wait_next_complete(&mut self, endpoint: u8, _timeout: Duration) -> Option<Completion> {
         let q = self.queues.get_mut(&endpoint)?;
-        if !matches!(q.front(), Some(Slot::Done { .. })) {
+        if !matches!(q.front(), Some(Slot::Done { after, .. }) if *after <= self.requests) {
             return None;
         }
-        let Some(Slot::Done { completion, recorded }) = q.pop_front() else { return None };
+        let Some(Slot::Done { completion, recorded, .. }) = q.pop_front() else { return None };
         if recorded {
             self.delivered();
         }
@@ -596,6 +631,10 @@ impl Transport for PcapReplay {
     fn cancel_all(&mut self, endpoint: u8) {
         if let Some(q) = self.queues.get_mut(&endpoint) {
             for slot in q.iter_mut() {
+                // A recorded answer not due yet comes back now, with its recorded result.
+                if let Slot::Done { after, .. } = slot {
+                    *after = 0;
+                }
                 if let Slot::Waiting(buf) = slot {
                     let mut buffer = core::mem::take(buf);
                     if endpoint_direction(endpoint) == Direction::In {
@@ -603,7 +642,7 @@ impl Transport for PcapReplay {
                     }
                     let status = Err(TransferError::Cancelled);
                     let completion = Completion { endpoint, buffer, actual_len: 0, status };
-                    *slot = Slot::Done { completion, recorded: false };
+                    *slot = Slot::Done { completion, recorded: false, after: 0 };
                 }
             }
         }
@@ -616,6 +655,7 @@ impl Transport for PcapReplay {
         _timeout: Duration,
     ) -> Result<usize, TransferError> {
         let rec = self.take_control(setup)?;
+        self.requests += 1;
         let Outcome::Completed { status, actual_len, .. } = rec.outcome else {
             return Err(TransferError::Disconnected);
         };
@@ -635,6 +675,7 @@ impl Transport for PcapReplay {
         _timeout: Duration,
     ) -> Result<usize, TransferError> {
         let rec = self.take_control(setup)?;
+        self.requests += 1;
         let Outcome::Completed { status, data, .. } = rec.outcome else {
             return Err(TransferError::Disconnected);
         };
