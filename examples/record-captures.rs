@@ -1,8 +1,10 @@
 //! `record-captures`: records the emulator captures in `hardware-captures/`.
 //!
 //! ```text
-//! cargo run --example record-captures -- [OUT_DIR]   # default: hardware-captures
+//! cargo run --example record-captures -- [OUT_DIR [NAME...]]   # default: hardware-captures, all
 //! ```
+//!
+//! With names (`emu-cold-fxs-fxo-bringup.pcap` …) only those captures are recorded.
 //!
 //! Each capture is the USB traffic between xpp and an **emulated** Astribank (real-time
 //! emulator, running stage), recorded by `xpp::usb::middleware::PcapWriter` in the Linux usbmon
@@ -17,6 +19,20 @@
 //! - `emu-twinstar-jump.pcap`: MPP on port 0 of a TwinStar unit: STATUS_GET, TWS_PWR_GET,
 //!   TWS_PORT_GET, then TWS_PORT_SET(1): the device leaves port 0 (the pending IN transfer
 //!   completes Disconnected).
+//! - `emu-cold-fxs-fxo-bringup.pcap`: a cold FXS + FXO unit brought up by
+//!   `xpp::span::bringup::bring_up` with the images of `testdata/firmware` (or
+//!   `XPP_FIRMWARE_DIR`): FX2 download on E4E4:1160 (bus 1 device 2), re-enumeration as 1161
+//!   (device 3), FPGA and PIC loads over MPP, RENUM, running as 1162 (device 4), AB_REQUEST …
+//!   card init, SYNC_SOURCE, then 10 ms of PCM after READY. One file through three devices,
+//!   recorded by `xpp::usb::middleware::PcapSink` as a usbmon capture of the bus would show it.
+//!   Deterministic: the emulator runs on its virtual clock (auto-advancing in the driver's
+//!   waits) and the capture's timestamps are that clock from 2024-01-01T00:00:00Z, so
+//!   re-recording gives the same bytes. Self-check: the same bring-up driver is then run
+//!   against the file (`PcapSession`, one device after the other) and must reach READY
+//!   through the same phases.
+//!
+//! The other captures run the emulator in real time and timestamp with the system clock, so
+//! their bytes change from one recording to the next.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -25,11 +41,14 @@ use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
 use xpp::emu::config::{ModuleConfig, Stage};
-use xpp::emu::{DeviceConfig, Emulator};
+use xpp::emu::{ClockMode, DeviceConfig, Emulator};
 use xpp::proto::mgmt::Request;
-use xpp::span::bringup::{BringUpConfig, FirmwareSet, RunOptions, SystemClock};
+use xpp::proto::{Duration, Instant};
+use xpp::span::bringup::{
+    BringUpConfig, Clock, FirmwareSet, RunOptions, SystemClock, bring_up, read_firmware_dir,
+};
 use xpp::span::driver::{Driver, DriverEvent, DriverOptions};
-use xpp::usb::middleware::PcapWriter;
+use xpp::usb::middleware::{PcapSession, PcapSink, PcapWriter};
 use xpp::usb::{Transport, ep};
 
 type Recorder = PcapWriter<xpp::emu::EmulatedTransport, BufWriter<File>>;
@@ -110,10 +129,107 @@ fn twinstar_jump(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The emulator's virtual time as the bring-up driver's clock (the emulator auto-advances in
+/// the driver's waits).
+struct EmuClock(Emulator);
+
+impl Clock for EmuClock {
+    fn now(&mut self) -> Instant {
+        self.0.now()
+    }
+    fn sleep_until(&mut self, deadline: Instant) {
+        self.0.advance_to(deadline);
+    }
+}
+
+/// `XPP_FIRMWARE_DIR`, or the repository's `testdata/firmware`.
+fn firmware_dir() -> PathBuf {
+    std::env::var_os("XPP_FIRMWARE_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join("firmware"),
+        PathBuf::from,
+    )
+}
+
+/// Where the virtual clock's zero lies in the capture: 2024-01-01T00:00:00Z.
+const CAPTURE_EPOCH_SECS: u64 = 1_704_067_200;
+
+/// Cold FXS + FXO bring-up through its three enumerations into one capture, then 10 ms of
+/// PCM; virtual clock throughout.
+fn cold_bringup(path: &Path) -> Result<(), String> {
+    let emu = Emulator::with_mode(DeviceConfig::default(), ClockMode::AutoAdvance);
+    let fw_dir = firmware_dir();
+    let fw = read_firmware_dir(&fw_dir).map_err(|e| format!("firmware folder {}: {e}", fw_dir.display()))?;
+    let f = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let e2 = emu.clone();
+    let epoch = StdDuration::from_secs(CAPTURE_EPOCH_SECS);
+    let clock = Box::new(move || epoch + StdDuration::from_micros(e2.now().total_micros()));
+    let sink = PcapSink::with_clock(BufWriter::new(f), clock).map_err(|e| e.to_string())?;
+    let e3 = emu.clone();
+    let open = sink.opener(move || e3.transport(0));
+    let mut clock = EmuClock(emu.clone());
+    let ready = bring_up(open, &mut clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
+        .map_err(|e| format!("bring-up: {e}"))?;
+    let mut t = ready.transport;
+    // 10 ms of PCM_READ after READY (the driver left its reads queued), then the capture ends.
+    let end = emu.now() + Duration::from_millis(10);
+    while emu.now() < end {
+        let Some(c) = t.wait_next_complete(ep::DATA_IN, StdDuration::from_millis(2)) else { continue };
+        c.status.map_err(|e| format!("PCM read: {e}"))?;
+        t.submit(ep::DATA_IN, vec![0; 512]).map_err(|e| e.to_string())?;
+    }
+    let (_, handle) = t.finish().map_err(|e| e.to_string())?;
+    drop(handle);
+    sink.finish().map_err(|e| e.to_string())?;
+    let phases =
+        |r: &xpp::span::bringup::BringUpResult| r.timeline.iter().map(|t| t.phase).collect::<Vec<_>>();
+    let recorded = phases(&ready.result);
+    // Self-check: the same driver, fed by the capture device after device, reaches READY
+    // through the same phases.
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let replayed = replay_bringup(&bytes)?;
+    if phases(&replayed) != recorded {
+        return Err(format!("replay went {:?}, the recording {recorded:?}", phases(&replayed)));
+    }
+    Ok(())
+}
+
+/// A virtual clock for a replay, which answers at once and never blocks: 10 µs pass at every
+/// reading, and sleeping jumps to the deadline.
+struct StepClock(Instant);
+
+impl Clock for StepClock {
+    fn now(&mut self) -> Instant {
+        self.0 += Duration::from_micros(10);
+        self.0
+    }
+    fn sleep_until(&mut self, deadline: Instant) {
+        self.0 = self.0.max(deadline);
+    }
+}
+
+/// Runs the bring-up driver against a capture's devices in turn (`PcapSession`).
+fn replay_bringup(capture: &[u8]) -> Result<xpp::span::bringup::BringUpResult, String> {
+    let session = PcapSession::from_bytes(capture).map_err(|e| e.to_string())?;
+    let fw_dir = firmware_dir();
+    let fw = read_firmware_dir(&fw_dir).map_err(|e| format!("firmware folder {}: {e}", fw_dir.display()))?;
+    let mut clock = StepClock(Instant::ZERO);
+    let ready = bring_up(
+        session.into_opener(),
+        &mut clock,
+        BringUpConfig::default(),
+        fw,
+        RunOptions::default(),
+        |_| {},
+    )
+    .map_err(|e| format!("replayed bring-up: {e}"))?;
+    Ok(ready.result)
+}
+
 fn main() -> ExitCode {
     let dir = std::env::args().nth(1).map_or_else(|| PathBuf::from("hardware-captures"), PathBuf::from);
+    let only: Vec<String> = std::env::args().skip(2).collect();
     let fxs = Some(ModuleConfig::FXS);
-    let runs: [Run; 4] = [
+    let runs: [Run; 5] = [
         (
             "emu-fxs-fxo-bringup-call.pcap",
             Box::new(move |p| bringup_call(p, [fxs, Some(ModuleConfig::FXO), None, None])),
@@ -127,8 +243,12 @@ fn main() -> ExitCode {
             Box::new(|p| bringup_call(p, [Some(ModuleConfig::BRI), Some(ModuleConfig::FXO), None, None])),
         ),
         ("emu-twinstar-jump.pcap", Box::new(twinstar_jump)),
+        ("emu-cold-fxs-fxo-bringup.pcap", Box::new(cold_bringup)),
     ];
     for (name, run) in runs {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
         let path = dir.join(name);
         match run(&path) {
             Ok(()) => println!("recorded {}", path.display()),
