@@ -275,3 +275,9 @@ pub(crate) fn decode_capture(bytes: &[u8]) -> Result<usize, String> {
     }
     Ok(decoded)
 }
+
+/// Whether CI requires the tshark checks (`XPP_REQUIRE_TSHARK=1`): then a missing `tshark`
+/// is a failure, not a skip.
+pub(crate) fn tshark_required() -> bool {
+    std::env::var("XPP_REQUIRE_TSHARK").is_ok_and(|v| v == "1")
+}
