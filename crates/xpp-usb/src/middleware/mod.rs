@@ -15,6 +15,8 @@
 //! what crossed the wire, injects faults above it, and logs what the driver saw.
 
 mod fault_injector;
+#[doc(hidden)]
+pub mod fuzzing;
 mod pcap_reader;
 mod pcap_sink;
 mod pcap_writer;
