@@ -6,10 +6,10 @@
 //!
 //! With names (`emu-cold-fxs-fxo-bringup.pcap` …) only those captures are recorded.
 //!
-//! Each capture is the USB traffic between xpp and an **emulated** Astribank (real-time
-//! emulator, running stage), recorded by `xpp::usb::middleware::PcapWriter` in the Linux usbmon
-//! pcap format (link type 220). They are emulator output, never hardware: the README row of each
-//! file says so. Scenarios:
+//! Each capture is the USB traffic between xpp and an **emulated** Astribank, recorded by
+//! `xpp::usb::middleware::PcapWriter` (or `PcapSink`) in the Linux usbmon pcap format (link
+//! type 220). They are emulator output, never hardware: the README row of each file says so.
+//! Scenarios:
 //!
 //! - `emu-fxs-fxo-bringup-call.pcap`: bring-up of an FXS + FXO unit by the driver (AB_REQUEST,
 //!   descriptors, XBUS_RESET, card init, SYNC_SOURCE), PCM, a phone going off-hook (SIG_CHANGED)
@@ -25,14 +25,12 @@
 //!   (device 3), FPGA and PIC loads over MPP, RENUM, running as 1162 (device 4), AB_REQUEST …
 //!   card init, SYNC_SOURCE, then 10 ms of PCM after READY. One file through three devices,
 //!   recorded by `xpp::usb::middleware::PcapSink` as a usbmon capture of the bus would show it.
-//!   Deterministic: the emulator runs on its virtual clock (auto-advancing in the driver's
-//!   waits) and the capture's timestamps are that clock from 2024-01-01T00:00:00Z, so
-//!   re-recording gives the same bytes. Self-check: the same bring-up driver is then run
-//!   against the file (`PcapSession`, one device after the other) and must reach READY
-//!   through the same phases.
+//!   Self-check: the same bring-up driver is then run against the file (`PcapSession`, one
+//!   device after the other) and must reach READY through the same phases.
 //!
-//! The other captures run the emulator in real time and timestamp with the system clock, so
-//! their bytes change from one recording to the next.
+//! Every capture is deterministic: the emulator runs on its virtual clock (auto-advancing in
+//! the driver's waits; the run loop in lockstep with this program's `wait_tick` calls), and
+//! timestamps are that clock from 2024-01-01T00:00:00Z. Re-recording gives the same bytes.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -44,10 +42,8 @@ use xpp::emu::config::{ModuleConfig, Stage};
 use xpp::emu::{ClockMode, DeviceConfig, Emulator};
 use xpp::proto::mgmt::Request;
 use xpp::proto::{Duration, Instant};
-use xpp::span::bringup::{
-    BringUpConfig, Clock, FirmwareSet, RunOptions, SystemClock, bring_up, read_firmware_dir,
-};
-use xpp::span::driver::{Driver, DriverEvent, DriverOptions};
+use xpp::span::bringup::{BringUpConfig, Clock, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
+use xpp::span::driver::{Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp::usb::middleware::{PcapSession, PcapSink, PcapWriter};
 use xpp::usb::{Transport, ep};
 
@@ -55,31 +51,47 @@ type Recorder = PcapWriter<xpp::emu::EmulatedTransport, BufWriter<File>>;
 /// One capture: its file name and the function that records it.
 type Run = (&'static str, Box<dyn Fn(&Path) -> Result<(), String>>);
 
+/// The capture's clock: the emulator's virtual time from [`CAPTURE_EPOCH_SECS`].
+fn capture_clock(emu: &Emulator) -> xpp::usb::middleware::Clock {
+    let emu = emu.clone();
+    let epoch = StdDuration::from_secs(CAPTURE_EPOCH_SECS);
+    Box::new(move || epoch + StdDuration::from_micros(emu.now().total_micros()))
+}
+
 fn recorder(emu: &Emulator, port: u8, path: &Path) -> Result<Recorder, String> {
     let t = emu.transport(port).ok_or("nothing enumerated on the port")?;
     let f = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    PcapWriter::new(t, BufWriter::new(f)).map_err(|e| e.to_string())
+    PcapWriter::with_clock(t, BufWriter::new(f), capture_clock(emu)).map_err(|e| e.to_string())
 }
 
-/// Driver bring-up, 300 ms of ticks, phone 0/0 off-hook and on-hook (if FXS in slot 0), close.
+/// Waits for `n` device ticks (in lockstep, the run loop waits for each call).
+fn ticks(drv: &Driver, id: xpp::span::driver::DeviceId, n: usize) -> Result<(), String> {
+    for _ in 0..n {
+        drv.wait_tick(id, StdDuration::from_secs(5)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Driver bring-up, 300 ticks (300 ms), phone 0/0 off-hook and on-hook (if FXS in slot 0), close. The
+/// driver runs in lockstep on the emulator's virtual clock, so the capture is reproducible.
 fn bringup_call(path: &Path, slots: [Option<ModuleConfig>; 4]) -> Result<(), String> {
     let cfg = DeviceConfig::default().with_start_stage(Stage::Running).with_slots(slots);
-    let (emu, _runner) = Emulator::real_time(cfg);
+    let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let mut rec = Some(recorder(&emu, 0, path)?);
-    let drv = Driver::new(SystemClock::new(), DriverOptions::default());
+    let clock = EmuClock(emu.clone());
+    let drv = Driver::new(clock.clone(), DriverOptions::default().with_pacing(Pacing::Lockstep));
     let rx = drv.events();
     let id = drv
         .open(
             move || rec.take(),
-            &mut SystemClock::new(),
+            &mut clock.clone(),
             BringUpConfig::default(),
             FirmwareSet::default(),
             RunOptions::default(),
         )
         .map_err(|e| format!("bring-up: {e}"))?;
     let wait = StdDuration::from_secs(5);
-    drv.wait_tick(id, wait).map_err(|e| e.to_string())?;
-    std::thread::sleep(StdDuration::from_millis(300));
+    ticks(&drv, id, 300)?;
     let hook = |off: bool| {
         emu.with_device(|d| {
             let now = d.now();
@@ -89,9 +101,9 @@ fn bringup_call(path: &Path, slots: [Option<ModuleConfig>; 4]) -> Result<(), Str
         });
     };
     hook(true);
-    std::thread::sleep(StdDuration::from_millis(300));
+    ticks(&drv, id, 300)?;
     hook(false);
-    std::thread::sleep(StdDuration::from_millis(300));
+    ticks(&drv, id, 300)?;
     drv.close_device(id).map_err(|e| e.to_string())?;
     while let Ok(e) = rx.recv_timeout(wait) {
         if matches!(e, DriverEvent::DeviceClosed { .. }) {
@@ -105,7 +117,7 @@ fn bringup_call(path: &Path, slots: [Option<ModuleConfig>; 4]) -> Result<(), Str
 /// MPP queries then a TwinStar jump away from port 0.
 fn twinstar_jump(path: &Path) -> Result<(), String> {
     let cfg = DeviceConfig::default().with_start_stage(Stage::Running).with_twinstar(true);
-    let (emu, _runner) = Emulator::real_time(cfg);
+    let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let mut rec = recorder(&emu, 0, path)?;
     let timeout = StdDuration::from_millis(500);
     let requests =
@@ -129,9 +141,16 @@ fn twinstar_jump(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The emulator's virtual time as the bring-up driver's clock (the emulator auto-advances in
-/// the driver's waits).
+/// The emulator's virtual time as the bring-up driver's and the run loop's clock (the emulator
+/// auto-advances in the driver's waits).
+#[derive(Clone)]
 struct EmuClock(Emulator);
+
+impl TimeSource for EmuClock {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
 
 impl Clock for EmuClock {
     fn now(&mut self) -> Instant {
@@ -160,10 +179,7 @@ fn cold_bringup(path: &Path) -> Result<(), String> {
     let fw_dir = firmware_dir();
     let fw = read_firmware_dir(&fw_dir).map_err(|e| format!("firmware folder {}: {e}", fw_dir.display()))?;
     let f = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let e2 = emu.clone();
-    let epoch = StdDuration::from_secs(CAPTURE_EPOCH_SECS);
-    let clock = Box::new(move || epoch + StdDuration::from_micros(e2.now().total_micros()));
-    let sink = PcapSink::with_clock(BufWriter::new(f), clock).map_err(|e| e.to_string())?;
+    let sink = PcapSink::with_clock(BufWriter::new(f), capture_clock(&emu)).map_err(|e| e.to_string())?;
     let e3 = emu.clone();
     let open = sink.opener(move || e3.transport(0));
     let mut clock = EmuClock(emu.clone());
