@@ -60,7 +60,7 @@ pub fn system_clock() -> Clock {
 pub struct PcapWriter<T: Transport, W: Write> {
     inner: T,
     out: W,
-    ids: Ids,
+    output: Output,
     busnum: u16,
     devnum: u8,
     /// URB ids of the transfers pending per endpoint, in submission order.
@@ -70,7 +70,7 @@ pub struct PcapWriter<T: Transport, W: Write> {
 }
 
 /// Where a writer's URB ids and timestamps come from, and where its records go.
-enum Ids {
+enum Output {
     /// Its own file: its clock, ids counting from 1, records written to `out`.
     Own { clock: Clock, next_id: u64 },
     /// A capture shared with other writers ([`super::PcapSink`]); `enumerated` once the
@@ -91,9 +91,9 @@ pub(super) trait SharedSink: Send + Sync {
 
 impl<T: Transport, W: Write> core::fmt::Debug for PcapWriter<T, W> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let next_id = match &self.ids {
-            Ids::Own { next_id, .. } => Some(next_id),
-            Ids::Shared { .. } => None,
+        let next_id = match &self.output {
+            Output::Own { next_id, .. } => Some(next_id),
+            Output::Shared { .. } => None,
         };
         f.debug_struct("PcapWriter")
             .field("next_id", &next_id)
@@ -115,21 +115,21 @@ impl<T: Transport, W: Write + Send> PcapWriter<T, W> {
     /// time).
     pub fn with_clock(inner: T, mut out: W, clock: Clock) -> io::Result<Self> {
         out.write_all(&usbmon::file_header())?;
-        Ok(Self::build(inner, out, Ids::Own { clock, next_id: 1 }, (1, 1)))
+        Ok(Self::build(inner, out, Output::Own { clock, next_id: 1 }, (1, 1)))
     }
 
     /// A writer into a shared capture; the device gets its address at its first record
     /// unless `address` is given.
     pub(super) fn shared(inner: T, out: W, sink: Arc<dyn SharedSink>, address: Option<(u16, u8)>) -> Self {
         // devnum 0 (the default address, never a configured device's) marks "not yet given".
-        Self::build(inner, out, Ids::Shared { sink, enumerated: false }, address.unwrap_or((0, 0)))
+        Self::build(inner, out, Output::Shared { sink, enumerated: false }, address.unwrap_or((0, 0)))
     }
 
-    fn build(inner: T, out: W, ids: Ids, (busnum, devnum): (u16, u8)) -> Self {
+    fn build(inner: T, out: W, output: Output, (busnum, devnum): (u16, u8)) -> Self {
         Self {
             inner,
             out,
-            ids,
+            output,
             busnum,
             devnum,
             pending: BTreeMap::new(),
@@ -208,14 +208,14 @@ impl<T: Transport, W: Write + Send> PcapWriter<T, W> {
             return;
         }
         let rec = RecordSpec { id, event, xfer_type, endpoint, setup, status, length, data };
-        let result = match &mut self.ids {
-            Ids::Own { clock, .. } => {
+        let result = match &mut self.output {
+            Output::Own { clock, .. } => {
                 let now = clock();
                 self.buf.clear();
                 rec.encode(now, self.busnum, self.devnum, &mut self.buf);
                 self.out.write_all(&self.buf)
             }
-            Ids::Shared { sink, enumerated } => {
+            Output::Shared { sink, enumerated } => {
                 let sink = Arc::clone(sink);
                 if self.devnum == 0 {
                     (self.busnum, self.devnum) = sink.next_address();
@@ -236,13 +236,13 @@ impl<T: Transport, W: Write + Send> PcapWriter<T, W> {
     }
 
     fn new_id(&mut self) -> u64 {
-        match &mut self.ids {
-            Ids::Own { next_id, .. } => {
+        match &mut self.output {
+            Output::Own { next_id, .. } => {
                 let id = *next_id;
                 *next_id += 1;
                 id
             }
-            Ids::Shared { sink, .. } => sink.next_id(),
+            Output::Shared { sink, .. } => sink.next_id(),
         }
     }
 
