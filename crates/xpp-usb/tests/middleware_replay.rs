@@ -67,8 +67,8 @@ fn replay_gives_the_host_what_the_device_said() {
 #[test]
 fn replayed_session_decodes() {
     let (bytes, _) = recorded();
-    // 3 rounds x (XPP out + XPP in + MPP request + MPP reply).
-    assert_eq!(decode_capture(&bytes), Ok(12));
+    // 3 rounds x (XPP out + XPP in + MPP request + MPP reply), and the CPUCS write.
+    assert_eq!(decode_capture(&bytes), Ok(13));
     // And through the tracer (decoding every packet if trace is on) on top of the replay.
     let mut t = Tracer::new(PcapReplay::from_bytes(&bytes).unwrap());
     let seen = host_session(&mut t);

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::usbmon::{
@@ -49,11 +50,17 @@ pub fn system_clock() -> Clock {
 /// finishing leaves flushing to `W`'s own drop. A write error does not disturb the
 /// transport: recording stops, the first error is kept and returned by
 /// [`PcapWriter::finish`] (and [`PcapWriter::error`] tells whether one happened).
+///
+/// # One file, several devices
+///
+/// A writer made by [`PcapSink::attach`](super::PcapSink::attach) writes into a capture
+/// shared with other writers, one per device, like a `usbmon` capture of a whole bus: see
+/// [`PcapSink`](super::PcapSink). Its `W` is the sink handle; URB ids, timestamps and the
+/// first write error are the sink's.
 pub struct PcapWriter<T: Transport, W: Write> {
     inner: T,
     out: W,
-    clock: Clock,
-    next_id: u64,
+    output: Output,
     busnum: u16,
     devnum: u8,
     /// URB ids of the transfers pending per endpoint, in submission order.
@@ -62,10 +69,34 @@ pub struct PcapWriter<T: Transport, W: Write> {
     buf: Vec<u8>,
 }
 
+/// Where a writer's URB ids and timestamps come from, and where its records go.
+enum Output {
+    /// Its own file: its clock, ids counting from 1, records written to `out`.
+    Own { clock: Clock, next_id: u64 },
+    /// A capture shared with other writers ([`super::PcapSink`]); `enumerated` once the
+    /// device's descriptors are recorded (just before its first transfer).
+    Shared { sink: Arc<dyn SharedSink>, enumerated: bool },
+}
+
+/// The part of a [`super::PcapSink`] its writers use.
+pub(super) trait SharedSink: Send + Sync {
+    /// A URB id unique in the capture.
+    fn next_id(&self) -> u64;
+    /// The next device address on the capture's bus: `(busnum, devnum)`.
+    fn next_address(&self) -> (u16, u8);
+    /// Writes one record under the sink's lock: `build` gets the timestamp (never earlier than
+    /// the previous record's) and appends the record's bytes to the buffer.
+    fn write_with(&self, build: &mut dyn FnMut(Duration, &mut Vec<u8>)) -> io::Result<()>;
+}
+
 impl<T: Transport, W: Write> core::fmt::Debug for PcapWriter<T, W> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let next_id = match &self.output {
+            Output::Own { next_id, .. } => Some(next_id),
+            Output::Shared { .. } => None,
+        };
         f.debug_struct("PcapWriter")
-            .field("next_id", &self.next_id)
+            .field("next_id", &next_id)
             .field("busnum", &self.busnum)
             .field("devnum", &self.devnum)
             .field("error", &self.error)
@@ -84,21 +115,32 @@ impl<T: Transport, W: Write + Send> PcapWriter<T, W> {
     /// time).
     pub fn with_clock(inner: T, mut out: W, clock: Clock) -> io::Result<Self> {
         out.write_all(&usbmon::file_header())?;
-        Ok(Self {
+        Ok(Self::build(inner, out, Output::Own { clock, next_id: 1 }, (1, 1)))
+    }
+
+    /// A writer into a shared capture; the device gets its address at its first record
+    /// unless `address` is given.
+    pub(super) fn shared(inner: T, out: W, sink: Arc<dyn SharedSink>, address: Option<(u16, u8)>) -> Self {
+        // devnum 0 (the default address, never a configured device's) marks "not yet given".
+        Self::build(inner, out, Output::Shared { sink, enumerated: false }, address.unwrap_or((0, 0)))
+    }
+
+    fn build(inner: T, out: W, output: Output, (busnum, devnum): (u16, u8)) -> Self {
+        Self {
             inner,
             out,
-            clock,
-            next_id: 1,
-            busnum: 1,
-            devnum: 1,
+            output,
+            busnum,
+            devnum,
             pending: BTreeMap::new(),
             error: None,
             buf: Vec::with_capacity(HEADER_LEN + 512 + 16),
-        })
+        }
     }
 
     /// Sets the bus number and device address written in every record (Wireshark shows them
-    /// as the source/destination `bus.dev.ep`).
+    /// as the source/destination `bus.dev.ep`). For a writer into a [`super::PcapSink`], call
+    /// it before the first transfer.
     #[must_use]
     pub fn with_address(mut self, busnum: u16, devnum: u8) -> Self {
         self.busnum = busnum;
@@ -114,6 +156,12 @@ impl<T: Transport, W: Write + Send> PcapWriter<T, W> {
     /// The wrapped transport, mutably (transfers made through it directly are not recorded).
     pub fn get_mut(&mut self) -> &mut T {
         &mut self.inner
+    }
+
+    /// The bus number and device address in the records (`(0, 0)` for a writer into a
+    /// [`super::PcapSink`] that has recorded nothing yet).
+    pub const fn address(&self) -> (u16, u8) {
+        (self.busnum, self.devnum)
     }
 
     /// Whether a write failed (recording stopped then).
@@ -159,59 +207,43 @@ impl<T: Transport, W: Write + Send> PcapWriter<T, W> {
         if self.error.is_some() {
             return;
         }
-        let now = (self.clock)();
-        let ts_sec = now.as_secs();
-        let ts_usec = now.subsec_micros();
-        let data = data.unwrap_or_default();
-        let max_cap = SNAPLEN as usize - HEADER_LEN;
-        let cap = &data[..data.len().min(max_cap)];
-        let flag_data = if !data.is_empty() {
-            FLAG_DATA_PRESENT
-        } else if endpoint_direction(endpoint) == Direction::In {
-            FLAG_DATA_IN
-        } else {
-            FLAG_DATA_OUT
+        let rec = RecordSpec { id, event, xfer_type, endpoint, setup, status, length, data };
+        let result = match &mut self.output {
+            Output::Own { clock, .. } => {
+                let now = clock();
+                self.buf.clear();
+                rec.encode(now, self.busnum, self.devnum, &mut self.buf);
+                self.out.write_all(&self.buf)
+            }
+            Output::Shared { sink, enumerated } => {
+                let sink = Arc::clone(sink);
+                if self.devnum == 0 {
+                    (self.busnum, self.devnum) = sink.next_address();
+                }
+                let (busnum, devnum) = (self.busnum, self.devnum);
+                let mut r = Ok(());
+                if !*enumerated {
+                    *enumerated = true;
+                    r = enumerate(&*sink, self.inner.info(), busnum, devnum);
+                }
+                r.and_then(|()| sink.write_with(&mut |now, buf| rec.encode(now, busnum, devnum, buf)))
+            }
         };
-        let header = UrbHeader {
-            id,
-            event,
-            xfer_type,
-            endpoint,
-            devnum: self.devnum,
-            busnum: self.busnum,
-            flag_setup: if setup.is_some() { FLAG_SETUP_PRESENT } else { FLAG_SETUP_ABSENT },
-            flag_data,
-            ts_sec: ts_sec as i64,
-            ts_usec: ts_usec as i32,
-            status,
-            length: u32::try_from(length).unwrap_or(u32::MAX),
-            len_cap: cap.len() as u32,
-            setup: setup.unwrap_or_default(),
-            interval: 0,
-            start_frame: 0,
-            // URB_DIR_IN, as the kernel sets it on IN URBs.
-            xfer_flags: if endpoint_direction(endpoint) == Direction::In { URB_DIR_IN } else { 0 },
-            ndesc: 0,
-        };
-        let mut h = [0u8; HEADER_LEN];
-        header.emit(&mut h);
-        let incl = (HEADER_LEN + cap.len()) as u32;
-        let orig = u32::try_from(HEADER_LEN + data.len()).unwrap_or(u32::MAX);
-        self.buf.clear();
-        // pcap record timestamps are 32-bit seconds: good until 2106.
-        self.buf.extend_from_slice(&usbmon::record_header(ts_sec as u32, ts_usec, incl, orig));
-        self.buf.extend_from_slice(&h);
-        self.buf.extend_from_slice(cap);
-        if let Err(e) = self.out.write_all(&self.buf) {
+        if let Err(e) = result {
             log::warn!("pcap writer: recording stopped: {e}");
             self.error = Some(e);
         }
     }
 
     fn new_id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        match &mut self.output {
+            Output::Own { next_id, .. } => {
+                let id = *next_id;
+                *next_id += 1;
+                id
+            }
+            Output::Shared { sink, .. } => sink.next_id(),
+        }
     }
 
     fn control(
@@ -240,6 +272,127 @@ impl<T: Transport, W: Write + Send> PcapWriter<T, W> {
         self.record(id, EventType::Complete, XferType::Control, ep, None, status, n, in_data.as_deref());
         r
     }
+}
+
+/// One record to write, before it has a timestamp and an address.
+struct RecordSpec<'a> {
+    id: u64,
+    event: EventType,
+    xfer_type: XferType,
+    endpoint: u8,
+    setup: Option<[u8; 8]>,
+    status: i32,
+    length: usize,
+    data: Option<&'a [u8]>,
+}
+
+impl RecordSpec<'_> {
+    /// Appends the pcap record header, the usbmon header and the captured data to `buf`.
+    fn encode(&self, now: Duration, busnum: u16, devnum: u8, buf: &mut Vec<u8>) {
+        let ts_sec = now.as_secs();
+        let ts_usec = now.subsec_micros();
+        let data = self.data.unwrap_or_default();
+        let max_cap = SNAPLEN as usize - HEADER_LEN;
+        let cap = &data[..data.len().min(max_cap)];
+        let is_in = endpoint_direction(self.endpoint) == Direction::In;
+        let flag_data = if !data.is_empty() {
+            FLAG_DATA_PRESENT
+        } else if is_in {
+            FLAG_DATA_IN
+        } else {
+            FLAG_DATA_OUT
+        };
+        let header = UrbHeader {
+            id: self.id,
+            event: self.event,
+            xfer_type: self.xfer_type,
+            endpoint: self.endpoint,
+            devnum,
+            busnum,
+            flag_setup: if self.setup.is_some() { FLAG_SETUP_PRESENT } else { FLAG_SETUP_ABSENT },
+            flag_data,
+            ts_sec: ts_sec as i64,
+            ts_usec: ts_usec as i32,
+            status: self.status,
+            length: u32::try_from(self.length).unwrap_or(u32::MAX),
+            len_cap: cap.len() as u32,
+            setup: self.setup.unwrap_or_default(),
+            interval: 0,
+            start_frame: 0,
+            // URB_DIR_IN, as the kernel sets it on IN URBs.
+            xfer_flags: if is_in { URB_DIR_IN } else { 0 },
+            ndesc: 0,
+        };
+        let mut h = [0u8; HEADER_LEN];
+        header.emit(&mut h);
+        let incl = (HEADER_LEN + cap.len()) as u32;
+        let orig = u32::try_from(HEADER_LEN + data.len()).unwrap_or(u32::MAX);
+        // pcap record timestamps are 32-bit seconds: good until 2106.
+        buf.extend_from_slice(&usbmon::record_header(ts_sec as u32, ts_usec, incl, orig));
+        buf.extend_from_slice(&h);
+        buf.extend_from_slice(cap);
+    }
+}
+
+/// The device descriptor of `info` (USB 2.0, vendor-specific class, one configuration, no
+/// strings: string indexes 0).
+pub(super) fn device_descriptor(info: &DeviceInfo) -> [u8; 18] {
+    let [v0, v1] = info.vendor_id.to_le_bytes();
+    let [p0, p1] = info.product_id.to_le_bytes();
+    let [d0, d1] = info.bcd_device.to_le_bytes();
+    [18, 1, 0x00, 0x02, 0xFF, 0xFF, 0xFF, 64, v0, v1, p0, p1, d0, d1, 0, 0, 0, 1]
+}
+
+/// The full configuration descriptor of `info`: configuration 1, each interface (alternate
+/// setting 0, vendor-specific class) followed by its endpoints.
+pub(super) fn configuration_descriptor(info: &DeviceInfo) -> Vec<u8> {
+    let mut d = vec![9, 2, 0, 0, info.interfaces.len() as u8, 1, 0, 0x80, 250];
+    for i in &info.interfaces {
+        d.extend_from_slice(&[9, 4, i.number, 0, i.endpoints.len() as u8, 0xFF, 0xFF, 0xFF, 0]);
+        for e in &i.endpoints {
+            let attributes = match e.transfer_type {
+                TransferType::Control => 0,
+                TransferType::Isochronous => 1,
+                TransferType::Bulk => 2,
+                TransferType::Interrupt => 3,
+            };
+            let [m0, m1] = e.max_packet_size.to_le_bytes();
+            d.extend_from_slice(&[7, 5, e.address, attributes, m0, m1, 0]);
+        }
+    }
+    let total = u16::try_from(d.len()).unwrap_or(u16::MAX).to_le_bytes();
+    d[2..4].copy_from_slice(&total);
+    d
+}
+
+/// Records the kernel's enumeration reads of a device new on the bus: GET_DESCRIPTOR of the
+/// device and of the whole configuration, each a control IN submit and its completion with
+/// the descriptor built from `info` (what a `usbmon` capture shows when a device appears, and
+/// what [`super::PcapReplay`] reads the device info back from).
+fn enumerate(sink: &dyn SharedSink, info: &DeviceInfo, busnum: u16, devnum: u8) -> io::Result<()> {
+    const GET_DESCRIPTOR: u8 = 6;
+    let device = device_descriptor(info);
+    let config = configuration_descriptor(info);
+    for (kind, data) in [(1u16, &device[..]), (2, &config[..])] {
+        let id = sink.next_id();
+        let setup = ControlSetup { request_type: 0x80, request: GET_DESCRIPTOR, value: kind << 8, index: 0 };
+        let len = data.len();
+        let submit = RecordSpec {
+            id,
+            event: EventType::Submit,
+            xfer_type: XferType::Control,
+            endpoint: 0x80,
+            setup: Some(setup.to_bytes(u16::try_from(len).unwrap_or(u16::MAX))),
+            status: STATUS_IN_PROGRESS,
+            length: len,
+            data: None,
+        };
+        sink.write_with(&mut |now, buf| submit.encode(now, busnum, devnum, buf))?;
+        let complete =
+            RecordSpec { event: EventType::Complete, setup: None, status: 0, data: Some(data), ..submit };
+        sink.write_with(&mut |now, buf| complete.encode(now, busnum, devnum, buf))?;
+    }
+    Ok(())
 }
 
 impl<T: Transport, W: Write + Send> Transport for PcapWriter<T, W> {

@@ -1,9 +1,11 @@
 //! Replaying a usbmon capture as a [`Transport`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::pcap_reader::{PcapError, PcapReader};
+use super::pcap_reader::{PcapError, PcapReader, Record};
 use super::usbmon::{EventType, XferType, errno_to_status};
 use crate::ep;
 use crate::info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
@@ -53,13 +55,17 @@ struct Recorded {
     setup: Option<[u8; 8]>,
     out_data: Vec<u8>,
     outcome: Outcome,
+    /// Host requests (bulk OUT submits, vendor or class control transfers) recorded before
+    /// the completion: it is handed out only once the host has made as many.
+    after: u64,
 }
 
 /// A host transfer waiting in a replay queue.
 #[derive(Debug)]
 enum Slot {
-    /// Finished; `recorded` when the capture's completion (counts towards its end).
-    Done { completion: Completion, recorded: bool },
+    /// Finished; `recorded` when the capture's completion (counts towards its end), handed
+    /// out once the host has made `after` requests.
+    Done { completion: Completion, recorded: bool, after: u64 },
     /// No recorded completion: finishes on cancel or at the end of the capture.
     Waiting(Vec<u8>),
 }
@@ -81,15 +87,20 @@ enum Slot {
 ///   transfer with the same `bmRequestType`, `bRequest`, `wValue`, `wIndex`. None left at all
 ///   is the end of the capture; none matching fails with `Stall`. Standard requests (the
 ///   kernel's enumeration) are not replayed; they feed [`Transport::info`].
-/// - Timestamps are ignored: completions are ready at once and `wait_next_complete` never
-///   blocks (it returns `None` at once if the next transfer has no recorded completion).
+/// - Timestamps are ignored and `wait_next_complete` never blocks, but causality is kept: a
+///   recorded completion is handed out only once the host has made as many requests (bulk
+///   OUT submits, vendor or class control transfers) as the capture shows before it, so an
+///   IN answer never overtakes the request it answers. Until then, and for a transfer with
+///   no recorded completion, `wait_next_complete` returns `None` at once.
+///   [`Transport::cancel_all`] hands out the endpoint's answers not due yet at once.
 ///
 /// # End of capture
 ///
-/// Once the host has collected every recorded completion, or a control transfer finds none left,
-/// the replay behaves as an unplugged device: transfers still pending complete with
-/// [`TransferError::Disconnected`] and every later call fails with it (completions matched
-/// earlier are still handed out). An empty capture is disconnected from the start.
+/// Once the host has collected every recorded completion and made every recorded submit that
+/// has none, or a control transfer finds none left, the replay behaves as an unplugged
+/// device: transfers still pending complete with [`TransferError::Disconnected`] and every
+/// later call fails with it (completions matched earlier are still handed out). An empty
+/// capture is disconnected from the start.
 ///
 /// # Device info
 ///
@@ -97,6 +108,10 @@ enum Slot {
 /// present: IDs, `bcdDevice`, interfaces and endpoints. Otherwise the IDs are 0 and the
 /// interfaces are guessed from the endpoints seen (0x02/0x86 on interface 0, 0x04/0x88 on
 /// interface 1, any other on 0). Supply the real one with [`PcapReplay::with_info`].
+///
+/// A capture of several devices (a bus, or a [`PcapSink`](super::PcapSink) recording of a
+/// cold bring-up through its re-enumerations): [`PcapReplay::devices`] lists them, and
+/// [`PcapSession`] replays them one after the other.
 #[derive(Debug)]
 pub struct PcapReplay {
     info: DeviceInfo,
@@ -107,6 +122,25 @@ pub struct PcapReplay {
     disconnected: bool,
     out_check: OutCheck,
     stats: ReplayStats,
+    /// Host requests made so far (see `Recorded::after`).
+    requests: u64,
+    /// Set once the replay has ended or is dropped ([`PcapSession`] waits for it).
+    gone: Option<Arc<AtomicBool>>,
+    /// The device replayed.
+    device: Option<(u16, u8)>,
+}
+
+impl Drop for PcapReplay {
+    fn drop(&mut self) {
+        if let Some(g) = &self.gone {
+            g.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// The device of a record.
+fn address(r: &Record<'_>) -> (u16, u8) {
+    (r.header.busnum, r.header.devnum)
 }
 
 impl PcapReplay {
@@ -134,12 +168,18 @@ impl PcapReplay {
         self
     }
 
+    /// The device replayed, `(busnum, devnum)` (`None` for an empty capture).
+    pub const fn address(&self) -> Option<(u16, u8)> {
+        self.device
+    }
+
     /// Counters so far.
     pub const fn stats(&self) -> ReplayStats {
         self.stats
     }
 
-    /// Recorded completions not handed to the host yet; 0 once the capture has ended.
+    /// Recorded completions not handed to the host yet, and recorded submits without a
+    /// completion not made yet; 0 once the capture has ended.
     pub const fn remaining(&self) -> usize {
         self.remaining
     }
@@ -149,8 +189,19 @@ impl PcapReplay {
         self.disconnected
     }
 
+    /// The devices (`(busnum, devnum)`) that have records in a capture, in the order of their
+    /// first record.
+    pub fn devices(capture: &[u8]) -> Result<Vec<(u16, u8)>, PcapError> {
+        let records = PcapReader::new(capture)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(devices_of(&records))
+    }
+
     fn build(capture: &[u8], device: Option<(u16, u8)>) -> Result<Self, PcapError> {
         let records = PcapReader::new(capture)?.collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::from_records(&records, device))
+    }
+
+    fn from_records(records: &[Record<'_>], device: Option<(u16, u8)>) -> Self {
         let is_astribank_ep = |e: u8| matches!(e, ep::DATA_OUT | ep::DATA_IN | ep::MGMT_OUT | ep::MGMT_IN);
         let device = device
             .or_else(|| {
@@ -164,7 +215,8 @@ impl PcapReplay {
         // Transfers in submission order, with their endpoint and transfer type.
         let mut transfers: Vec<(u8, XferType, Recorded)> = Vec::new();
         let mut open: HashMap<u64, usize> = HashMap::new();
-        for r in records.iter().filter(|r| Some((r.header.busnum, r.header.devnum)) == device) {
+        let mut requests = 0;
+        for r in records.iter().filter(|r| Some(address(r)) == device) {
             let h = &r.header;
             // Control transfers carry their direction in bit 7 like other endpoints.
             let endpoint = h.endpoint;
@@ -175,11 +227,15 @@ impl PcapReplay {
                     } else {
                         Vec::new()
                     };
+                    let setup = h.setup_packet();
+                    if is_host_request(h.xfer_type, endpoint, setup) {
+                        requests += 1;
+                    }
                     open.insert(h.id, transfers.len());
                     transfers.push((
                         endpoint,
                         h.xfer_type,
-                        Recorded { setup: h.setup_packet(), out_data, outcome: Outcome::Pending },
+                        Recorded { setup, out_data, outcome: Outcome::Pending, after: 0 },
                     ));
                 }
                 EventType::Complete | EventType::Error => {
@@ -199,12 +255,13 @@ impl PcapReplay {
                     };
                     if let Some(i) = open.remove(&h.id) {
                         transfers[i].2.outcome = outcome;
+                        transfers[i].2.after = requests;
                     } else {
                         // Submitted before the capture started.
                         transfers.push((
                             endpoint,
                             h.xfer_type,
-                            Recorded { setup: None, out_data: Vec::new(), outcome },
+                            Recorded { setup: None, out_data: Vec::new(), outcome, after: requests },
                         ));
                     }
                 }
@@ -251,8 +308,13 @@ impl PcapReplay {
             info.interfaces = guess_interfaces(&seen);
         }
         let completed = |r: &Recorded| matches!(r.outcome, Outcome::Completed { .. });
-        let remaining = bulk.values().flatten().chain(control.iter()).filter(|r| completed(r)).count();
-        Ok(Self {
+        // A bulk submit recorded without completion (the device left, or the capture stopped,
+        // while it was pending) is a step of the recording too: the host making it is the
+        // recording's last event on that endpoint.
+        let pending = |r: &Recorded| matches!(r.outcome, Outcome::Pending);
+        let remaining = bulk.values().flatten().filter(|r| completed(r) || pending(r)).count()
+            + control.iter().filter(|r| completed(r)).count();
+        Self {
             info,
             bulk,
             control,
@@ -261,7 +323,10 @@ impl PcapReplay {
             disconnected: remaining == 0,
             out_check: OutCheck::Accept,
             stats: ReplayStats::default(),
-        })
+            requests: 0,
+            gone: None,
+            device,
+        }
     }
 
     /// Marks one recorded completion handed to the host; the last one ends the capture.
@@ -278,6 +343,9 @@ impl PcapReplay {
         }
         self.disconnected = true;
         self.remaining = 0;
+        if let Some(g) = &self.gone {
+            g.store(true, Ordering::Release);
+        }
         for (&endpoint, q) in &mut self.queues {
             for slot in q.iter_mut() {
                 if let Slot::Waiting(buf) = slot {
@@ -287,7 +355,7 @@ impl PcapReplay {
                     }
                     let status = Err(TransferError::Disconnected);
                     let completion = Completion { endpoint, buffer, actual_len: 0, status };
-                    *slot = Slot::Done { completion, recorded: false };
+                    *slot = Slot::Done { completion, recorded: false, after: 0 };
                 }
             }
         }
@@ -325,6 +393,104 @@ impl PcapReplay {
         }
     }
 }
+
+/// Whether a recorded submit is one the host's requests are counted by: a bulk (or interrupt,
+/// iso) OUT, or a vendor or class control transfer (standard ones are not replayed).
+fn is_host_request(xfer_type: XferType, endpoint: u8, setup: Option<[u8; 8]>) -> bool {
+    if xfer_type == XferType::Control {
+        setup.is_some_and(|s| s[0] & 0x60 != 0)
+    } else {
+        endpoint_direction(endpoint) == Direction::Out
+    }
+}
+
+/// The devices of `records`, in the order of their first record.
+fn devices_of(records: &[Record<'_>]) -> Vec<(u16, u8)> {
+    let mut seen = BTreeSet::new();
+    records.iter().map(address).filter(|&a| seen.insert(a)).collect()
+}
+
+/// Every Astribank of a capture replayed in turn, as the devices a host sees one after the
+/// other: a cold bring-up's boot-ROM FX2 (E4E4:1160), then the USB firmware (11x1), then the
+/// running device (11x2), each a new address on the bus.
+///
+/// [`PcapSession::open`] is a device opener (the closure `xpp_span`'s bring-up takes): it
+/// hands out a [`PcapReplay`] of the first device, then `None` while that replay is connected,
+/// and the next device once it has reached the end of its recording (where it reports
+/// [`TransferError::Disconnected`], the capture's disconnect point) or has been dropped.
+/// [`PcapSession::next_device`] hands out the next one unconditionally.
+///
+/// The devices replayed are those whose recorded device descriptor says vendor E4E4, and
+/// those without a recorded descriptor that have vendor or bulk transfers, in the order of
+/// their first record (other devices of a bus capture, hubs, keyboards, are left out).
+#[derive(Debug)]
+pub struct PcapSession {
+    devices: Vec<(u16, u8)>,
+    next: VecDeque<PcapReplay>,
+    current: Option<Arc<AtomicBool>>,
+}
+
+impl PcapSession {
+    /// Reads a whole capture and prepares the replay of each of its Astribanks.
+    pub fn from_bytes(capture: &[u8]) -> Result<Self, PcapError> {
+        let records = PcapReader::new(capture)?.collect::<Result<Vec<_>, _>>()?;
+        let next: VecDeque<PcapReplay> = devices_of(&records)
+            .into_iter()
+            .map(|d| PcapReplay::from_records(&records, Some(d)))
+            .filter(|r| {
+                let id = r.info.vendor_id;
+                id == ASTRIBANK_VENDOR || (id == 0 && (!r.bulk.is_empty() || !r.control.is_empty()))
+            })
+            .collect();
+        let devices = next.iter().filter_map(PcapReplay::address).collect();
+        Ok(Self { devices, next, current: None })
+    }
+
+    /// The devices replayed, `(busnum, devnum)`, in order.
+    pub fn devices(&self) -> &[(u16, u8)] {
+        &self.devices
+    }
+
+    /// Devices not handed out yet.
+    pub fn remaining_devices(&self) -> usize {
+        self.next.len()
+    }
+
+    /// Sets the OUT-data policy of every device (default [`OutCheck::Accept`]).
+    #[must_use]
+    pub fn with_out_check(mut self, check: OutCheck) -> Self {
+        for r in &mut self.next {
+            r.out_check = check;
+        }
+        self
+    }
+
+    /// The next device, whatever the state of the previous one.
+    pub fn next_device(&mut self) -> Option<PcapReplay> {
+        let mut r = self.next.pop_front()?;
+        let gone = Arc::new(AtomicBool::new(r.disconnected));
+        r.gone = Some(Arc::clone(&gone));
+        self.current = Some(gone);
+        Some(r)
+    }
+
+    /// The next device once the previous one has ended or been dropped; `None` before, and
+    /// after the last device.
+    pub fn open(&mut self) -> Option<PcapReplay> {
+        if self.current.as_ref().is_some_and(|g| !g.load(Ordering::Acquire)) {
+            return None;
+        }
+        self.next_device()
+    }
+
+    /// [`PcapSession::open`] as a closure.
+    pub fn into_opener(mut self) -> impl FnMut() -> Option<PcapReplay> + Send {
+        move || self.open()
+    }
+}
+
+/// The vendor ID of every Astribank stage.
+const ASTRIBANK_VENDOR: u16 = 0xE4E4;
 
 /// Fills IDs and interfaces from a standard GET_DESCRIPTOR answer.
 fn describe_from(info: &mut DeviceInfo, s: ControlSetup, data: &[u8]) {
@@ -398,15 +564,28 @@ impl Transport for PcapReplay {
             return Err(TransferError::Disconnected);
         }
         let rec = self.bulk.get_mut(&endpoint).and_then(VecDeque::pop_front);
+        let refused = matches!(rec, Some(Recorded { outcome: Outcome::Refused(_), .. }));
+        if endpoint_direction(endpoint) == Direction::Out && !refused {
+            self.requests += 1;
+        }
         let slot = match rec {
             None => {
                 self.stats.beyond_capture += 1;
                 Slot::Waiting(buffer)
             }
             Some(Recorded { outcome: Outcome::Refused(e), .. }) => return Err(e),
-            Some(Recorded { outcome: Outcome::Pending, .. }) => Slot::Waiting(buffer),
+            Some(Recorded { outcome: Outcome::Pending, .. }) => {
+                self.stats.matched += 1;
+                self.queues.entry(endpoint).or_default().push_back(Slot::Waiting(buffer));
+                // If it was the recording's last step, it completes Disconnected at once.
+                self.delivered();
+                return Ok(());
+            }
             Some(Recorded {
-                outcome: Outcome::Completed { mut status, data, actual_len }, out_data, ..
+                outcome: Outcome::Completed { mut status, data, actual_len },
+                out_data,
+                after,
+                ..
             }) => {
                 let actual_len = if endpoint_direction(endpoint) == Direction::In {
                     let n = data.len().min(buffer.len());
@@ -424,7 +603,8 @@ impl Transport for PcapReplay {
                 };
                 self.stats.matched += 1;
                 let completion = Completion { endpoint, buffer, actual_len, status };
-                self.queues.entry(endpoint).or_default().push_back(Slot::Done { completion, recorded: true });
+                let slot = Slot::Done { completion, recorded: true, after };
+                self.queues.entry(endpoint).or_default().push_back(slot);
                 return Ok(());
             }
         };
@@ -438,10 +618,10 @@ impl Transport for PcapReplay {
 
     fn wait_next_complete(&mut self, endpoint: u8, _timeout: Duration) -> Option<Completion> {
         let q = self.queues.get_mut(&endpoint)?;
-        if !matches!(q.front(), Some(Slot::Done { .. })) {
+        if !matches!(q.front(), Some(Slot::Done { after, .. }) if *after <= self.requests) {
             return None;
         }
-        let Some(Slot::Done { completion, recorded }) = q.pop_front() else { return None };
+        let Some(Slot::Done { completion, recorded, .. }) = q.pop_front() else { return None };
         if recorded {
             self.delivered();
         }
@@ -451,6 +631,10 @@ impl Transport for PcapReplay {
     fn cancel_all(&mut self, endpoint: u8) {
         if let Some(q) = self.queues.get_mut(&endpoint) {
             for slot in q.iter_mut() {
+                // A recorded answer not due yet comes back now, with its recorded result.
+                if let Slot::Done { after, .. } = slot {
+                    *after = 0;
+                }
                 if let Slot::Waiting(buf) = slot {
                     let mut buffer = core::mem::take(buf);
                     if endpoint_direction(endpoint) == Direction::In {
@@ -458,7 +642,7 @@ impl Transport for PcapReplay {
                     }
                     let status = Err(TransferError::Cancelled);
                     let completion = Completion { endpoint, buffer, actual_len: 0, status };
-                    *slot = Slot::Done { completion, recorded: false };
+                    *slot = Slot::Done { completion, recorded: false, after: 0 };
                 }
             }
         }
@@ -471,6 +655,7 @@ impl Transport for PcapReplay {
         _timeout: Duration,
     ) -> Result<usize, TransferError> {
         let rec = self.take_control(setup)?;
+        self.requests += 1;
         let Outcome::Completed { status, actual_len, .. } = rec.outcome else {
             return Err(TransferError::Disconnected);
         };
@@ -490,6 +675,7 @@ impl Transport for PcapReplay {
         _timeout: Duration,
     ) -> Result<usize, TransferError> {
         let rec = self.take_control(setup)?;
+        self.requests += 1;
         let Outcome::Completed { status, data, .. } = rec.outcome else {
             return Err(TransferError::Disconnected);
         };

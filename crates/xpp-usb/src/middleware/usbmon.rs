@@ -65,11 +65,12 @@ pub const MAGIC_USEC: u32 = 0xa1b2_c3d4;
 pub const MAGIC_NSEC: u32 = 0xa1b2_3c4d;
 
 /// `status` of a submit event: `-EINPROGRESS`.
-pub const STATUS_IN_PROGRESS: i32 = -115;
+pub const STATUS_IN_PROGRESS: i32 = -errno::EINPROGRESS;
 
 /// Linux errno values used in `status`.
 mod errno {
     pub(super) const ENOENT: i32 = 2;
+    pub(super) const EIO: i32 = 5;
     pub(super) const ENODEV: i32 = 19;
     pub(super) const EINVAL: i32 = 22;
     pub(super) const EPIPE: i32 = 32;
@@ -81,6 +82,7 @@ mod errno {
     pub(super) const ECONNRESET: i32 = 104;
     pub(super) const ESHUTDOWN: i32 = 108;
     pub(super) const ETIMEDOUT: i32 = 110;
+    pub(super) const EINPROGRESS: i32 = 115;
     pub(super) const EREMOTEIO: i32 = 121;
 }
 
@@ -325,7 +327,8 @@ pub fn record_header(ts_sec: u32, ts_usec: u32, incl_len: u32, orig_len: u32) ->
     h
 }
 
-/// The usbmon `status` of a completion: 0 or a negative Linux errno.
+/// The usbmon `status` of a completion: 0 or a negative Linux errno. An error never maps to 0
+/// (success) nor to `-EINPROGRESS` (a submit), nor to a positive value.
 ///
 /// | status | errno |
 /// |---|---|
@@ -335,7 +338,14 @@ pub fn record_header(ts_sec: u32, ts_usec: u32, incl_len: u32, orig_len: u32) ->
 /// | `Disconnected` | `-ENODEV` (-19) |
 /// | `Fault` | `-EPROTO` (-71) |
 /// | `InvalidArgument` | `-EINVAL` (-22) |
-/// | `Unknown(n)` | `-n` (wrapping) |
+/// | `Unknown(n)`, `1 <= n <= i32::MAX`, `n != EINPROGRESS` | `-n` |
+/// | `Unknown(0)`, `Unknown(115)`, `Unknown(n > i32::MAX)` | `-EIO` (-5) |
+///
+/// Decision: an unknown error whose code cannot be carried as a negative errno (0 would read
+/// as success, 115 as "submitted", anything above `i32::MAX` as a positive status) becomes
+/// `-EIO`, the generic I/O error: no host controller driver reports it for a URB, so
+/// [`errno_to_status`] reads it back as `Unknown(5)`, still an unknown error. `Unknown(n)`
+/// whose `n` is an errno listed in [`errno_to_status`] reads back as that error.
 pub const fn status_to_errno(status: Result<(), TransferError>) -> i32 {
     match status {
         Ok(()) => 0,
@@ -344,7 +354,13 @@ pub const fn status_to_errno(status: Result<(), TransferError>) -> i32 {
         Err(TransferError::Disconnected) => -errno::ENODEV,
         Err(TransferError::Fault) => -errno::EPROTO,
         Err(TransferError::InvalidArgument) => -errno::EINVAL,
-        Err(TransferError::Unknown(n)) => (n as i32).wrapping_neg(),
+        Err(TransferError::Unknown(n)) => {
+            if n == 0 || n == errno::EINPROGRESS as u32 || n > i32::MAX as u32 {
+                -errno::EIO
+            } else {
+                -(n as i32)
+            }
+        }
     }
 }
 
@@ -373,7 +389,22 @@ pub const fn errno_to_status(status: i32) -> Result<(), TransferError> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    #[test]
+    fn unknown_errors_never_read_as_success() {
+        // Issue: `Unknown(0)` used to map to 0, a successful URB.
+        assert_eq!(status_to_errno(Err(TransferError::Unknown(0))), -5);
+        assert_eq!(errno_to_status(-5), Err(TransferError::Unknown(5)));
+        // 115 would read as a submit (-EINPROGRESS); above i32::MAX the status turned positive.
+        for n in [115, 0x8000_0000, 0x8000_0001, u32::MAX] {
+            assert_eq!(status_to_errno(Err(TransferError::Unknown(n))), -5, "{n}");
+        }
+        assert_eq!(status_to_errno(Err(TransferError::Unknown(1))), -1);
+        assert_eq!(status_to_errno(Err(TransferError::Unknown(i32::MAX as u32))), -i32::MAX);
+    }
 
     #[test]
     fn status_mapping_round_trips() {
@@ -424,5 +455,68 @@ mod tests {
         assert_eq!(UrbHeader::parse(&b[..63], ByteOrder::Little, HEADER_LEN), None);
         let short = UrbHeader::parse(&b, ByteOrder::Little, HEADER_LEN_189).unwrap();
         assert_eq!((short.xfer_flags, short.len_cap), (0, 18));
+    }
+
+    fn arb_status() -> impl Strategy<Value = Result<(), TransferError>> {
+        prop_oneof![
+            Just(Ok(())),
+            Just(Err(TransferError::Cancelled)),
+            Just(Err(TransferError::Stall)),
+            Just(Err(TransferError::Disconnected)),
+            Just(Err(TransferError::Fault)),
+            Just(Err(TransferError::InvalidArgument)),
+            any::<u32>().prop_map(|n| Err(TransferError::Unknown(n))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn errors_map_to_negative_errnos(s in arb_status()) {
+            let e = status_to_errno(s);
+            if s.is_ok() {
+                prop_assert_eq!(e, 0);
+            } else {
+                prop_assert!(e < 0 && e != STATUS_IN_PROGRESS, "{s:?} -> {e}");
+                prop_assert!(errno_to_status(e).is_err());
+            }
+        }
+
+        /// `errno_to_status` inverts `status_to_errno` on every status it can carry: the
+        /// named ones, and `Unknown(n)` for the codes it does not name.
+        #[test]
+        fn status_round_trip(s in arb_status()) {
+            let back = errno_to_status(status_to_errno(s));
+            match s {
+                Err(TransferError::Unknown(_)) => prop_assert!(back.is_err()),
+                _ => prop_assert_eq!(back, s),
+            }
+            if let Err(TransferError::Unknown(n)) = s
+                && let Err(TransferError::Unknown(m)) = back
+            {
+                prop_assert!(m == n || m == 5, "{n} -> {m}");
+            }
+        }
+
+        /// `parse(emit(h)) == h` for every header (type bytes kept through their enums).
+        #[test]
+        fn header_round_trip(
+            id in any::<u64>(), event in any::<u8>(), xfer in any::<u8>(), endpoint in any::<u8>(),
+            devnum in any::<u8>(), busnum in any::<u16>(), flags in any::<[u8; 2]>(),
+            ts_sec in any::<i64>(), ts_usec in any::<i32>(), status in any::<i32>(),
+            length in any::<u32>(), len_cap in any::<u32>(), setup in any::<[u8; 8]>(),
+            tail in any::<[u32; 4]>(),
+        ) {
+            let h = UrbHeader {
+                id, event: EventType::from_byte(event), xfer_type: XferType::from_byte(xfer), endpoint,
+                devnum, busnum, flag_setup: flags[0], flag_data: flags[1], ts_sec, ts_usec, status,
+                length, len_cap, setup, interval: tail[0] as i32, start_frame: tail[1] as i32,
+                xfer_flags: tail[2], ndesc: tail[3],
+            };
+            let mut b = [0u8; HEADER_LEN];
+            h.emit(&mut b);
+            prop_assert_eq!(UrbHeader::parse(&b, ByteOrder::Little, HEADER_LEN), Some(h));
+            prop_assert_eq!(h.event.to_byte(), event);
+            prop_assert_eq!(h.xfer_type.to_byte(), xfer);
+        }
     }
 }

@@ -199,11 +199,34 @@ pub(crate) fn workspace_root() -> std::path::PathBuf {
     manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
 }
 
-/// Decodes every transfer of a capture with the decoder of its endpoint: data-interface
-/// transfers with `wire::parse_transfer`, management requests (0x04) and replies (0x88) with
-/// `mgmt::Request::parse` / `mgmt::Reply::parse`. Skips records without data (IN submits,
-/// OUT completions, failed or empty transfers) and other endpoints (control, other devices'
-/// traffic). Returns the number of transfers decoded, or the first error with its record.
+/// Checks an EZ-USB FX2 firmware-load write (vendor request 0xA0, mpp-twinstar-firmware.md
+/// §5.3): wIndex 0, a data stage of exactly wLength bytes, either CPUCS (0xE600) <- 0 or 1, or
+/// data inside the on-chip RAM the request reaches (0x0000..0x4000, 0xE000..0xE200).
+pub(crate) fn check_fx2_write(setup: [u8; 8], data: &[u8]) -> Result<(), String> {
+    let (s, w_length) = ControlSetup::from_bytes(setup);
+    if s.index != 0 {
+        return Err(format!("FX2 write with wIndex {:#06x}", s.index));
+    }
+    if usize::from(w_length) != data.len() || data.is_empty() {
+        return Err(format!("FX2 write: wLength {w_length} but {} data bytes", data.len()));
+    }
+    let start = u32::from(s.value);
+    let end = start + data.len() as u32;
+    let in_ram = end <= 0x4000 || (start >= 0xE000 && end <= 0xE200);
+    let cpucs = s.value == 0xE600 && matches!(data, [0] | [1]);
+    if !in_ram && !cpucs {
+        return Err(format!("FX2 write {start:#06x}..{end:#06x} outside on-chip RAM"));
+    }
+    Ok(())
+}
+
+/// Decodes every transfer of a capture, of every device in it, with the decoder of its
+/// endpoint: data-interface transfers with `wire::parse_transfer`, management requests (0x04)
+/// and replies (0x88) with `mgmt::Request::parse` / `mgmt::Reply::parse`, FX2 firmware writes
+/// (control OUT, vendor request 0xA0) with [`check_fx2_write`]. Skips records without data (IN
+/// submits, OUT completions, failed or empty transfers), other control transfers (standard
+/// requests of the enumeration) and other endpoints. Returns the number of transfers decoded,
+/// or the first error with its record.
 pub(crate) fn decode_capture(bytes: &[u8]) -> Result<usize, String> {
     use xpp_usb::middleware::PcapReader;
     use xpp_usb::middleware::usbmon::{EventType, XferType};
@@ -211,6 +234,21 @@ pub(crate) fn decode_capture(bytes: &[u8]) -> Result<usize, String> {
     for r in PcapReader::new(bytes).map_err(|e| e.to_string())? {
         let r = r.map_err(|e| e.to_string())?;
         let h = r.header;
+        let at = |e: &dyn std::fmt::Display| {
+            format!(
+                "record at byte {} (device {}.{}), ep {:#04x}: {e}",
+                r.offset, h.busnum, h.devnum, h.endpoint
+            )
+        };
+        if h.xfer_type == XferType::Control {
+            if let (EventType::Submit, Some(setup)) = (h.event, h.setup_packet())
+                && setup[..2] == [0x40, 0xA0]
+            {
+                check_fx2_write(setup, r.data).map_err(|e| at(&e))?;
+                decoded += 1;
+            }
+            continue;
+        }
         let carries_data = match h.event {
             EventType::Submit => h.endpoint & 0x80 == 0,
             EventType::Complete => h.endpoint & 0x80 != 0 && h.status == 0,
@@ -219,8 +257,6 @@ pub(crate) fn decode_capture(bytes: &[u8]) -> Result<usize, String> {
         if h.xfer_type != XferType::Bulk || !carries_data || r.data.is_empty() {
             continue;
         }
-        let at =
-            |e: &dyn std::fmt::Display| format!("record at byte {}, ep {:#04x}: {e}", r.offset, h.endpoint);
         match h.endpoint {
             ep::DATA_OUT | ep::DATA_IN => {
                 for item in xpp_proto::wire::parse_transfer(r.data) {
@@ -238,4 +274,10 @@ pub(crate) fn decode_capture(bytes: &[u8]) -> Result<usize, String> {
         decoded += 1;
     }
     Ok(decoded)
+}
+
+/// Whether CI requires the tshark checks (`XPP_REQUIRE_TSHARK=1`): then a missing `tshark`
+/// is a failure, not a skip.
+pub(crate) fn tshark_required() -> bool {
+    std::env::var("XPP_REQUIRE_TSHARK").is_ok_and(|v| v == "1")
 }
