@@ -134,7 +134,6 @@ mod st {
 
 /// Linux errno values the server reports itself.
 mod errno {
-    pub(super) const EIO: i32 = 5;
     pub(super) const ENOMEM: i32 = 12;
     pub(super) const EINVAL: i32 = 22;
     pub(super) const ECONNRESET: i32 = 104;
@@ -161,11 +160,8 @@ pub fn port_of_busid(busid: &str) -> Option<u8> {
 
 /// A URB status from a transfer result (0 or a negative Linux errno).
 fn urb_status(r: Result<(), TransferError>) -> i32 {
-    match status_to_errno(r) {
-        // `Unknown(0)` would read as success.
-        0 if r.is_err() => -errno::EIO,
-        s => s,
-    }
+    // Never 0 for an error (`status_to_errno` maps what no errno carries to -EIO).
+    status_to_errno(r)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
