@@ -42,7 +42,9 @@ use xpp::emu::config::{ModuleConfig, Stage};
 use xpp::emu::{ClockMode, DeviceConfig, Emulator};
 use xpp::proto::mgmt::Request;
 use xpp::proto::{Duration, Instant};
-use xpp::span::bringup::{BringUpConfig, Clock, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
+use xpp::span::bringup::{
+    BringUpConfig, Clock, FirmwareSet, RunOptions, StepClock, bring_up, read_firmware_dir,
+};
 use xpp::span::driver::{Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp::usb::middleware::{PcapSession, PcapSink, PcapWriter};
 use xpp::usb::{Transport, ep};
@@ -207,20 +209,6 @@ fn cold_bringup(path: &Path) -> Result<(), String> {
         return Err(format!("replay went {:?}, the recording {recorded:?}", phases(&replayed)));
     }
     Ok(())
-}
-
-/// A virtual clock for a replay, which answers at once and never blocks: 10 µs pass at every
-/// reading, and sleeping jumps to the deadline.
-struct StepClock(Instant);
-
-impl Clock for StepClock {
-    fn now(&mut self) -> Instant {
-        self.0 += Duration::from_micros(10);
-        self.0
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0 = self.0.max(deadline);
-    }
 }
 
 /// Runs the bring-up driver against a capture's devices in turn (`PcapSession`).

@@ -141,41 +141,16 @@ impl RoundWait {
 
 impl State {
     fn advance_to(&mut self, t: Instant) {
-        let mut stuck = 0;
-        while let Some(next) = self.device.poll_timeout() {
-            if next > t {
-                break;
-            }
-            if next <= self.now {
-                stuck += 1;
-                if stuck > STUCK_LIMIT {
-                    break;
-                }
-            } else {
-                stuck = 0;
-            }
-            self.now = self.now.max(next);
-            self.device.handle_timeout(self.now);
-        }
-        self.now = self.now.max(t);
-        self.device.handle_timeout(self.now);
+        self.advance_unless(t, |_| false);
     }
 
-    /// Device IN transfers waiting on `0x86`, every port.
-    fn backlog(&self) -> usize {
-        (0..self.device.port_count()).map(|p| self.device.in_queued(p, xpp_usb::ep::DATA_IN)).sum()
-    }
-
-    /// [`ClockMode::Paced`]: like [`State::advance_to`], but stands still (before the next
-    /// timer) while the `0x86` backlog is above the bound or, while ticking, the host's round
-    /// for the last tick is awaited ([`RoundWait`]); whether it stopped short of `t`.
-    fn advance_paced(&mut self, t: Instant) -> bool {
+    /// Runs every timer due up to `t` in order, then moves the clock to `t`, unless `held`
+    /// says, before a timer (or before the final step), that time must stand still: then it
+    /// stops there and returns `true`.
+    fn advance_unless(&mut self, t: Instant, mut held: impl FnMut(&mut Self) -> bool) -> bool {
         let mut stuck = 0;
         loop {
-            // Held: time stands still (not even up to the next timer).
-            let data = self.device.data();
-            let (st, ticking) = (data.stats(), data.is_ticking());
-            if self.backlog() > self.pace_bound || (ticking && self.rounds.hold(st.ticks, st.rounds)) {
+            if held(self) {
                 return true;
             }
             let Some(next) = self.device.poll_timeout().filter(|&n| n <= t) else { break };
@@ -193,6 +168,22 @@ impl State {
         self.now = self.now.max(t);
         self.device.handle_timeout(self.now);
         false
+    }
+
+    /// Device IN transfers waiting on `0x86`, every port.
+    fn backlog(&self) -> usize {
+        (0..self.device.port_count()).map(|p| self.device.in_queued(p, xpp_usb::ep::DATA_IN)).sum()
+    }
+
+    /// [`ClockMode::Paced`]: like [`State::advance_to`], but stands still (before the next
+    /// timer) while the `0x86` backlog is above the bound or, while ticking, the host's round
+    /// for the last tick is awaited ([`RoundWait`]); whether it stopped short of `t`.
+    fn advance_paced(&mut self, t: Instant) -> bool {
+        self.advance_unless(t, |s| {
+            let data = s.device.data();
+            let (st, ticking) = (data.stats(), data.is_ticking());
+            s.backlog() > s.pace_bound || (ticking && s.rounds.hold(st.ticks, st.rounds))
+        })
     }
 }
 

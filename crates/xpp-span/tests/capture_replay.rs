@@ -5,22 +5,9 @@
 
 use std::path::Path;
 
-use xpp_proto::{Duration, Instant};
-use xpp_span::bringup::{BringUpConfig, Clock, Phase, RunOptions, bring_up, read_firmware_dir};
+use xpp_proto::Instant;
+use xpp_span::bringup::{BringUpConfig, Phase, RunOptions, StepClock, bring_up, read_firmware_dir};
 use xpp_usb::middleware::{OutCheck, PcapSession};
-
-/// A replay answers at once: 10 µs pass at every clock reading, sleeping jumps to the deadline.
-struct StepClock(Instant);
-
-impl Clock for StepClock {
-    fn now(&mut self) -> Instant {
-        self.0 += Duration::from_micros(10);
-        self.0
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0 = self.0.max(deadline);
-    }
-}
 
 #[test]
 fn cold_bring_up_capture_replays_to_ready() {

@@ -46,7 +46,6 @@ fn mode(drv: &Driver, d: usize) -> SyncMode {
 #[test]
 fn two_devices_one_master_the_other_pll_and_re_election_on_unplug() {
     within(60, || {
-        let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
         let cfg = DeviceConfig::default().with_start_stage(EmuStage::Running);
         // Device 1's crystal is 100 ppm slow: its drift loop must trim it.
         let mut slow = cfg.clone();
@@ -56,16 +55,7 @@ fn two_devices_one_master_the_other_pll_and_re_election_on_unplug() {
         let drv = Driver::new(SystemClock::new(), DriverOptions::default());
         let rx = drv.events();
         for emu in [&emu_a, &emu_b] {
-            let e = emu.clone();
-            let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
-            drv.open(
-                move || e.transport(0),
-                &mut SystemClock::new(),
-                BringUpConfig::default(),
-                fw,
-                RunOptions::default(),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+            open(&drv, emu);
         }
         // The first READY device is master (no digital span has a timing priority).
         assert_eq!(drv.sync_master(), Some(DeviceId(0)));
@@ -117,21 +107,25 @@ fn two_devices_one_master_the_other_pll_and_re_election_on_unplug() {
     });
 }
 
+/// Brings `emu`'s device up and attaches it to `drv`.
+fn open(drv: &Driver, emu: &Emulator) -> DeviceId {
+    let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
+    let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
+    let e = emu.clone();
+    drv.open(
+        move || e.transport(0),
+        &mut SystemClock::new(),
+        BringUpConfig::default(),
+        fw,
+        RunOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Opens a running-stage emulated FXS + FXO device (real time) in `drv`.
 fn open_running(drv: &Driver) -> (Emulator, xpp_emu::RealTimeRunner, DeviceId) {
-    let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
     let (emu, runner) = Emulator::real_time(DeviceConfig::default().with_start_stage(EmuStage::Running));
-    let e = emu.clone();
-    let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
-    let id = drv
-        .open(
-            move || e.transport(0),
-            &mut SystemClock::new(),
-            BringUpConfig::default(),
-            fw,
-            RunOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let id = open(drv, &emu);
     (emu, runner, id)
 }
 

@@ -54,7 +54,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
 pub use cards::CardKind;
 pub use firmware::{ECHO_IMAGE, FirmwareSet};
 pub use machine::BringUp;
-pub use run::{Clock, Ready, RunOptions, SystemClock, bring_up, read_firmware_dir};
+pub use run::{Clock, Ready, RunOptions, StepClock, SystemClock, bring_up, read_firmware_dir};
 
 use crate::Law;
 

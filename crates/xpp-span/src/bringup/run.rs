@@ -54,6 +54,28 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock for replaying a capture ([`xpp_usb::middleware::PcapSession`]), whose transfers
+/// answer at once: every reading moves it [`StepClock::STEP`] forward, sleeping jumps to the
+/// deadline, so the bring-up's timers (renumeration waits, pacing) pass without real time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepClock(pub Instant);
+
+impl StepClock {
+    /// How far each reading moves the clock.
+    pub const STEP: Duration = Duration::from_micros(10);
+}
+
+impl Clock for StepClock {
+    fn now(&mut self) -> Instant {
+        self.0 += Self::STEP;
+        self.0
+    }
+
+    fn sleep_until(&mut self, deadline: Instant) {
+        self.0 = self.0.max(deadline);
+    }
+}
+
 /// Driver parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
