@@ -137,7 +137,11 @@ fi
 if ldd "$bin" | grep -q 'libusb'; then
   log "note: the test program links the system libusb (copied in)"
 fi
-cp "$firmware/USB_FW.hex" "$root/firmware/"
+# The images a cold FXS + FXO device needs (driver-cold), nothing else: USB_FW.hex (FX2 RAM),
+# FPGA_1161.hex (MPP DEV_SEND), PIC_TYPE_1.hex (FXS) and PIC_TYPE_2.hex (FXO).
+for f in USB_FW.hex FPGA_1161.hex PIC_TYPE_1.hex PIC_TYPE_2.hex; do
+  cp "$firmware/$f" "$root/firmware/"
+done
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 >"$out/initrd.gz"
 cp "$kdir/boot/vmlinuz-$kver" "$out/vmlinuz"
 printf '%s\n' "$kver" >"$out/kernel-version"
