@@ -234,6 +234,8 @@ pub(crate) fn driver_cold(backend: &dyn Backend, firmware: &Path) -> Check {
 
     let r = bring_up_and_call(backend, &fw, &emu, &before);
 
+    // The check's own attacher (the failure lines print only the run's shared one).
+    let r = r.map_err(|e| format!("{e}; vhci attacher of this device: {}", attacher.log().join("; ")));
     drop(attacher);
     let ours: Vec<u32> = vhci::used_ports()?.into_iter().filter(|p| !ports_before.contains(p)).collect();
     let gone = detach(&ours, r.as_ref().map_or("", |(p, _)| p.as_str()));
