@@ -2,14 +2,15 @@
 # Builds the guest of the kernel USB stack test (see README.md here):
 #   $KVM_OUT/vmlinuz    Debian's current stock kernel (linux-image-amd64's dependency)
 #   $KVM_OUT/initrd.gz  busybox, the USB/IP modules, the test program and its libraries,
-#                       the USB firmware image, and init.sh as /init
+#                       the firmware images of a cold FXS + FXO device, and init.sh as /init
 # Nothing is installed into the host: packages are fetched with `apt-get download` and
 # unpacked with `dpkg-deb`. Downloads are cached in $KVM_OUT/debs.
 #
 # Environment: KVM_OUT (default target/kernel-usb-vm), KVM_PROFILE (cargo profile, default
 # release), KVM_FEATURES (cargo features of the test program, default rusb),
-# XPP_FIRMWARE_DIR (where USB_FW.hex is; default testdata/firmware), KVM_DAHDI (1: include
-# Debian's astribank_tool from the dahdi package as an independent MPP client; default 1),
+# XPP_FIRMWARE_DIR (where USB_FW.hex, FPGA_1161.hex, PIC_TYPE_1.hex and PIC_TYPE_2.hex are;
+# default testdata/firmware), KVM_DAHDI (1: include Debian's astribank_tool from the dahdi
+# package as an independent MPP client; default 1),
 # KVM_UDEV (1: include Debian's systemd-udevd from the udev package, for nusb's hotplug
 # watch; default 1).
 set -euo pipefail
@@ -137,7 +138,11 @@ fi
 if ldd "$bin" | grep -q 'libusb'; then
   log "note: the test program links the system libusb (copied in)"
 fi
-cp "$firmware/USB_FW.hex" "$root/firmware/"
+# The images a cold FXS + FXO device needs (driver-cold), nothing else: USB_FW.hex (FX2 RAM),
+# FPGA_1161.hex (MPP DEV_SEND), PIC_TYPE_1.hex (FXS) and PIC_TYPE_2.hex (FXO).
+for f in USB_FW.hex FPGA_1161.hex PIC_TYPE_1.hex PIC_TYPE_2.hex; do
+  cp "$firmware/$f" "$root/firmware/"
+done
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 >"$out/initrd.gz"
 cp "$kdir/boot/vmlinuz-$kver" "$out/vmlinuz"
 printf '%s\n' "$kver" >"$out/kernel-version"

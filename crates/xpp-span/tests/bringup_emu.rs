@@ -47,11 +47,14 @@ impl Sent {
 
 type Log = Arc<Mutex<Vec<Sent>>>;
 
-/// A transport that records every OUT transfer and control request.
+/// A transport that records every OUT transfer and control request, and refuses a submit
+/// past `bound` transfers in flight on the endpoint with `InvalidArgument`, as a backend may
+/// (the `Transport` doc; rusb's bound is 128).
 struct Recording {
     inner: EmulatedTransport,
     emu: Emulator,
     log: Log,
+    bound: usize,
 }
 
 impl Transport for Recording {
@@ -59,6 +62,9 @@ impl Transport for Recording {
         self.inner.info()
     }
     fn submit(&mut self, endpoint: u8, buffer: Vec<u8>) -> Result<(), TransferError> {
+        if self.inner.pending(endpoint) >= self.bound {
+            return Err(TransferError::InvalidArgument);
+        }
         if endpoint & 0x80 == 0 {
             self.log.lock().unwrap().push(Sent::Bulk(self.emu.now(), endpoint, buffer.clone()));
         }
@@ -108,10 +114,16 @@ fn firmware() -> Option<FirmwareSet> {
 }
 
 fn run(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet) -> Run {
+    run_bounded(cfg, bcfg, fw, usize::MAX)
+}
+
+/// [`run`] on a transport that keeps at most `bound` transfers in flight per endpoint.
+fn run_bounded(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: usize) -> Run {
     let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let log: Log = Arc::default();
     let (e2, l2) = (emu.clone(), log.clone());
-    let open = move || e2.transport(0).map(|inner| Recording { inner, emu: e2.clone(), log: l2.clone() });
+    let open =
+        move || e2.transport(0).map(|inner| Recording { inner, emu: e2.clone(), log: l2.clone(), bound });
     let mut events = Vec::new();
     let mut clock = EmuClock(emu.clone());
     let outcome = bring_up(open, &mut clock, bcfg, fw, RunOptions::default(), |e| events.push(e.clone()));
@@ -196,6 +208,27 @@ fn cold_fxs_fxo() {
         .collect();
     assert!(regs.len() > 200, "{}", regs.len());
     assert!(regs.windows(2).all(|w| w[1] - w[0] >= Duration::from_millis(1)));
+    assert_ticking_ab(&r.emu);
+}
+
+/// Found in the kernel USB stack test (`rusb.driver-cold`): the PIC images go out as bursts of
+/// hundreds of packets before each END; a backend bounding its transfers in flight (rusb: 128)
+/// refused the 129th with `InvalidArgument` and bring-up failed in phase Pic. The driver now
+/// reaps finished OUT transfers before it goes past its own, smaller bound.
+#[test]
+fn cold_on_a_transport_that_bounds_transfers_in_flight() {
+    let Some(fw) = firmware() else { return };
+    let r = run_bounded(DeviceConfig::default(), BringUpConfig::default(), fw, 128);
+    let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
+    assert_timeline_sane(&ready);
+    let pic = ready.result.timeline.iter().find(|t| t.phase == Phase::Pic).map(|t| t.outcome);
+    assert_eq!(pic, Some(Outcome::Done));
+    // More PIC packets than the bound, most of them in bursts longer than it.
+    let pic_packets = r.events.iter().find_map(|e| match e {
+        Event::Progress { phase: Phase::Pic, total, .. } => Some(*total),
+        _ => None,
+    });
+    assert!(pic_packets.is_some_and(|n| n > 2 * 128), "{pic_packets:?}");
     assert_ticking_ab(&r.emu);
 }
 

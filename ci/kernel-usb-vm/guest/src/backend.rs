@@ -2,7 +2,7 @@
 //! the backend's own library enumerates them, and open one as a [`Transport`].
 
 use xpp_usb::Transport;
-use xpp_usb::discovery::Model;
+use xpp_usb::discovery::{Locator, Model};
 
 /// The `nusb.in-rate` floor (IN transfers/s).
 // Decision: 200/s. Measured in the TCG guest on the 2-core CI machine: 488-997/s depending on
@@ -42,8 +42,13 @@ pub(crate) trait Backend {
     fn name(&self) -> &'static str;
     /// Every Astribank-family device the backend sees now.
     fn list(&self) -> Result<Vec<Found>, String>;
-    /// Opens `f` (claiming interfaces 0 and, if present, 1).
-    fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String>;
+    /// Opens the device `loc` names (claiming interfaces 0 and, if present, 1), as a
+    /// user's opener does (`xpp_usb::NusbTransport::open` / `RusbTransport::open`).
+    fn open_locator(&self, loc: &Locator) -> Result<Box<dyn Transport>, String>;
+    /// Opens `f` by its bus number and address.
+    fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String> {
+        self.open_locator(&Locator::BusAddress { bus: f.bus, address: f.address })
+    }
     /// The least IN transfers/s on `0x86` (10 queued) the `in-rate` check accepts.
     fn in_rate_floor(&self) -> u32;
 }
@@ -71,9 +76,8 @@ impl Backend for Nusb {
             .collect())
     }
 
-    fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String> {
-        let loc = xpp_usb::discovery::Locator::BusAddress { bus: f.bus, address: f.address };
-        Ok(Box::new(xpp_usb::NusbTransport::open(&loc).map_err(|e| e.to_string())?))
+    fn open_locator(&self, loc: &Locator) -> Result<Box<dyn Transport>, String> {
+        Ok(Box::new(xpp_usb::NusbTransport::open(loc).map_err(|e| e.to_string())?))
     }
 
     fn in_rate_floor(&self) -> u32 {
@@ -116,9 +120,8 @@ impl Backend for Rusb {
         Ok(found)
     }
 
-    fn open(&self, f: &Found) -> Result<Box<dyn Transport>, String> {
-        let loc = xpp_usb::discovery::Locator::BusAddress { bus: f.bus, address: f.address };
-        Ok(Box::new(xpp_usb::RusbTransport::open(&loc).map_err(|e| e.to_string())?))
+    fn open_locator(&self, loc: &Locator) -> Result<Box<dyn Transport>, String> {
+        Ok(Box::new(xpp_usb::RusbTransport::open(loc).map_err(|e| e.to_string())?))
     }
 
     fn in_rate_floor(&self) -> u32 {

@@ -16,6 +16,7 @@
 
 mod backend;
 mod call;
+mod cold;
 mod hotplug;
 mod scenarios;
 mod tools;

@@ -17,7 +17,7 @@ use xpp_usb::{ControlSetup, TransferError, Transport, ep};
 
 use crate::backend::{Backend, Found};
 use crate::vhci::{self, Attacher};
-use crate::{call, hotplug, tools};
+use crate::{call, cold, hotplug, tools};
 
 /// How long a device may take to appear (attach + enumeration under TCG emulation).
 pub(crate) const APPEAR: Duration = Duration::from_secs(30);
@@ -45,14 +45,19 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub(crate) fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Check) {
+        self.check_within(name, HUNG, f);
+    }
+
+    /// [`Ctx::check`] with its own hang bound.
+    pub(crate) fn check_within(&mut self, name: &str, hung: Duration, f: impl FnOnce(&mut Self) -> Check) {
         let started = Instant::now();
         // A check that blocks forever still gets its FAIL line (and the guest its end marker).
         let (done, watched) = std::sync::mpsc::channel::<()>();
         let full = format!("{}.{name}", self.backend.name());
         let log = self.attacher.log_handle();
         let watchdog = std::thread::spawn(move || {
-            if watched.recv_timeout(HUNG) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                println!("KVM-TEST {full} FAIL hung: no result after {HUNG:?}");
+            if watched.recv_timeout(hung) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                println!("KVM-TEST {full} FAIL hung: no result after {hung:?}");
                 for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
                     println!("KVM-LOG {l}");
                 }
@@ -380,6 +385,8 @@ pub(crate) fn run(backend: &dyn Backend, firmware: &Path, tools: bool) -> usize 
         let f = cx.wait_for(RUNNING, |_| true)?;
         call::driver_call(cx.backend, &f, &emu_b, cx.firmware)
     });
+
+    cx.check_within("driver-cold", cold::HUNG, |cx| cold::driver_cold(cx.backend, cx.firmware));
 
     if name == "nusb" && Path::new(hotplug::UDEVD).exists() {
         cx.check("hotplug", |cx| hotplug::check(cx.firmware));

@@ -115,6 +115,10 @@ pub struct Ready<T> {
 
 /// Size of every IN buffer (one xframe / one MPP packet).
 const IN_LEN: usize = 512;
+/// Most OUT transfers kept in flight per endpoint.
+// Decision: 32, well under any backend's bound (rusb's is 128) and more than the bring-up ever
+// needs to keep the device busy: an OUT transfer completes as soon as the device took it.
+const MAX_OUT_IN_FLIGHT: usize = 32;
 
 struct Driver<'a, T, C, E> {
     core: BringUp,
@@ -246,6 +250,20 @@ impl<T: Transport, C: Clock, E: FnMut(&Event)> Driver<'_, T, C, E> {
     }
 
     fn submit(&mut self, endpoint: u8, bytes: Vec<u8>) {
+        // A backend may refuse transfers past its in-flight bound (the `Transport` doc; rusb:
+        // 128), and a PIC image goes out as one burst of hundreds of packets: reap finished
+        // OUT transfers of this endpoint before going past `MAX_OUT_IN_FLIGHT`.
+        while self.transport.as_ref().is_some_and(|t| t.pending(endpoint) >= MAX_OUT_IN_FLIGHT) {
+            let timeout = self.options.control_timeout.into();
+            let Some(c) = self.transport.as_mut().and_then(|t| t.wait_next_complete(endpoint, timeout))
+            else {
+                break;
+            };
+            self.feed(c);
+        }
+        if self.core.is_finished() {
+            return;
+        }
         let r = match self.transport.as_mut() {
             Some(t) => t.submit(endpoint, bytes),
             None => Err(TransferError::Disconnected),
