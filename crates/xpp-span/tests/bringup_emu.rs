@@ -55,6 +55,27 @@ struct Recording {
     emu: Emulator,
     log: Log,
     bound: usize,
+    /// Virtual time each data OUT transfer takes to reach the device, one after the other (a
+    /// slow bus or a loaded host); zero: at once.
+    out_cost: Duration,
+    /// Data OUT transfers not yet handed to the device, with when they reach it.
+    slow: std::collections::VecDeque<(Instant, Vec<u8>)>,
+}
+
+impl Recording {
+    /// Hands the device the slow data OUT transfers due by now.
+    fn pump(&mut self) {
+        let now = self.emu.now();
+        while self.slow.front().is_some_and(|(at, _)| *at <= now) {
+            let (_, b) = self.slow.pop_front().expect("front");
+            let _ = self.inner.submit(ep::DATA_OUT, b);
+        }
+    }
+
+    /// When the next slow transfer reaches the device.
+    fn next_release(&self) -> Option<Instant> {
+        self.slow.front().map(|(at, _)| *at)
+    }
 }
 
 impl Transport for Recording {
@@ -68,13 +89,36 @@ impl Transport for Recording {
         if endpoint & 0x80 == 0 {
             self.log.lock().unwrap().push(Sent::Bulk(self.emu.now(), endpoint, buffer.clone()));
         }
+        if endpoint == ep::DATA_OUT && self.out_cost > Duration::ZERO {
+            let after = self.slow.back().map_or(self.emu.now(), |(at, _)| *at).max(self.emu.now());
+            self.slow.push_back((after + self.out_cost, buffer));
+            return Ok(());
+        }
         self.inner.submit(endpoint, buffer)
     }
     fn pending(&self, endpoint: u8) -> usize {
-        self.inner.pending(endpoint)
+        self.inner.pending(endpoint) + if endpoint == ep::DATA_OUT { self.slow.len() } else { 0 }
     }
     fn wait_next_complete(&mut self, endpoint: u8, timeout: std::time::Duration) -> Option<Completion> {
-        self.inner.wait_next_complete(endpoint, timeout)
+        // Virtual time moves in the inner waits; stop at each slow release to hand it over.
+        let end = self.emu.now() + Duration::from_micros(timeout.as_micros() as u64);
+        loop {
+            self.pump();
+            let now = self.emu.now();
+            let until = self.next_release().map_or(end, |r| r.min(end));
+            let wait = std::time::Duration::from_micros((until - now).total_micros());
+            if let Some(c) = self.inner.wait_next_complete(endpoint, wait) {
+                return Some(c);
+            }
+            if self.next_release().is_none_or(|r| r > end) || self.emu.now() >= end {
+                self.pump();
+                return self.inner.wait_next_complete(endpoint, std::time::Duration::ZERO);
+            }
+            // The inner wait returned early without moving time: move it to the release.
+            if self.emu.now() < until {
+                self.emu.advance_to(until);
+            }
+        }
     }
     fn cancel_all(&mut self, endpoint: u8) {
         self.inner.cancel_all(endpoint);
@@ -119,11 +163,24 @@ fn run(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet) -> Run {
 
 /// [`run`] on a transport that keeps at most `bound` transfers in flight per endpoint.
 fn run_bounded(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: usize) -> Run {
+    run_on(cfg, bcfg, fw, bound, Duration::ZERO)
+}
+
+/// [`run_bounded`] where each data OUT submit takes `out_cost` of virtual time.
+fn run_on(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: usize, out_cost: Duration) -> Run {
     let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let log: Log = Arc::default();
     let (e2, l2) = (emu.clone(), log.clone());
-    let open =
-        move || e2.transport(0).map(|inner| Recording { inner, emu: e2.clone(), log: l2.clone(), bound });
+    let open = move || {
+        e2.transport(0).map(|inner| Recording {
+            inner,
+            emu: e2.clone(),
+            log: l2.clone(),
+            bound,
+            out_cost,
+            slow: Default::default(),
+        })
+    };
     let mut events = Vec::new();
     let mut clock = EmuClock(emu.clone());
     let outcome = bring_up(open, &mut clock, bcfg, fw, RunOptions::default(), |e| events.push(e.clone()));
@@ -230,6 +287,19 @@ fn cold_on_a_transport_that_bounds_transfers_in_flight() {
     });
     assert!(pic_packets.is_some_and(|n| n > 2 * 128), "{pic_packets:?}");
     assert_ticking_ab(&r.emu);
+}
+
+/// The PIC reply timeout counts from when the burst before END has gone out, not from when
+/// it was queued: on a slow bus (2 ms per packet here, so a burst of several hundred packets
+/// takes longer than the 500 ms reply timeout) the load still succeeds.
+#[test]
+fn pic_reply_timeout_starts_once_the_burst_is_out() {
+    let Some(fw) = firmware() else { return };
+    let r = run_on(DeviceConfig::default(), BringUpConfig::default(), fw, 128, Duration::from_millis(2));
+    let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
+    let pic = ready.result.timeline.iter().find(|t| t.phase == Phase::Pic).expect("Pic phase");
+    assert_eq!(pic.outcome, Outcome::Done);
+    assert!(pic.duration > Duration::from_millis(1000), "the bursts took {:?}", pic.duration);
 }
 
 #[test]

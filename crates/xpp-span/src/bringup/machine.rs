@@ -14,7 +14,7 @@ use xpp_proto::wire::{
 };
 use xpp_proto::{Duration, Instant};
 use xpp_usb::discovery::{Family, Stage, classify};
-use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
+use xpp_usb::{ControlSetup, DeviceInfo, TransferError, ep};
 
 use super::cards::{self, CardKind, Step};
 use super::{
@@ -59,6 +59,18 @@ struct UnitRun {
     wait: Wait,
 }
 
+/// The PIC load's wait for the reply to a burst's END packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PicWait {
+    /// No reply expected.
+    Nothing,
+    /// The burst is queued; its reply timeout starts once it has gone out
+    /// ([`BringUp::handle_out_idle`]). A reply that comes first is taken.
+    Sending,
+    /// The burst is out; the reply is due by then.
+    Until(Instant),
+}
+
 #[derive(Debug)]
 enum Work {
     /// Waiting for a device; `None` = any stage (Detect).
@@ -78,7 +90,7 @@ enum Work {
     Pic {
         steps: VecDeque<PicStep>,
         total: usize,
-        reply_deadline: Option<Instant>,
+        reply: PicWait,
     },
     Echo {
         stage: EchoStage,
@@ -264,7 +276,7 @@ impl BringUp {
         consider(self.mpp.poll_timeout());
         match &self.work {
             Work::Xbus { release_at } => consider(Some(*release_at)),
-            Work::Pic { reply_deadline, .. } => consider(*reply_deadline),
+            Work::Pic { reply: PicWait::Until(d), .. } => consider(Some(*d)),
             Work::Echo { deadline, .. } => consider(Some(*deadline)),
             Work::Card(run) => match run.wait {
                 Wait::Reply { deadline, .. } => consider(Some(deadline)),
@@ -348,6 +360,18 @@ impl BringUp {
         self.drain_mpp(now);
     }
 
+    /// Every OUT transfer submitted so far on `endpoint` has completed (the IO driver says so
+    /// when an OUT endpoint runs empty). Waits for an answer to what was sent start here: the
+    /// PIC reply timeout.
+    pub fn handle_out_idle(&mut self, now: Instant, endpoint: u8) {
+        let pic_reply = self.cfg.timeouts.pic_reply;
+        if let Work::Pic { reply: reply @ PicWait::Sending, .. } = &mut self.work
+            && endpoint == ep::DATA_OUT
+        {
+            *reply = PicWait::Until(now + pic_reply);
+        }
+    }
+
     /// One IN transfer from the data endpoint (0x86).
     pub fn handle_data_in(&mut self, now: Instant, transfer: &[u8]) {
         match &self.work {
@@ -403,7 +427,7 @@ impl BringUp {
                 self.enter_card(now, 0);
             }
             Work::Card(_) => self.advance_card(now),
-            Work::Pic { reply_deadline: Some(d), .. } if now >= *d => {
+            Work::Pic { reply: PicWait::Until(d), .. } if now >= *d => {
                 self.fail(now, Failure::Timeout { waiting_for: "PIC_REPLY" });
             }
             Work::Echo { deadline, .. } if now >= *deadline => {
@@ -792,7 +816,7 @@ impl BringUp {
             }
             Ok(steps) => {
                 let total = steps.len();
-                self.work = Work::Pic { steps, total, reply_deadline: None };
+                self.work = Work::Pic { steps, total, reply: PicWait::Nothing };
                 self.next_pic(now);
             }
         }
@@ -807,8 +831,7 @@ impl BringUp {
     }
 
     fn next_pic(&mut self, now: Instant) {
-        let pic_reply = self.cfg.timeouts.pic_reply;
-        let Work::Pic { steps, total, reply_deadline } = &mut self.work else { return };
+        let Work::Pic { steps, total, reply } = &mut self.work else { return };
         let mut out = Vec::new();
         while let Some(step) = steps.pop_front() {
             let mut buf = [0u8; 16];
@@ -816,12 +839,16 @@ impl BringUp {
                 out.push(buf[..n].to_vec());
             }
             if step.expects_reply {
-                *reply_deadline = Some(now + pic_reply);
+                // Decision: the reply timeout starts when the burst has gone out, not when it
+                // is queued: a burst is hundreds of packets, and on a slow bus or a loaded host
+                // sending it can take longer than the timeout (found in the kernel USB stack
+                // test under TCG). The phase timeout still bounds the whole load.
+                *reply = PicWait::Sending;
                 break;
             }
         }
         let done = *total - steps.len();
-        let (total, finished) = (*total, steps.is_empty() && reply_deadline.is_none());
+        let (total, finished) = (*total, steps.is_empty() && *reply == PicWait::Nothing);
         self.actions.extend(out.into_iter().map(Action::DataOut));
         self.events.push_back(Event::Progress { phase: Phase::Pic, done, total });
         if finished {
@@ -831,12 +858,12 @@ impl BringUp {
     }
 
     fn pic_input(&mut self, now: Instant, transfer: &[u8]) {
-        let Work::Pic { reply_deadline, .. } = &mut self.work else { return };
-        if reply_deadline.is_none() {
+        let Work::Pic { reply: wait, .. } = &mut self.work else { return };
+        if *wait == PicWait::Nothing {
             return;
         }
         let Ok(reply) = PicReply::parse(transfer) else { return };
-        *reply_deadline = None;
+        *wait = PicWait::Nothing;
         self.answer(
             now,
             AnswerSource::Data,

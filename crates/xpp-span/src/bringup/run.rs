@@ -315,7 +315,12 @@ impl<T: Transport, C: Clock, E: FnMut(&Event)> Driver<'_, T, C, E> {
             Ok(()) if c.endpoint == ep::DATA_IN => {
                 self.core.handle_data_in(now, c.buffer.get(..c.actual_len).unwrap_or(&c.buffer));
             }
-            Ok(()) => {}
+            Ok(()) => {
+                // An OUT endpoint ran empty: what was queued on it has gone out.
+                if self.transport.as_ref().is_some_and(|t| t.pending(c.endpoint) == 0) {
+                    self.core.handle_out_idle(now, c.endpoint);
+                }
+            }
             Err(TransferError::Disconnected) => {
                 self.core.handle_disconnect(now);
                 if self.core.awaiting_device() || self.core.is_finished() {
