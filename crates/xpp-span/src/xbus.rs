@@ -1190,13 +1190,18 @@ impl XbusCore {
         Ok(r)
     }
 
+    /// Where `channo`'s audio sits (XPD index, line bit) and its span's and its own law.
+    fn audio(&self, channo: u32) -> Result<(usize, usize, Law, Law), ChanError> {
+        let ch = &self.chans[self.running_index(channo)?];
+        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
+        Ok((usize::from(x), usize::from(b), ch.native, ch.law))
+    }
+
     /// The chunk received for `channel` in the last tick (silence when it is not in PCM).
     pub fn read_chunk(&self, channo: u32, buf: &mut Chunk) -> Result<(), ChanError> {
-        let ci = self.running_index(channo)?;
-        let ch = &self.chans[ci];
-        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
-        *buf = self.pcm[usize::from(x)].rx[usize::from(b)];
-        if let Some(t) = g711::law_table(ch.native, ch.law) {
+        let (x, b, native, law) = self.audio(channo)?;
+        *buf = self.pcm[x].rx[b];
+        if let Some(t) = g711::law_table(native, law) {
             buf.iter_mut().for_each(|s| *s = t[usize::from(*s)]);
         }
         Ok(())
@@ -1204,11 +1209,9 @@ impl XbusCore {
 
     /// The chunk to send on `channel` in the next tick, in the channel's law.
     pub fn write_chunk(&mut self, channo: u32, chunk: &Chunk) -> Result<(), ChanError> {
-        let ci = self.running_index(channo)?;
-        let ch = &self.chans[ci];
-        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
-        let tx = &mut self.pcm[usize::from(x)].tx[usize::from(b)];
-        match g711::law_table(ch.law, ch.native) {
+        let (x, b, native, law) = self.audio(channo)?;
+        let tx = &mut self.pcm[x].tx[b];
+        match g711::law_table(law, native) {
             Some(t) => tx.iter_mut().zip(chunk).for_each(|(d, s)| *d = t[usize::from(*s)]),
             None => *tx = *chunk,
         }
@@ -1217,22 +1220,15 @@ impl XbusCore {
 
     /// The last received chunk of `channo` as 16-bit linear samples (DAHDI's SETLINEAR).
     pub fn read_linear(&self, channo: u32, buf: &mut LinearChunk) -> Result<(), ChanError> {
-        let ci = self.running_index(channo)?;
-        let ch = &self.chans[ci];
-        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
-        let rx = &self.pcm[usize::from(x)].rx[usize::from(b)];
-        buf.iter_mut().zip(rx).for_each(|(d, s)| *d = g711::to_linear(ch.native, *s));
+        let (x, b, native, _) = self.audio(channo)?;
+        buf.iter_mut().zip(&self.pcm[x].rx[b]).for_each(|(d, s)| *d = g711::to_linear(native, *s));
         Ok(())
     }
 
     /// The chunk to send on `channo` in the next tick, from 16-bit linear samples.
     pub fn write_linear(&mut self, channo: u32, samples: &LinearChunk) -> Result<(), ChanError> {
-        let ci = self.running_index(channo)?;
-        let ch = &self.chans[ci];
-        let (x, b) = ch.pcm.ok_or(ChanError::NoAudio)?;
-        let native = ch.native;
-        let tx = &mut self.pcm[usize::from(x)].tx[usize::from(b)];
-        tx.iter_mut().zip(samples).for_each(|(d, s)| *d = g711::from_linear(native, *s));
+        let (x, b, native, _) = self.audio(channo)?;
+        self.pcm[x].tx[b].iter_mut().zip(samples).for_each(|(d, s)| *d = g711::from_linear(native, *s));
         Ok(())
     }
 
