@@ -4,7 +4,7 @@
 //!
 //! - `decode/fxs_fxo_4x8_sig_changed`: one millisecond of IN traffic of an Astribank with four
 //!   8-line modules: the PCM transfer (four PCM_READ packets, sync bit on the first, 288 bytes)
-//!   and a SIG_CHANGED. A PCM frame may hold only PCM packets (xpp-protocol.md §3), so the
+//!   and a SIG_CHANGED. A PCM frame may hold only PCM packets (docs/reference/xpp-protocol.md §3), so the
 //!   SIG_CHANGED comes in its own 12-byte command transfer; both are deframed and every packet
 //!   decoded into a `Repr` (samples stay borrowed, zero-copy).
 //! - `decode/pri_e1_31`: one PCM_READ of a PRI E1 span, 31 timeslots (bits 1..31), 256 bytes.
@@ -29,7 +29,7 @@ fn fxs_fxo_tick() -> Vec<Vec<u8>> {
         pcm.extend((0..64).map(|i| (i as u8).wrapping_mul(unit + 1)));
     }
     assert_eq!(pcm.len(), 288);
-    // FXS SIG_CHANGED from unit 1: line 2 went off-hook (xpp-protocol.md §11).
+    // FXS SIG_CHANGED from unit 1: line 2 went off-hook (docs/reference/xpp-protocol.md §11).
     let sig = vec![0x0C, 0x00, 0x06, 0x10, 0x04, 0, 0, 0, 0x04, 0, 0, 0];
     vec![pcm, sig]
 }

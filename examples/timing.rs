@@ -8,7 +8,7 @@
 //! Brings the device up to ticking (from any firmware stage; firmware from `--firmware`,
 //! `XPP_FIRMWARE_DIR` or `/usr/share/dahdi`), keeps 10 IN transfers queued on the data
 //! endpoint and timestamps every transfer that starts a tick (a PCM frame whose first packet
-//! carries the sync bit, xpp-protocol.md §7.3). Each tick is answered with a minimal
+//! carries the sync bit, docs/reference/xpp-protocol.md §7.3). Each tick is answered with a minimal
 //! PCM_WRITE round (the unit-0 dummy line, as the reference host sends when no line is in
 //! PCM), which keeps the device's expectations (and TwinStar's watchdog) satisfied.
 //!

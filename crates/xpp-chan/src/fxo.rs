@@ -1,4 +1,4 @@
-//! The FXO line model (xpp-protocol.md §9.2): an Astribank FXO port on a PSTN/PBX line.
+//! The FXO line model (docs/reference/xpp-protocol.md §9.2): an Astribank FXO port on a PSTN/PBX line.
 
 use xpp_proto::wire::{Address, RegAccess, RegCmd, Repr};
 use xpp_proto::{Duration, Instant};
@@ -65,7 +65,7 @@ pub struct FxoConfig {
     pub loop_current_poll: Option<Duration>,
 }
 
-// Decision (xpp-protocol.md §13 question 13): the reference driver reads the loop current
+// Decision (docs/reference/xpp-protocol.md §13 question 13): the reference driver reads the loop current
 // once, 650 ms after going off-hook, and its power-denial logic then waits for 0x1C replies
 // that nothing asks for; whether the firmware sends them unsolicited is unknown (the
 // emulator does not by default, MODEL FXO-5). A far-end hang-up would then never end the
@@ -326,7 +326,7 @@ impl FxoLine {
     // ----- commands -----
 
     /// Closes the loop (register 0x05 := 0x09). Refused unless the VBAT polls have seen
-    /// battery (xpp-protocol.md §9.2). No-op if already off-hook.
+    /// battery (docs/reference/xpp-protocol.md §9.2). No-op if already off-hook.
     pub fn off_hook(&mut self, now: Instant) -> Result<(), Error> {
         if self.battery != Some(true) {
             return Err(Error::NoBattery);

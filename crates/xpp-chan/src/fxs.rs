@@ -1,4 +1,4 @@
-//! The FXS line model (xpp-protocol.md §9.1): a phone on an Astribank FXS port.
+//! The FXS line model (docs/reference/xpp-protocol.md §9.1): a phone on an Astribank FXS port.
 
 use xpp_proto::wire::{Address, CardType, RamAccess, RegAccess, RegCmd, Repr};
 use xpp_proto::{Duration, Instant};
@@ -46,7 +46,7 @@ impl ChipType {
     }
 }
 
-/// Type 1 register numbers (xpp-protocol.md §9.1).
+/// Type 1 register numbers (docs/reference/xpp-protocol.md §9.1).
 mod reg1 {
     pub(super) const LED: u8 = 0x06;
     pub(super) const DTMF_ENABLE: u8 = 0x17;
@@ -63,7 +63,7 @@ mod reg1 {
     pub(super) const RED_ON: u8 = 0xAE;
 }
 
-/// Type 6 register and RAM numbers (xpp-protocol.md §9.1).
+/// Type 6 register and RAM numbers (docs/reference/xpp-protocol.md §9.1).
 mod reg6 {
     pub(super) const EXPANDER_PORT_A: u8 = 0x12;
     pub(super) const LINE_FEED: u8 = 0x1E;
@@ -84,7 +84,7 @@ const DTMF_DIGITS: [char; 16] =
     ['D', '1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '*', '#', 'A', 'B', 'C'];
 const DTMF_KEY_DOWN: u8 = 0x10;
 
-/// The type-6 overheat check period (xpp-protocol.md §9.1).
+/// The type-6 overheat check period (docs/reference/xpp-protocol.md §9.1).
 const OVERHEAT_POLL: Duration = Duration::from_millis(30_000);
 /// LED blink half-period while ringing.
 const LED_BLINK: Duration = Duration::from_millis(125);
@@ -170,7 +170,7 @@ pub enum RingWaveform {
 
 /// Type-6 message-waiting RAM constants (register values before the shift left by 3).
 ///
-/// Decision: xpp-protocol.md §9.1 names RAM 767 and 634 and says the constants are shifted
+/// Decision: docs/reference/xpp-protocol.md §9.1 names RAM 767 and 634 and says the constants are shifted
 /// left by 3, but gives no values; the integrator supplies them. Without them
 /// ([`FxsConfig::vmwi6`] = `None`) the type-6 VMWI sequence writes only the registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -201,7 +201,7 @@ pub struct FxsConfig {
     /// Type 6 VMWI RAM constants, if known.
     pub vmwi6: Option<Vmwi6Constants>,
     /// Keep the line in PCM while on-hook so the span layer can search its transmit audio for
-    /// MWI FSK patterns (xpp-protocol.md §7.1 "card extras").
+    /// MWI FSK patterns (docs/reference/xpp-protocol.md §7.1 "card extras").
     pub vmwi_fsk_search: bool,
 }
 
@@ -427,7 +427,7 @@ impl FxsLine {
     }
 
     /// Whether this line belongs in the XPD's PCM mask: off-hook, in on-hook transmission
-    /// (caller ID), or searching for VMWI FSK (xpp-protocol.md §7.1).
+    /// (caller ID), or searching for VMWI FSK (docs/reference/xpp-protocol.md §7.1).
     pub fn wants_pcm(&self) -> bool {
         self.off_hook == Some(true)
             || self.line_feed.is_oht()

@@ -5,11 +5,11 @@
 //! replies) into **raw line facts** ([`Event`]: hook went off at instant *t*, ring signal
 //! present, battery lost, polarity reversed, DTMF key down, ...) and turns commands from the
 //! span layer (ring with a cadence, reverse polarity, go off-hook, LEDs, message-waiting lamp,
-//! on-hook transmission for caller ID) into the register writes of xpp-protocol.md §9.1/§9.2.
+//! on-hook transmission for caller ID) into the register writes of docs/reference/xpp-protocol.md §9.1/§9.2.
 //!
 //! What a line does **not** do: the DAHDI hook state machines (hook debounce, flash versus
 //! hang-up, pulse-digit decoding, DAHDI ring cadences and events) belong to the span core
-//! (dahdi-span-model.md §4–§5). A line only applies the chip-level debounces the reference
+//! (docs/reference/dahdi-span-model.md §4–§5). A line only applies the chip-level debounces the reference
 //! driver applies itself (FXO ring 50 ms, battery and polarity poll confirmation, polarity
 //! reversal 40 ms, power denial windows).
 //!
@@ -17,7 +17,7 @@
 //! command takes the caller's [`Instant`]; [`FxsLine::poll_timeout`] / [`FxoLine::poll_timeout`]
 //! say when the line next needs [`handle_timeout`](FxsLine::handle_timeout); register commands
 //! come out of `poll_transmit` as ready-to-emit [`Repr`](xpp_proto::wire::Repr)s, which the
-//! caller paces (xpp-protocol.md §7.5). Device input never panics the line: messages for other
+//! caller paces (docs/reference/xpp-protocol.md §7.5). Device input never panics the line: messages for other
 //! addresses or ports, malformed or unexpected replies are ignored.
 //!
 //! ```
@@ -136,7 +136,7 @@ pub enum Led {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// FXO off-hook before the VBAT polls have seen battery (xpp-protocol.md §9.2).
+    /// FXO off-hook before the VBAT polls have seen battery (docs/reference/xpp-protocol.md §9.2).
     #[error("off-hook refused: no battery detected on the line")]
     NoBattery,
     /// FXS: the command is not allowed while the line is ringing.

@@ -14,8 +14,8 @@
 //!
 //! Contract: every decoder accepts arbitrary bytes and returns an error naming the structure
 //! and the byte offset (or HEX line) instead of panicking; nothing allocates in proportion to
-//! untrusted length fields. Wire facts come from `xpp-protocol.md` and
-//! `mpp-twinstar-firmware.md`; section numbers in the docs refer to those references.
+//! untrusted length fields. Wire facts come from `docs/reference/xpp-protocol.md` and
+//! `docs/reference/mpp-twinstar-firmware.md`; section numbers in the docs refer to those references.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -2,7 +2,7 @@
 //! line configuration, laws, span types and limits.
 //!
 //! Every number here is ABI for PBX software (chan_dahdi compares them with its own copies),
-//! so each one is pinned by a test to the tables of `dahdi-span-model.md` (§1, §3, §4, §5,
+//! so each one is pinned by a test to the tables of `docs/reference/dahdi-span-model.md` (§1, §3, §4, §5,
 //! §6, §7, §8). Names are DAHDI's, without the `DAHDI_SIG_` / `DAHDI_EVENT_` prefixes.
 
 use xpp_proto::enum_with_unknown;

@@ -4,7 +4,7 @@
 //! The audio path uses these when a channel's law (`alaw=`/`mulaw=` in `system.conf`, or
 //! [`Driver::set_law`](crate::driver::Driver::set_law)) differs from its span's native law
 //! (mu-law on analog and T1 spans, A-law on E1 and BRI), and for linear (16-bit) chunk I/O,
-//! the way the DAHDI core converts (dahdi-span-model.md §9). Conversions between the laws go
+//! the way the DAHDI core converts (docs/reference/dahdi-span-model.md §9). Conversions between the laws go
 //! through linear, as DAHDI's do.
 //!
 //! Linear values are 16-bit two's complement with the G.711 range scaled to the full word:

@@ -24,7 +24,7 @@
 //!   per device over any [`xpp_usb::Transport`] and offers the PBX-facing API (spans,
 //!   channels, configuration, chunks, hook, alarms, events on a crossbeam channel).
 //!
-//! Section numbers (§n) in the docs refer to `dahdi-span-model.md`.
+//! Section numbers (§n) in the docs refer to `docs/reference/dahdi-span-model.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,4 +1,4 @@
-//! The per-bus command queue and its pacing (xpp-protocol.md §7.5, §6.3).
+//! The per-bus command queue and its pacing (docs/reference/xpp-protocol.md §7.5, §6.3).
 //!
 //! Once per tick (the device's tick, or the host's own 1 ms timer while the bus is not
 //! self-ticking) [`CommandQueue::tick`] subtracts 1000 µs from a budget and releases up to

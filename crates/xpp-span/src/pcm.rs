@@ -1,5 +1,5 @@
 //! Per-XPD PCM state: the 8-sample chunks of every channel in both directions, the wanted
-//! mask and the unit-0 dummy line (xpp-protocol.md §7.1, §7.2, §9.3, §9.4).
+//! mask and the unit-0 dummy line (docs/reference/xpp-protocol.md §7.1, §7.2, §9.3, §9.4).
 //!
 //! Chunks are stored by wire `lines` bit, so a PRI span's chunks sit at their physical
 //! timeslot bits and a BRI unit's B-channels at bits 4s / 4s+1 of the unit's subunit-0 packet.

@@ -1,5 +1,5 @@
 //! Spans and channels of one Astribank, laid out from its unit descriptors
-//! (xpp-protocol.md §6.2, §9; dahdi-span-model.md §1, §12 "Astribank mapping").
+//! (docs/reference/xpp-protocol.md §6.2, §9; docs/reference/dahdi-span-model.md §1, §12 "Astribank mapping").
 //!
 //! One XPD (unit, subunit) is one span named `XBUS-nn/XPD-us`; its channels are numbered
 //! consecutively. The layout follows the reference host:
@@ -218,7 +218,7 @@ pub(crate) fn plan(units: &[UnitSetup]) -> Vec<XpdPlan> {
     out
 }
 
-/// One span (one XPD): DAHDI's span fields (dahdi-span-model.md §1).
+/// One span (one XPD): DAHDI's span fields (docs/reference/dahdi-span-model.md §1).
 #[derive(Debug, Clone)]
 pub struct Span {
     pub(crate) spanno: u32,

@@ -1,5 +1,5 @@
 //! Master-timing election across several Astribanks and the PLL drift loop
-//! (xpp-protocol.md §7.4; dahdi-span-model.md §12), sans-IO.
+//! (docs/reference/xpp-protocol.md §7.4; docs/reference/dahdi-span-model.md §12), sans-IO.
 //!
 //! - [`SyncElection`] picks the sync master among the connected buses: the READY bus with
 //!   the lowest positive timing priority (a PRI/BRI XPD whose layer 1 is up), otherwise the
@@ -298,7 +298,7 @@ impl DriftLoop {
     /// (which the count-difference check then sees as lost ticks) when the offset jumps by
     /// more than [`PAIRING_JUMP_US`] from one tick to the next (a tick really lost or gained
     /// on either bus) or strays more than [`PAIRING_JUMP_US`] outside [0, 1000) µs.
-    // Decision: xpp-protocol.md §7.4 compares the two buses' tick counts as sampled at the
+    // Decision: docs/reference/xpp-protocol.md §7.4 compares the two buses' tick counts as sampled at the
     // same instant, which the reference driver does in one interrupt handler. Our run loops
     // are threads, so timestamps carry scheduling jitter of a few hundred µs; with the
     // offset near a tick boundary a fresh "latest reference tick" choice on every tick

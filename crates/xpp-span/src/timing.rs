@@ -1,8 +1,8 @@
-//! Tick regularity, measured the way `dahdi_test` does (dahdi-span-model.md §12), sans-IO.
+//! Tick regularity, measured the way `dahdi_test` does (docs/reference/dahdi-span-model.md §12), sans-IO.
 //!
 //! A [`TickMeter`] takes the arrival instants of the device's tick-bearing IN transfers
 //! ([`is_tick_transfer`]: a PCM frame whose first packet carries the sync bit,
-//! xpp-protocol.md §7.3) and reports, per pass of [`TickMeter::ticks_per_pass`] intervals
+//! docs/reference/xpp-protocol.md §7.3) and reports, per pass of [`TickMeter::ticks_per_pass`] intervals
 //! (1000 = one second of 1 ms ticks = `dahdi_test`'s 8000 samples), a [`Pass`]: its
 //! `dahdi_test` accuracy, mean, shortest and longest interval, worst deviation from the
 //! nominal interval and the ticks missed. [`TickMeter::summary`] gives the whole run with a
@@ -18,7 +18,7 @@ use core::fmt;
 use xpp_proto::wire::deframe;
 use xpp_proto::{Duration, Instant};
 
-/// The nominal tick interval (xpp-protocol.md §7.3).
+/// The nominal tick interval (docs/reference/xpp-protocol.md §7.3).
 pub const NOMINAL_INTERVAL: Duration = Duration::from_millis(1);
 /// Intervals per pass by default: one second of ticks (`dahdi_test`'s 8000 samples).
 pub const TICKS_PER_PASS: u32 = 1000;

@@ -24,7 +24,7 @@
 //! channel's received chunk and writes the chunk to send; a tick consumes the written chunks
 //! (an unwritten channel sends silence).
 //!
-//! One host tick (xpp-protocol.md §7.3), run when a PCM frame whose first packet carries the
+//! One host tick (docs/reference/xpp-protocol.md §7.3), run when a PCM frame whose first packet carries the
 //! sync bit arrives (its packets are routed first): release paced commands (§7.5); PLL
 //! bookkeeping (§7.4) and XBUS_RESET 0x10 every 1000 ticks; build the PCM_WRITE round (wanted
 //! masks of §7.1 with the unit-0 dummy line, PRI/BRI bit mapping); then every channel's
@@ -77,7 +77,7 @@ impl BusSetup {
     }
 }
 
-/// Where a bus's DAHDI span and channel numbers start (dahdi-span-model.md §1, §2): its spans
+/// Where a bus's DAHDI span and channel numbers start (docs/reference/dahdi-span-model.md §1, §2): its spans
 /// are numbered consecutively from [`next_span`](Self::next_span), its channels from
 /// [`next_chan`](Self::next_chan); [`XbusCore::new`] advances both past the bus.
 ///
@@ -238,7 +238,7 @@ pub struct XbusStats {
     pub cmd_dropped: u64,
     /// Drift commands sent (SYNC_SOURCE PLL with a new value).
     pub drift_commands: u64,
-    /// Tick intervals longer than 1.5 ms (xpp-protocol.md §7.3: expected 1000 µs, tolerance
+    /// Tick intervals longer than 1.5 ms (docs/reference/xpp-protocol.md §7.3: expected 1000 µs, tolerance
     /// 500 µs; statistics only): lost tick-bearing frames, a stalled device or a late host.
     pub late_ticks: u64,
     /// Tick intervals shorter than 0.5 ms (frames delivered in a burst).
@@ -856,7 +856,7 @@ impl XbusCore {
     }
 
     /// Surprise removal: span alarms NOTOPEN, REMOVED to every channel, nothing more is sent
-    /// and nothing is waited for (dahdi-span-model.md §2 step 8, xpp-protocol.md §8.5).
+    /// and nothing is waited for (docs/reference/dahdi-span-model.md §2 step 8, docs/reference/xpp-protocol.md §8.5).
     pub fn handle_removed(&mut self) {
         if self.state == BusState::Removed {
             return;

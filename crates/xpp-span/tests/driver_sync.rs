@@ -1,4 +1,4 @@
-//! The master-timing election across the driver's devices (xpp-protocol.md §7.4): two
+//! The master-timing election across the driver's devices (docs/reference/xpp-protocol.md §7.4): two
 //! real-time emulated devices in one driver, one master (AB), the other PLL; unplugging the
 //! master re-elects. Every wait is bounded.
 

@@ -3,7 +3,7 @@
 //! hang-up), FXO polarity reversal, battery loss and return, ring cadence and answer, far-end
 //! disconnect. Complements `xbus_emu.rs` (FXS off-hook/hang-up/flash, FXS ring, FXO ring).
 //!
-//! Timings come from the reference (`dahdi-span-model.md` §5-§6, `hook::fixed`), the FXO line
+//! Timings come from the reference (`docs/reference/dahdi-span-model.md` §5-§6, `hook::fixed`), the FXO line
 //! model (`xpp_chan::fxo`: VBAT poll 500 ms, 4 low polls = battery off, ring debounce 50 ms,
 //! polarity follow-up 40 ms, power denial 80 + 2500 ms) and the emulated equipment's defaults
 //! (`EquipmentTimings`: pulses 60 ms break / 40 ms make, 700 ms between digits). Equipment edges

@@ -1,7 +1,7 @@
 //! Finding Astribanks: which USB identities belong to the family, what stage each is in,
 //! where it sits, and (with the `nusb` feature) listing and a hotplug stream.
 //!
-//! The identities (mpp-twinstar-firmware.md §1.1, xpp-protocol.md §2.1): vendor `0xE4E4`,
+//! The identities (docs/reference/mpp-twinstar-firmware.md §1.1, docs/reference/xpp-protocol.md §2.1): vendor `0xE4E4`,
 //! product `0x11FS` where `F` is the model family and `S` the firmware stage, plus the
 //! TwinStar monitor `1163`, the EEPROM burner `1164`, and the bare Cypress FX2 `04b4:8613`
 //! an Astribank shows when its EEPROM source byte is corrupt. [`classify`] is the pure

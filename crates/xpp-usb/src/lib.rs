@@ -34,7 +34,7 @@ pub use rusb_backend::RusbTransport;
 pub use transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
 pub use usbip::UsbIpTransport;
 
-/// Endpoint addresses of the Astribank (mpp-twinstar-firmware.md §1.3, xpp-protocol.md §2.2).
+/// Endpoint addresses of the Astribank (docs/reference/mpp-twinstar-firmware.md §1.3, docs/reference/xpp-protocol.md §2.2).
 pub mod ep {
     /// Data interface (0), bulk OUT: XPP commands and PCM_WRITE.
     pub const DATA_OUT: u8 = 0x02;

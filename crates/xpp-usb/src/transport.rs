@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn setup_packet_bytes() {
-        // FX2 "firmware load" vendor request writing CPUCS (mpp-twinstar-firmware.md §5.3).
+        // FX2 "firmware load" vendor request writing CPUCS (docs/reference/mpp-twinstar-firmware.md §5.3).
         let s = ControlSetup { request_type: 0x40, request: 0xA0, value: 0xE600, index: 0 };
         assert_eq!(s.to_bytes(1), [0x40, 0xA0, 0x00, 0xE6, 0x00, 0x00, 0x01, 0x00]);
         assert_eq!(ControlSetup::from_bytes(s.to_bytes(1)), (s, 1));

@@ -1,6 +1,6 @@
 //! Debian's unmodified `astribank_tool` (package dahdi) as an independent MPP client of the
 //! emulated device: the runner used by `astribank_tool-Q`, and the checks of its commands
-//! that act on the device (mpp-twinstar-firmware.md §7.1), on device A (TwinStar, in the USB
+//! that act on the device (docs/reference/mpp-twinstar-firmware.md §7.1), on device A (TwinStar, in the USB
 //! firmware stage after the earlier checks):
 //!
 //! - `astribank_tool-w`: `-w 1` then `-w 0` (TWS_WD_MODE_SET), each seen by `-Q` as

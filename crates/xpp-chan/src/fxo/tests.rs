@@ -1,4 +1,4 @@
-//! FXO line tests: timings and register writes from xpp-protocol.md §9.2, written out by hand.
+//! FXO line tests: timings and register writes from docs/reference/xpp-protocol.md §9.2, written out by hand.
 
 use xpp_proto::wire::RegCmd;
 

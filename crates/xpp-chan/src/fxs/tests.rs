@@ -1,4 +1,4 @@
-//! FXS line tests: exact register writes from xpp-protocol.md §9.1, written out by hand.
+//! FXS line tests: exact register writes from docs/reference/xpp-protocol.md §9.1, written out by hand.
 
 use rstest::rstest;
 use xpp_proto::wire::{Message, RegCmd, SigChanged};

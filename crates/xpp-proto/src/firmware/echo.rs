@@ -1,5 +1,5 @@
 //! Echo-canceller (Octasic OCT6104E) access over the data interface
-//! (mpp-twinstar-firmware.md §5.6): SPI packets, the loader's test packet, the 16-bit chip
+//! (docs/reference/mpp-twinstar-firmware.md §5.6): SPI packets, the loader's test packet, the 16-bit chip
 //! access sequences, and the batching of packets into USB transfers.
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! Stage 2: the FPGA (or EEPROM) image sent over MPP (mpp-twinstar-firmware.md §5.4).
+//! Stage 2: the FPGA (or EEPROM) image sent over MPP (docs/reference/mpp-twinstar-firmware.md §5.4).
 //!
 //! `DEV_SEND_START { dest, version }`, then one `DEV_SEND_SEG { offset, data }` per data record
 //! in file order, then `DEV_SEND_END`. The caller sends each request through the management

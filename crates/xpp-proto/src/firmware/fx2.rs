@@ -1,4 +1,4 @@
-//! Stage 1: the USB firmware written into EZ-USB FX2 RAM (mpp-twinstar-firmware.md §5.3).
+//! Stage 1: the USB firmware written into EZ-USB FX2 RAM (docs/reference/mpp-twinstar-firmware.md §5.3).
 //!
 //! The sequence is what `fxload -t fx2` does: hold the 8051 in reset (CPUCS ← 0x01), write the
 //! image with vendor request 0xA0 (bmRequestType 0x40, wValue = address, wIndex = 0), release

@@ -1,4 +1,4 @@
-//! The Intel-HEX variant of Astribank firmware files (mpp-twinstar-firmware.md §5.2).
+//! The Intel-HEX variant of Astribank firmware files (docs/reference/mpp-twinstar-firmware.md §5.2).
 //!
 //! ```text
 //! # $Id: FPGA_1161.hex 9732 2011-08-24 19:13:55Z dima $     comment; the token after the file

@@ -1,6 +1,6 @@
 //! Astribank firmware images: the Intel-HEX variant and the load sequences.
 //!
-//! See mpp-twinstar-firmware.md §5. Nothing here does IO: a caller reads a file into memory,
+//! See docs/reference/mpp-twinstar-firmware.md §5. Nothing here does IO: a caller reads a file into memory,
 //! [`HexFile::parse`]s it, builds the load sequence for its target and sends what the sequence
 //! yields through its own transport.
 //!

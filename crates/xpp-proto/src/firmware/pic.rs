@@ -1,5 +1,5 @@
 //! PIC firmware for the module micro-controllers, over the data interface
-//! (mpp-twinstar-firmware.md §5.5).
+//! (docs/reference/mpp-twinstar-firmware.md §5.5).
 //!
 //! ```text
 //!  0      2      3      4       5           6       8

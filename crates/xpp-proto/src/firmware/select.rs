@@ -1,4 +1,4 @@
-//! Which image files a device needs (mpp-twinstar-firmware.md §5.1, §1.1) and what a file is
+//! Which image files a device needs (docs/reference/mpp-twinstar-firmware.md §5.1, §1.1) and what a file is
 //! for.
 
 use core::fmt;

@@ -1,6 +1,6 @@
 //! The management interface (interface 1): xtalk framing and the MPP dialect.
 //!
-//! See mpp-twinstar-firmware.md §2 (xtalk) and §3 (MPP). One xtalk packet is one USB bulk
+//! See docs/reference/mpp-twinstar-firmware.md §2 (xtalk) and §3 (MPP). One xtalk packet is one USB bulk
 //! transfer (OUT endpoint 0x04, IN endpoint 0x88): a 5-byte [`Header`] (`len` u16 LE including
 //! the header, `seq` u16 LE, `op` u8) and a payload. Replies set bit 7 of `op`.
 //!

@@ -1,4 +1,4 @@
-//! BRI packed PCM (xpp-protocol.md §9.4).
+//! BRI packed PCM (docs/reference/xpp-protocol.md §9.4).
 //!
 //! Only subunit 0's XPD of a BRI unit sends and receives a PCM packet, for the whole unit:
 //! subunit `s` uses bit `4s` for B1 and `4s + 1` for B2. The D-channel is never in PCM.

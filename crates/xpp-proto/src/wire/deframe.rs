@@ -1,4 +1,4 @@
-//! Splitting one USB transfer (an xframe) into packets, xpp-protocol.md §3 and §10.
+//! Splitting one USB transfer (an xframe) into packets, docs/reference/xpp-protocol.md §3 and §10.
 
 use super::{HEADER_LEN, Opcode, Packet, Repr, WireError};
 

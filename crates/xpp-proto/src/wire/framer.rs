@@ -1,5 +1,5 @@
 //! Packing packets into transfers of at most 512 bytes, and the per-tick PCM_WRITE round
-//! (xpp-protocol.md §3, §7.3 item 4). No allocation: packets are written into a caller-owned
+//! (docs/reference/xpp-protocol.md §3, §7.3 item 4). No allocation: packets are written into a caller-owned
 //! buffer and each finished transfer is handed to a caller's closure (the "sink") as a slice.
 
 use super::deframe::{FrameKind, MAX_TRANSFER};

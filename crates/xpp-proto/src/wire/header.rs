@@ -10,7 +10,7 @@
 //! ```
 //!
 //! `packet_len` (10 bits) counts the whole packet **including** this header
-//! (xpp-protocol.md §4). Multi-byte fields are little-endian.
+//! (docs/reference/xpp-protocol.md §4). Multi-byte fields are little-endian.
 //!
 //! Contract (smoltcp style): once [`Packet::new_checked`] has succeeded no accessor panics;
 //! [`Header::emit`] never panics on a buffer of at least [`HEADER_LEN`] bytes.
@@ -41,7 +41,7 @@ const UNIT_MASK: u8 = 0x07;
 const SYNC_MASTER: u8 = 0x80;
 
 wire_enum! {
-    /// Packet opcode (header byte 2), xpp-protocol.md §5 and mpp-twinstar-firmware.md §5.5–5.6.
+    /// Packet opcode (header byte 2), docs/reference/xpp-protocol.md §5 and docs/reference/mpp-twinstar-firmware.md §5.5–5.6.
     ///
     /// Card opcodes share the space with global ones; which card an opcode belongs to follows
     /// from the addressed unit's type, not from the value.
@@ -333,7 +333,7 @@ impl Header {
 mod tests {
     use super::*;
 
-    // PCM_WRITE with 32 lines, XPD 0/0, no sync bit (xpp-protocol.md §11): length 0x108.
+    // PCM_WRITE with 32 lines, XPD 0/0, no sync bit (docs/reference/xpp-protocol.md §11): length 0x108.
     static PCM32_HEADER: [u8; 4] = [0x08, 0x09, 0x11, 0x00];
     // PCM_READ, XPD 0/0, lines 0 and 2, tick start (§11).
     static PCM_READ_HEADER: [u8; 4] = [0x18, 0x08, 0x12, 0x80];

@@ -1,4 +1,4 @@
-//! Typed messages for every opcode of xpp-protocol.md §5.1 and §5.2, and [`Repr`], one packet.
+//! Typed messages for every opcode of docs/reference/xpp-protocol.md §5.1 and §5.2, and [`Repr`], one packet.
 //!
 //! Length policy (§10, "robust decoder"), per opcode:
 //!

@@ -1,6 +1,6 @@
 //! The XPP data interface (interface 0): packets, transfers and typed messages.
 //!
-//! See xpp-protocol.md §3–§9. Layers, bottom up:
+//! See docs/reference/xpp-protocol.md §3–§9. Layers, bottom up:
 //!
 //! - [`Packet`] is a zero-copy view of one packet (4-byte [`Header`] + payload);
 //! - [`Repr`] is one decoded packet: [`Address`], sync bit and a typed [`Message`] for every
@@ -20,7 +20,7 @@
 //! ```
 //! use xpp_proto::wire::{Address, Message, Packet, RegAccess, RegCmd, Repr};
 //!
-//! // Write FXS line feed (reg 0x40) = 0x01 on port 3 of XPD 1/0 (xpp-protocol.md §11).
+//! // Write FXS line feed (reg 0x40) = 0x01 on port 3 of XPD 1/0 (docs/reference/xpp-protocol.md §11).
 //! let repr = Repr::command(
 //!     Address::new(1, 0).unwrap(),
 //!     Message::RegisterRequest(RegCmd::Reg(RegAccess::write(3, 0x40, 0x01))),

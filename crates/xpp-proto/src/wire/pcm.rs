@@ -1,4 +1,4 @@
-//! PCM_WRITE (0x11) / PCM_READ (0x12) payloads, xpp-protocol.md §6.4 and §7.
+//! PCM_WRITE (0x11) / PCM_READ (0x12) payloads, docs/reference/xpp-protocol.md §6.4 and §7.
 //!
 //! ```text
 //! offset 0   4                8                 16          8+8*popcount(lines)

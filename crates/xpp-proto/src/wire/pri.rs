@@ -1,4 +1,4 @@
-//! PRI PCM timeslot mapping (xpp-protocol.md §9.3).
+//! PRI PCM timeslot mapping (docs/reference/xpp-protocol.md §9.3).
 //!
 //! A PRI XPD's PCM `lines` bits are physical timeslots, not logical channels:
 //! E1 logical channel `i` (0-based, 31 channels) is bit `i + 1` (bit 0, timeslot 0, unused);

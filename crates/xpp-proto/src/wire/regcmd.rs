@@ -1,4 +1,4 @@
-//! `reg_cmd`: the body of REGISTER_REQUEST (0x0F) and REGISTER_REPLY (0x10), xpp-protocol.md §6.3.
+//! `reg_cmd`: the body of REGISTER_REQUEST (0x0F) and REGISTER_REPLY (0x10), docs/reference/xpp-protocol.md §6.3.
 //!
 //! One header byte, then a variant body. The header byte (packet offset 4):
 //!

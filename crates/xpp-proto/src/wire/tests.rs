@@ -1,4 +1,4 @@
-//! Tests of the wire module: byte vectors written by hand from xpp-protocol.md (§11 worked
+//! Tests of the wire module: byte vectors written by hand from docs/reference/xpp-protocol.md (§11 worked
 //! examples, §14 observed bytes), the smoltcp quartet per message, truncation sweeps, error
 //! offsets, Display lines, and property tests.
 

@@ -1,4 +1,4 @@
-//! Per-card initialisation as register sequences (xpp-protocol.md §8.4, §9, §14).
+//! Per-card initialisation as register sequences (docs/reference/xpp-protocol.md §8.4, §9, §14).
 //!
 //! Each card is initialised in two stages, as the reference's init scripts do: a **detect**
 //! stage (chip-detection reads; FXS only, the other cards send no reads) and, once its answers

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use xpp_proto::firmware::{FirmwareError, HexFile};
 
-/// The Octasic echo-canceller image file name (mpp-twinstar-firmware.md §5.1).
+/// The Octasic echo-canceller image file name (docs/reference/mpp-twinstar-firmware.md §5.1).
 pub const ECHO_IMAGE: &str = "OCT6104E-256D.ima";
 
 /// The images of a firmware folder, by file name (matched case-insensitively).

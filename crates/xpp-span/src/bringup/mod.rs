@@ -16,7 +16,7 @@
 //!
 //! # Phases
 //!
-//! In order (xpp-protocol.md §8, §14; mpp-twinstar-firmware.md §1.2, §5): [`Phase::Detect`]
+//! In order (docs/reference/xpp-protocol.md §8, §14; docs/reference/mpp-twinstar-firmware.md §1.2, §5): [`Phase::Detect`]
 //! (which stage is the device in), [`Phase::UsbFirmware`] (FX2 RAM download, cold devices),
 //! [`Phase::WaitRenum`], [`Phase::Fpga`] (MPP DEV_SEND, skipped when the right image is already
 //! loaded), [`Phase::Pic`] and [`Phase::Echo`] (modular family only, for the modules present),
@@ -342,7 +342,7 @@ pub struct BringUpError {
     pub last_answer: Option<Answer>,
 }
 
-/// FXO country settings ("opermode", xpp-protocol.md §8.4).
+/// FXO country settings ("opermode", docs/reference/xpp-protocol.md §8.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Opermode {

@@ -32,7 +32,7 @@
 //!
 //! # Timing master
 //!
-//! The driver runs the master-timing election of xpp-protocol.md §7.4 over its devices
+//! The driver runs the master-timing election of docs/reference/xpp-protocol.md §7.4 over its devices
 //! ([`crate::sync::SyncElection`]) whenever a device is attached, removed or closed and
 //! after [`Driver::apply_system_conf`] / [`Driver::set_timing_priority`]: the elected device
 //! ([`Driver::sync_master`]) gets SYNC_SOURCE(AB), every other one its default (PLL, or AB

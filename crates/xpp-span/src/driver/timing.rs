@@ -1,4 +1,4 @@
-//! The master-timing election across the driver's devices (xpp-protocol.md §7.4).
+//! The master-timing election across the driver's devices (docs/reference/xpp-protocol.md §7.4).
 //!
 //! [`Timing::reelect`] runs [`SyncElection`] over every device's
 //! [`XbusCore::sync_candidate`] and applies the result ([`XbusCore::apply_election`]): the

@@ -192,7 +192,7 @@ fn rep_import_layout() {
     let mut ok = vec![0x01, 0x11, 0x00, 0x03, 0, 0, 0, 0];
     ok.extend(device_record());
     assert_eq!(ok.len(), 8 + DEVICE_LEN);
-    // kernel-usb-vm.md: busnum at 288, devnum at 292, speed at 296 of the record.
+    // docs/reference/kernel-usb-vm.md: busnum at 288, devnum at 292, speed at 296 of the record.
     assert_eq!((ok[8 + 291], ok[8 + 295], ok[8 + 299]), (3, 2, 3));
     let (r, n) = OpReply::parse(&ok).unwrap();
     assert_eq!((r.clone(), n), (OpReply::Import { status: 0, device: Some(expected_device()) }, ok.len()));

@@ -199,7 +199,7 @@ pub(crate) fn workspace_root() -> std::path::PathBuf {
     manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
 }
 
-/// Checks an EZ-USB FX2 firmware-load write (vendor request 0xA0, mpp-twinstar-firmware.md
+/// Checks an EZ-USB FX2 firmware-load write (vendor request 0xA0, docs/reference/mpp-twinstar-firmware.md
 /// §5.3): wIndex 0, a data stage of exactly wLength bytes, either CPUCS (0xE600) <- 0 or 1, or
 /// data inside the on-chip RAM the request reaches (0x0000..0x4000, 0xE000..0xE200).
 pub(crate) fn check_fx2_write(setup: [u8; 8], data: &[u8]) -> Result<(), String> {
