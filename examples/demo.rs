@@ -19,12 +19,12 @@ use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
 use clap::Parser;
+use xpp::bringup::{BringUpConfig, Clock, RunOptions, SystemClock, read_firmware_dir};
+use xpp::driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp::emu::config::Stage;
 use xpp::emu::data::g711::{Source, has_tone, level_db};
 use xpp::emu::data::{CallState, Phone, PstnLine};
 use xpp::emu::{ClockMode, DeviceConfig, Emulator};
-use xpp::span::bringup::{BringUpConfig, Clock, RunOptions, SystemClock, read_firmware_dir};
-use xpp::span::driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp::span::hook::HookMode;
 use xpp::span::{Event, HookCmd};
 use xpp::{Duration, Instant};
@@ -225,7 +225,7 @@ fn call(
     drv: &Driver,
     id: DeviceId,
     emu: &Emulator,
-    events: &xpp::span::driver::Receiver<DriverEvent>,
+    events: &xpp::driver::Receiver<DriverEvent>,
     out: &std::sync::mpsc::Sender<String>,
 ) -> Vec<Check> {
     // Start at tick 2: in lockstep the loop cannot pass tick 1 before this thread's first

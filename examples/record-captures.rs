@@ -20,7 +20,7 @@
 //!   TWS_PORT_GET, then TWS_PORT_SET(1): the device leaves port 0 (the pending IN transfer
 //!   completes Disconnected).
 //! - `emu-cold-fxs-fxo-bringup.pcap`: a cold FXS + FXO unit brought up by
-//!   `xpp::span::bringup::bring_up` with the images of `testdata/firmware` (or
+//!   `xpp::bringup::bring_up` with the images of `testdata/firmware` (or
 //!   `XPP_FIRMWARE_DIR`): FX2 download on E4E4:1160 (bus 1 device 2), re-enumeration as 1161
 //!   (device 3), FPGA and PIC loads over MPP, RENUM, running as 1162 (device 4), AB_REQUEST …
 //!   card init, SYNC_SOURCE, then 10 ms of PCM after READY. One file through three devices,
@@ -38,14 +38,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
+use xpp::bringup::{BringUpConfig, Clock, FirmwareSet, RunOptions, StepClock, bring_up, read_firmware_dir};
+use xpp::driver::{Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp::emu::config::{ModuleConfig, Stage};
 use xpp::emu::{ClockMode, DeviceConfig, Emulator};
 use xpp::proto::mgmt::Request;
 use xpp::proto::{Duration, Instant};
-use xpp::span::bringup::{
-    BringUpConfig, Clock, FirmwareSet, RunOptions, StepClock, bring_up, read_firmware_dir,
-};
-use xpp::span::driver::{Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp::usb::middleware::{PcapSession, PcapSink, PcapWriter};
 use xpp::usb::{Transport, ep};
 
@@ -67,7 +65,7 @@ fn recorder(emu: &Emulator, port: u8, path: &Path) -> Result<Recorder, String> {
 }
 
 /// Waits for `n` device ticks (in lockstep, the run loop waits for each call).
-fn ticks(drv: &Driver, id: xpp::span::driver::DeviceId, n: usize) -> Result<(), String> {
+fn ticks(drv: &Driver, id: xpp::driver::DeviceId, n: usize) -> Result<(), String> {
     for _ in 0..n {
         drv.wait_tick(id, StdDuration::from_secs(5)).map_err(|e| e.to_string())?;
     }
@@ -198,8 +196,7 @@ fn cold_bringup(path: &Path) -> Result<(), String> {
     let (_, handle) = t.finish().map_err(|e| e.to_string())?;
     drop(handle);
     sink.finish().map_err(|e| e.to_string())?;
-    let phases =
-        |r: &xpp::span::bringup::BringUpResult| r.timeline.iter().map(|t| t.phase).collect::<Vec<_>>();
+    let phases = |r: &xpp::bringup::BringUpResult| r.timeline.iter().map(|t| t.phase).collect::<Vec<_>>();
     let recorded = phases(&ready.result);
     // Self-check: the same driver, fed by the capture device after device, reaches READY
     // through the same phases.
@@ -212,7 +209,7 @@ fn cold_bringup(path: &Path) -> Result<(), String> {
 }
 
 /// Runs the bring-up driver against a capture's devices in turn (`PcapSession`).
-fn replay_bringup(capture: &[u8]) -> Result<xpp::span::bringup::BringUpResult, String> {
+fn replay_bringup(capture: &[u8]) -> Result<xpp::bringup::BringUpResult, String> {
     let session = PcapSession::from_bytes(capture).map_err(|e| e.to_string())?;
     let fw_dir = firmware_dir();
     let fw = read_firmware_dir(&fw_dir).map_err(|e| format!("firmware folder {}: {e}", fw_dir.display()))?;

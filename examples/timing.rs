@@ -24,12 +24,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use xpp_bringup::{BringUpConfig, Clock, FirmwareSet, RunOptions, SystemClock, bring_up, read_firmware_dir};
 use xpp_emu::config::{ModuleConfig, Stage};
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::{Address, Framer, Pcm};
-use xpp_span::bringup::{
-    BringUpConfig, Clock, FirmwareSet, RunOptions, SystemClock, bring_up, read_firmware_dir,
-};
 use xpp_span::timing::{TickMeter, is_tick_transfer};
 use xpp_usb::{NusbTransport, TransferError, Transport, UsbIpTransport, ep};
 

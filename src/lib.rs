@@ -6,10 +6,13 @@
 //! - [`usb`]: the [`usb::Transport`] trait every backend implements.
 //! - [`emu`]: the emulated Astribank (device model, in-process transport, scenarios).
 //! - [`span`]: DAHDI-compatible spans and channels, bring-up, and the driver
-//!   ([`span::driver::Driver`]): run loops and the PBX-facing API.
+//!   ([`driver::Driver`]): run loops and the PBX-facing API.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub use xpp_bringup as bringup;
+pub use xpp_driver as driver;
+#[cfg(feature = "emulator")]
 pub use xpp_emu as emu;
 pub use xpp_proto as proto;
 pub use xpp_proto::{Duration, Instant};

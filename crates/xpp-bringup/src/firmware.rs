@@ -14,7 +14,7 @@ pub const ECHO_IMAGE: &str = "OCT6104E-256D.ima";
 /// reads files: the caller fills this from memory, or with [`super::read_firmware_dir`].
 ///
 /// ```
-/// use xpp_span::bringup::FirmwareSet;
+/// use xpp_bringup::FirmwareSet;
 /// let mut fw = FirmwareSet::new();
 /// fw.insert_hex("PIC_TYPE_1.hex", b":03000000010203F7\n:00000001FF\n");
 /// fw.insert_hex("USB_FW.hex", b":00000001FE\n"); // bad checksum: kept as an error

@@ -56,7 +56,7 @@ pub use firmware::{ECHO_IMAGE, FirmwareSet};
 pub use machine::BringUp;
 pub use run::{Clock, Ready, RunOptions, StepClock, SystemClock, bring_up, read_firmware_dir};
 
-use crate::Law;
+use xpp_proto::wire::Law;
 
 /// One phase of the bring-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -21,7 +21,7 @@ use super::{
     Action, Answer, AnswerSource, BringUpConfig, BringUpError, BringUpResult, Event, Failure, FirmwareSet,
     Outcome, Phase, SyncPolicy, TimelineEvent, UnitReport,
 };
-use crate::Law;
+use xpp_proto::wire::Law;
 
 /// An MPP DEV_SEND request with owned data.
 #[derive(Debug)]
@@ -124,7 +124,7 @@ enum Work {
 /// goes back in before the next action), then drain `poll_event`, then re-arm the timer.
 ///
 /// ```
-/// use xpp_span::bringup::{Action, BringUp, BringUpConfig, FirmwareSet, Phase};
+/// use xpp_bringup::{Action, BringUp, BringUpConfig, FirmwareSet, Phase};
 /// use xpp_proto::Instant;
 /// use xpp_usb::{DeviceInfo, Speed};
 ///

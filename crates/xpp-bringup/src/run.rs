@@ -135,7 +135,7 @@ struct Driver<'a, T, C, E> {
 /// accepts what it returns. Every [`Event`] is handed to `on_event` as it happens.
 ///
 /// ```no_run
-/// use xpp_span::bringup::{bring_up, read_firmware_dir, BringUpConfig, RunOptions, SystemClock};
+/// use xpp_bringup::{bring_up, read_firmware_dir, BringUpConfig, RunOptions, SystemClock};
 /// # fn open() -> Option<xpp_usb::NusbTransport> { None }
 /// let fw = read_firmware_dir("/usr/share/dahdi".as_ref())?;
 /// let ready = bring_up(open, &mut SystemClock::new(), BringUpConfig::default(), fw,

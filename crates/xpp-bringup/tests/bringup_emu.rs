@@ -6,16 +6,16 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
+use xpp_bringup::{
+    Action, BringUpConfig, BringUpError, CardKind, Clock, Event, Failure, FirmwareSet, Outcome, Phase, Ready,
+    RunOptions, bring_up, read_firmware_dir,
+};
 use xpp_emu::config::{FxsChip, ModuleConfig, Stage as EmuStage};
 use xpp_emu::{ClockMode, DeviceConfig, EmulatedTransport, Emulator};
 use xpp_proto::firmware::{RecordType, write_record};
 use xpp_proto::mgmt::{AckStatus, MgmtError, Op, Request};
 use xpp_proto::wire::SyncMode;
 use xpp_proto::{Duration, Instant};
-use xpp_span::bringup::{
-    Action, BringUpConfig, BringUpError, CardKind, Clock, Event, Failure, FirmwareSet, Outcome, Phase, Ready,
-    RunOptions, bring_up, read_firmware_dir,
-};
 use xpp_usb::{Completion, ControlSetup, DeviceInfo, TransferError, Transport, ep};
 
 /// The emulator's virtual time as the driver's clock (the emulator auto-advances in waits).
@@ -360,7 +360,7 @@ fn module_mixes() {
                 phases(&ready).into_iter().filter(|p| matches!(p, Phase::CardInit { .. })).collect();
             assert_eq!(seen, cards);
             if let Some(pri) = ready.result.units.iter().find(|u| u.kind == CardKind::Pri) {
-                assert_eq!(pri.law, xpp_span::Law::Alaw);
+                assert_eq!(pri.law, xpp_proto::wire::Law::Alaw);
             }
             assert_ticking_ab(&r.emu);
         }
@@ -493,8 +493,7 @@ fn echo_module_without_its_image_is_skipped_with_a_warning() {
 
 #[test]
 fn core_fails_cleanly_without_a_device() {
-    let mut core =
-        xpp_span::bringup::BringUp::new(Instant::ZERO, BringUpConfig::default(), FirmwareSet::new());
+    let mut core = xpp_bringup::BringUp::new(Instant::ZERO, BringUpConfig::default(), FirmwareSet::new());
     core.handle_timeout(Instant::from_secs(11));
     match core.poll_action() {
         Some(Action::Failed(e)) => assert_eq!((e.phase, e.last_answer), (Phase::Detect, None)),

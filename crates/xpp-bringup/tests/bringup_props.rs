@@ -3,9 +3,9 @@
 //! more.
 
 use proptest::prelude::*;
+use xpp_bringup::{Action, BringUp, BringUpConfig, FirmwareSet};
 use xpp_proto::wire::{AbDescription, Address, CardType, Message, Repr, UnitDescriptor};
 use xpp_proto::{Duration, Instant};
-use xpp_span::bringup::{Action, BringUp, BringUpConfig, FirmwareSet};
 use xpp_usb::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferError, TransferType};
 
 fn info(product: u16) -> DeviceInfo {

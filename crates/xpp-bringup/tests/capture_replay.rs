@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use xpp_bringup::{BringUpConfig, Phase, RunOptions, StepClock, bring_up, read_firmware_dir};
 use xpp_proto::Instant;
-use xpp_span::bringup::{BringUpConfig, Phase, RunOptions, StepClock, bring_up, read_firmware_dir};
 use xpp_usb::middleware::{OutCheck, PcapSession};
 
 #[test]

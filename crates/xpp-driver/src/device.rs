@@ -10,8 +10,8 @@ use xpp_usb::{Completion, TransferError, Transport, ep};
 
 use super::timing::{Timing, reelect_all};
 use super::{DeviceId, Devices, DriverEvent, DriverOptions, Pacing, TimeSource};
-use crate::bringup::BringUpResult;
-use crate::xbus::{OUT_QUEUE, XbusCore, XbusEvent};
+use xpp_bringup::BringUpResult;
+use xpp_span::xbus::{OUT_QUEUE, XbusCore, XbusEvent};
 
 /// Size of every bulk transfer buffer.
 const XFER: usize = 512;
@@ -88,7 +88,7 @@ pub(super) fn spawn<T: Transport + 'static>(
             coord,
             spare_out: Vec::with_capacity(OUT_QUEUE),
             staged: Vec::with_capacity(OUT_QUEUE),
-            events: Vec::with_capacity(crate::xbus::BUS_EVENTS),
+            events: Vec::with_capacity(xpp_span::xbus::BUS_EVENTS),
             buf: Box::new([0; XFER]),
             spare_in: Vec::with_capacity(n),
         };
@@ -297,6 +297,11 @@ impl<T: Transport> Loop<T> {
                 XbusEvent::SyncReply(state) => DriverEvent::Sync { device, state },
                 // The loop reports DeviceRemoved / DeviceClosed itself, after the channels.
                 XbusEvent::Removed => continue,
+                // A bus event this driver version does not forward (the enum is open).
+                other => {
+                    log::debug!("{device}: bus event not forwarded: {other:?}");
+                    continue;
+                }
             };
             // A dropped receiver only means nobody listens.
             let _ = self.tx.send(ev);

@@ -1,6 +1,6 @@
 //! The driver: devices brought up, one run-loop thread per device, and the PBX-facing API.
 //!
-//! [`Driver`] owns the devices. [`Driver::open`] runs the bring-up ([`crate::bringup`]) on a
+//! [`Driver`] owns the devices. [`Driver::open`] runs the bring-up ([`xpp_bringup`]) on a
 //! device and [`Driver::attach`] takes a device that is already up; either builds the
 //! device's [`XbusCore`] (spans and channels numbered across devices) and starts its run loop:
 //!
@@ -33,7 +33,7 @@
 //! # Timing master
 //!
 //! The driver runs the master-timing election of docs/reference/xpp-protocol.md §7.4 over its devices
-//! ([`crate::sync::SyncElection`]) whenever a device is attached, removed or closed and
+//! ([`xpp_span::sync::SyncElection`]) whenever a device is attached, removed or closed and
 //! after [`Driver::apply_system_conf`] / [`Driver::set_timing_priority`]: the elected device
 //! ([`Driver::sync_master`]) gets SYNC_SOURCE(AB), every other one its default (PLL, or AB
 //! with a PRI/BRI unit), and each PLL device's drift loop is fed, every tick, the master's
@@ -60,15 +60,13 @@ use xpp_proto::wire::SyncState;
 use xpp_proto::{Duration, Instant};
 use xpp_usb::Transport;
 
-use crate::bringup::{
-    self, BringUpConfig, BringUpError, BringUpResult, FirmwareSet, Ready, RunOptions, SystemClock,
-};
-use crate::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
-use crate::hook::{HookMode, HookOutcome};
-use crate::pcm::{Chunk, LinearChunk};
-use crate::span::{ChanKind, UnitSetup};
-use crate::sysconf::{self, Applied, ConfErrors, SystemConf};
-use crate::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
+use xpp_bringup::{BringUpConfig, BringUpError, BringUpResult, FirmwareSet, Ready, RunOptions, SystemClock};
+use xpp_span::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
+use xpp_span::hook::{HookMode, HookOutcome};
+use xpp_span::pcm::{Chunk, LinearChunk};
+use xpp_span::span::{ChanKind, UnitSetup};
+use xpp_span::sysconf::{self, Applied, ConfErrors, SystemConf};
+use xpp_span::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
 
 use device::{DevState, DeviceShared};
 use timing::Timing;
@@ -90,7 +88,7 @@ impl TimeSource for SystemClock {
     fn now(&self) -> Instant {
         // The one conversion from std time is SystemClock's (STYLE.md §2).
         let mut c = *self;
-        bringup::Clock::now(&mut c)
+        xpp_bringup::Clock::now(&mut c)
     }
 }
 
@@ -180,7 +178,7 @@ pub enum DriverEvent {
     /// yet.
     // Decision: ids are handed out at attach, after a successful bring-up, so that a failed
     // bring-up leaves no hole in the bus numbering; concurrent opens interleave here.
-    BringUp(bringup::Event),
+    BringUp(xpp_bringup::Event),
     /// A device is attached and its run loop started.
     DeviceReady {
         /// The device.
@@ -302,7 +300,7 @@ pub enum DriverError {
     Chan(#[from] ChanError),
     /// Configuration or hook command refused.
     #[error(transparent)]
-    Span(#[from] crate::Error),
+    Span(#[from] xpp_span::Error),
     /// A blocking call saw no tick in time.
     #[error("no tick within the timeout")]
     Timeout,
@@ -317,22 +315,20 @@ pub enum DriverError {
     Thread(#[from] std::io::Error),
 }
 
-impl From<&BringUpResult> for BusSetup {
-    /// The bus setup a bring-up established: each unit's descriptor, present ports and PRI
-    /// protocol, and the sync state the device reported.
-    fn from(r: &BringUpResult) -> Self {
-        let units = r
-            .units
-            .iter()
-            .map(|u| {
-                let mut s = UnitSetup::new(u.descriptor);
-                s.present = u.present;
-                s.pri_protocol = u.pri_protocol;
-                s
-            })
-            .collect();
-        Self { units, sync: r.sync }
-    }
+/// The bus setup a bring-up established: each unit's descriptor, present ports and PRI
+/// protocol, and the sync state the device reported.
+pub fn bus_setup(r: &BringUpResult) -> BusSetup {
+    let units = r
+        .units
+        .iter()
+        .map(|u| {
+            let mut s = UnitSetup::new(u.descriptor);
+            s.present = u.present;
+            s.pri_protocol = u.pri_protocol;
+            s
+        })
+        .collect();
+    BusSetup { units, sync: r.sync }
 }
 
 /// The driver: devices and their run loops, and the PBX-facing API. See the module doc.
@@ -384,7 +380,7 @@ impl Driver {
         self.clock.now()
     }
 
-    /// Brings a device up ([`bringup::bring_up`], progress on the event channel) and
+    /// Brings a device up ([`xpp_bringup::bring_up`], progress on the event channel) and
     /// attaches it.
     pub fn open<T, C>(
         &self,
@@ -396,13 +392,13 @@ impl Driver {
     ) -> Result<DeviceId, DriverError>
     where
         T: Transport + 'static,
-        C: bringup::Clock,
+        C: xpp_bringup::Clock,
     {
         let tx = self.tx.clone();
-        let ready = bringup::bring_up(open, clock, config, firmware, run, |e| {
+        let ready = xpp_bringup::bring_up(open, clock, config, firmware, run, |e| {
             // Decision: unsolicited packets of the bring-up are not replayed into the core;
             // the core re-reads every FXS hook state when it is built.
-            if !matches!(e, bringup::Event::Unsolicited { .. }) {
+            if !matches!(e, xpp_bringup::Event::Unsolicited { .. }) {
                 let _ = tx.send(DriverEvent::BringUp(e.clone()));
             }
         })?;
@@ -413,7 +409,7 @@ impl Driver {
     /// starts its run loop.
     pub fn attach<T: Transport + 'static>(&self, ready: Ready<T>) -> Result<DeviceId, DriverError> {
         let now = self.clock.now();
-        let setup = BusSetup::from(&ready.result);
+        let setup = bus_setup(&ready.result);
         let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
         let id = DeviceId(devices.len());
         // DAHDI's automatic assignment: the first free numbers among the devices in use, so a
@@ -671,7 +667,7 @@ impl Driver {
 
     /// Counters of `device`'s PLL drift loop (cycles, skipped cycles, lost ticks, last
     /// offset).
-    pub fn drift_stats(&self, device: DeviceId) -> Result<crate::sync::DriftStats, DriverError> {
+    pub fn drift_stats(&self, device: DeviceId) -> Result<xpp_span::sync::DriftStats, DriverError> {
         Ok(self.device(device)?.lock().core.drift_loop().stats())
     }
 
@@ -798,7 +794,7 @@ impl Drop for Driver {
     }
 }
 
-fn chan_info(device: DeviceId, c: &crate::xbus::Channel) -> ChanInfo {
+fn chan_info(device: DeviceId, c: &xpp_span::xbus::Channel) -> ChanInfo {
     ChanInfo {
         device,
         channo: c.channo(),

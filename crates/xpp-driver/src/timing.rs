@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::DeviceId;
 use super::device::DeviceShared;
-use crate::sync::{Candidate, SyncElection, TickSample};
 use xpp_proto::{Duration, Instant};
+use xpp_span::sync::{Candidate, SyncElection, TickSample};
 
 /// The nominal tick period, µs.
 const TICK_US: u64 = 1000;
@@ -110,7 +110,7 @@ impl Timing {
     /// The sample is brought forward to `now` on the master's nominal 1 ms grid: each run
     /// loop is its own thread, so the master's latest published tick may lag `now` by a tick
     /// or two of scheduling. (The drift loop itself filters out scheduling delay and pairs
-    /// the two buses' ticks with hysteresis, see [`DriftLoop::step`](crate::sync::DriftLoop::step),
+    /// the two buses' ticks with hysteresis, see [`DriftLoop::step`](xpp_span::sync::DriftLoop::step),
     /// so this is only the closest estimate, not what keeps the count difference steady.)
     // Decision: extrapolate with the nominal period (the master's crystal error over a
     // few ms is well under a µs) rather than change the §7.4 loop, which expects the

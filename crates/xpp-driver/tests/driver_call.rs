@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::time::Duration as StdDuration;
 
+use xpp_bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
+use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp_emu::config::Stage;
 use xpp_emu::data::g711::{Source, has_tone};
 use xpp_emu::data::{CallState, Phone, PstnLine};
 use xpp_emu::{ClockMode, DeviceConfig, Emulator};
 use xpp_proto::Instant;
-use xpp_span::bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
-use xpp_span::driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp_span::hook::HookMode;
 use xpp_span::{Event, HookCmd};
 

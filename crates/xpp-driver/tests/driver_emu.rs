@@ -12,12 +12,12 @@ use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
 use crossbeam_channel::Receiver;
+use xpp_bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
+use xpp_driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::fault::{FaultAction, FaultEndpoint, FaultRule, FaultTrigger};
 use xpp_emu::{ClockMode, DeviceConfig, Emulator};
 use xpp_proto::Instant;
-use xpp_span::bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
-use xpp_span::driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, Pacing, TimeSource};
 use xpp_span::hook::{HookMode, HookOutcome};
 use xpp_span::sysconf::{ConfErrorKind, parse_str};
 use xpp_span::xbus::ChanError;

@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use xpp_bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
+use xpp_driver::{Driver, DriverOptions, TimeSource};
 use xpp_emu::config::Stage;
 use xpp_emu::{ClockMode, DeviceConfig, EmulatedTransport, Emulator};
 use xpp_proto::{Duration, Instant};
-use xpp_span::bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
-use xpp_span::driver::{Driver, DriverOptions, TimeSource};
 use xpp_span::hook::HookMode;
 use xpp_usb::{Completion, ControlSetup, DeviceInfo, TransferError, Transport};
 

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use xpp_bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
+use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::SyncMode;
-use xpp_span::bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
-use xpp_span::driver::{DeviceId, Driver, DriverEvent, DriverOptions};
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
 

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use xpp_bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
+use xpp_driver::{Driver, DriverEvent, DriverOptions};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::usbip_server::{UsbIpServer, busid};
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_span::Event;
-use xpp_span::bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
-use xpp_span::driver::{Driver, DriverEvent, DriverOptions};
 use xpp_usb::UsbIpTransport;
 
 const FXS1: u32 = 1;
@@ -34,10 +34,7 @@ fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) 
 }
 
 /// Receives events until `pred` matches one (bounded by [`WAIT`]); every event seen.
-fn until(
-    rx: &xpp_span::driver::Receiver<DriverEvent>,
-    pred: impl Fn(&DriverEvent) -> bool,
-) -> Vec<DriverEvent> {
+fn until(rx: &xpp_driver::Receiver<DriverEvent>, pred: impl Fn(&DriverEvent) -> bool) -> Vec<DriverEvent> {
     let end = StdInstant::now() + WAIT;
     let mut seen = Vec::new();
     loop {

@@ -486,17 +486,9 @@ impl LineConfig {
     pub const COMPAT_MASK: u32 = 0x1ff0;
 }
 
-enum_with_unknown! {
-    /// Companding law (`DAHDI_LAW_*`, §1, §9).
-    pub enum Law(u32) {
-        /// The channel's/span's default (mu-law if none).
-        Default = 0 => "DEFAULT",
-        /// mu-law.
-        Mulaw = 1 => "MULAW",
-        /// A-law.
-        Alaw = 2 => "ALAW",
-    }
-}
+/// Companding law (`DAHDI_LAW_*`, §1, §9). Defined in `xpp-proto` beside the PCM payloads,
+/// since bring-up (which sits below this crate) reports each card's native law with it.
+pub use xpp_proto::wire::Law;
 
 enum_with_unknown! {
     /// `spantype` (§1).

@@ -31,10 +31,8 @@
 mod macros;
 
 pub mod alarm;
-pub mod bringup;
 pub mod chan;
 pub mod dahdi;
-pub mod driver;
 pub mod events;
 pub mod g711;
 pub mod hook;

@@ -1,6 +1,6 @@
 //! The data-interface checks on the running device (FXS unit 0 + FXO unit 1, on the paced
 //! real-time emulator): the raw IN rate a backend achieves, and a whole call through the
-//! driver (`xpp_span::driver::Driver`) over that backend.
+//! driver (`xpp_driver::Driver`) over that backend.
 //!
 //! # Why the device is paced
 //!
@@ -15,12 +15,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use xpp_bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
+use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, Receiver};
 use xpp_emu::Emulator;
 use xpp_emu::data::g711::{Source, has_tone, level_db};
 use xpp_emu::data::{CallState, Phone, PstnLine};
 use xpp_proto::Instant as DevInstant;
-use xpp_span::bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
-use xpp_span::driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, Receiver};
 use xpp_span::hook::HookMode;
 use xpp_span::span::ChanKind;
 use xpp_span::{Event, HookCmd};

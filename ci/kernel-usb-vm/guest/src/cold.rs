@@ -12,15 +12,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use xpp_bringup::{
+    self, BringUpConfig, BringUpResult, FirmwareSet, Outcome, Phase, RunOptions, SystemClock,
+    read_firmware_dir,
+};
+use xpp_driver::{Driver, DriverEvent, DriverOptions, Receiver};
 use xpp_emu::usbip_server::UsbIpServer;
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::firmware::select_images;
 use xpp_span::Event;
-use xpp_span::bringup::{
-    self, BringUpConfig, BringUpResult, FirmwareSet, Outcome, Phase, RunOptions, SystemClock,
-    read_firmware_dir,
-};
-use xpp_span::driver::{Driver, DriverEvent, DriverOptions, Receiver};
 use xpp_usb::discovery::{Locator, XORCOM_VENDOR_ID};
 
 use crate::backend::Backend;
@@ -75,7 +75,7 @@ fn dev_ms(d: xpp_proto::Duration) -> String {
 #[derive(Default)]
 struct Seen {
     /// Every timeline entry.
-    timeline: Vec<bringup::TimelineEvent>,
+    timeline: Vec<xpp_bringup::TimelineEvent>,
     /// The last (done, total) per load phase: UsbFirmware, Fpga, Pic.
     progress: [Option<(usize, usize)>; 3],
     /// Warnings.
@@ -87,8 +87,8 @@ struct Seen {
 impl Seen {
     fn take(&mut self, e: &DriverEvent) {
         match e {
-            DriverEvent::BringUp(bringup::Event::Timeline(t)) => self.timeline.push(*t),
-            DriverEvent::BringUp(bringup::Event::Progress { phase, done, total }) => {
+            DriverEvent::BringUp(xpp_bringup::Event::Timeline(t)) => self.timeline.push(*t),
+            DriverEvent::BringUp(xpp_bringup::Event::Progress { phase, done, total }) => {
                 let i = match phase {
                     Phase::UsbFirmware => 0,
                     Phase::Fpga => 1,
@@ -97,7 +97,7 @@ impl Seen {
                 };
                 self.progress[i] = Some((*done, *total));
             }
-            DriverEvent::BringUp(bringup::Event::Warning { phase, message }) => {
+            DriverEvent::BringUp(xpp_bringup::Event::Warning { phase, message }) => {
                 self.warnings.push(format!("{phase}: {message}"));
             }
             DriverEvent::DeviceReady { .. } => self.ready = true,

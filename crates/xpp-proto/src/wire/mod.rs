@@ -60,7 +60,7 @@ pub use message::{
     UnitDescriptor, xbus_reset,
 };
 pub use pcm::{
-    ALAW_SILENCE, MAX_PCM_PACKET_LEN, PCM_OVERHEAD, Pcm, PcmIter, SAMPLES_PER_TICK, SILENCE_FILL,
+    ALAW_SILENCE, Law, MAX_PCM_PACKET_LEN, PCM_OVERHEAD, Pcm, PcmIter, SAMPLES_PER_TICK, SILENCE_FILL,
     ULAW_SILENCE,
 };
 pub use regcmd::{MULTIBYTE_MAX, Multibyte, RAM_PACKET_LEN, REG_PACKET_LEN, RamAccess, RegAccess, RegCmd};

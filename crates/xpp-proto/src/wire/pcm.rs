@@ -27,6 +27,20 @@ pub const ALAW_SILENCE: u8 = 0xD5;
 /// u-law zero code (PRI T1 silence).
 pub const ULAW_SILENCE: u8 = 0xFF;
 
+crate::enum_with_unknown! {
+    /// The companding law of a line's samples, numbered as DAHDI numbers it (`DAHDI_LAW_*`,
+    /// docs/reference/dahdi-span-model.md §1): FXS, FXO and T1 lines carry mu-law, E1 and BRI
+    /// lines A-law (docs/reference/xpp-protocol.md §6.4).
+    pub enum Law(u32) {
+        /// The channel's/span's default (mu-law if none).
+        Default = 0 => "DEFAULT",
+        /// mu-law.
+        Mulaw = 1 => "MULAW",
+        /// A-law.
+        Alaw = 2 => "ALAW",
+    }
+}
+
 /// One tick of PCM for one XPD: the `lines` mask and the samples of the set lines, borrowed.
 ///
 /// Invariant (checked by [`Pcm::new`] and the parser): `samples().len() == 8 *
