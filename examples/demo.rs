@@ -16,11 +16,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use clap::Parser;
-use xpp::bringup::{BringUpConfig, Clock, RunOptions, SystemClock, read_firmware_dir};
-use xpp::driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
+use xpp::bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp::driver::{Clock, DeviceId, Driver, DriverEvent, DriverOptions, Pacing, SystemClock};
 use xpp::emu::config::Stage;
 use xpp::emu::data::g711::{Source, has_tone, level_db};
 use xpp::emu::data::{CallState, Phone, PstnLine};
@@ -79,34 +80,6 @@ pub(crate) struct Check {
     pub(crate) pass: bool,
 }
 
-/// The wall clock or the emulator's virtual clock, for the bring-up and the driver.
-#[derive(Clone)]
-enum DemoClock {
-    Wall(SystemClock),
-    Emu(Emulator),
-}
-
-impl Clock for DemoClock {
-    fn now(&mut self) -> Instant {
-        TimeSource::now(self)
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        match self {
-            Self::Wall(c) => c.sleep_until(deadline),
-            Self::Emu(e) => e.advance_to(deadline),
-        }
-    }
-}
-
-impl TimeSource for DemoClock {
-    fn now(&self) -> Instant {
-        match self {
-            Self::Wall(c) => TimeSource::now(c),
-            Self::Emu(e) => e.now(),
-        }
-    }
-}
-
 /// Runs the whole demo, handing each output line to `out`; the checks made.
 pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, String> {
     let cfg = DeviceConfig::default().with_start_stage(opts.stage);
@@ -116,12 +89,14 @@ pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Che
         let (emu, runner) = Emulator::real_time(cfg);
         (emu, Some(runner))
     };
-    let clock =
-        if opts.virtual_clock { DemoClock::Emu(emu.clone()) } else { DemoClock::Wall(SystemClock::new()) };
+    // The driver's one clock (bring-up, run loop, PBX calls): the emulator's virtual time, or
+    // the wall clock as in production.
+    let clock: Arc<dyn Clock> =
+        if opts.virtual_clock { Arc::new(emu.clone()) } else { Arc::new(SystemClock::new()) };
     // Decision: lockstep on the virtual clock (the PBX sees every tick, the run is
     // reproducible), free-running in real time (the device sets the pace, as in production).
     let pacing = if opts.virtual_clock { Pacing::Lockstep } else { Pacing::FreeRunning };
-    let drv = Driver::new(clock.clone(), DriverOptions::default().with_pacing(pacing));
+    let drv = Driver::new(clock, DriverOptions::default().with_pacing(pacing));
     let events = drv.events();
 
     out(format!(
@@ -134,13 +109,7 @@ pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Che
         .map_err(|e| format!("firmware folder {}: {e}", opts.firmware.display()))?;
     let e2 = emu.clone();
     let id = drv
-        .open(
-            move || e2.transport(0),
-            &mut clock.clone(),
-            BringUpConfig::default(),
-            fw,
-            RunOptions::default(),
-        )
+        .open(move || e2.transport(0), BringUpConfig::default(), fw, RunOptions::default())
         .map_err(|e| e.to_string())?;
     let result = drv.bring_up_result(id).map_err(|e| e.to_string())?;
     for t in &result.timeline {
@@ -160,7 +129,7 @@ pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Che
     }
 
     out("== call: phone on FXS 1 -> PBX -> FXO 1 -> PSTN line 1".to_owned());
-    let call_drv = std::sync::Arc::new(drv);
+    let call_drv = Arc::new(drv);
     let d2 = call_drv.clone();
     let emu2 = emu.clone();
     let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
@@ -173,7 +142,7 @@ pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Che
         out(line);
     }
     let checks = pbx.join().map_err(|_| "the PBX thread panicked".to_owned())?;
-    match std::sync::Arc::try_unwrap(call_drv) {
+    match Arc::try_unwrap(call_drv) {
         Ok(d) => d.close(),
         Err(_) => return Err("driver still shared".into()),
     }

@@ -38,12 +38,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
-use xpp::bringup::{BringUpConfig, Clock, FirmwareSet, RunOptions, StepClock, bring_up, read_firmware_dir};
-use xpp::driver::{Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
+use xpp::bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
+use xpp::driver::{Driver, DriverEvent, DriverOptions, Pacing};
 use xpp::emu::config::{ModuleConfig, Stage};
 use xpp::emu::{ClockMode, DeviceConfig, Emulator};
 use xpp::proto::mgmt::Request;
 use xpp::proto::{Duration, Instant};
+use xpp::usb::StepClock;
 use xpp::usb::middleware::{PcapSession, PcapSink, PcapWriter};
 use xpp::usb::{Transport, ep};
 
@@ -78,17 +79,11 @@ fn bringup_call(path: &Path, slots: [Option<ModuleConfig>; 4]) -> Result<(), Str
     let cfg = DeviceConfig::default().with_start_stage(Stage::Running).with_slots(slots);
     let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let mut rec = Some(recorder(&emu, 0, path)?);
-    let clock = EmuClock(emu.clone());
+    let clock = emu.clone();
     let drv = Driver::new(clock.clone(), DriverOptions::default().with_pacing(Pacing::Lockstep));
     let rx = drv.events();
     let id = drv
-        .open(
-            move || rec.take(),
-            &mut clock.clone(),
-            BringUpConfig::default(),
-            FirmwareSet::default(),
-            RunOptions::default(),
-        )
+        .open(move || rec.take(), BringUpConfig::default(), FirmwareSet::default(), RunOptions::default())
         .map_err(|e| format!("bring-up: {e}"))?;
     let wait = StdDuration::from_secs(5);
     ticks(&drv, id, 300)?;
@@ -141,26 +136,6 @@ fn twinstar_jump(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The emulator's virtual time as the bring-up driver's and the run loop's clock (the emulator
-/// auto-advances in the driver's waits).
-#[derive(Clone)]
-struct EmuClock(Emulator);
-
-impl TimeSource for EmuClock {
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-}
-
-impl Clock for EmuClock {
-    fn now(&mut self) -> Instant {
-        self.0.now()
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0.advance_to(deadline);
-    }
-}
-
 /// `XPP_FIRMWARE_DIR`, or the repository's `testdata/firmware`.
 fn firmware_dir() -> PathBuf {
     std::env::var_os("XPP_FIRMWARE_DIR").map_or_else(
@@ -182,8 +157,8 @@ fn cold_bringup(path: &Path) -> Result<(), String> {
     let sink = PcapSink::with_clock(BufWriter::new(f), capture_clock(&emu)).map_err(|e| e.to_string())?;
     let e3 = emu.clone();
     let open = sink.opener(move || e3.transport(0));
-    let mut clock = EmuClock(emu.clone());
-    let ready = bring_up(open, &mut clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
+    let clock = emu.clone();
+    let ready = bring_up(open, &clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
         .map_err(|e| format!("bring-up: {e}"))?;
     let mut t = ready.transport;
     // 10 ms of PCM_READ after READY (the driver left its reads queued), then the capture ends.
@@ -213,16 +188,10 @@ fn replay_bringup(capture: &[u8]) -> Result<xpp::bringup::BringUpResult, String>
     let session = PcapSession::from_bytes(capture).map_err(|e| e.to_string())?;
     let fw_dir = firmware_dir();
     let fw = read_firmware_dir(&fw_dir).map_err(|e| format!("firmware folder {}: {e}", fw_dir.display()))?;
-    let mut clock = StepClock(Instant::ZERO);
-    let ready = bring_up(
-        session.into_opener(),
-        &mut clock,
-        BringUpConfig::default(),
-        fw,
-        RunOptions::default(),
-        |_| {},
-    )
-    .map_err(|e| format!("replayed bring-up: {e}"))?;
+    let clock = StepClock::new(Instant::ZERO);
+    let ready =
+        bring_up(session.into_opener(), &clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
+            .map_err(|e| format!("replayed bring-up: {e}"))?;
     Ok(ready.result)
 }
 

@@ -24,11 +24,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use xpp_bringup::{BringUpConfig, Clock, FirmwareSet, RunOptions, SystemClock, bring_up, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
 use xpp_emu::config::{ModuleConfig, Stage};
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::{Address, Framer, Pcm};
 use xpp_span::timing::{TickMeter, is_tick_transfer};
+use xpp_usb::{Clock, SystemClock};
 use xpp_usb::{NusbTransport, TransferError, Transport, UsbIpTransport, ep};
 
 /// Measure tick regularity (dahdi_test style) on a device, over USB/IP, or on the emulator.
@@ -109,8 +110,8 @@ fn measure<T: Transport>(
     fw: FirmwareSet,
     seconds: u64,
 ) -> Result<(), String> {
-    let mut clock = SystemClock::new();
-    let ready = bring_up(open, &mut clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
+    let clock = SystemClock::new();
+    let ready = bring_up(open, &clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
         .map_err(|e| format!("bring-up failed: {e}"))?;
     for t in &ready.result.timeline {
         println!("  {t}");

@@ -1,3 +1,5 @@
+//! # xpp-bringup: from "plugged in" to a ticking Astribank
+//!
 //! Bring-up: from "plugged in" (any firmware stage) to a device ticking in sync mode, with every
 //! unit initialised — one in-process sequence replacing the reference's udev rule, `fxload`,
 //! `astribank_hexload`, `astribank_tool` and Perl init scripts.
@@ -11,8 +13,11 @@
 //!   warnings, the timeline).
 //! - [`run::bring_up`] executes the actions on any [`xpp_usb::Transport`] (real, USB/IP or
 //!   emulated), reopening the device through a caller-supplied opener after each
-//!   re-enumeration, on a [`run::Clock`] so that tests on the emulator's virtual clock are
-//!   deterministic.
+//!   re-enumeration, on the stack's one [`Clock`](xpp_usb::Clock) so that tests on the
+//!   emulator's virtual clock are deterministic.
+//!
+//! This crate depends on `xpp-proto` and `xpp-usb` only (not on the span layer above it): the
+//! driver (`xpp-driver`) runs it before it builds a device's spans.
 //!
 //! # Phases
 //!
@@ -32,6 +37,8 @@
 //! Register commands (REGISTER_REQUEST) are paced by a host timer at one per
 //! [`BringUpConfig::pacing`] (1 ms), two units for a command with a non-zero sub-register, as
 //! the reference's command queue charges them (§6.3, §7.5); other commands are not charged.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 // Decision: the same 1 ms host timer paces the whole bring-up. Before SYNC_REPLY the device
 // does not tick (§7.5, §14), so a host timer is the only clock available; keeping it after the
 // device ticks as well keeps one rule and gives the "about one register write per ms" of §7.5.
@@ -54,7 +61,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
 pub use cards::CardKind;
 pub use firmware::{ECHO_IMAGE, FirmwareSet};
 pub use machine::BringUp;
-pub use run::{Clock, Ready, RunOptions, StepClock, SystemClock, bring_up, read_firmware_dir};
+pub use run::{Ready, RunOptions, bring_up, read_firmware_dir};
 
 use xpp_proto::wire::Law;
 

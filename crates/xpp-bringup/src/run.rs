@@ -1,7 +1,8 @@
 //! The IO driver of [`BringUp`]: executes its actions on a [`Transport`], reopening the device
-//! after each re-enumeration through a caller-supplied opener, on an injected [`Clock`].
+//! after each re-enumeration through a caller-supplied opener, on an injected [`Clock`] (the
+//! stack's one clock, from `xpp-usb`).
 //!
-//! This is the one place bring-up blocks and reads a clock. With [`SystemClock`] it runs on a
+//! This is the one place bring-up blocks and reads a clock. With [`SystemClock`](xpp_usb::SystemClock) it runs on a
 //! real device (or USB/IP); with a clock over the emulator's virtual time (and the emulator in
 //! its auto-advancing mode, where a transport's waits move virtual time) the same code runs
 //! deterministically in tests.
@@ -9,72 +10,9 @@
 use std::path::Path;
 
 use xpp_proto::{Duration, Instant};
-use xpp_usb::{Completion, TransferError, Transport, ep};
+use xpp_usb::{Clock, Completion, TransferError, Transport, ep};
 
 use super::{Action, BringUp, BringUpConfig, BringUpError, BringUpResult, Event, FirmwareSet};
-
-/// Where time comes from, and how the driver waits when no transfer is pending.
-pub trait Clock {
-    /// The current time.
-    fn now(&mut self) -> Instant;
-    /// Returns at `deadline` (or at once if it has passed).
-    fn sleep_until(&mut self, deadline: Instant);
-}
-
-/// The wall clock: [`Instant`]s count from the clock's creation.
-#[derive(Debug, Clone, Copy)]
-pub struct SystemClock {
-    epoch: std::time::Instant,
-}
-
-impl SystemClock {
-    /// A clock whose zero is now.
-    pub fn new() -> Self {
-        Self { epoch: std::time::Instant::now() }
-    }
-}
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&mut self) -> Instant {
-        // The one conversion from std time (STYLE.md §2).
-        Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
-    }
-
-    fn sleep_until(&mut self, deadline: Instant) {
-        let now = self.now();
-        if deadline > now {
-            std::thread::sleep((deadline - now).into());
-        }
-    }
-}
-
-/// A clock for replaying a capture ([`xpp_usb::middleware::PcapSession`]), whose transfers
-/// answer at once: every reading moves it [`StepClock::STEP`] forward, sleeping jumps to the
-/// deadline, so the bring-up's timers (renumeration waits, pacing) pass without real time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StepClock(pub Instant);
-
-impl StepClock {
-    /// How far each reading moves the clock.
-    pub const STEP: Duration = Duration::from_micros(10);
-}
-
-impl Clock for StepClock {
-    fn now(&mut self) -> Instant {
-        self.0 += Self::STEP;
-        self.0
-    }
-
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0 = self.0.max(deadline);
-    }
-}
 
 /// Driver parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,9 +58,9 @@ const IN_LEN: usize = 512;
 // needs to keep the device busy: an OUT transfer completes as soon as the device took it.
 const MAX_OUT_IN_FLIGHT: usize = 32;
 
-struct Driver<'a, T, C, E> {
+struct Driver<'a, T, C: ?Sized, E> {
     core: BringUp,
-    clock: &'a mut C,
+    clock: &'a C,
     options: RunOptions,
     on_event: E,
     transport: Option<T>,
@@ -135,10 +73,11 @@ struct Driver<'a, T, C, E> {
 /// accepts what it returns. Every [`Event`] is handed to `on_event` as it happens.
 ///
 /// ```no_run
-/// use xpp_bringup::{bring_up, read_firmware_dir, BringUpConfig, RunOptions, SystemClock};
+/// use xpp_bringup::{bring_up, read_firmware_dir, BringUpConfig, RunOptions};
+/// use xpp_usb::SystemClock;
 /// # fn open() -> Option<xpp_usb::NusbTransport> { None }
 /// let fw = read_firmware_dir("/usr/share/dahdi".as_ref())?;
-/// let ready = bring_up(open, &mut SystemClock::new(), BringUpConfig::default(), fw,
+/// let ready = bring_up(open, &SystemClock::new(), BringUpConfig::default(), fw,
 ///                      RunOptions::default(), |e| println!("{e:?}"));
 /// match ready {
 ///     Ok(r) => for t in &r.result.timeline { println!("{t}") },
@@ -148,7 +87,7 @@ struct Driver<'a, T, C, E> {
 /// ```
 pub fn bring_up<T, C, E>(
     open: impl FnMut() -> Option<T>,
-    clock: &mut C,
+    clock: &C,
     config: BringUpConfig,
     firmware: FirmwareSet,
     options: RunOptions,
@@ -156,7 +95,7 @@ pub fn bring_up<T, C, E>(
 ) -> Result<Ready<T>, BringUpError>
 where
     T: Transport,
-    C: Clock,
+    C: Clock + ?Sized,
     E: FnMut(&Event),
 {
     let now = clock.now();
@@ -164,7 +103,7 @@ where
     Driver { core, clock, options, on_event, transport: None }.run(open)
 }
 
-impl<T: Transport, C: Clock, E: FnMut(&Event)> Driver<'_, T, C, E> {
+impl<T: Transport, C: Clock + ?Sized, E: FnMut(&Event)> Driver<'_, T, C, E> {
     fn run(mut self, mut open: impl FnMut() -> Option<T>) -> Result<Ready<T>, BringUpError> {
         let mut next_open = self.clock.now();
         loop {

@@ -7,7 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use xpp_bringup::{
-    Action, BringUpConfig, BringUpError, CardKind, Clock, Event, Failure, FirmwareSet, Outcome, Phase, Ready,
+    Action, BringUpConfig, BringUpError, CardKind, Event, Failure, FirmwareSet, Outcome, Phase, Ready,
     RunOptions, bring_up, read_firmware_dir,
 };
 use xpp_emu::config::{FxsChip, ModuleConfig, Stage as EmuStage};
@@ -17,18 +17,6 @@ use xpp_proto::mgmt::{AckStatus, MgmtError, Op, Request};
 use xpp_proto::wire::SyncMode;
 use xpp_proto::{Duration, Instant};
 use xpp_usb::{Completion, ControlSetup, DeviceInfo, TransferError, Transport, ep};
-
-/// The emulator's virtual time as the driver's clock (the emulator auto-advances in waits).
-struct EmuClock(Emulator);
-
-impl Clock for EmuClock {
-    fn now(&mut self) -> Instant {
-        self.0.now()
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0.advance_to(deadline);
-    }
-}
 
 /// Something the host sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,8 +170,8 @@ fn run_on(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: usize,
         })
     };
     let mut events = Vec::new();
-    let mut clock = EmuClock(emu.clone());
-    let outcome = bring_up(open, &mut clock, bcfg, fw, RunOptions::default(), |e| events.push(e.clone()));
+    let clock = emu.clone();
+    let outcome = bring_up(open, &clock, bcfg, fw, RunOptions::default(), |e| events.push(e.clone()));
     let log = log.lock().unwrap().clone();
     Run { emu, outcome, events, log }
 }

@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-use xpp_bringup::{BringUpConfig, Phase, RunOptions, StepClock, bring_up, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, Phase, RunOptions, bring_up, read_firmware_dir};
 use xpp_proto::Instant;
+use xpp_usb::StepClock;
 use xpp_usb::middleware::{OutCheck, PcapSession};
 
 #[test]
@@ -17,7 +18,7 @@ fn cold_bring_up_capture_replays_to_ready() {
     let fw = read_firmware_dir(&root.join("testdata/firmware")).unwrap();
     let ready = bring_up(
         session.into_opener(),
-        &mut StepClock(Instant::ZERO),
+        &StepClock::new(Instant::ZERO),
         BringUpConfig::default(),
         fw,
         RunOptions::default(),

@@ -6,10 +6,10 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 use xpp_proto::Duration;
-use xpp_usb::{Completion, TransferError, Transport, ep};
+use xpp_usb::{Clock, Completion, TransferError, Transport, ep};
 
 use super::timing::{Timing, reelect_all};
-use super::{DeviceId, Devices, DriverEvent, DriverOptions, Pacing, TimeSource};
+use super::{DeviceId, Devices, DriverEvent, DriverOptions, Pacing};
 use xpp_bringup::BringUpResult;
 use xpp_span::xbus::{OUT_QUEUE, XbusCore, XbusEvent};
 
@@ -71,7 +71,7 @@ pub(super) struct Coord {
 pub(super) fn spawn<T: Transport + 'static>(
     transport: T,
     dev: Arc<DeviceShared>,
-    clock: Arc<dyn TimeSource>,
+    clock: Arc<dyn Clock>,
     tx: Sender<DriverEvent>,
     options: DriverOptions,
     coord: Coord,
@@ -106,7 +106,7 @@ enum End {
 struct Loop<T> {
     t: T,
     dev: Arc<DeviceShared>,
-    clock: Arc<dyn TimeSource>,
+    clock: Arc<dyn Clock>,
     tx: Sender<DriverEvent>,
     options: DriverOptions,
     coord: Coord,

@@ -1,4 +1,9 @@
+//! # xpp-driver: the IO edge of the host stack
+//!
 //! The driver: devices brought up, one run-loop thread per device, and the PBX-facing API.
+//! This is the one crate above the transports that reads the clock, blocks and spawns
+//! threads (the quinn side of the quinn-proto / quinn split): the sans-IO cores below it are
+//! `xpp-bringup` (bring-up) and `xpp-span` (the spans, channels and the per-bus core).
 //!
 //! [`Driver`] owns the devices. [`Driver::open`] runs the bring-up ([`xpp_bringup`]) on a
 //! device and [`Driver::attach`] takes a device that is already up; either builds the
@@ -25,10 +30,10 @@
 //!
 //! # Time
 //!
-//! The cores read time only through the driver's [`TimeSource`], the one place where wall
-//! time becomes an [`Instant`] ([`SystemClock`], whose conversion is
-//! [`bringup::SystemClock`]'s). Tests and simulations hand in a
-//! source over an emulator's virtual clock instead.
+//! One [`Clock`] per driver, given to [`Driver::new`]: bring-up ([`Driver::open`]), the run
+//! loops and the PBX calls all read it, so they share one epoch. On hardware it is the
+//! [`SystemClock`] (the one place where wall time becomes an [`Instant`]); tests and
+//! simulations hand in an emulator (`xpp_emu::Emulator` is a [`Clock`] over its virtual time).
 //!
 //! # Timing master
 //!
@@ -47,6 +52,8 @@
 //! ([`Driver::wait_tick`], [`Driver::read_chunk_blocking`]); with an emulator in
 //! `ClockMode::AutoAdvance` (whose clock moves only while the loop waits for a transfer) a
 //! tick-driven PBX then sees every tick, at a reproducible virtual time.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod device;
 mod timing;
@@ -60,7 +67,10 @@ use xpp_proto::wire::SyncState;
 use xpp_proto::{Duration, Instant};
 use xpp_usb::Transport;
 
-use xpp_bringup::{BringUpConfig, BringUpError, BringUpResult, FirmwareSet, Ready, RunOptions, SystemClock};
+/// The clock a driver runs on (the stack's one clock, from `xpp-usb`).
+pub use xpp_usb::{Clock, SystemClock};
+
+use xpp_bringup::{BringUpConfig, BringUpError, BringUpResult, FirmwareSet, Ready, RunOptions};
 use xpp_span::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
 use xpp_span::hook::{HookMode, HookOutcome};
 use xpp_span::pcm::{Chunk, LinearChunk};
@@ -77,20 +87,6 @@ type Devices = Arc<RwLock<Vec<Arc<DeviceShared>>>>;
 
 /// The receiving end of [`Driver::events`] (crossbeam-channel's).
 pub use crossbeam_channel::Receiver;
-
-/// Where the driver's cores get the time from (shared by the run loops and the PBX calls).
-pub trait TimeSource: Send + Sync + 'static {
-    /// The current time.
-    fn now(&self) -> Instant;
-}
-
-impl TimeSource for SystemClock {
-    fn now(&self) -> Instant {
-        // The one conversion from std time is SystemClock's (STYLE.md §2).
-        let mut c = *self;
-        xpp_bringup::Clock::now(&mut c)
-    }
-}
 
 /// Longest wait of a blocking [`Driver::set_hook`] (a wink, flash or start lasts at most a
 /// few seconds with any configured timing).
@@ -335,7 +331,7 @@ pub fn bus_setup(r: &BringUpResult) -> BusSetup {
 // Decision: one time source for every device's core (on real hardware the wall clock); the
 // devices' own clocks only show in their tick cadence.
 pub struct Driver {
-    clock: Arc<dyn TimeSource>,
+    clock: Arc<dyn Clock>,
     options: DriverOptions,
     devices: Devices,
     timing: Arc<Timing>,
@@ -355,7 +351,7 @@ impl core::fmt::Debug for Driver {
 
 impl Driver {
     /// A driver without devices whose cores take their time from `clock`.
-    pub fn new(clock: impl TimeSource, options: DriverOptions) -> Self {
+    pub fn new(clock: impl Clock + 'static, options: DriverOptions) -> Self {
         // Decision: unbounded event channel — a PBX that does not read events must not stall
         // the run loop (the per-channel queues already bound what one channel can pile up).
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -380,22 +376,17 @@ impl Driver {
         self.clock.now()
     }
 
-    /// Brings a device up ([`xpp_bringup::bring_up`], progress on the event channel) and
-    /// attaches it.
-    pub fn open<T, C>(
+    /// Brings a device up ([`xpp_bringup::bring_up`] on the driver's clock, progress on the
+    /// event channel) and attaches it.
+    pub fn open<T: Transport + 'static>(
         &self,
         open: impl FnMut() -> Option<T>,
-        clock: &mut C,
         config: BringUpConfig,
         firmware: FirmwareSet,
         run: RunOptions,
-    ) -> Result<DeviceId, DriverError>
-    where
-        T: Transport + 'static,
-        C: xpp_bringup::Clock,
-    {
+    ) -> Result<DeviceId, DriverError> {
         let tx = self.tx.clone();
-        let ready = xpp_bringup::bring_up(open, clock, config, firmware, run, |e| {
+        let ready = xpp_bringup::bring_up(open, &*self.clock, config, firmware, run, |e| {
             // Decision: unsolicited packets of the bring-up are not replayed into the core;
             // the core re-reads every FXS hook state when it is built.
             if !matches!(e, xpp_bringup::Event::Unsolicited { .. }) {

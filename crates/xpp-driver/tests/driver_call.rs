@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Duration as StdDuration;
 
-use xpp_bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
-use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, TimeSource};
+use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing};
 use xpp_emu::config::Stage;
 use xpp_emu::data::g711::{Source, has_tone};
 use xpp_emu::data::{CallState, Phone, PstnLine};
@@ -19,24 +19,6 @@ const FXS1: u32 = 1;
 const FXO1: u32 = 15;
 const T: StdDuration = StdDuration::from_secs(5);
 
-#[derive(Clone)]
-struct EmuTime(Emulator);
-
-impl Clock for EmuTime {
-    fn now(&mut self) -> Instant {
-        self.0.now()
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0.advance_to(deadline);
-    }
-}
-
-impl TimeSource for EmuTime {
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-}
-
 fn emulator() -> Emulator {
     Emulator::with_mode(DeviceConfig::default().with_start_stage(Stage::Running), ClockMode::AutoAdvance)
 }
@@ -45,14 +27,8 @@ fn open(drv: &Driver, emu: &Emulator) -> DeviceId {
     let fw =
         read_firmware_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware")).unwrap();
     let e2 = emu.clone();
-    drv.open(
-        move || e2.transport(0),
-        &mut EmuTime(emu.clone()),
-        BringUpConfig::default(),
-        fw,
-        RunOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    drv.open(move || e2.transport(0), BringUpConfig::default(), fw, RunOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn phone<R>(emu: &Emulator, f: impl FnOnce(&mut Phone, Instant) -> R) -> R {
@@ -91,7 +67,7 @@ fn bridge(drv: &Driver, id: DeviceId, ticks: u32, events: &mut Vec<(u64, u32, Ev
 #[test]
 fn lockstep_call_with_audio_both_ways() {
     let emu = emulator();
-    let drv = Driver::new(EmuTime(emu.clone()), DriverOptions::default().with_pacing(Pacing::Lockstep));
+    let drv = Driver::new(emu.clone(), DriverOptions::default().with_pacing(Pacing::Lockstep));
     let id = open(&drv, &emu);
     let mut ev = Vec::new();
     bridge(&drv, id, 5, &mut ev);
@@ -142,7 +118,7 @@ fn two_devices_number_consecutively() {
     let (a, b) = (emulator(), emulator());
     // The driver's clock is device A's; B's loop runs on its own emulator's clock but its
     // core reads A's time — fine for numbering and events, which is what this checks.
-    let drv = Driver::new(EmuTime(a.clone()), DriverOptions::default());
+    let drv = Driver::new(a.clone(), DriverOptions::default());
     let rx = drv.events();
     let ia = open(&drv, &a);
     let ib = open(&drv, &b);
@@ -178,7 +154,7 @@ fn two_devices_number_consecutively() {
 #[test]
 fn blocking_writes_are_paced_one_chunk_per_tick() {
     let emu = emulator();
-    let drv = Driver::new(EmuTime(emu.clone()), DriverOptions::default().with_pacing(Pacing::Lockstep));
+    let drv = Driver::new(emu.clone(), DriverOptions::default().with_pacing(Pacing::Lockstep));
     let id = open(&drv, &emu);
     phone(&emu, |p, now| p.off_hook(now));
     for _ in 0..50 {

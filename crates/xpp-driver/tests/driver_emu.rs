@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
 use crossbeam_channel::Receiver;
-use xpp_bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
-use xpp_driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, Pacing, TimeSource};
+use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp_driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, Pacing};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::fault::{FaultAction, FaultEndpoint, FaultRule, FaultTrigger};
 use xpp_emu::{ClockMode, DeviceConfig, Emulator};
@@ -27,25 +27,6 @@ const FXS1: u32 = 1;
 const FXO1: u32 = 15;
 const CHANNELS: u32 = 22;
 const WAIT: StdDuration = StdDuration::from_secs(10);
-
-/// The emulator's virtual clock, for the bring-up and for the driver's cores.
-#[derive(Clone)]
-struct EmuTime(Emulator);
-
-impl Clock for EmuTime {
-    fn now(&mut self) -> Instant {
-        self.0.now()
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0.advance_to(deadline);
-    }
-}
-
-impl TimeSource for EmuTime {
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-}
 
 /// Runs `f` on its own thread; fails the test if it does not finish within `secs`.
 fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
@@ -76,17 +57,11 @@ fn start_with(
     let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
     let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
-    let drv = Driver::new(EmuTime(emu.clone()), options);
+    let drv = Driver::new(emu.clone(), options);
     let rx = drv.events();
     let e2 = emu.clone();
     let id = drv
-        .open(
-            move || e2.transport(0),
-            &mut EmuTime(emu.clone()),
-            BringUpConfig::default(),
-            fw,
-            RunOptions::default(),
-        )
+        .open(move || e2.transport(0), BringUpConfig::default(), fw, RunOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
     (emu, drv, id, rx)
 }

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use xpp_bringup::{BringUpConfig, Clock, RunOptions, read_firmware_dir};
-use xpp_driver::{Driver, DriverOptions, TimeSource};
+use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp_driver::{Driver, DriverOptions};
 use xpp_emu::config::Stage;
 use xpp_emu::{ClockMode, DeviceConfig, EmulatedTransport, Emulator};
 use xpp_proto::{Duration, Instant};
@@ -30,24 +30,6 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 fn count() -> u64 {
     let s = GLOBAL.stats();
     (s.allocations + s.reallocations) as u64
-}
-
-#[derive(Clone)]
-struct EmuTime(Emulator);
-
-impl Clock for EmuTime {
-    fn now(&mut self) -> Instant {
-        self.0.now()
-    }
-    fn sleep_until(&mut self, deadline: Instant) {
-        self.0.advance_to(deadline);
-    }
-}
-
-impl TimeSource for EmuTime {
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
 }
 
 /// The measured window, in device time, and what was counted.
@@ -150,7 +132,7 @@ fn main() {
         ..Default::default()
     }));
     let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let drv = Driver::new(EmuTime(emu.clone()), DriverOptions::default());
+    let drv = Driver::new(emu.clone(), DriverOptions::default());
     let (e2, w2) = (emu.clone(), window.clone());
     let open = move || {
         e2.transport(0).map(|inner| Measured {
@@ -160,9 +142,7 @@ fn main() {
             done: done_tx.clone(),
         })
     };
-    let id = drv
-        .open(open, &mut EmuTime(emu.clone()), BringUpConfig::default(), fw, RunOptions::default())
-        .unwrap();
+    let id = drv.open(open, BringUpConfig::default(), fw, RunOptions::default()).unwrap();
     // Two phones and one FXO line off-hook: PCM both ways on three channels.
     emu.with_device(|d| {
         let now = d.now();

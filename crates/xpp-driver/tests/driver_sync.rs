@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use xpp_bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
 use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::SyncMode;
+use xpp_usb::SystemClock;
 
 const WAIT: StdDuration = StdDuration::from_secs(10);
 
@@ -112,14 +113,8 @@ fn open(drv: &Driver, emu: &Emulator) -> DeviceId {
     let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
     let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
     let e = emu.clone();
-    drv.open(
-        move || e.transport(0),
-        &mut SystemClock::new(),
-        BringUpConfig::default(),
-        fw,
-        RunOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    drv.open(move || e.transport(0), BringUpConfig::default(), fw, RunOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Opens a running-stage emulated FXS + FXO device (real time) in `drv`.

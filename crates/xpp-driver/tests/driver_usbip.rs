@@ -6,12 +6,13 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use xpp_bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
 use xpp_driver::{Driver, DriverEvent, DriverOptions};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::usbip_server::{UsbIpServer, busid};
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_span::Event;
+use xpp_usb::SystemClock;
 use xpp_usb::UsbIpTransport;
 
 const FXS1: u32 = 1;
@@ -64,7 +65,6 @@ fn off_hook_over_usbip_reaches_the_pbx() {
         let id = drv
             .open(
                 move || UsbIpTransport::connect(addr, &busid(0)).ok(),
-                &mut SystemClock::new(),
                 BringUpConfig::default(),
                 fw,
                 RunOptions::default(),

@@ -411,6 +411,33 @@ impl Emulator {
     }
 }
 
+/// The emulator's clock as the host stack's one clock, so that a driver, its bring-up and its
+/// PBX calls run on the device's time: in the virtual modes sleeping moves the clock (every
+/// due device timer runs on the way); in the real-time and paced modes, where the runner
+/// moves it, sleeping waits until it has got there (or the runner stopped).
+impl xpp_usb::Clock for Emulator {
+    fn now(&self) -> Instant {
+        Self::now(self)
+    }
+
+    fn sleep_until(&self, deadline: Instant) {
+        let mut s = self.lock();
+        if !s.mode.runner_driven() {
+            drop(s);
+            self.advance_to(deadline);
+            return;
+        }
+        loop {
+            let now = if s.mode == ClockMode::RealTime { self.wall_now().max(s.now) } else { s.now };
+            if now >= deadline || s.stop {
+                return;
+            }
+            let left = std::time::Duration::from(deadline - now).min(std::time::Duration::from_millis(1));
+            s = self.shared.cond.wait_timeout(s, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        }
+    }
+}
+
 /// The thread that drives a real-time [`Emulator`]; dropping it stops and joins the thread.
 #[derive(Debug)]
 pub struct RealTimeRunner {

@@ -253,3 +253,30 @@ proptest! {
         }
     }
 }
+
+/// The emulator as the host stack's one clock: on the virtual clock sleeping moves time (and
+/// runs the device's timers on the way); in real time it waits for the runner, and returns
+/// once the runner has stopped instead of waiting for ever.
+#[test]
+fn emulator_is_the_host_clock() {
+    use xpp_usb::Clock;
+
+    let emu = Emulator::new(running());
+    let clock: &dyn Clock = &emu;
+    let t0 = clock.now();
+    clock.sleep_until(t0 + Duration::from_millis(25));
+    assert_eq!(clock.now(), t0 + Duration::from_millis(25));
+    assert_eq!(emu.now(), t0 + Duration::from_millis(25));
+    // Never backwards.
+    clock.sleep_until(t0);
+    assert_eq!(clock.now(), t0 + Duration::from_millis(25));
+
+    let (rt, runner) = Emulator::real_time(running());
+    let start = Clock::now(&rt);
+    rt.sleep_until(start + Duration::from_millis(5));
+    assert!(Clock::now(&rt) >= start + Duration::from_millis(5));
+    drop(runner);
+    let wall = std::time::Instant::now();
+    rt.sleep_until(Clock::now(&rt) + Duration::from_secs(3600));
+    assert!(wall.elapsed() < std::time::Duration::from_secs(60), "a stopped runner ends the wait");
+}

@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 pub mod discovery;
 mod error;
 mod info;
@@ -25,6 +26,7 @@ mod tests_hw;
 mod transport;
 pub mod usbip;
 
+pub use clock::{Clock, StepClock, SystemClock};
 pub use error::Error;
 pub use info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
 #[cfg(feature = "nusb")]

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use xpp_bringup::{BringUpConfig, RunOptions, SystemClock, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
 use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing, Receiver};
 use xpp_emu::Emulator;
 use xpp_emu::data::g711::{Source, has_tone, level_db};
@@ -24,6 +24,7 @@ use xpp_proto::Instant as DevInstant;
 use xpp_span::hook::HookMode;
 use xpp_span::span::ChanKind;
 use xpp_span::{Event, HookCmd};
+use xpp_usb::SystemClock;
 use xpp_usb::{Transport, ep};
 
 use crate::backend::{Backend, Found};
@@ -253,7 +254,6 @@ pub(crate) fn driver_call(backend: &dyn Backend, f: &Found, emu: &Emulator, firm
                 opens += 1;
                 backend.open(f).ok()
             },
-            &mut SystemClock::new(),
             BringUpConfig::default(),
             fw,
             RunOptions::default(),

@@ -13,14 +13,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use xpp_bringup::{
-    self, BringUpConfig, BringUpResult, FirmwareSet, Outcome, Phase, RunOptions, SystemClock,
-    read_firmware_dir,
+    self, BringUpConfig, BringUpResult, FirmwareSet, Outcome, Phase, RunOptions, read_firmware_dir,
 };
 use xpp_driver::{Driver, DriverEvent, DriverOptions, Receiver};
 use xpp_emu::usbip_server::UsbIpServer;
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::firmware::select_images;
 use xpp_span::Event;
+use xpp_usb::SystemClock;
 use xpp_usb::discovery::{Locator, XORCOM_VENDOR_ID};
 
 use crate::backend::Backend;
@@ -277,7 +277,6 @@ fn bring_up_and_call(
             opens.products.push(t.info().product_id);
             Some(t)
         },
-        &mut SystemClock::new(),
         config(),
         fw.clone(),
         RunOptions::default(),
