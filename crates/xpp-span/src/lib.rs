@@ -1,8 +1,10 @@
-//! # xpp-span: DAHDI-compatible spans and channels
+//! # xpp-span: DAHDI-compatible spans and channels, sans-IO
 //!
-//! The top of the host stack: what PBX software sees. This first part is pure (sans-IO):
-//! no clock reads, no threads, no IO except [`sysconf::parse_file`]. Callers hand in
-//! [`Instant`]s; the run loop that owns a transport comes later and drives these types.
+//! What PBX software sees of an Astribank, as pure state machines: no clock reads, no threads,
+//! no IO except [`sysconf::parse_file`]. Callers hand in [`Instant`]s and bytes and take out
+//! bytes, events and deadlines; the driver (`xpp-driver`) owns the transports, the threads and
+//! the clock, and drives these types. A crate-local `clippy.toml` (`disallowed-methods`) keeps
+//! wall-clock reads, sleeps and thread spawns out.
 //!
 //! - [`dahdi`]: DAHDI's numeric vocabulary (signalling types, hook signals and commands,
 //!   events, alarms, line configuration, laws), every number pinned to the reference.
@@ -20,9 +22,7 @@
 //! - [`sync`]: the master-timing election across several buses and the PLL drift loop.
 //! - [`timing`]: tick regularity measured the way `dahdi_test` does (accuracy per pass, worst
 //!   interval, missed ticks, a histogram), from tick arrival instants.
-//! - [`driver`]: the IO edge — [`driver::Driver`] brings devices up, runs one run-loop thread
-//!   per device over any [`xpp_usb::Transport`] and offers the PBX-facing API (spans,
-//!   channels, configuration, chunks, hook, alarms, events on a crossbeam channel).
+//! - [`g711`]: A-law / mu-law conversion for the linear chunk accessors.
 //!
 //! Section numbers (§n) in the docs refer to `docs/reference/dahdi-span-model.md`.
 #![forbid(unsafe_code)]
