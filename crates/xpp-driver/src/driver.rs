@@ -1,315 +1,28 @@
-//! # xpp-driver: the IO edge of the host stack
-//!
-//! The driver: devices brought up, one run-loop thread per device, and the PBX-facing API.
-//! This is the one crate above the transports that reads the clock, blocks and spawns
-//! threads (the quinn side of the quinn-proto / quinn split): the sans-IO cores below it are
-//! `xpp-bringup` (bring-up) and `xpp-span` (the spans, channels and the per-bus core).
-//!
-//! [`Driver`] owns the devices. [`Driver::open`] runs the bring-up ([`xpp_bringup`]) on a
-//! device and [`Driver::attach`] takes a device that is already up; either builds the
-//! device's [`XbusCore`] (spans and channels numbered across devices) and starts its run loop:
-//!
-//! - it keeps [`DriverOptions::in_transfers`] bulk IN transfers queued on the data endpoint;
-//! - each IN completion goes to [`XbusCore::handle_in_transfer`] (decode, route, and on a
-//!   tick-bearing frame the host tick: PCM_WRITE round and paced commands);
-//! - when no IN arrives before [`XbusCore::poll_timeout`], [`XbusCore::handle_timeout`] runs;
-//! - after each input, every OUT transfer of [`XbusCore::poll_transmit`] is submitted on the
-//!   OUT endpoint (buffers are recycled from OUT completions, IN buffers are resubmitted), and
-//!   the bus events go to the [`DriverEvent`] channel (a crossbeam channel, [`Driver::events`]);
-//! - a transfer that fails with [`TransferError::Disconnected`](xpp_usb::TransferError) is a
-//!   surprise removal: REMOVED to every channel, [`DriverEvent::DeviceRemoved`], the thread
-//!   exits without waiting for anything; [`Driver::close`] is the orderly stop (SYNC_SOURCE
-//!   NONE goes out, then the thread is joined).
-//!
-//! The PBX side takes `&self` from any thread: [`Driver::spans`], [`Driver::channels`],
-//! [`Driver::configure_chan`], [`Driver::set_hook`], [`Driver::read_chunk`] /
-//! [`Driver::write_chunk`] (non-blocking), [`Driver::read_chunk_blocking`] and
-//! [`Driver::wait_tick`] (block until the device's next tick, on a condition variable),
-//! [`Driver::alarms`]. Each device's core sits behind its own mutex, held only for the core
-//! call itself (never across a transport call or a channel send).
-//!
-//! # Time
-//!
-//! One [`Clock`] per driver, given to [`Driver::new`]: bring-up ([`Driver::open`]), the run
-//! loops and the PBX calls all read it, so they share one epoch. On hardware it is the
-//! [`SystemClock`] (the one place where wall time becomes an [`Instant`]); tests and
-//! simulations hand in an emulator (`xpp_emu::Emulator` is a [`Clock`] over its virtual time).
-//!
-//! # Timing master
-//!
-//! The driver runs the master-timing election of docs/reference/xpp-protocol.md §7.4 over its devices
-//! ([`xpp_span::sync::SyncElection`]) whenever a device is attached, removed or closed and
-//! after [`Driver::apply_system_conf`] / [`Driver::set_timing_priority`]: the elected device
-//! ([`Driver::sync_master`]) gets SYNC_SOURCE(AB), every other one its default (PLL, or AB
-//! with a PRI/BRI unit), and each PLL device's drift loop is fed, every tick, the master's
-//! latest tick ([`XbusCore::set_sync_reference`]).
-//!
-//! # Pacing
-//!
-//! [`Pacing::FreeRunning`] (real devices): the loop follows the device and never waits for
-//! the PBX. [`Pacing::Lockstep`] (virtual-clock simulations): after each tick the loop waits
-//! until a PBX thread has finished with it, i.e. calls one of the blocking methods
-//! ([`Driver::wait_tick`], [`Driver::read_chunk_blocking`]); with an emulator in
-//! `ClockMode::AutoAdvance` (whose clock moves only while the loop waits for a transfer) a
-//! tick-driven PBX then sees every tick, at a reproducible virtual time.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
-mod device;
-mod timing;
+//! [`Driver`]: the devices, their run loops, and the PBX-facing API (see the crate doc).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
+use xpp_bringup::{BringUpConfig, BringUpResult, FirmwareSet, Ready, RunOptions};
+use xpp_proto::Instant;
 use xpp_proto::wire::SyncState;
-use xpp_proto::{Duration, Instant};
-use xpp_usb::Transport;
-
-/// The clock a driver runs on (the stack's one clock, from `xpp-usb`).
-pub use xpp_usb::{Clock, SystemClock};
-
-use xpp_bringup::{BringUpConfig, BringUpError, BringUpResult, FirmwareSet, Ready, RunOptions};
-use xpp_span::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap, SpanType};
+use xpp_span::dahdi::{Alarms, HookCmd, Law, Sig};
 use xpp_span::hook::{HookMode, HookOutcome};
 use xpp_span::pcm::{Chunk, LinearChunk};
-use xpp_span::span::{ChanKind, UnitSetup};
+use xpp_span::span::UnitSetup;
 use xpp_span::sysconf::{self, Applied, ConfErrors, SystemConf};
-use xpp_span::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
+use xpp_span::xbus::{BusSetup, Numbering, SetupError, XbusCore, XbusStats};
+use xpp_usb::{Clock, Transport};
 
-use device::{DevState, DeviceShared};
-use timing::Timing;
-
-/// The devices, shared by the driver and the run loops (which re-run the election when
-/// their device goes).
-type Devices = Arc<RwLock<Vec<Arc<DeviceShared>>>>;
-
-/// The receiving end of [`Driver::events`] (crossbeam-channel's).
-pub use crossbeam_channel::Receiver;
-
-/// Longest wait of a blocking [`Driver::set_hook`] (a wink, flash or start lasts at most a
-/// few seconds with any configured timing).
-pub const HOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// How a run loop relates to the PBX (see the module doc).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Pacing {
-    /// The loop follows the device only.
-    #[default]
-    FreeRunning,
-    /// After each tick the loop waits until a blocking PBX call finished with it (at most
-    /// [`DriverOptions::lockstep_guard`] of real time).
-    Lockstep,
-}
-
-/// Driver parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DriverOptions {
-    /// Bulk IN transfers kept queued on the data endpoint.
-    // Decision: 10 — ten ms of slack before the device has nowhere to put a frame, about
-    // what the reference's URB pool gives.
-    pub in_transfers: usize,
-    /// Longest single wait of the loop before it looks at timers and the stop flag again.
-    pub max_wait: Duration,
-    /// See [`Pacing`].
-    pub pacing: Pacing,
-    /// In [`Pacing::Lockstep`], how long (real time) the loop waits for the PBX before it
-    /// moves on anyway, so that a PBX that stopped calling cannot hang the device.
-    // Decision: 1 s — far above a PBX step, short enough that a test with a dead PBX thread
-    // still ends.
-    pub lockstep_guard: std::time::Duration,
-    /// Configure every channel with its natural signalling when a device is attached
-    /// ([`XbusCore::configure_defaults`]).
-    pub configure_defaults: bool,
-    /// On close, how long (real time) to wait for the final OUT transfers.
-    pub close_timeout: std::time::Duration,
-}
-
-impl Default for DriverOptions {
-    fn default() -> Self {
-        Self {
-            in_transfers: 10,
-            max_wait: Duration::from_millis(5),
-            pacing: Pacing::FreeRunning,
-            lockstep_guard: std::time::Duration::from_secs(1),
-            configure_defaults: true,
-            close_timeout: std::time::Duration::from_millis(200),
-        }
-    }
-}
-
-impl DriverOptions {
-    /// Sets the pacing (builder style).
-    #[must_use]
-    pub const fn with_pacing(mut self, pacing: Pacing) -> Self {
-        self.pacing = pacing;
-        self
-    }
-
-    /// Sets whether channels get their default signalling at attach (builder style).
-    #[must_use]
-    pub const fn with_configure_defaults(mut self, on: bool) -> Self {
-        self.configure_defaults = on;
-        self
-    }
-}
-
-/// A device of the driver, numbered from 0 in attach order (also its bus number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DeviceId(pub usize);
-
-impl core::fmt::Display for DeviceId {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "device {}", self.0)
-    }
-}
-
-/// What the driver reports on its event channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DriverEvent {
-    /// Bring-up progress of a device being opened ([`Driver::open`]); the device has no id
-    /// yet.
-    // Decision: ids are handed out at attach, after a successful bring-up, so that a failed
-    // bring-up leaves no hole in the bus numbering; concurrent opens interleave here.
-    BringUp(xpp_bringup::Event),
-    /// A device is attached and its run loop started.
-    DeviceReady {
-        /// The device.
-        device: DeviceId,
-        /// Its spans' numbers.
-        spans: Vec<u32>,
-        /// Its first and last channel numbers.
-        channels: (u32, u32),
-    },
-    /// A DAHDI event of a channel (as GETEVENT would return it).
-    // Decision: the run loop pops every channel's queue into this channel (one consumer
-    // model); the handle has no per-channel GETEVENT, so no event is seen twice or lost
-    // between two readers.
-    Chan {
-        /// The channel's device.
-        device: DeviceId,
-        /// Global channel number.
-        channo: u32,
-        /// The event.
-        event: Event,
-        /// When the run loop delivered it.
-        at: Instant,
-    },
-    /// A span's alarm word changed between "no alarm" and "some alarm".
-    SpanAlarms {
-        /// The span's device.
-        device: DeviceId,
-        /// Span number.
-        spanno: u32,
-        /// The new word.
-        alarms: Alarms,
-    },
-    /// The device reported its sync mode (SYNC_REPLY).
-    Sync {
-        /// The device.
-        device: DeviceId,
-        /// What it reported.
-        state: SyncState,
-    },
-    /// Surprise removal: every channel got REMOVED, the run loop ended.
-    DeviceRemoved {
-        /// The device.
-        device: DeviceId,
-    },
-    /// Orderly close: SYNC_SOURCE NONE was sent, every channel got REMOVED, the loop ended.
-    DeviceClosed {
-        /// The device.
-        device: DeviceId,
-    },
-}
-
-/// A span as the PBX sees it (the SPANSTAT fields the library has).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SpanInfo {
-    /// Its device.
-    pub device: DeviceId,
-    /// Span number.
-    pub spanno: u32,
-    /// `XBUS-nn/XPD-us`.
-    pub name: String,
-    /// Description.
-    pub desc: String,
-    /// Span type.
-    pub spantype: SpanType,
-    /// Default law.
-    pub deflaw: Law,
-    /// First channel number.
-    pub basechan: u32,
-    /// Channels in the span.
-    pub channels: u32,
-    /// Alarm word.
-    pub alarms: Alarms,
-    /// Digital (PRI/BRI) rather than analog.
-    pub is_digital: bool,
-}
-
-/// A channel as the PBX sees it (the GET_PARAMS fields the library has).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ChanInfo {
-    /// Its device.
-    pub device: DeviceId,
-    /// Global channel number.
-    pub channo: u32,
-    /// 1-based position in its span.
-    pub chanpos: u32,
-    /// Its span.
-    pub spanno: u32,
-    /// `XPP_FXS/00/00/0` style name.
-    pub name: String,
-    /// What the channel is.
-    pub kind: ChanKind,
-    /// Configured signalling.
-    pub sig: Sig,
-    /// Signalling capabilities.
-    pub sigcap: SigCap,
-    /// Alarm word.
-    pub alarms: Alarms,
-    /// The law of its chunks (the span's `deflaw` unless set).
-    pub law: Law,
-}
-
-/// Why a driver call failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DriverError {
-    /// No device of the driver has this channel.
-    #[error("no channel {0}")]
-    NoSuchChannel(u32),
-    /// No device of the driver has this span.
-    #[error("no span {0}")]
-    NoSuchSpan(u32),
-    /// No such device.
-    #[error("no {0}")]
-    NoSuchDevice(DeviceId),
-    /// The channel refused the operation (removed, no audio...).
-    #[error(transparent)]
-    Chan(#[from] ChanError),
-    /// Configuration or hook command refused.
-    #[error(transparent)]
-    Span(#[from] xpp_span::Error),
-    /// A blocking call saw no tick in time.
-    #[error("no tick within the timeout")]
-    Timeout,
-    /// Bring-up failed.
-    #[error(transparent)]
-    BringUp(#[from] BringUpError),
-    /// The device's units make no bus.
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    /// The run-loop thread could not be started.
-    #[error("cannot start the run loop: {0}")]
-    Thread(#[from] std::io::Error),
-}
+use crate::election::{self, Timing};
+use crate::error::DriverError;
+use crate::event::{DeviceId, DriverEvent, Receiver};
+use crate::info::{ChanInfo, SpanInfo, chan_info};
+use crate::options::{DriverOptions, HOOK_WAIT};
+use crate::run_loop;
+use crate::shared::{DeviceShared, Devices};
 
 /// The bus setup a bring-up established: each unit's descriptor, present ports and PRI
 /// protocol, and the sync state the device reported.
@@ -423,13 +136,13 @@ impl Driver {
         let first = core.channels().first().map_or(0, |c| c.channo());
         let last = core.channels().last().map_or(0, |c| c.channo());
         let shared = Arc::new(DeviceShared::new(id, core, ready.result, (first, last), spans.clone()));
-        let handle = device::spawn(
+        let handle = run_loop::spawn(
             ready.transport,
             shared.clone(),
             self.clock.clone(),
             self.tx.clone(),
             self.options,
-            device::Coord { devices: self.devices.clone(), timing: self.timing.clone() },
+            run_loop::Coord { devices: self.devices.clone(), timing: self.timing.clone() },
         )?;
         devices.push(shared);
         self.threads.lock().unwrap_or_else(PoisonError::into_inner).push(Some(handle));
@@ -644,10 +357,10 @@ impl Driver {
     }
 
     /// Re-runs the master-timing election over the devices and applies it (see
-    /// [the module doc](self#timing-master)); the driver does this itself when a device is
+    /// [the module doc](crate#timing-master)); the driver does this itself when a device is
     /// attached, removed or closed, and when a configuration changes timing priorities.
     pub fn reelect(&self) {
-        timing::reelect_all(&self.devices, &self.timing);
+        election::reelect_all(&self.devices, &self.timing);
     }
 
     /// The device elected timing master (SYNC_SOURCE AB; the others follow it through their
@@ -737,7 +450,7 @@ impl Driver {
     }
 
     /// Waits (up to `timeout`) for the next tick of `device`; its number. In
-    /// [`Pacing::Lockstep`] this also tells the loop the caller is done with the current tick.
+    /// [`Pacing::Lockstep`](crate::Pacing::Lockstep) this also tells the loop the caller is done with the current tick.
     pub fn wait_tick(&self, device: DeviceId, timeout: std::time::Duration) -> Result<u64, DriverError> {
         let d = self.device(device)?;
         let st = d.wait_next_tick(timeout)?;
@@ -782,51 +495,5 @@ impl Driver {
 impl Drop for Driver {
     fn drop(&mut self) {
         self.close_all();
-    }
-}
-
-fn chan_info(device: DeviceId, c: &xpp_span::xbus::Channel) -> ChanInfo {
-    ChanInfo {
-        device,
-        channo: c.channo(),
-        chanpos: c.chanpos(),
-        spanno: c.spanno(),
-        name: c.name().to_owned(),
-        kind: c.kind(),
-        sig: c.chan().sig(),
-        sigcap: c.chan().sigcap(),
-        alarms: c.chan().alarms(),
-        law: c.law(),
-    }
-}
-
-impl DeviceShared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, DevState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Acknowledges the current tick (lockstep) and waits for the next one.
-    fn wait_next_tick(
-        &self,
-        timeout: std::time::Duration,
-    ) -> Result<std::sync::MutexGuard<'_, DevState>, DriverError> {
-        let mut st = self.lock();
-        if !st.alive {
-            return Err(ChanError::Removed.into());
-        }
-        let seen = st.tick;
-        st.acked = st.acked.max(seen);
-        self.cond.notify_all();
-        let (st, _) = self
-            .cond
-            .wait_timeout_while(st, timeout, |s| s.alive && s.tick == seen)
-            .unwrap_or_else(PoisonError::into_inner);
-        if st.tick != seen {
-            Ok(st)
-        } else if !st.alive {
-            Err(ChanError::Removed.into())
-        } else {
-            Err(DriverError::Timeout)
-        }
     }
 }

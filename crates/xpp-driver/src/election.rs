@@ -12,16 +12,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::DeviceId;
-use super::device::DeviceShared;
 use xpp_proto::{Duration, Instant};
 use xpp_span::sync::{Candidate, SyncElection, TickSample};
+
+use crate::event::DeviceId;
+use crate::shared::{DeviceShared, Devices};
 
 /// The nominal tick period, µs.
 const TICK_US: u64 = 1000;
 
 /// Re-runs the election over the current device list (taken without holding its lock).
-pub(super) fn reelect_all(devices: &super::Devices, timing: &Timing) {
+pub(crate) fn reelect_all(devices: &Devices, timing: &Timing) {
     let list = devices.read().unwrap_or_else(PoisonError::into_inner).clone();
     timing.reelect(&list);
 }
@@ -31,7 +32,7 @@ const NONE: usize = usize::MAX;
 
 /// The election state shared by the driver and its run loops.
 #[derive(Debug)]
-pub(super) struct Timing {
+pub(crate) struct Timing {
     /// Serializes elections (held across the per-device core locks, one at a time).
     election: Mutex<SyncElection>,
     /// The master's device index, [`NONE`] if none (read per tick without a lock).
@@ -41,7 +42,7 @@ pub(super) struct Timing {
 }
 
 impl Timing {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             election: Mutex::new(SyncElection::new()),
             master: AtomicUsize::new(NONE),
@@ -50,7 +51,7 @@ impl Timing {
     }
 
     /// The elected master.
-    pub(super) fn master(&self) -> Option<DeviceId> {
+    pub(crate) fn master(&self) -> Option<DeviceId> {
         match self.master.load(Ordering::Acquire) {
             NONE => None,
             i => Some(DeviceId(i)),
@@ -63,7 +64,7 @@ impl Timing {
     // when the master changed: `apply_election` sends SYNC_SOURCE only when the device's
     // reported mode differs, so a newly attached device gets its mode and the others are
     // left alone.
-    pub(super) fn reelect(&self, devices: &[Arc<DeviceShared>]) {
+    pub(crate) fn reelect(&self, devices: &[Arc<DeviceShared>]) {
         let mut election = self.election.lock().unwrap_or_else(PoisonError::into_inner);
         let cands: Vec<Candidate> = devices
             .iter()
@@ -93,14 +94,14 @@ impl Timing {
     }
 
     /// The master's run loop: its latest tick.
-    pub(super) fn publish(&self, id: DeviceId, sample: TickSample) {
+    pub(crate) fn publish(&self, id: DeviceId, sample: TickSample) {
         if self.master.load(Ordering::Acquire) == id.0 {
             *self.sample.lock().unwrap_or_else(PoisonError::into_inner) = Some((id.0, sample));
         }
     }
 
     /// Whether `id` is the master (its loop publishes its ticks).
-    pub(super) fn is_master(&self, id: DeviceId) -> bool {
+    pub(crate) fn is_master(&self, id: DeviceId) -> bool {
         self.master.load(Ordering::Acquire) == id.0
     }
 
@@ -116,7 +117,7 @@ impl Timing {
     // few ms is well under a µs) rather than change the §7.4 loop, which expects the
     // reference count of the same instant, as the reference driver samples it in its
     // interrupt handler.
-    pub(super) fn reference_for(&self, id: DeviceId, now: Instant) -> Option<TickSample> {
+    pub(crate) fn reference_for(&self, id: DeviceId, now: Instant) -> Option<TickSample> {
         let master = self.master.load(Ordering::Acquire);
         if master == NONE || master == id.0 {
             return None;

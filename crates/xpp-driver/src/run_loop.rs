@@ -1,74 +1,30 @@
-//! One device's shared state and its run-loop thread.
+//! One device's run-loop thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 use xpp_proto::Duration;
 use xpp_usb::{Clock, Completion, TransferError, Transport, ep};
 
-use super::timing::{Timing, reelect_all};
-use super::{DeviceId, Devices, DriverEvent, DriverOptions, Pacing};
-use xpp_bringup::BringUpResult;
-use xpp_span::xbus::{OUT_QUEUE, XbusCore, XbusEvent};
+use xpp_span::xbus::{OUT_QUEUE, XbusEvent};
+
+use crate::election::{Timing, reelect_all};
+use crate::event::DriverEvent;
+use crate::options::{DriverOptions, Pacing};
+use crate::shared::{DevState, DeviceShared, Devices};
 
 /// Size of every bulk transfer buffer.
 const XFER: usize = 512;
 
-/// What the run loop and the PBX calls share, behind [`DeviceShared::state`].
-#[derive(Debug)]
-pub(super) struct DevState {
-    pub(super) core: XbusCore,
-    /// Ticks published to blocking callers (after the tick's events were sent).
-    pub(super) tick: u64,
-    /// Lockstep: the last tick a blocking caller finished with.
-    pub(super) acked: u64,
-    /// The run loop is running.
-    pub(super) alive: bool,
-}
-
-/// One device of the driver.
-#[derive(Debug)]
-pub(super) struct DeviceShared {
-    pub(super) id: DeviceId,
-    pub(super) state: Mutex<DevState>,
-    /// Signalled on every published tick, every acknowledgement and when the loop ends.
-    pub(super) cond: Condvar,
-    pub(super) stop: AtomicBool,
-    pub(super) result: BringUpResult,
-    /// First and last channel numbers.
-    pub(super) channels: (u32, u32),
-    pub(super) spans: Vec<u32>,
-}
-
-impl DeviceShared {
-    pub(super) fn new(
-        id: DeviceId,
-        core: XbusCore,
-        result: BringUpResult,
-        channels: (u32, u32),
-        spans: Vec<u32>,
-    ) -> Self {
-        Self {
-            id,
-            state: Mutex::new(DevState { core, tick: 0, acked: 0, alive: true }),
-            cond: Condvar::new(),
-            stop: AtomicBool::new(false),
-            result,
-            channels,
-            spans,
-        }
-    }
-}
-
 /// What a run loop shares with the other devices: the device list and the timing election.
-pub(super) struct Coord {
-    pub(super) devices: Devices,
-    pub(super) timing: Arc<Timing>,
+pub(crate) struct Coord {
+    pub(crate) devices: Devices,
+    pub(crate) timing: Arc<Timing>,
 }
 
-pub(super) fn spawn<T: Transport + 'static>(
+pub(crate) fn spawn<T: Transport + 'static>(
     transport: T,
     dev: Arc<DeviceShared>,
     clock: Arc<dyn Clock>,
@@ -123,7 +79,7 @@ struct Loop<T> {
 
 impl<T: Transport> Loop<T> {
     fn lock(&self) -> MutexGuard<'_, DevState> {
-        self.dev.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.dev.lock()
     }
 
     fn run(&mut self) {

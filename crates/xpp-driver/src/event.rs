@@ -1,0 +1,78 @@
+//! What the driver reports: device ids and the events of its channel.
+
+use xpp_proto::Instant;
+use xpp_proto::wire::SyncState;
+use xpp_span::dahdi::{Alarms, Event};
+
+/// The receiving end of [`Driver::events`](crate::Driver::events) (crossbeam-channel's).
+pub use crossbeam_channel::Receiver;
+
+/// A device of the driver, numbered from 0 in attach order (also its bus number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(pub usize);
+
+impl core::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "device {}", self.0)
+    }
+}
+
+/// What the driver reports on its event channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriverEvent {
+    /// Bring-up progress of a device being opened ([`Driver::open`](crate::Driver::open)); the device has no id
+    /// yet.
+    // Decision: ids are handed out at attach, after a successful bring-up, so that a failed
+    // bring-up leaves no hole in the bus numbering; concurrent opens interleave here.
+    BringUp(xpp_bringup::Event),
+    /// A device is attached and its run loop started.
+    DeviceReady {
+        /// The device.
+        device: DeviceId,
+        /// Its spans' numbers.
+        spans: Vec<u32>,
+        /// Its first and last channel numbers.
+        channels: (u32, u32),
+    },
+    /// A DAHDI event of a channel (as GETEVENT would return it).
+    // Decision: the run loop pops every channel's queue into this channel (one consumer
+    // model); the handle has no per-channel GETEVENT, so no event is seen twice or lost
+    // between two readers.
+    Chan {
+        /// The channel's device.
+        device: DeviceId,
+        /// Global channel number.
+        channo: u32,
+        /// The event.
+        event: Event,
+        /// When the run loop delivered it.
+        at: Instant,
+    },
+    /// A span's alarm word changed between "no alarm" and "some alarm".
+    SpanAlarms {
+        /// The span's device.
+        device: DeviceId,
+        /// Span number.
+        spanno: u32,
+        /// The new word.
+        alarms: Alarms,
+    },
+    /// The device reported its sync mode (SYNC_REPLY).
+    Sync {
+        /// The device.
+        device: DeviceId,
+        /// What it reported.
+        state: SyncState,
+    },
+    /// Surprise removal: every channel got REMOVED, the run loop ended.
+    DeviceRemoved {
+        /// The device.
+        device: DeviceId,
+    },
+    /// Orderly close: SYNC_SOURCE NONE was sent, every channel got REMOVED, the loop ended.
+    DeviceClosed {
+        /// The device.
+        device: DeviceId,
+    },
+}

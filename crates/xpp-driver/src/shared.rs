@@ -1,0 +1,89 @@
+//! What the driver, the run loops and the election share of each device.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+
+use xpp_bringup::BringUpResult;
+use xpp_span::xbus::{ChanError, XbusCore};
+
+use crate::error::DriverError;
+use crate::event::DeviceId;
+
+/// The devices, shared by the driver and the run loops (which re-run the election when
+/// their device goes).
+pub(crate) type Devices = Arc<RwLock<Vec<Arc<DeviceShared>>>>;
+
+/// What the run loop and the PBX calls share, behind [`DeviceShared::state`].
+#[derive(Debug)]
+pub(crate) struct DevState {
+    pub(crate) core: XbusCore,
+    /// Ticks published to blocking callers (after the tick's events were sent).
+    pub(crate) tick: u64,
+    /// Lockstep: the last tick a blocking caller finished with.
+    pub(crate) acked: u64,
+    /// The run loop is running.
+    pub(crate) alive: bool,
+}
+
+/// One device of the driver.
+#[derive(Debug)]
+pub(crate) struct DeviceShared {
+    pub(crate) id: DeviceId,
+    pub(crate) state: Mutex<DevState>,
+    /// Signalled on every published tick, every acknowledgement and when the loop ends.
+    pub(crate) cond: Condvar,
+    pub(crate) stop: AtomicBool,
+    pub(crate) result: BringUpResult,
+    /// First and last channel numbers.
+    pub(crate) channels: (u32, u32),
+    pub(crate) spans: Vec<u32>,
+}
+
+impl DeviceShared {
+    pub(crate) fn new(
+        id: DeviceId,
+        core: XbusCore,
+        result: BringUpResult,
+        channels: (u32, u32),
+        spans: Vec<u32>,
+    ) -> Self {
+        Self {
+            id,
+            state: Mutex::new(DevState { core, tick: 0, acked: 0, alive: true }),
+            cond: Condvar::new(),
+            stop: AtomicBool::new(false),
+            result,
+            channels,
+            spans,
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, DevState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Acknowledges the current tick (lockstep) and waits for the next one.
+    pub(crate) fn wait_next_tick(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<MutexGuard<'_, DevState>, DriverError> {
+        let mut st = self.lock();
+        if !st.alive {
+            return Err(ChanError::Removed.into());
+        }
+        let seen = st.tick;
+        st.acked = st.acked.max(seen);
+        self.cond.notify_all();
+        let (st, _) = self
+            .cond
+            .wait_timeout_while(st, timeout, |s| s.alive && s.tick == seen)
+            .unwrap_or_else(PoisonError::into_inner);
+        if st.tick != seen {
+            Ok(st)
+        } else if !st.alive {
+            Err(ChanError::Removed.into())
+        } else {
+            Err(DriverError::Timeout)
+        }
+    }
+}
