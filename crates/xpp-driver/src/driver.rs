@@ -1,5 +1,6 @@
 //! [`Driver`]: the devices, their run loops, and the PBX-facing API (see the crate doc).
 
+use std::ops::RangeInclusive;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
@@ -23,6 +24,7 @@ use crate::info::{ChanInfo, SpanInfo, chan_info};
 use crate::options::{DriverOptions, HOOK_WAIT};
 use crate::run_loop;
 use crate::shared::{DeviceShared, Devices};
+use crate::target::Target;
 
 /// The bus setup a bring-up established: each unit's descriptor, present ports and PRI
 /// protocol, and the sync state the device reported.
@@ -109,6 +111,34 @@ impl Driver {
         self.attach(ready)
     }
 
+    /// Opens the device `target` names, brings it up on the driver's clock and attaches it:
+    /// the way in without generics (C callers, command-line tools; `Box<dyn Transport>`
+    /// underneath). After the first open the device is looked for by its bus path
+    /// ([`Target::pinned`]), which its renumerations during bring-up do not change. A device
+    /// that cannot be opened at all fails at once with [`DriverError::Open`]; one that goes
+    /// away during bring-up fails as [`DriverError::BringUp`] when the phase times out.
+    pub fn open_target(
+        &self,
+        target: &Target,
+        config: BringUpConfig,
+        firmware: FirmwareSet,
+        run: RunOptions,
+    ) -> Result<DeviceId, DriverError> {
+        let first = target.open().map_err(DriverError::Open)?;
+        let pinned = target.pinned(first.info());
+        let mut first = Some(first);
+        let open = move || {
+            first.take().or_else(|| match pinned.open() {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    log::debug!("{pinned}: {e}");
+                    None
+                }
+            })
+        };
+        self.open(open, config, firmware, run)
+    }
+
     /// Attaches a device that is up (its transport with IN transfers possibly queued) and
     /// starts its run loop.
     pub fn attach<T: Transport + 'static>(&self, ready: Ready<T>) -> Result<DeviceId, DriverError> {
@@ -122,20 +152,20 @@ impl Driver {
         let taken: Vec<_> = devices
             .iter()
             .filter(|d| d.lock().alive)
-            .filter_map(|d| {
-                let (lo, hi) = (d.spans.iter().min()?, d.spans.iter().max()?);
-                Some((*lo..=*hi, d.channels.0..=d.channels.1))
-            })
+            .map(|d| (d.spans.clone(), d.channels.clone()))
             .collect();
         let mut numbering = Numbering::first_fit(nspans, nchans, &taken).ok_or(SetupError::TooMany)?;
         let mut core = XbusCore::new(now, id.0 as u8, &setup, &mut numbering)?;
         if self.options.configure_defaults {
             core.configure_defaults(now);
         }
-        let spans: Vec<u32> = core.spans().iter().map(|s| s.spanno()).collect();
+        // One device's numbers are consecutive (Numbering's decision): ranges, not lists.
+        let span_of = |s: Option<&xpp_span::span::Span>| s.map_or(0, |s| s.spanno());
+        let spans = span_of(core.spans().first())..=span_of(core.spans().last());
         let first = core.channels().first().map_or(0, |c| c.channo());
         let last = core.channels().last().map_or(0, |c| c.channo());
-        let shared = Arc::new(DeviceShared::new(id, core, ready.result, (first, last), spans.clone()));
+        let channels = first..=last;
+        let shared = Arc::new(DeviceShared::new(id, core, ready.result, channels.clone(), spans.clone()));
         let handle = run_loop::spawn(
             ready.transport,
             shared.clone(),
@@ -148,7 +178,7 @@ impl Driver {
         self.threads.lock().unwrap_or_else(PoisonError::into_inner).push(Some(handle));
         drop(devices);
         self.reelect();
-        let _ = self.tx.send(DriverEvent::DeviceReady { device: id, spans, channels: (first, last) });
+        let _ = self.tx.send(DriverEvent::DeviceReady { device: id, spans, channels });
         Ok(id)
     }
 
@@ -163,8 +193,10 @@ impl Driver {
         let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
         let alive: Vec<bool> = devices.iter().map(|d| d.lock().alive).collect();
         let overlaps = |a: &DeviceShared, b: &DeviceShared| {
-            (a.channels.0 <= b.channels.1 && b.channels.0 <= a.channels.1)
-                || a.spans.iter().any(|s| b.spans.contains(s))
+            let overlap = |x: &RangeInclusive<u32>, y: &RangeInclusive<u32>| {
+                x.start() <= y.end() && y.start() <= x.end()
+            };
+            overlap(&a.channels, &b.channels) || overlap(&a.spans, &b.spans)
         };
         devices
             .iter()
@@ -189,8 +221,7 @@ impl Driver {
     }
 
     fn device_of_chan(&self, channo: u32) -> Result<Arc<DeviceShared>, DriverError> {
-        self.device_with(|d| (d.channels.0..=d.channels.1).contains(&channo))
-            .ok_or(DriverError::NoSuchChannel(channo))
+        self.device_with(|d| d.channels.contains(&channo)).ok_or(DriverError::NoSuchChannel(channo))
     }
 
     fn device_of_span(&self, spanno: u32) -> Result<Arc<DeviceShared>, DriverError> {

@@ -36,4 +36,94 @@ pub enum DriverError {
     /// The run-loop thread could not be started.
     #[error("cannot start the run loop: {0}")]
     Thread(#[from] std::io::Error),
+    /// The device could not be opened ([`Driver::open_target`](crate::Driver::open_target)).
+    #[error("cannot open the device: {0}")]
+    Open(#[source] xpp_usb::Error),
+}
+
+/// A stable number for each kind of [`DriverError`], for callers that cannot match on the
+/// enum: the C ABI's result codes, command-line exit statuses, logs parsed by scripts.
+/// Numbers are never reused; new kinds get new numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// [`DriverError::NoSuchChannel`].
+    NoSuchChannel = 1,
+    /// [`DriverError::NoSuchSpan`].
+    NoSuchSpan = 2,
+    /// [`DriverError::NoSuchDevice`].
+    NoSuchDevice = 3,
+    /// [`DriverError::Chan`]: the channel is gone ([`ChanError::Removed`]).
+    ChanRemoved = 4,
+    /// [`DriverError::Chan`]: any other refusal of a channel operation.
+    ChanRefused = 5,
+    /// [`DriverError::Span`]: a configuration or hook command refused.
+    Refused = 6,
+    /// [`DriverError::Timeout`].
+    Timeout = 7,
+    /// [`DriverError::BringUp`].
+    BringUp = 8,
+    /// [`DriverError::Setup`].
+    Setup = 9,
+    /// [`DriverError::Thread`].
+    Thread = 10,
+    /// [`DriverError::Open`].
+    Open = 11,
+}
+
+impl DriverError {
+    /// This error's stable number.
+    pub const fn code(&self) -> ErrorCode {
+        match self {
+            Self::NoSuchChannel(_) => ErrorCode::NoSuchChannel,
+            Self::NoSuchSpan(_) => ErrorCode::NoSuchSpan,
+            Self::NoSuchDevice(_) => ErrorCode::NoSuchDevice,
+            Self::Chan(ChanError::Removed) => ErrorCode::ChanRemoved,
+            Self::Chan(_) => ErrorCode::ChanRefused,
+            Self::Span(_) => ErrorCode::Refused,
+            Self::Timeout => ErrorCode::Timeout,
+            Self::BringUp(_) => ErrorCode::BringUp,
+            Self::Setup(_) => ErrorCode::Setup,
+            Self::Thread(_) => ErrorCode::Thread,
+            Self::Open(_) => ErrorCode::Open,
+        }
+    }
+
+    /// The errno a DAHDI ioctl would fail with for this error (ENXIO for an unknown
+    /// channel or span, ENODEV for a removed device, EINVAL for a refused command,
+    /// ETIMEDOUT, EIO for a failed bring-up or open).
+    pub const fn errno(&self) -> i32 {
+        match self {
+            Self::NoSuchChannel(_) | Self::NoSuchSpan(_) | Self::NoSuchDevice(_) => 6, // ENXIO
+            Self::Chan(e) => e.errno(),
+            Self::Span(_) | Self::Setup(_) => 22,  // EINVAL
+            Self::Timeout => 110,                  // ETIMEDOUT
+            Self::BringUp(_) | Self::Open(_) => 5, // EIO
+            Self::Thread(_) => 11,                 // EAGAIN (pthread_create's)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_errnos_are_pinned() {
+        let cases = [
+            (DriverError::NoSuchChannel(9), 1, 6),
+            (DriverError::NoSuchSpan(9), 2, 6),
+            (DriverError::NoSuchDevice(DeviceId(3)), 3, 6),
+            (DriverError::Chan(ChanError::Removed), 4, 19),
+            (DriverError::Chan(ChanError::NoAudio), 5, 22),
+            (DriverError::Timeout, 7, 110),
+            (DriverError::Setup(SetupError::TooMany), 9, 22),
+            (DriverError::Thread(std::io::Error::other("x")), 10, 11),
+            (DriverError::Open(xpp_usb::Error::NotFound("1-1".into())), 11, 5),
+        ];
+        for (e, code, errno) in cases {
+            assert_eq!((e.code() as u32, e.errno()), (code, errno), "{e}");
+        }
+    }
 }

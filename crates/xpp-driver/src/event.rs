@@ -1,10 +1,15 @@
 //! What the driver reports: device ids and the events of its channel.
 
+use std::ops::RangeInclusive;
+
 use xpp_proto::Instant;
 use xpp_proto::wire::SyncState;
 use xpp_span::dahdi::{Alarms, Event};
 
-/// The receiving end of [`Driver::events`](crate::Driver::events) (crossbeam-channel's).
+/// The receiving end of [`Driver::events`](crate::Driver::events).
+// Decision: crossbeam-channel's receiver is part of the API on purpose, not wrapped: a PBX can
+// wait on the driver's events and its own channels in one `select!`, and clone it. The crate
+// is re-exported as `xpp_driver::channel`, so callers use the same version as the driver.
 pub use crossbeam_channel::Receiver;
 
 /// A device of the driver, numbered from 0 in attach order (also its bus number).
@@ -31,9 +36,9 @@ pub enum DriverEvent {
         /// The device.
         device: DeviceId,
         /// Its spans' numbers.
-        spans: Vec<u32>,
+        spans: RangeInclusive<u32>,
         /// Its first and last channel numbers.
-        channels: (u32, u32),
+        channels: RangeInclusive<u32>,
     },
     /// A DAHDI event of a channel (as GETEVENT would return it).
     // Decision: the run loop pops every channel's queue into this channel (one consumer

@@ -64,11 +64,16 @@ mod info;
 mod options;
 mod run_loop;
 mod shared;
+mod target;
 
+/// crossbeam-channel, whose [`Receiver`] [`Driver::events`] returns (for `select!` and the
+/// error types).
+pub use crossbeam_channel as channel;
 pub use driver::{Driver, bus_setup};
-pub use error::DriverError;
+pub use error::{DriverError, ErrorCode};
 pub use event::{DeviceId, DriverEvent, Receiver};
 pub use info::{ChanInfo, SpanInfo};
 pub use options::{DriverOptions, HOOK_WAIT, Pacing};
+pub use target::Target;
 /// The clock a driver runs on (the stack's one clock, from `xpp-usb`).
 pub use xpp_usb::{Clock, SystemClock};

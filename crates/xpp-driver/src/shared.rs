@@ -1,5 +1,6 @@
 //! What the driver, the run loops and the election share of each device.
 
+use std::ops::RangeInclusive;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
@@ -35,8 +36,9 @@ pub(crate) struct DeviceShared {
     pub(crate) stop: AtomicBool,
     pub(crate) result: BringUpResult,
     /// First and last channel numbers.
-    pub(crate) channels: (u32, u32),
-    pub(crate) spans: Vec<u32>,
+    pub(crate) channels: RangeInclusive<u32>,
+    /// Span numbers.
+    pub(crate) spans: RangeInclusive<u32>,
 }
 
 impl DeviceShared {
@@ -44,8 +46,8 @@ impl DeviceShared {
         id: DeviceId,
         core: XbusCore,
         result: BringUpResult,
-        channels: (u32, u32),
-        spans: Vec<u32>,
+        channels: RangeInclusive<u32>,
+        spans: RangeInclusive<u32>,
     ) -> Self {
         Self {
             id,

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration as StdDuration;
 
-use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
 use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing};
 use xpp_emu::config::Stage;
 use xpp_emu::data::g711::{Source, has_tone};
@@ -23,11 +23,13 @@ fn emulator() -> Emulator {
     Emulator::with_mode(DeviceConfig::default().with_start_stage(Stage::Running), ClockMode::AutoAdvance)
 }
 
+fn firmware() -> FirmwareSet {
+    read_firmware_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware")).unwrap()
+}
+
 fn open(drv: &Driver, emu: &Emulator) -> DeviceId {
-    let fw =
-        read_firmware_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware")).unwrap();
     let e2 = emu.clone();
-    drv.open(move || e2.transport(0), BringUpConfig::default(), fw, RunOptions::default())
+    drv.open(move || e2.transport(0), BringUpConfig::default(), firmware(), RunOptions::default())
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -116,12 +118,24 @@ fn lockstep_call_with_audio_both_ways() {
 #[test]
 fn two_devices_number_consecutively() {
     let (a, b) = (emulator(), emulator());
-    // The driver's clock is device A's; B's loop runs on its own emulator's clock but its
-    // core reads A's time — fine for numbering and events, which is what this checks.
+    // The driver's clock is device A's. Two emulators are two virtual clocks, so B is
+    // brought up on its own (bring_up on B's clock, then attach); its loop then runs on B's
+    // clock while its core reads A's time — fine for numbering and events, which is what
+    // this checks. (Real devices share the wall clock and all go through Driver::open.)
     let drv = Driver::new(a.clone(), DriverOptions::default());
     let rx = drv.events();
     let ia = open(&drv, &a);
-    let ib = open(&drv, &b);
+    let b2 = b.clone();
+    let ready = bring_up(
+        move || b2.transport(0),
+        &b,
+        BringUpConfig::default(),
+        firmware(),
+        RunOptions::default(),
+        |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let ib = drv.attach(ready).unwrap();
     assert_eq!((ia, ib), (DeviceId(0), DeviceId(1)));
     let spans: Vec<_> =
         drv.spans().iter().map(|s| (s.device, s.spanno, s.name.clone(), s.basechan)).collect();

@@ -102,7 +102,7 @@ fn bring_up_from_running_lists_spans_and_channels() {
         );
         assert_eq!(
             seen.last(),
-            Some(&DriverEvent::DeviceReady { device: id, spans: vec![1, 2], channels: (1, CHANNELS) })
+            Some(&DriverEvent::DeviceReady { device: id, spans: 1..=2, channels: 1..=CHANNELS })
         );
         let spans = drv.spans();
         let s: Vec<_> =

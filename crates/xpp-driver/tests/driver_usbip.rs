@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
-use xpp_driver::{Driver, DriverEvent, DriverOptions};
+use xpp_driver::{Driver, DriverEvent, DriverOptions, ErrorCode, Target};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::usbip_server::{UsbIpServer, busid};
 use xpp_emu::{DeviceConfig, Emulator};
@@ -83,6 +83,39 @@ fn off_hook_over_usbip_reaches_the_pbx() {
         drv.close_device(id).unwrap();
         until(&rx, |e| matches!(e, DriverEvent::DeviceClosed { .. }));
         assert!(!drv.is_running(id).unwrap());
+        drv.close();
+        server.shutdown();
+    });
+}
+
+/// The non-generic open: a cold device (USB firmware stage 0) named by its text target
+/// `usbip:ADDR/BUSID` is brought up through both of its renumerations (the opener finds it
+/// again each time) and attached; a target that cannot be opened fails at once with `Open`.
+#[test]
+fn open_target_brings_a_cold_device_up_over_usbip() {
+    within(120, || {
+        let cfg = DeviceConfig::default().with_start_stage(EmuStage::Cold);
+        let (emu, _runner) = Emulator::real_time(cfg);
+        let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
+        let target: Target = format!("usbip:{}/{}", server.local_addr(), busid(0)).parse().unwrap();
+        let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
+        let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
+        let drv = Driver::new(SystemClock::new(), DriverOptions::default());
+        let rx = drv.events();
+
+        let nobody: Target = format!("usbip:{}/9-9", server.local_addr()).parse().unwrap();
+        let err = drv
+            .open_target(&nobody, BringUpConfig::default(), fw.clone(), RunOptions::default())
+            .expect_err("no device 9-9 on the server");
+        assert_eq!(err.code(), ErrorCode::Open, "{err}");
+
+        let id = drv
+            .open_target(&target, BringUpConfig::default(), fw, RunOptions::default())
+            .unwrap_or_else(|e| panic!("bring-up of {target}: {e}"));
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        assert!(emu.with_device(|d| d.counters().renumerations) >= 2, "cold -> USB firmware -> running");
+        let t0 = drv.wait_tick(id, WAIT).unwrap();
+        assert!(drv.wait_tick(id, WAIT).unwrap() > t0, "the device ticks");
         drv.close();
         server.shutdown();
     });
