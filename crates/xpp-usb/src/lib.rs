@@ -17,12 +17,15 @@ mod error;
 mod info;
 pub mod middleware;
 #[cfg(feature = "nusb")]
+#[path = "backend/nusb/mod.rs"]
 pub mod nusb_backend;
 #[cfg(feature = "rusb")]
+#[path = "backend/rusb/mod.rs"]
 pub mod rusb_backend;
 #[cfg(all(test, any(feature = "nusb", feature = "rusb")))]
 mod tests_hw;
 mod transport;
+#[path = "backend/usbip/mod.rs"]
 pub mod usbip;
 
 pub use error::Error;
