@@ -7,10 +7,10 @@ use xpp_proto::mgmt::Capabilities;
 use xpp_proto::{Duration, Instant};
 use xpp_usb::{ControlSetup, DeviceInfo, TransferError, ep};
 
-use crate::config::{DeviceConfig, EepromKind, Stage};
+use crate::config::{DeviceConfig, EepromKind, FaultAction, ScheduledFault, Stage};
 use crate::data::DataInterface;
 use crate::eeprom::{Eeprom, module_type};
-use crate::fault::{FaultAction, FaultEngine, ScheduledFault};
+use crate::fault::FaultEngine;
 use crate::loader::{Cpucs, Fx2, Loader, LoaderEnv, fpga_image_for, judge, usb_image_for, version6};
 use crate::usb::{Identity, UsbStage};
 

@@ -15,10 +15,9 @@
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::{Duration, Instant};
 
-use crate::config::{DeviceConfig, FxsChip, ModuleConfig, Stage};
+use crate::config::{DataFault, DeviceConfig, FaultAction, FxsChip, ModuleConfig, ScheduledFault, Stage};
 use crate::data::{self, EventKind, Stats};
 use crate::device::{DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
-use crate::fault::{DataFault, FaultAction, ScheduledFault};
 use crate::scenario::Applied;
 use crate::script::{Action, Alarm, Endpoint};
 
