@@ -538,6 +538,7 @@ impl Device {
     }
 
     /// The next event, oldest first.
+    #[must_use = "the event is taken off the queue"]
     pub fn poll_event(&mut self) -> Option<DeviceEvent> {
         self.events.pop_front()
     }
@@ -554,6 +555,7 @@ impl Device {
 
     /// When [`Device::handle_timeout`] must next run (also when a delayed IN transfer becomes
     /// ready), or `None`.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.own_deadline();
         let mut consider = |x: Option<Instant>| {

@@ -234,6 +234,7 @@ impl Reporter {
     }
 
     /// Every line due at `now`, oldest first, with its device time.
+    #[must_use = "the lines are due once: a later poll does not return them again"]
     pub fn poll(&mut self, device: &mut Device, now: Instant) -> Vec<(Instant, String)> {
         let mut lines = Vec::new();
         while let Some(e) = device.poll_event() {

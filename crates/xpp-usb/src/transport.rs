@@ -125,6 +125,7 @@ pub trait Transport: Send {
 
     /// The oldest finished transfer on `endpoint`, waiting up to `timeout`. `None` if nothing
     /// finished in time (or nothing is pending).
+    #[must_use = "a completion comes back once: dropping it loses its status and buffer"]
     fn wait_next_complete(&mut self, endpoint: u8, timeout: Duration) -> Option<Completion>;
 
     /// Cancels every pending transfer on `endpoint`; they still come back through

@@ -315,6 +315,7 @@ impl DataInterface {
     }
 
     /// The next equipment/line event, oldest first (MODEL: EQ-9).
+    #[must_use = "the event is taken off the queue"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
     }
@@ -457,6 +458,7 @@ impl DataInterface {
     }
 
     /// The next bulk IN transfer for endpoint 0x86, written into `buf`; its length.
+    #[must_use = "the transfer is taken off the queue; its length is the only way to read `buf`"]
     pub fn poll_in(&mut self, _now: Instant, buf: &mut [u8; 512]) -> Option<usize> {
         let b = self.out.pop()?;
         let n = b.len().min(MAX_TRANSFER);
@@ -487,6 +489,7 @@ impl DataInterface {
     }
 
     /// When [`DataInterface::handle_timeout`] must next run.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.session.then(|| self.next_tick())
     }

@@ -89,6 +89,7 @@ impl Hotplug {
     }
 
     /// The next arrival or departure of an Astribank, waiting up to `timeout`.
+    #[must_use = "the event is consumed"]
     pub fn next_event(&mut self, timeout: Duration) -> Option<HotplugEvent> {
         let deadline = Instant::now() + timeout;
         let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
