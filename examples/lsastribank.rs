@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::{Value, json};
 use xpp::usb::Speed;
-use xpp::usb::discovery::{self, Astribank, Hotplug, HotplugEvent, Model, bcd_string, classify};
+use xpp::usb::backend::nusb::{self, Hotplug, HotplugEvent};
+use xpp::usb::discovery::{Astribank, Model, bcd_string, classify};
 use xpp::usb::usbip::{codec::ExportedDevice, list_devices};
 
 /// List Astribank-family USB devices (vendor e4e4, and 04b4:8613 in recovery).
@@ -120,7 +121,7 @@ fn run(args: &Args) -> Result<(), String> {
             hotplug = Some(h);
             found
         } else {
-            discovery::list().map_err(|e| e.to_string())?
+            nusb::list().map_err(|e| e.to_string())?
         };
         found.iter().map(|a| (local_text(a), local_json(a))).unzip()
     };

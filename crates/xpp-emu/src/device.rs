@@ -7,10 +7,10 @@ use xpp_proto::mgmt::Capabilities;
 use xpp_proto::{Duration, Instant};
 use xpp_usb::{ControlSetup, DeviceInfo, TransferError, ep};
 
-use crate::config::{DeviceConfig, EepromKind, Stage};
+use crate::config::{DeviceConfig, EepromKind, FaultAction, ScheduledFault, Stage};
 use crate::data::DataInterface;
 use crate::eeprom::{Eeprom, module_type};
-use crate::fault::{FaultAction, FaultEngine, ScheduledFault};
+use crate::fault::FaultEngine;
 use crate::loader::{Cpucs, Fx2, Loader, LoaderEnv, fpga_image_for, judge, usb_image_for, version6};
 use crate::usb::{Identity, UsbStage};
 
@@ -538,6 +538,7 @@ impl Device {
     }
 
     /// The next event, oldest first.
+    #[must_use = "the event is taken off the queue"]
     pub fn poll_event(&mut self) -> Option<DeviceEvent> {
         self.events.pop_front()
     }
@@ -554,6 +555,7 @@ impl Device {
 
     /// When [`Device::handle_timeout`] must next run (also when a delayed IN transfer becomes
     /// ready), or `None`.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.own_deadline();
         let mut consider = |x: Option<Instant>| {

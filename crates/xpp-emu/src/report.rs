@@ -15,10 +15,9 @@
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::{Duration, Instant};
 
-use crate::config::{DeviceConfig, FxsChip, ModuleConfig, Stage};
+use crate::config::{DataFault, DeviceConfig, FaultAction, FxsChip, ModuleConfig, ScheduledFault, Stage};
 use crate::data::{self, EventKind, Stats};
 use crate::device::{DetachReason, Device, DeviceEvent, FirmwareKind, JumpReason};
-use crate::fault::{DataFault, FaultAction, ScheduledFault};
 use crate::scenario::Applied;
 use crate::script::{Action, Alarm, Endpoint};
 
@@ -235,6 +234,7 @@ impl Reporter {
     }
 
     /// Every line due at `now`, oldest first, with its device time.
+    #[must_use = "the lines are due once: a later poll does not return them again"]
     pub fn poll(&mut self, device: &mut Device, now: Instant) -> Vec<(Instant, String)> {
         let mut lines = Vec::new();
         while let Some(e) = device.poll_event() {

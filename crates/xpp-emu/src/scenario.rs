@@ -268,6 +268,7 @@ impl Scenario {
     }
 
     /// When the next event is due, or `None` when every event was applied.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.events.get(self.next).map(|e| self.start + e.at)
     }

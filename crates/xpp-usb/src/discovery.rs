@@ -1,11 +1,13 @@
 //! Finding Astribanks: which USB identities belong to the family, what stage each is in,
-//! where it sits, and (with the `nusb` feature) listing and a hotplug stream.
+//! and where it sits. Pure: no IO and no backend; listing and the hotplug stream are the
+//! nusb backend's (`backend::nusb::list`, `backend::nusb::Hotplug`), which apply these
+//! tables to what the OS reports.
 //!
 //! The identities (docs/reference/mpp-twinstar-firmware.md §1.1, docs/reference/xpp-protocol.md §2.1): vendor `0xE4E4`,
 //! product `0x11FS` where `F` is the model family and `S` the firmware stage, plus the
 //! TwinStar monitor `1163`, the EEPROM burner `1164`, and the bare Cypress FX2 `04b4:8613`
 //! an Astribank shows when its EEPROM source byte is corrupt. [`classify`] is the pure
-//! mapping; [`list`] and [`Hotplug`] apply it to what the OS reports.
+//! mapping.
 //!
 //! Devices are addressed by a [`Locator`]: a kernel bus path (`1-1.2`), the dahdi-tools
 //! `BBB/DDD` form (bus and device number, as in `/dev/bus/usb/001/010`), or a serial
@@ -273,130 +275,6 @@ impl FromStr for Locator {
             return Err(bad());
         }
         Ok(Self::BusPath { bus, ports })
-    }
-}
-
-#[cfg(feature = "nusb")]
-pub use with_nusb::*;
-
-#[cfg(feature = "nusb")]
-mod with_nusb {
-    use std::collections::HashMap;
-    use std::pin::Pin;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    use std::thread::{self, Thread};
-    use std::time::{Duration, Instant};
-
-    use futures_core::Stream;
-    use nusb::MaybeFuture;
-
-    use super::{Astribank, classify};
-    use crate::error::Error;
-    use crate::nusb_backend::{map_open_error, map_speed};
-
-    /// An [`Astribank`] from nusb's description of a device; `None` if it is not one.
-    pub fn from_nusb(d: &nusb::DeviceInfo) -> Option<Astribank> {
-        let model = classify(d.vendor_id(), d.product_id())?;
-        Some(Astribank {
-            model,
-            vendor_id: d.vendor_id(),
-            product_id: d.product_id(),
-            bcd_device: d.device_version(),
-            bus: d.bus_id().parse().unwrap_or(0),
-            address: d.device_address(),
-            ports: d.port_chain().to_vec(),
-            serial: d.serial_number().map(str::to_owned),
-            speed: map_speed(d.speed()),
-        })
-    }
-
-    /// Every Astribank-family device, sorted by bus path. A machine without a USB subsystem
-    /// gives [`Error::Unavailable`].
-    pub fn list() -> Result<Vec<Astribank>, Error> {
-        Ok(list_nusb()?.into_iter().map(|(_, a)| a).collect())
-    }
-
-    /// [`list`] with nusb's own descriptions, for opening.
-    pub(crate) fn list_nusb() -> Result<Vec<(nusb::DeviceInfo, Astribank)>, Error> {
-        let devices = nusb::list_devices().wait().map_err(|e| Error::Unavailable(e.to_string()))?;
-        let mut found: Vec<_> = devices.filter_map(|d| from_nusb(&d).map(|a| (d, a))).collect();
-        found.sort_by(|a, b| (a.1.bus, &a.1.ports).cmp(&(b.1.bus, &b.1.ports)));
-        Ok(found)
-    }
-
-    /// An Astribank appearing or disappearing.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    #[non_exhaustive]
-    pub enum HotplugEvent {
-        /// A device arrived (plugged in, or re-enumerated into a new stage).
-        Arrived(Astribank),
-        /// A device left (unplugged, or re-enumerating; its transport now reports
-        /// `Disconnected`).
-        Left(Astribank),
-    }
-
-    /// Astribank arrivals and departures, built on nusb's `watch_devices`.
-    ///
-    /// Create it *before* listing, so nothing falls between the list and the first event;
-    /// [`Hotplug::new`] does both and returns the devices present now.
-    pub struct Hotplug {
-        watch: nusb::hotplug::HotplugWatch,
-        known: HashMap<nusb::DeviceId, Astribank>,
-    }
-
-    impl std::fmt::Debug for Hotplug {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("Hotplug").field("known", &self.known.len()).finish_non_exhaustive()
-        }
-    }
-
-    struct ThreadWaker(Thread);
-
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    impl Hotplug {
-        /// Starts watching; returns the watcher and the Astribanks present now.
-        pub fn new() -> Result<(Self, Vec<Astribank>), Error> {
-            let watch = nusb::watch_devices().map_err(|e| map_open_error(&e, "hotplug watch"))?;
-            let present = list_nusb()?;
-            let known = present.iter().map(|(d, a)| (d.id(), a.clone())).collect();
-            Ok((Self { watch, known }, present.into_iter().map(|(_, a)| a).collect()))
-        }
-
-        /// The next arrival or departure of an Astribank, waiting up to `timeout`.
-        pub fn next_event(&mut self, timeout: Duration) -> Option<HotplugEvent> {
-            let deadline = Instant::now() + timeout;
-            let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-            let mut cx = Context::from_waker(&waker);
-            loop {
-                match Pin::new(&mut self.watch).poll_next(&mut cx) {
-                    Poll::Ready(Some(nusb::hotplug::HotplugEvent::Connected(d))) => {
-                        if let Some(a) = from_nusb(&d) {
-                            self.known.insert(d.id(), a.clone());
-                            return Some(HotplugEvent::Arrived(a));
-                        }
-                    }
-                    Poll::Ready(Some(nusb::hotplug::HotplugEvent::Disconnected(id))) => {
-                        if let Some(a) = self.known.remove(&id) {
-                            return Some(HotplugEvent::Left(a));
-                        }
-                    }
-                    Poll::Ready(None) => return None,
-                    Poll::Pending => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            return None;
-                        }
-                        thread::park_timeout(deadline - now);
-                    }
-                }
-            }
-        }
     }
 }
 

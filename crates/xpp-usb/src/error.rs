@@ -1,8 +1,8 @@
 //! The crate's error type for everything that is not a single transfer: listing, opening,
 //! claiming, hotplug, and the USB/IP connection set-up.
 
+use crate::backend::usbip::codec::CodecError;
 use crate::transport::TransferError;
-use crate::usbip::CodecError;
 
 /// Why listing, opening or connecting failed. Transfers report [`TransferError`] instead.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,20 @@
-//! Device identity as a transport reports it.
+//! Device identity as a transport reports it, and the direction of an endpoint address.
+//!
+//! A leaf: the transport trait and every backend build on these types.
 
-use crate::transport::{Direction, endpoint_direction};
+/// Transfer direction, from the host's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Device to host.
+    In,
+    /// Host to device.
+    Out,
+}
+
+/// The direction of endpoint address `ep` (bit 7 set = IN).
+pub const fn endpoint_direction(ep: u8) -> Direction {
+    if ep & 0x80 != 0 { Direction::In } else { Direction::Out }
+}
 
 /// USB bus speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

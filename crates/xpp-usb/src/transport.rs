@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::info::DeviceInfo;
+use crate::info::{DeviceInfo, Direction, endpoint_direction};
 
 /// Why a transfer failed. One function per backend maps its OS or library codes to these
 /// (nusb's `TransferError`, which this mirrors).
@@ -27,20 +27,6 @@ pub enum TransferError {
     /// A code the backend could not map, kept for the logs.
     #[error("unknown transfer error {0}")]
     Unknown(u32),
-}
-
-/// Transfer direction, from the host's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Device to host.
-    In,
-    /// Host to device.
-    Out,
-}
-
-/// The direction of endpoint address `ep` (bit 7 set = IN).
-pub const fn endpoint_direction(ep: u8) -> Direction {
-    if ep & 0x80 != 0 { Direction::In } else { Direction::Out }
 }
 
 /// A finished transfer, handed back with its buffer for reuse.
@@ -139,6 +125,7 @@ pub trait Transport: Send {
 
     /// The oldest finished transfer on `endpoint`, waiting up to `timeout`. `None` if nothing
     /// finished in time (or nothing is pending).
+    #[must_use = "a completion comes back once: dropping it loses its status and buffer"]
     fn wait_next_complete(&mut self, endpoint: u8, timeout: Duration) -> Option<Completion>;
 
     /// Cancels every pending transfer on `endpoint`; they still come back through

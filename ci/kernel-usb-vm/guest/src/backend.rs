@@ -53,7 +53,7 @@ pub(crate) trait Backend {
     fn in_rate_floor(&self) -> u32;
 }
 
-/// The nusb backend (and `xpp_usb::discovery`, which is built on nusb).
+/// The nusb backend, listing through its own `xpp_usb::backend::nusb::list`.
 pub(crate) struct Nusb;
 
 impl Backend for Nusb {
@@ -62,7 +62,7 @@ impl Backend for Nusb {
     }
 
     fn list(&self) -> Result<Vec<Found>, String> {
-        let found = xpp_usb::discovery::list().map_err(|e| e.to_string())?;
+        let found = xpp_usb::backend::nusb::list().map_err(|e| e.to_string())?;
         Ok(found
             .into_iter()
             .map(|a| Found {

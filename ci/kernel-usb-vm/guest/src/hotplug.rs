@@ -1,4 +1,4 @@
-//! `nusb.hotplug`: `xpp_usb::discovery::Hotplug` (nusb's hotplug watch, which listens to the
+//! `nusb.hotplug`: `xpp_usb::backend::nusb::Hotplug` (nusb's hotplug watch, which listens to the
 //! events Debian's `systemd-udevd` re-broadcasts) sees a fresh cold device arrive when it is
 //! attached, leave and arrive again across its USB firmware's renumeration, and leave when
 //! its vhci port is detached.
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use xpp_emu::DeviceConfig;
 use xpp_emu::usbip_server::UsbIpServer;
 use xpp_proto::firmware::{Fx2Load, HexFile};
-use xpp_usb::discovery::{Astribank, Hotplug, HotplugEvent, Locator};
+use xpp_usb::backend::nusb::{Hotplug, HotplugEvent};
+use xpp_usb::discovery::{Astribank, Locator};
 use xpp_usb::{ControlSetup, Transport};
 
 use crate::vhci::{self, Attacher};

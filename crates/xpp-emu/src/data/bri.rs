@@ -3,12 +3,13 @@
 use xpp_proto::wire::{Address, Message, Multibyte, RegAccess, RegCmd, Repr};
 use xpp_proto::{Duration, Instant};
 
-use super::equipment::{BriFarEnd, EquipmentTimings};
+use super::equipment::BriFarEnd;
 use super::event::{EventKind, EventLog, PortRef};
 use super::g711::{Law, fcs16};
 use super::regs::ChipRegs;
 use super::tick::XpdPcm;
 use super::{OutQueue, Stats};
+use crate::config::EquipmentTimings;
 
 /// Longest D-channel frame accepted from the host (MODEL: BRI-8).
 const MAX_FRAME: usize = 300;

@@ -12,52 +12,7 @@ use xpp_proto::{Duration, Instant};
 use super::callerid::{self, CallerId, CidReceiver, CidStandard};
 use super::event::{EventKind, EventLog, PortRef};
 use super::g711::{self, Generator, Law, Recorder, Source};
-
-/// Equipment timings (MODEL: EQ-1, EQ-4, EQ-5, EQ-6); part of [`DataConfig`](super::DataConfig).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EquipmentTimings {
-    /// Flash: on-hook time (default 600 ms).
-    pub flash_ms: u32,
-    /// DTMF tone length (default 100 ms).
-    pub dtmf_on_ms: u32,
-    /// DTMF gap (default 100 ms).
-    pub dtmf_off_ms: u32,
-    /// Pulse break (default 60 ms, 10 pps).
-    pub pulse_break_ms: u32,
-    /// Pulse make (default 40 ms).
-    pub pulse_make_ms: u32,
-    /// Pause between pulse digits (default 700 ms).
-    pub interdigit_ms: u32,
-    /// Ring cadence on time (default 2000 ms).
-    pub ring_on_ms: u32,
-    /// Ring cadence off time (default 4000 ms).
-    pub ring_off_ms: u32,
-    /// Far party answers this long after the last dialled digit (default 2000 ms).
-    pub answer_delay_ms: u32,
-    /// Disconnect supervision: battery off this long (default 800 ms).
-    pub disconnect_ms: u32,
-    /// Samples each recorder keeps (default 80 000 = 10 s).
-    pub record_limit: usize,
-}
-
-impl Default for EquipmentTimings {
-    fn default() -> Self {
-        Self {
-            flash_ms: 600,
-            dtmf_on_ms: 100,
-            dtmf_off_ms: 100,
-            pulse_break_ms: 60,
-            pulse_make_ms: 40,
-            interdigit_ms: 700,
-            ring_on_ms: 2000,
-            ring_off_ms: 4000,
-            answer_delay_ms: 2000,
-            disconnect_ms: 800,
-            record_limit: 80_000,
-        }
-    }
-}
+use crate::config::EquipmentTimings;
 
 const fn ms(v: u32) -> Duration {
     Duration::from_millis(v as u64)

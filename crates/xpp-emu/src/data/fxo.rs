@@ -3,12 +3,13 @@
 use xpp_proto::wire::{Address, Message, RegAccess, Repr, SigChanged};
 use xpp_proto::{Duration, Instant};
 
-use super::equipment::{EquipmentTimings, FxoLineIn, PstnLine};
+use super::equipment::{FxoLineIn, PstnLine};
 use super::event::{EventLog, PortRef};
 use super::fxs::queue_unsolicited;
 use super::regs::ChipRegs;
 use super::tick::XpdPcm;
-use super::{DataConfig, OutQueue, SILENCE_U};
+use super::{OutQueue, SILENCE_U};
+use crate::config::{DataConfig, EquipmentTimings};
 
 #[derive(Debug, Clone)]
 pub(crate) struct FxoPort {

@@ -3,12 +3,12 @@
 use xpp_proto::wire::{Address, Message, RamAccess, RegAccess, RegCmd, Repr, SigChanged};
 use xpp_proto::{Duration, Instant};
 
-use super::equipment::{EquipmentTimings, LineFeed, Phone, PhoneSide};
+use super::equipment::{LineFeed, Phone, PhoneSide};
 use super::event::{EventLog, PortRef};
 use super::regs::ChipRegs;
 use super::tick::XpdPcm;
 use super::{OutQueue, SILENCE_U};
-use crate::config::FxsChip;
+use crate::config::{EquipmentTimings, FxsChip};
 
 /// DTMF digit string of the detector result index (MODEL: FXS-14).
 const DTMF_DIGITS: &[u8; 16] = b"D1234567890*#ABC";

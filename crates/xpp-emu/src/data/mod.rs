@@ -44,7 +44,7 @@ use xpp_proto::Instant;
 use xpp_proto::wire::{Address, MAX_TRANSFER, Repr, UnitDescriptor};
 
 pub use bri::BriPortState;
-pub use equipment::{BriFarEnd, CallState, EquipmentTimings, LineFeed, Phone, PriFarEnd, PstnLine};
+pub use equipment::{BriFarEnd, CallState, LineFeed, Phone, PriFarEnd, PstnLine};
 pub use event::{Event, EventKind, PortRef};
 pub use fxo::FxoPortState;
 pub use fxs::FxsPortState;
@@ -53,76 +53,11 @@ pub use link::{CrossLink, LinkSide};
 pub use patch::{AudioChannel, PatchError};
 pub use pri::PriPortState;
 
-use crate::config::DeviceConfig;
+pub use crate::config::{DataConfig, EquipmentTimings, PcmReadMask};
+use crate::config::{DataFault, DeviceConfig};
 
 /// µ-law silence.
 pub(crate) const SILENCE_U: u8 = 0xFF;
-
-/// Which lines a PCM_READ carries (MODEL: TIME-14, decision XP-13.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum PcmReadMask {
-    /// The lines of the host's last PCM_WRITE round, per XPD.
-    #[default]
-    Mirror,
-    /// Every channel of every XPD (exercises the host's 512-byte split and masking).
-    AllChannels,
-}
-
-/// Tunables of the data interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DataConfig {
-    /// PCM_READ line selection (default Mirror, TIME-14).
-    pub pcm_read_mask: PcmReadMask,
-    /// Crystal offset of the internal clock in ppm; positive = slower (default 0, TIME-1).
-    pub crystal_ppm: i32,
-    /// Clock change per PLL adjustment step in ppm (default 5, TIME-9).
-    pub pll_step_ppm: u32,
-    /// DTMF detection time (default 40 ms, FXS-14).
-    pub dtmf_detect_ms: u32,
-    /// Ring detect delay after a ring edge (default 0, FXO-6).
-    pub ring_detect_ms: u32,
-    /// On-hook VBAT with battery (default 48, FXO-3).
-    pub battery_volts: i8,
-    /// Off-hook VBAT (default 8, FXO-3).
-    pub loop_volts: i8,
-    /// Off-hook loop current (default 20, FXO-4).
-    pub loop_current: u8,
-    /// Period of unsolicited loop-current replies per off-hook port (default none, FXO-5).
-    pub fxo_loop_current_report_ms: Option<u32>,
-    /// BRI layer-1 activation time (default 10 ms, BRI-4).
-    pub l1_activate_ms: u32,
-    /// Echo canceller CPLD version (default 0x0101, ECHO-5).
-    pub cpld_version: u16,
-    /// Equipment timings (EQ rows).
-    pub timings: EquipmentTimings,
-    /// Most IN transfers waiting for `poll_in`; newer ones are dropped and counted.
-    pub max_queued_in: usize,
-    /// Most entries in the event log; the oldest are dropped.
-    pub event_log_limit: usize,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            pcm_read_mask: PcmReadMask::Mirror,
-            crystal_ppm: 0,
-            pll_step_ppm: 5,
-            dtmf_detect_ms: 40,
-            ring_detect_ms: 0,
-            battery_volts: 48,
-            loop_volts: 8,
-            loop_current: 20,
-            fxo_loop_current_report_ms: None,
-            l1_activate_ms: 10,
-            cpld_version: 0x0101,
-            timings: EquipmentTimings::default(),
-            max_queued_in: 4096,
-            event_log_limit: 4096,
-        }
-    }
-}
 
 /// Counters in the window that XBUS_RESET 0x10 restarts (MODEL: TIME-17).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -380,6 +315,7 @@ impl DataInterface {
     }
 
     /// The next equipment/line event, oldest first (MODEL: EQ-9).
+    #[must_use = "the event is taken off the queue"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop()
     }
@@ -522,6 +458,7 @@ impl DataInterface {
     }
 
     /// The next bulk IN transfer for endpoint 0x86, written into `buf`; its length.
+    #[must_use = "the transfer is taken off the queue; its length is the only way to read `buf`"]
     pub fn poll_in(&mut self, _now: Instant, buf: &mut [u8; 512]) -> Option<usize> {
         let b = self.out.pop()?;
         let n = b.len().min(MAX_TRANSFER);
@@ -552,6 +489,7 @@ impl DataInterface {
     }
 
     /// When [`DataInterface::handle_timeout`] must next run.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.session.then(|| self.next_tick())
     }
@@ -562,9 +500,8 @@ impl DataInterface {
     }
 
     /// Applies a data-interface fault now (MODEL: FAULT-11, FAULT-12); see
-    /// [`DataFault`](crate::fault::DataFault). Faults that emit packets do so only in a session.
-    pub fn inject(&mut self, now: Instant, fault: crate::fault::DataFault) {
-        use crate::fault::DataFault;
+    /// [`DataFault`]. Faults that emit packets do so only in a session.
+    pub fn inject(&mut self, now: Instant, fault: DataFault) {
         self.stats.faults_injected += 1;
         let seed = self.device.seed;
         match fault {

@@ -3,9 +3,10 @@
 
 use xpp_proto::{Duration, Instant};
 
-use super::equipment::{EquipmentTimings, FxoLineIn, LineFeed, PhoneSide};
+use super::equipment::{FxoLineIn, LineFeed, PhoneSide};
 use super::event::{EventKind, EventLog, PortRef};
 use super::{Card, DataInterface, SILENCE_U};
+use crate::config::EquipmentTimings;
 
 /// Why a patch was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -6,12 +6,13 @@ use xpp_proto::wire::{Address, RegAccess};
 use xpp_proto::Instant;
 
 use super::OutQueue;
-use super::equipment::{EquipmentTimings, PriFarEnd};
+use super::equipment::PriFarEnd;
 use super::event::{EventKind, EventLog, PortRef};
 use super::fxs::queue_unsolicited;
 use super::g711::Law;
 use super::regs::ChipRegs;
 use super::tick::XpdPcm;
+use crate::config::EquipmentTimings;
 
 /// What a PRI port receives this ms (MODEL: PRI-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

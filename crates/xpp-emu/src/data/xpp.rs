@@ -16,8 +16,8 @@ use super::fxs::FxsUnit;
 use super::g711::Law;
 use super::pri::PriUnit;
 use super::tick::XpdPcm;
-use super::{Card, DataInterface, PcmReadMask, Sync};
-use crate::config::{FxsChip, ModuleConfig};
+use super::{Card, DataInterface, Sync};
+use crate::config::{FxsChip, ModuleConfig, PcmReadMask};
 
 impl DataInterface {
     /// Builds units, descriptors and XPD PCM buffers from the device configuration.

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::info::DeviceInfo;
-use crate::transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+use crate::info::{DeviceInfo, Direction, endpoint_direction};
+use crate::transport::{Completion, ControlSetup, TransferError, Transport};
 
 /// Fault probabilities for one endpoint (each in `0.0..=1.0`; 0 = never).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -9,8 +9,8 @@ use super::usbmon::{
     self, EventType, FLAG_DATA_IN, FLAG_DATA_OUT, FLAG_DATA_PRESENT, FLAG_SETUP_ABSENT, FLAG_SETUP_PRESENT,
     HEADER_LEN, SNAPLEN, STATUS_IN_PROGRESS, UrbHeader, XferType, status_to_errno,
 };
-use crate::info::{DeviceInfo, TransferType};
-use crate::transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+use crate::info::{DeviceInfo, Direction, TransferType, endpoint_direction};
+use crate::transport::{Completion, ControlSetup, TransferError, Transport};
 
 /// `transfer_flags` bit of an IN URB.
 const URB_DIR_IN: u32 = 0x200;

@@ -8,8 +8,10 @@ use std::time::Duration;
 use super::pcap_reader::{PcapError, PcapReader, Record};
 use super::usbmon::{EventType, XferType, errno_to_status};
 use crate::ep;
-use crate::info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
-use crate::transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+use crate::info::{
+    DeviceInfo, Direction, EndpointInfo, InterfaceInfo, Speed, TransferType, endpoint_direction,
+};
+use crate::transport::{Completion, ControlSetup, TransferError, Transport};
 
 /// What [`PcapReplay`] does when the host's OUT data (bulk or control) differs from the
 /// recorded data.

@@ -37,8 +37,8 @@ use super::codec::{
 };
 use super::descriptors::{kind, parse_configuration, parse_string};
 use crate::error::Error;
-use crate::info::{DeviceInfo, TransferType};
-use crate::transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+use crate::info::{DeviceInfo, Direction, TransferType, endpoint_direction};
+use crate::transport::{Completion, ControlSetup, TransferError, Transport};
 
 /// How long the `OP_*` exchange and the descriptor reads may take before connecting fails.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(5);

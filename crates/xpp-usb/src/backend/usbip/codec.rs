@@ -32,7 +32,7 @@
 //!   stream reader can read that much and parse again.
 //! - Emitting appends to a `Vec<u8>`; it fails only on strings that do not fit their field.
 
-use crate::transport::Direction;
+use crate::info::Direction;
 
 /// Protocol version 1.1.1, in every `OP_*` header.
 pub const VERSION: u16 = 0x0111;

@@ -322,7 +322,7 @@ impl Transfer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rusb_backend::queue::EpQueue;
+    use crate::backend::rusb::queue::EpQueue;
 
     #[test]
     fn a_detached_transfer_round_trips_its_buffer() {

@@ -1,4 +1,5 @@
-//! [`Transport`] over [nusb](https://docs.rs/nusb) (usbfs on Linux, no C library).
+//! [`Transport`] over [nusb](https://docs.rs/nusb) (usbfs on Linux, no C library), with
+//! nusb's listing of Astribanks ([`list`]) and hotplug stream ([`Hotplug`]).
 //!
 //! nusb's endpoint queue is the model the trait copies, so this backend is thin: each bulk
 //! endpoint of the claimed interfaces is a `nusb::Endpoint` whose queue holds the caller's
@@ -14,7 +15,13 @@
 //!   queued complete with `Disconnected` (usbfs fails them with `ENODEV`/`ESHUTDOWN`).
 //! - Errors: every nusb error a transfer, control request or reset can give is mapped in one
 //!   function, `map_error`; open-time errors (listing, opening, claiming) are mapped to
-//!   [`Error`] by `map_open_error`.
+//!   [`Error`] by `map_open_error` (both in the `map` submodule, with the speed).
+//!
+//! Listing and hotplug apply the pure identity tables of [`discovery`](crate::discovery) to
+//! what nusb reports; they live here so that `discovery` needs no backend.
+
+mod discovery;
+mod map;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,70 +29,19 @@ use std::time::Duration;
 use nusb::MaybeFuture;
 use nusb::transfer::{Buffer, Bulk, ControlIn, ControlOut, ControlType, In, Out, Recipient};
 
+pub use self::discovery::{Hotplug, HotplugEvent, from_nusb, list};
+use self::map::{NusbFailure, map_error, map_open_error, map_speed};
 use crate::discovery::{Locator, bus_path};
 use crate::error::Error;
-use crate::info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
-use crate::transport::{Completion, ControlSetup, Direction, TransferError, Transport};
+use crate::info::{DeviceInfo, Direction, EndpointInfo, InterfaceInfo, TransferType, endpoint_direction};
+use crate::transport::{Completion, ControlSetup, TransferError, Transport};
 
 /// Interfaces this backend claims when present: data (0, required) and management (1).
 const CLAIMED_INTERFACES: [u8; 2] = [0, 1];
 
-/// Anything nusb can fail with once a device is open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NusbFailure {
-    /// A transfer or control request result.
-    Transfer(nusb::transfer::TransferError),
-    /// A device-level operation (reset, clear halt) error kind.
-    Device(nusb::ErrorKind),
-}
-
-/// Maps every nusb failure of an open device to ours: the one error-mapping function of
-/// this backend.
-pub(crate) fn map_error(e: NusbFailure) -> TransferError {
-    use nusb::transfer::TransferError as N;
-    match e {
-        NusbFailure::Transfer(N::Cancelled) => TransferError::Cancelled,
-        NusbFailure::Transfer(N::Stall) => TransferError::Stall,
-        NusbFailure::Transfer(N::Disconnected) => TransferError::Disconnected,
-        NusbFailure::Transfer(N::Fault) => TransferError::Fault,
-        NusbFailure::Transfer(N::InvalidArgument) => TransferError::InvalidArgument,
-        NusbFailure::Transfer(N::Unknown(code)) => TransferError::Unknown(code),
-        NusbFailure::Device(kind) => match kind {
-            nusb::ErrorKind::Disconnected | nusb::ErrorKind::NotFound => TransferError::Disconnected,
-            nusb::ErrorKind::Unsupported => TransferError::InvalidArgument,
-            // Busy, PermissionDenied, Other, and kinds added later.
-            _ => TransferError::Fault,
-        },
-    }
-}
-
-/// Maps an nusb error while listing, opening or claiming to the crate error. `what` names
-/// the operation for the message.
-pub(crate) fn map_open_error(e: &nusb::Error, what: &str) -> Error {
-    let msg = format!("{what}: {e}");
-    match e.kind() {
-        nusb::ErrorKind::Disconnected | nusb::ErrorKind::NotFound => Error::NotFound(msg),
-        nusb::ErrorKind::PermissionDenied => Error::PermissionDenied(msg),
-        nusb::ErrorKind::Busy => Error::Busy(msg),
-        nusb::ErrorKind::Unsupported => Error::Unsupported(msg),
-        _ => Error::Other(msg),
-    }
-}
-
-/// Our speed from nusb's.
-pub(crate) fn map_speed(s: Option<nusb::Speed>) -> Speed {
-    match s {
-        Some(nusb::Speed::Low) => Speed::Low,
-        Some(nusb::Speed::Full) => Speed::Full,
-        Some(nusb::Speed::High) => Speed::High,
-        Some(nusb::Speed::Super | nusb::Speed::SuperPlus) => Speed::Super,
-        _ => Speed::Unknown,
-    }
-}
-
 /// nusb's control type and recipient from `bmRequestType`, checking the direction bit.
 fn split_request_type(request_type: u8, want: Direction) -> Result<(ControlType, Recipient), TransferError> {
-    if crate::transport::endpoint_direction(request_type) != want {
+    if endpoint_direction(request_type) != want {
         return Err(TransferError::InvalidArgument);
     }
     let control_type = match (request_type >> 5) & 0x03 {
@@ -156,7 +112,7 @@ impl NusbTransport {
     /// Opens the first Astribank-family device in `stage` order of listing (bus path), any
     /// stage. Convenient for tools and hardware tests.
     pub fn open_first_astribank() -> Result<Self, Error> {
-        let found = crate::discovery::list_nusb()?;
+        let found = discovery::list_nusb()?;
         let (d, _) = found.first().ok_or_else(|| Error::NotFound("no Astribank".into()))?;
         Self::open_info(d)
     }
@@ -396,38 +352,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_nusb_transfer_error_maps() {
-        use nusb::transfer::TransferError as N;
-        let cases = [
-            (N::Cancelled, TransferError::Cancelled),
-            (N::Stall, TransferError::Stall),
-            (N::Disconnected, TransferError::Disconnected),
-            (N::Fault, TransferError::Fault),
-            (N::InvalidArgument, TransferError::InvalidArgument),
-            (N::Unknown(71), TransferError::Unknown(71)),
-        ];
-        for (n, ours) in cases {
-            assert_eq!(map_error(NusbFailure::Transfer(n)), ours, "{n:?}");
-        }
-    }
-
-    #[test]
-    fn every_nusb_error_kind_maps() {
-        use nusb::ErrorKind as K;
-        let cases = [
-            (K::Disconnected, TransferError::Disconnected),
-            (K::NotFound, TransferError::Disconnected),
-            (K::Unsupported, TransferError::InvalidArgument),
-            (K::Busy, TransferError::Fault),
-            (K::PermissionDenied, TransferError::Fault),
-            (K::Other, TransferError::Fault),
-        ];
-        for (k, ours) in cases {
-            assert_eq!(map_error(NusbFailure::Device(k)), ours, "{k:?}");
-        }
-    }
-
-    #[test]
     fn request_type_split() {
         // FX2 firmware download: vendor, device, OUT.
         assert_eq!(split_request_type(0x40, Direction::Out), Ok((ControlType::Vendor, Recipient::Device)));
@@ -454,15 +378,6 @@ mod tests {
         assert_eq!(in_request_len(513, 512), 1024);
         assert_eq!(in_request_len(64, 64), 64);
         assert_eq!(in_request_len(7, 0), 7);
-    }
-
-    #[test]
-    fn speeds_map() {
-        assert_eq!(map_speed(Some(nusb::Speed::High)), Speed::High);
-        assert_eq!(map_speed(Some(nusb::Speed::Full)), Speed::Full);
-        assert_eq!(map_speed(Some(nusb::Speed::Low)), Speed::Low);
-        assert_eq!(map_speed(Some(nusb::Speed::SuperPlus)), Speed::Super);
-        assert_eq!(map_speed(None), Speed::Unknown);
     }
 
     /// On a machine without a USB subsystem (CI) opening is an error, never a panic; with

@@ -1,12 +1,21 @@
 //! What an emulated device is built from (MODEL.md, "Configuration inputs").
 //!
 //! [`DeviceConfig`] holds the fields every part of the model reads; the device core and the
-//! data interface keep their own tunables in [`CoreConfig`] and [`DataConfig`].
+//! data interface keep their own tunables in [`CoreConfig`] and [`DataConfig`], and fault
+//! injection is configured with [`FaultRule`]s and [`ScheduledFault`]s.
+//!
+//! Plain data, and a leaf: nothing here imports from the rest of the crate. The data
+//! interface and the fault engine take their configuration types from here; they stay
+//! reachable under their old paths too (`data::DataConfig`, `fault::FaultRule`, ...).
+
+mod data;
+mod fault;
 
 use xpp_proto::Duration;
 use xpp_proto::wire::pri::PriProtocol;
 
-pub use crate::data::DataConfig;
+pub use self::data::{DataConfig, EquipmentTimings, PcmReadMask};
+pub use self::fault::{DataFault, FaultAction, FaultEndpoint, FaultRule, FaultTrigger, ScheduledFault};
 
 /// Astribank model family: the first three hex digits of the product ID (MT §1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -343,9 +352,9 @@ pub struct CoreConfig {
     /// MPP-14: literal licences accepted besides the key oracle.
     pub licence_keys: Vec<LicenceKey>,
     /// FAULT-1..7: transfer fault rules, applied in order.
-    pub faults: Vec<crate::fault::FaultRule>,
+    pub faults: Vec<FaultRule>,
     /// FAULT-8..12: faults at given times (unplug, power, reset, data-side faults).
-    pub scheduled_faults: Vec<crate::fault::ScheduledFault>,
+    pub scheduled_faults: Vec<ScheduledFault>,
     /// MPP-18, LOAD-13: a file holding the raw EEPROM image: read at every power-on (if it
     /// exists), rewritten after every EEPROM change (default none: the EEPROM lives in memory).
     pub eeprom_file: Option<std::path::PathBuf>,

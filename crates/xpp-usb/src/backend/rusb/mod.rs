@@ -65,8 +65,10 @@ use self::queue::{EpQueue, Finished, SubmitError, deadline};
 use self::transfer::{EventThread, Kind, Target, Transfer};
 use crate::discovery::{Locator, bus_path, classify};
 use crate::error::Error;
-use crate::info::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferType};
-use crate::transport::{Completion, ControlSetup, Direction, TransferError, Transport, endpoint_direction};
+use crate::info::{
+    DeviceInfo, Direction, EndpointInfo, InterfaceInfo, Speed, TransferType, endpoint_direction,
+};
+use crate::transport::{Completion, ControlSetup, TransferError, Transport};
 
 /// How long [`Transport::cancel_all`] waits for the cancelled transfers' callbacks.
 pub(crate) const CANCEL_WAIT: Duration = Duration::from_secs(1);

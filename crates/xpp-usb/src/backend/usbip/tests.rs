@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use super::codec::*;
-use crate::transport::Direction;
+use crate::info::Direction;
 
 /// Big-endian u32 words, as the documentation's EXAMPLE section prints them.
 fn words(ws: &[u32]) -> Vec<u8> {
