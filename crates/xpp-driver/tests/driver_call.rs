@@ -2,10 +2,9 @@
 //! tick-driven PBX thread bridges FXS 1 and FXO 1 chunk by chunk, tones pass both ways, with
 //! exact event timings; and two devices in one driver.
 
-use std::path::Path;
 use std::time::Duration as StdDuration;
 
-use xpp_bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, RunOptions, bring_up};
 use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, Pacing};
 use xpp_emu::config::Stage;
 use xpp_emu::data::g711::{Source, has_tone};
@@ -15,22 +14,15 @@ use xpp_proto::Instant;
 use xpp_span::hook::HookMode;
 use xpp_span::{Event, HookCmd};
 
+mod common;
+use common::{firmware, open};
+
 const FXS1: u32 = 1;
 const FXO1: u32 = 15;
 const T: StdDuration = StdDuration::from_secs(5);
 
 fn emulator() -> Emulator {
     Emulator::with_mode(DeviceConfig::default().with_start_stage(Stage::Running), ClockMode::AutoAdvance)
-}
-
-fn firmware() -> FirmwareSet {
-    read_firmware_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware")).unwrap()
-}
-
-fn open(drv: &Driver, emu: &Emulator) -> DeviceId {
-    let e2 = emu.clone();
-    drv.open(move || e2.transport(0), BringUpConfig::default(), firmware(), RunOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn phone<R>(emu: &Emulator, f: impl FnOnce(&mut Phone, Instant) -> R) -> R {

@@ -7,12 +7,10 @@
 //! virtual times runs in `Pacing::Lockstep` (one tick per blocking call of the test). Every
 //! wait is bounded.
 
-use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
 use crossbeam_channel::Receiver;
-use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, RunOptions};
 use xpp_driver::{DeviceId, Driver, DriverError, DriverEvent, DriverOptions, Pacing};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::fault::{FaultAction, FaultEndpoint, FaultRule, FaultTrigger};
@@ -23,26 +21,12 @@ use xpp_span::sysconf::{ConfErrorKind, parse_str};
 use xpp_span::xbus::ChanError;
 use xpp_span::{Alarms, Event, HookCmd, Sig, SpanType};
 
+mod common;
+use common::{WAIT, firmware, until, within};
+
 const FXS1: u32 = 1;
 const FXO1: u32 = 15;
 const CHANNELS: u32 = 22;
-const WAIT: StdDuration = StdDuration::from_secs(10);
-
-/// Runs `f` on its own thread; fails the test if it does not finish within `secs`.
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(StdDuration::from_secs(secs)) {
-        Ok(r) => r,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("sent nothing without panicking"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out (hang)"),
-    }
-}
 
 /// An FXS + FXO device powered on in `stage`, brought up and attached.
 fn start(stage: EmuStage, options: DriverOptions) -> (Emulator, Driver, DeviceId, Receiver<DriverEvent>) {
@@ -55,8 +39,7 @@ fn start_with(
     options: DriverOptions,
 ) -> (Emulator, Driver, DeviceId, Receiver<DriverEvent>) {
     let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
-    let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
-    let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
+    let fw = firmware();
     let drv = Driver::new(emu.clone(), options);
     let rx = drv.events();
     let e2 = emu.clone();
@@ -64,19 +47,6 @@ fn start_with(
         .open(move || e2.transport(0), BringUpConfig::default(), fw, RunOptions::default())
         .unwrap_or_else(|e| panic!("{e}"));
     (emu, drv, id, rx)
-}
-
-/// Receives events until `pred` matches one (returned with everything before it).
-fn until(rx: &Receiver<DriverEvent>, mut pred: impl FnMut(&DriverEvent) -> bool) -> Vec<DriverEvent> {
-    let mut seen = Vec::new();
-    loop {
-        let e = rx.recv_timeout(WAIT).unwrap_or_else(|_| panic!("event not seen; got {seen:#?}"));
-        let hit = pred(&e);
-        seen.push(e);
-        if hit {
-            return seen;
-        }
-    }
 }
 
 /// Acts on the phone on FXS port 1 at the device's current time.

@@ -2,43 +2,16 @@
 //! real-time emulated devices in one driver, one master (AB), the other PLL; unplugging the
 //! master re-elects. Every wait is bounded.
 
-use std::path::Path;
-use std::sync::mpsc;
-use std::time::{Duration as StdDuration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
-use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
 use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::SyncMode;
 use xpp_usb::SystemClock;
 
-const WAIT: StdDuration = StdDuration::from_secs(10);
-
-/// Runs `f` on its own thread; fails the test if it does not finish within `secs`.
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(StdDuration::from_secs(secs)) {
-        Ok(r) => r,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("sent nothing without panicking"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out (hang)"),
-    }
-}
-
-/// Polls `cond` until it holds (bounded by [`WAIT`]).
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = StdInstant::now() + WAIT;
-    while !cond() {
-        assert!(StdInstant::now() < end, "not within {WAIT:?}: {what}");
-        std::thread::sleep(StdDuration::from_millis(5));
-    }
-}
+mod common;
+use common::{WAIT, eventually, open, within};
 
 fn mode(drv: &Driver, d: usize) -> SyncMode {
     drv.sync_state(DeviceId(d)).map_or(SyncMode::None, |s| s.mode)
@@ -106,15 +79,6 @@ fn two_devices_one_master_the_other_pll_and_re_election_on_unplug() {
         assert_eq!(drv.sync_master(), None);
         drv.close();
     });
-}
-
-/// Brings `emu`'s device up and attaches it to `drv`.
-fn open(drv: &Driver, emu: &Emulator) -> DeviceId {
-    let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
-    let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
-    let e = emu.clone();
-    drv.open(move || e.transport(0), BringUpConfig::default(), fw, RunOptions::default())
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Opens a running-stage emulated FXS + FXO device (real time) in `drv`.

@@ -2,11 +2,7 @@
 //! stage) served by the emulator's USB/IP server, opened with `UsbIpTransport`; a phone off
 //! hook reaches the PBX as RINGOFFHOOK, and the driver closes cleanly. Every wait is bounded.
 
-use std::path::Path;
-use std::sync::mpsc;
-use std::time::{Duration as StdDuration, Instant as StdInstant};
-
-use xpp_bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, RunOptions};
 use xpp_driver::{Driver, DriverEvent, DriverOptions, ErrorCode, Target};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::usbip_server::{UsbIpServer, busid};
@@ -15,51 +11,26 @@ use xpp_span::Event;
 use xpp_usb::SystemClock;
 use xpp_usb::UsbIpTransport;
 
+mod common;
+use common::{WAIT, firmware, until, within};
+
 const FXS1: u32 = 1;
-const WAIT: StdDuration = StdDuration::from_secs(10);
 
-/// Runs `f` on its own thread; fails the test if it does not finish within `secs`.
-fn within<R: Send + 'static>(secs: u64, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    let h = std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(StdDuration::from_secs(secs)) {
-        Ok(r) => r,
-        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("sent nothing without panicking"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test timed out (hang)"),
-    }
-}
-
-/// Receives events until `pred` matches one (bounded by [`WAIT`]); every event seen.
-fn until(rx: &xpp_driver::Receiver<DriverEvent>, pred: impl Fn(&DriverEvent) -> bool) -> Vec<DriverEvent> {
-    let end = StdInstant::now() + WAIT;
-    let mut seen = Vec::new();
-    loop {
-        let left = end.saturating_duration_since(StdInstant::now());
-        let e =
-            rx.recv_timeout(left).unwrap_or_else(|_| panic!("event not seen within {WAIT:?}; got {seen:#?}"));
-        let hit = pred(&e);
-        seen.push(e);
-        if hit {
-            return seen;
-        }
-    }
+/// A real-time emulated FXS + FXO device powered on in `stage`, served over USB/IP on
+/// loopback.
+fn serve(stage: EmuStage) -> (Emulator, xpp_emu::RealTimeRunner, UsbIpServer) {
+    let (emu, runner) = Emulator::real_time(DeviceConfig::default().with_start_stage(stage));
+    let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
+    assert!(server.local_addr().ip().is_loopback());
+    (emu, runner, server)
 }
 
 #[test]
 fn off_hook_over_usbip_reaches_the_pbx() {
     within(60, || {
-        let cfg = DeviceConfig::default().with_start_stage(EmuStage::Running);
-        let (emu, _runner) = Emulator::real_time(cfg);
-        let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
+        let (emu, _runner, server) = serve(EmuStage::Running);
         let addr = server.local_addr();
-        assert!(addr.ip().is_loopback());
-        let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
-        let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
+        let fw = firmware();
         let drv = Driver::new(SystemClock::new(), DriverOptions::default());
         let rx = drv.events();
         let id = drv
@@ -94,12 +65,9 @@ fn off_hook_over_usbip_reaches_the_pbx() {
 #[test]
 fn open_target_brings_a_cold_device_up_over_usbip() {
     within(120, || {
-        let cfg = DeviceConfig::default().with_start_stage(EmuStage::Cold);
-        let (emu, _runner) = Emulator::real_time(cfg);
-        let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
+        let (emu, _runner, server) = serve(EmuStage::Cold);
         let target: Target = format!("usbip:{}/{}", server.local_addr(), busid(0)).parse().unwrap();
-        let fw_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/firmware");
-        let fw = read_firmware_dir(&fw_dir).expect("testdata/firmware");
+        let fw = firmware();
         let drv = Driver::new(SystemClock::new(), DriverOptions::default());
         let rx = drv.events();
 
