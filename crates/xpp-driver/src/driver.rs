@@ -8,13 +8,14 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 use xpp_bringup::{BringUpConfig, BringUpResult, FirmwareSet, Ready, RunOptions};
 use xpp_proto::Instant;
+use xpp_proto::mgmt::{OwnedReply, Request};
 use xpp_proto::wire::SyncState;
 use xpp_span::dahdi::{Alarms, HookCmd, Law, Sig};
 use xpp_span::hook::{HookMode, HookOutcome};
 use xpp_span::pcm::{Chunk, LinearChunk};
 use xpp_span::span::UnitSetup;
 use xpp_span::sysconf::{self, Applied, ConfErrors, SystemConf};
-use xpp_span::xbus::{BusSetup, Numbering, SetupError, XbusCore, XbusStats};
+use xpp_span::xbus::{BusSetup, ChanError, Numbering, SetupError, XbusCore, XbusStats};
 use xpp_usb::{Clock, Transport};
 
 use crate::election::{self, Timing};
@@ -165,7 +166,9 @@ impl Driver {
         let first = core.channels().first().map_or(0, |c| c.channo());
         let last = core.channels().last().map_or(0, |c| c.channo());
         let channels = first..=last;
-        let shared = Arc::new(DeviceShared::new(id, core, ready.result, channels.clone(), spans.clone()));
+        let has_mgmt = ready.transport.info().interface(xpp_usb::ep::MGMT_INTERFACE).is_some();
+        let shared =
+            Arc::new(DeviceShared::new(id, core, ready.result, channels.clone(), spans.clone(), has_mgmt));
         let handle = run_loop::spawn(
             ready.transport,
             shared.clone(),
@@ -489,6 +492,43 @@ impl Driver {
     }
 
     // ----- stop -----
+
+    /// Sends one management (MPP) request to a running device, beside its data stream, and
+    /// waits (at most `timeout`, real time) for the answer: the reply (an ACK for the
+    /// requests answered by one), or `None` for a request the device does not answer (RENUM,
+    /// RESET, HALF_RESET, TWS_PORT_SET: `None` once it was sent). Requests of several callers
+    /// are sent one at a time in call order (docs/reference/mpp-twinstar-firmware.md §2.5).
+    /// The lines keep running meanwhile. A refused request, a bad reply or no reply within
+    /// the session's reply timeout (2 s of the driver's clock) is [`DriverError::Mgmt`].
+    pub fn mgmt_request(
+        &self,
+        device: DeviceId,
+        request: Request<'_>,
+        timeout: std::time::Duration,
+    ) -> Result<Option<OwnedReply>, DriverError> {
+        let d = self.device(device)?;
+        if !d.has_mgmt {
+            return Err(DriverError::NoMgmtInterface(device));
+        }
+        let now = self.clock.now();
+        let mut st = d.lock();
+        if !st.alive {
+            return Err(ChanError::Removed.into());
+        }
+        let id = st.mgmt.session.send(now, request)?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(outcome) = st.mgmt.take(id) {
+                return outcome.map_err(DriverError::from);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if !st.alive || left.is_zero() {
+                st.mgmt.abandon(id);
+                return Err(if st.alive { DriverError::Timeout } else { ChanError::Removed.into() });
+            }
+            st = d.cond.wait_timeout(st, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
 
     /// Orderly stop of one device: SYNC_SOURCE NONE goes out, every channel gets REMOVED,
     /// [`DriverEvent::DeviceClosed`], and its thread is joined. A removed device's thread is

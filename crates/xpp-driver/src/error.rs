@@ -1,6 +1,7 @@
 //! Why a driver call failed.
 
 use xpp_bringup::BringUpError;
+use xpp_proto::mgmt::MgmtError;
 use xpp_span::xbus::{ChanError, SetupError};
 
 use crate::event::DeviceId;
@@ -39,6 +40,13 @@ pub enum DriverError {
     /// The device could not be opened ([`Driver::open_target`](crate::Driver::open_target)).
     #[error("cannot open the device: {0}")]
     Open(#[source] xpp_usb::Error),
+    /// A management request failed: refused, a bad or missing reply, the device gone
+    /// ([`Driver::mgmt_request`](crate::Driver::mgmt_request)).
+    #[error("management request: {0}")]
+    Mgmt(#[from] MgmtError),
+    /// The device's management interface is not open (a device without interface 1).
+    #[error("{0} has no management interface")]
+    NoMgmtInterface(DeviceId),
 }
 
 /// A stable number for each kind of [`DriverError`], for callers that cannot match on the
@@ -70,6 +78,10 @@ pub enum ErrorCode {
     Thread = 10,
     /// [`DriverError::Open`].
     Open = 11,
+    /// [`DriverError::Mgmt`].
+    Mgmt = 12,
+    /// [`DriverError::NoMgmtInterface`].
+    NoMgmtInterface = 13,
 }
 
 impl DriverError {
@@ -87,20 +99,23 @@ impl DriverError {
             Self::Setup(_) => ErrorCode::Setup,
             Self::Thread(_) => ErrorCode::Thread,
             Self::Open(_) => ErrorCode::Open,
+            Self::Mgmt(_) => ErrorCode::Mgmt,
+            Self::NoMgmtInterface(_) => ErrorCode::NoMgmtInterface,
         }
     }
 
     /// The errno a DAHDI ioctl would fail with for this error (ENXIO for an unknown
     /// channel or span, ENODEV for a removed device, EINVAL for a refused command,
-    /// ETIMEDOUT, EIO for a failed bring-up or open).
+    /// ETIMEDOUT, EIO for a failed bring-up, open or management request).
     pub const fn errno(&self) -> i32 {
         match self {
             Self::NoSuchChannel(_) | Self::NoSuchSpan(_) | Self::NoSuchDevice(_) => 6, // ENXIO
             Self::Chan(e) => e.errno(),
-            Self::Span(_) | Self::Setup(_) => 22,  // EINVAL
-            Self::Timeout => 110,                  // ETIMEDOUT
-            Self::BringUp(_) | Self::Open(_) => 5, // EIO
-            Self::Thread(_) => 11,                 // EAGAIN (pthread_create's)
+            Self::Span(_) | Self::Setup(_) => 22, // EINVAL
+            Self::Timeout => 110,                 // ETIMEDOUT
+            Self::BringUp(_) | Self::Open(_) | Self::Mgmt(_) => 5, // EIO
+            Self::NoMgmtInterface(_) => 95,       // EOPNOTSUPP
+            Self::Thread(_) => 11,                // EAGAIN (pthread_create's)
         }
     }
 }
@@ -121,6 +136,8 @@ mod tests {
             (DriverError::Setup(SetupError::TooMany), 9, 22),
             (DriverError::Thread(std::io::Error::other("x")), 10, 11),
             (DriverError::Open(xpp_usb::Error::NotFound("1-1".into())), 11, 5),
+            (DriverError::Mgmt(MgmtError::Disconnected), 12, 5),
+            (DriverError::NoMgmtInterface(DeviceId(0)), 13, 95),
         ];
         for (e, code, errno) in cases {
             assert_eq!((e.code() as u32, e.errno()), (code, errno), "{e}");

@@ -61,6 +61,7 @@ mod election;
 mod error;
 mod event;
 mod info;
+mod mgmt;
 mod options;
 mod run_loop;
 mod shared;

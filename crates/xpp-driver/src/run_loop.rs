@@ -5,7 +5,7 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
-use xpp_proto::Duration;
+use xpp_proto::{Duration, Instant};
 use xpp_usb::{Clock, Completion, TransferError, Transport, ep};
 
 use xpp_span::xbus::{OUT_QUEUE, XbusEvent};
@@ -47,6 +47,8 @@ pub(crate) fn spawn<T: Transport + 'static>(
             events: Vec::with_capacity(xpp_span::xbus::BUS_EVENTS),
             buf: Box::new([0; XFER]),
             spare_in: Vec::with_capacity(n),
+            mgmt_buf: Box::new([0; XFER]),
+            mgmt_in: None,
         };
         lp.run();
     })
@@ -75,6 +77,10 @@ struct Loop<T> {
     buf: Box<[u8; XFER]>,
     /// IN buffers whose completion failed (kept for resubmission).
     spare_in: Vec<Vec<u8>>,
+    /// The management request being sent (one at a time: the session waits for each reply).
+    mgmt_buf: Box<[u8; XFER]>,
+    /// The management IN buffer, between its completion and the next request.
+    mgmt_in: Option<Vec<u8>>,
 }
 
 impl<T: Transport> Loop<T> {
@@ -198,11 +204,12 @@ impl<T: Transport> Loop<T> {
         }
         let ticks = st.core.stats().ticks;
         let sample = if is_master && ticks > before { st.core.tick_sample() } else { None };
+        let mgmt_busy = self.dev.has_mgmt && !st.mgmt.is_idle();
         drop(st);
         if let Some(s) = sample {
             timing.publish(id, s);
         }
-        let ok = self.submit_staged();
+        let ok = self.submit_staged() && (!mgmt_busy || self.pump_mgmt(now));
         self.send_events();
         self.reap_out();
         let ticked = ticks > before;
@@ -227,6 +234,56 @@ impl<T: Transport> Loop<T> {
             }
         }
         ok
+    }
+
+    /// The management lane's pass, run only while it has work: replies in, the reply timer,
+    /// the next request out (with a read queued for its reply first), finished requests
+    /// handed to their callers. `false` if the device is gone.
+    fn pump_mgmt(&mut self, now: Instant) -> bool {
+        let zero = std::time::Duration::ZERO;
+        while let Some(c) = self.t.wait_next_complete(ep::MGMT_IN, zero) {
+            match c.status {
+                Ok(()) => {
+                    let data = c.buffer.get(..c.actual_len).unwrap_or(&c.buffer);
+                    self.lock().mgmt.session.handle_input(now, data);
+                }
+                Err(TransferError::Disconnected) => return false,
+                Err(e) => log::debug!("{}: management IN failed: {e}", self.dev.id),
+            }
+            self.mgmt_in = Some(c.buffer);
+        }
+        while let Some(c) = self.t.wait_next_complete(ep::MGMT_OUT, zero) {
+            match c.status {
+                Ok(()) => {}
+                Err(TransferError::Disconnected) => return false,
+                Err(e) => log::debug!("{}: management OUT failed: {e}", self.dev.id),
+            }
+        }
+        let (out, finished) = {
+            let mut st = self.dev.lock();
+            st.mgmt.handle_timeout(now);
+            let out = st.mgmt.session.poll_transmit(now, &mut self.mgmt_buf[..]);
+            (out, st.mgmt.collect())
+        };
+        if let Some(n) = out {
+            if self.t.pending(ep::MGMT_IN) == 0 {
+                let mut b = self.mgmt_in.take().unwrap_or_default();
+                b.resize(XFER, 0);
+                if let Err(e) = self.t.submit(ep::MGMT_IN, b) {
+                    log::debug!("{}: management IN submit refused: {e}", self.dev.id);
+                }
+            }
+            match self.t.submit(ep::MGMT_OUT, self.mgmt_buf[..n].to_vec()) {
+                Ok(()) => {}
+                Err(TransferError::Disconnected) => return false,
+                // The reply timer fails the request.
+                Err(e) => log::debug!("{}: management OUT submit refused: {e}", self.dev.id),
+            }
+        }
+        if finished {
+            self.dev.cond.notify_all();
+        }
+        true
     }
 
     /// Takes finished OUT transfers back for reuse.
@@ -290,6 +347,7 @@ impl<T: Transport> Loop<T> {
         let mut st = dev.state.lock().unwrap_or_else(PoisonError::into_inner);
         st.core.handle_removed();
         st.alive = false;
+        st.mgmt.disconnect();
         while let Some(e) = st.core.poll_event() {
             self.events.push(e);
         }
@@ -305,6 +363,7 @@ impl<T: Transport> Loop<T> {
         let mut st = dev.state.lock().unwrap_or_else(PoisonError::into_inner);
         st.core.shutdown();
         st.alive = false;
+        st.mgmt.disconnect();
         while let Some(n) = st.core.poll_transmit(&mut self.buf) {
             self.staged.push(self.buf[..n].to_vec());
         }
@@ -323,6 +382,10 @@ impl<T: Transport> Loop<T> {
         }
         self.t.cancel_all(ep::DATA_IN);
         while self.t.wait_next_complete(ep::DATA_IN, std::time::Duration::ZERO).is_some() {}
+        if self.dev.has_mgmt {
+            self.t.cancel_all(ep::MGMT_IN);
+            while self.t.wait_next_complete(ep::MGMT_IN, std::time::Duration::ZERO).is_some() {}
+        }
         self.send_events();
         log::info!("{}: closed", self.dev.id);
         let _ = self.tx.send(DriverEvent::DeviceClosed { device: self.dev.id });

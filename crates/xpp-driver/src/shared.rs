@@ -9,6 +9,7 @@ use xpp_span::xbus::{ChanError, XbusCore};
 
 use crate::error::DriverError;
 use crate::event::DeviceId;
+use crate::mgmt::MgmtLane;
 
 /// The devices, shared by the driver and the run loops (which re-run the election when
 /// their device goes).
@@ -24,6 +25,8 @@ pub(crate) struct DevState {
     pub(crate) acked: u64,
     /// The run loop is running.
     pub(crate) alive: bool,
+    /// The management (MPP) lane beside the data stream.
+    pub(crate) mgmt: MgmtLane,
 }
 
 /// One device of the driver.
@@ -39,6 +42,8 @@ pub(crate) struct DeviceShared {
     pub(crate) channels: RangeInclusive<u32>,
     /// Span numbers.
     pub(crate) spans: RangeInclusive<u32>,
+    /// The device has the management interface (1) open, so the MPP lane can be used.
+    pub(crate) has_mgmt: bool,
 }
 
 impl DeviceShared {
@@ -48,15 +53,17 @@ impl DeviceShared {
         result: BringUpResult,
         channels: RangeInclusive<u32>,
         spans: RangeInclusive<u32>,
+        has_mgmt: bool,
     ) -> Self {
         Self {
             id,
-            state: Mutex::new(DevState { core, tick: 0, acked: 0, alive: true }),
+            state: Mutex::new(DevState { core, tick: 0, acked: 0, alive: true, mgmt: MgmtLane::default() }),
             cond: Condvar::new(),
             stop: AtomicBool::new(false),
             result,
             channels,
             spans,
+            has_mgmt,
         }
     }
 

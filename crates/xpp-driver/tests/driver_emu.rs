@@ -16,6 +16,7 @@ use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::fault::{FaultAction, FaultEndpoint, FaultRule, FaultTrigger};
 use xpp_emu::{ClockMode, DeviceConfig, Emulator};
 use xpp_proto::Instant;
+use xpp_proto::mgmt::{OwnedReply, Request};
 use xpp_span::hook::{HookMode, HookOutcome};
 use xpp_span::sysconf::{ConfErrorKind, parse_str};
 use xpp_span::xbus::ChanError;
@@ -341,6 +342,44 @@ fn system_conf_applied_to_the_running_driver() {
         assert_eq!(drv.channel(1).unwrap().sig, Sig::Fxols);
         // The device still runs.
         drv.wait_tick(DeviceId(0), WAIT).unwrap();
+        drv.close();
+    });
+}
+
+/// The management (MPP) lane of a running device: STATUS_GET, TWS_PORT_GET and
+/// TWS_WD_MODE_SET/GET answered while the device keeps ticking; a request the device refuses
+/// fails as `Mgmt`; TWS_PORT_SET (unanswered) completes once sent and the device jumps to the
+/// other port (a removal here); a request on the removed device fails as `Removed`.
+#[test]
+fn management_requests_beside_the_data_stream() {
+    within(60, || {
+        let cfg = DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running);
+        let (emu, drv, id, rx) = start_with(cfg, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        let t0 = drv.wait_tick(id, WAIT).unwrap();
+
+        let status = drv.mgmt_request(id, Request::StatusGet, WAIT).unwrap();
+        assert!(matches!(status, Some(OwnedReply::StatusGetReply(s)) if s.fpga_loaded()), "{status:?}");
+        let port = drv.mgmt_request(id, Request::TwsPortGet, WAIT).unwrap();
+        assert_eq!(port, Some(OwnedReply::TwsPortGetReply { port: 0 }));
+        let armed = drv.mgmt_request(id, Request::TwsWdModeSet { armed: true }, WAIT).unwrap();
+        assert!(matches!(armed, Some(OwnedReply::Ack { .. })), "{armed:?}");
+        let mode = drv.mgmt_request(id, Request::TwsWdModeGet, WAIT).unwrap();
+        assert!(matches!(mode, Some(OwnedReply::TwsWdModeGetReply { .. })), "{mode:?}");
+        assert!(drv.wait_tick(id, WAIT).unwrap() > t0, "the lines kept running");
+
+        // An EEPROM offset past the end: refused (an ACK with an error status), never a hang.
+        let bad = drv.mgmt_request(id, Request::EepromBlkRd { offset: 0xFFFF, len: 64 }, WAIT);
+        assert!(matches!(bad, Err(DriverError::Mgmt(_))), "{bad:?}");
+        assert!(drv.is_running(id).unwrap());
+
+        // TWS_PORT_SET is not answered: done once sent. The device jumps to port 1 (both
+        // ports are powered), which this host sees as the device going away.
+        assert!(emu.with_device(|d| d.port_power(1)));
+        assert_eq!(drv.mgmt_request(id, Request::TwsPortSet { port: 1 }, WAIT).unwrap(), None);
+        until(&rx, |e| matches!(e, DriverEvent::DeviceRemoved { .. }));
+        let gone = drv.mgmt_request(id, Request::StatusGet, WAIT);
+        assert!(matches!(gone, Err(DriverError::Chan(ChanError::Removed))), "{gone:?}");
         drv.close();
     });
 }
