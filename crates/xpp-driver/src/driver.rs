@@ -27,6 +27,15 @@ use crate::run_loop;
 use crate::shared::{DeviceShared, Devices};
 use crate::target::Target;
 
+/// How a device's run loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceEnd {
+    /// The device went away.
+    Removed,
+    /// Closed through the driver.
+    Closed,
+}
+
 /// The bus setup a bring-up established: each unit's descriptor, present ports and PRI
 /// protocol, and the sync state the device reported.
 pub fn bus_setup(r: &BringUpResult) -> BusSetup {
@@ -527,6 +536,29 @@ impl Driver {
                 return Err(if st.alive { DriverError::Timeout } else { ChanError::Removed.into() });
             }
             st = d.cond.wait_timeout(st, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+    }
+
+    /// Blocks until `device`'s run loop has ended (the device was removed or closed), at most
+    /// `timeout`; whether it has.
+    pub fn wait_gone(&self, device: DeviceId, timeout: std::time::Duration) -> Result<bool, DriverError> {
+        self.device(device)?;
+        Ok(self.device_end(device, timeout).is_some())
+    }
+
+    /// How `device`'s run loop ended, waiting at most `timeout` for it (`None`: still running).
+    /// An unknown device counts as removed.
+    pub(crate) fn device_end(&self, device: DeviceId, timeout: std::time::Duration) -> Option<DeviceEnd> {
+        let Ok(d) = self.device(device) else { return Some(DeviceEnd::Removed) };
+        let st = d.lock();
+        let (st, _) =
+            d.cond.wait_timeout_while(st, timeout, |s| s.alive).unwrap_or_else(PoisonError::into_inner);
+        if st.alive {
+            None
+        } else if d.stop.load(Ordering::SeqCst) {
+            Some(DeviceEnd::Closed)
+        } else {
+            Some(DeviceEnd::Removed)
         }
     }
 

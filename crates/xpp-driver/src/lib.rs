@@ -65,6 +65,7 @@ mod mgmt;
 mod options;
 mod run_loop;
 mod shared;
+mod supervisor;
 mod target;
 
 /// crossbeam-channel, whose [`Receiver`] [`Driver::events`] returns (for `select!` and the
@@ -75,6 +76,7 @@ pub use error::{DriverError, ErrorCode};
 pub use event::{DeviceId, DriverEvent, Receiver};
 pub use info::{ChanInfo, SpanInfo};
 pub use options::{DriverOptions, HOOK_WAIT, Pacing};
+pub use supervisor::{Supervisor, SupervisorOptions, SupervisorStatus};
 pub use target::Target;
 /// The clock a driver runs on (the stack's one clock, from `xpp-usb`).
 pub use xpp_usb::{Clock, SystemClock};

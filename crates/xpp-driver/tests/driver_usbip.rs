@@ -2,8 +2,11 @@
 //! stage) served by the emulator's USB/IP server, opened with `UsbIpTransport`; a phone off
 //! hook reaches the PBX as RINGOFFHOOK, and the driver closes cleanly. Every wait is bounded.
 
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
 use xpp_bringup::{BringUpConfig, RunOptions};
-use xpp_driver::{Driver, DriverEvent, DriverOptions, ErrorCode, Target};
+use xpp_driver::{Driver, DriverEvent, DriverOptions, ErrorCode, Supervisor, SupervisorOptions, Target};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::usbip_server::{UsbIpServer, busid};
 use xpp_emu::{DeviceConfig, Emulator};
@@ -85,6 +88,67 @@ fn open_target_brings_a_cold_device_up_over_usbip() {
         let t0 = drv.wait_tick(id, WAIT).unwrap();
         assert!(drv.wait_tick(id, WAIT).unwrap() > t0, "the device ticks");
         drv.close();
+        server.shutdown();
+    });
+}
+
+/// The supervisor outlives its device: unplugged (the run loop ends), it is looked for again
+/// and, plugged back (power-cycled: a cold device), brought up from its USB firmware and
+/// attached with its old span and channel numbers; closed through the driver, it is not
+/// reopened.
+#[test]
+fn supervisor_reattaches_a_device_that_comes_back() {
+    within(120, || {
+        let (emu, _runner, server) = serve(EmuStage::Running);
+        let target: Target = format!("usbip:{}/{}", server.local_addr(), busid(0)).parse().unwrap();
+        let drv = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let rx = drv.events();
+        let options = SupervisorOptions::default().with_retry_interval(StdDuration::from_millis(20));
+        let sup = Supervisor::start(
+            drv.clone(),
+            target,
+            BringUpConfig::default(),
+            firmware(),
+            RunOptions::default(),
+            options,
+        )
+        .unwrap();
+        let ready = |seen: &[DriverEvent]| match seen.last() {
+            Some(DriverEvent::DeviceReady { device, spans, channels }) => {
+                (*device, spans.clone(), channels.clone())
+            }
+            other => panic!("{other:?}"),
+        };
+        let (first, spans, channels) = ready(&until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. })));
+        assert_eq!(sup.status().device, Some(first));
+
+        emu.with_device(|d| {
+            let now = d.now();
+            d.unplug(now, 0);
+        });
+        until(&rx, |e| matches!(e, DriverEvent::DeviceRemoved { device } if *device == first));
+        emu.with_device(|d| {
+            let now = d.now();
+            d.plug(now, 0);
+        });
+        let (second, spans2, channels2) =
+            ready(&until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. })));
+        assert_ne!(second, first);
+        assert_eq!((spans2, channels2), (spans, channels), "its old numbers again");
+        let status = sup.status();
+        assert_eq!((status.device, status.attachments), (Some(second), 2));
+        assert!(drv.wait_tick(second, WAIT).is_ok());
+
+        // An orderly close is not a disconnect: the supervisor lets the device go.
+        drv.close_device(second).unwrap();
+        let end = StdInstant::now() + WAIT;
+        while sup.status().device.is_some() {
+            assert!(StdInstant::now() < end, "the supervisor saw the close");
+            std::thread::sleep(StdDuration::from_millis(5));
+        }
+        assert_eq!(sup.status().attachments, 2);
+        sup.stop();
+        Arc::try_unwrap(drv).expect("the supervisor released the driver").close();
         server.shutdown();
     });
 }
