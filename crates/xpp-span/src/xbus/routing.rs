@@ -1,0 +1,148 @@
+//! Device input: one IN transfer decoded and its packets routed to the PCM buffers, the line
+//! models and the bus's own state (sync replies, device errors).
+
+use xpp_proto::Instant;
+use xpp_proto::wire::{Address, Message, Repr, SyncMode, SyncState, parse_transfer};
+
+use super::lines::Line;
+use super::{BusState, MS, TICK_WATCHDOG, XbusCore, XbusEvent};
+use crate::span::XpdKind;
+
+impl XbusCore {
+    // ----- device inputs -----
+
+    /// One bulk IN transfer from the device. Malformed input is counted, never a panic.
+    pub fn handle_in_transfer(&mut self, now: Instant, transfer: &[u8]) {
+        if self.state != BusState::Running {
+            return;
+        }
+        self.stats.rx_transfers += 1;
+        let mut first = true;
+        let mut tick = false;
+        for item in parse_transfer(transfer) {
+            let repr = match item {
+                Ok((_, r)) => r,
+                Err(e) => {
+                    log::debug!("{}: bad transfer: {e}", self.name);
+                    self.stats.rx_errors += 1;
+                    break;
+                }
+            };
+            if first {
+                first = false;
+                if repr.message.is_pcm() {
+                    if !self.self_ticking {
+                        self.stats.pcm_not_ticking += 1;
+                        return;
+                    }
+                    tick = repr.sync;
+                }
+            }
+            if !self.handle_repr(now, &repr) {
+                self.stats.rx_rejected += 1;
+                break;
+            }
+        }
+        // Decision: a tick-bearing frame ticks even if a later packet of it was bad (the
+        // packets before the error are kept, §10).
+        if tick {
+            self.on_tick(now);
+        }
+    }
+
+    /// Routes one packet; `false` = rejected (the rest of the frame is dropped).
+    fn handle_repr(&mut self, now: Instant, repr: &Repr<'_>) -> bool {
+        let xpd = usize::from(repr.addr.xpd_index());
+        match repr.message {
+            Message::PcmRead(p) => match self.pcm_of[xpd] {
+                Some(i) => {
+                    self.pcm[usize::from(i)].receive(p.lines(), p.samples());
+                    true
+                }
+                None => false,
+            },
+            Message::SigChanged(s) => {
+                let Some(si) = self.span_of[xpd] else { return false };
+                let span = &self.spans[usize::from(si)];
+                if !matches!(span.kind, XpdKind::Fxs(_) | XpdKind::Fxo) {
+                    return false;
+                }
+                let (first, n) = (span.first, span.channels as usize);
+                let mut toggles = s.toggles;
+                while toggles != 0 {
+                    let port = toggles.trailing_zeros() as usize;
+                    toggles &= toggles - 1;
+                    if port < n {
+                        self.line_packet(first + port, now, repr);
+                    }
+                }
+                true
+            }
+            Message::RegisterReply(cmd) => {
+                if let Some(si) = self.span_of[xpd]
+                    && matches!(self.spans[usize::from(si)].kind, XpdKind::Fxs(_) | XpdKind::Fxo)
+                {
+                    let span = &self.spans[usize::from(si)];
+                    let port = usize::from(cmd.port());
+                    if port < span.channels as usize {
+                        let ci = span.first + port;
+                        self.line_packet(ci, now, repr);
+                    }
+                    return true;
+                }
+                // PRI/BRI: the target XPD is (unit, reply portnum).
+                let target = Address::new(repr.addr.unit(), cmd.port()).map(|a| usize::from(a.xpd_index()));
+                if target.and_then(|t| self.span_of[t]).is_some() {
+                    self.stats.digital_replies += 1;
+                    true
+                } else {
+                    false
+                }
+            }
+            Message::SyncReply(st) => {
+                self.handle_sync_reply(now, st);
+                true
+            }
+            Message::ErrorCode(e) => {
+                log::debug!("{}: device error {:#04x}/{:#04x}", self.name, e.category, e.errorbits);
+                self.stats.device_errors += 1;
+                true
+            }
+            Message::NullReply | Message::EchoSetReply(_) => true,
+            _ => false,
+        }
+    }
+
+    fn line_packet(&mut self, ci: usize, now: Instant, repr: &Repr<'_>) {
+        match &mut self.chans[ci].line {
+            Line::Fxs(l) => l.handle_packet(now, repr),
+            Line::Fxo(l) => l.handle_packet(now, repr),
+            Line::None => return,
+        }
+        self.service(ci, now, false);
+    }
+
+    fn handle_sync_reply(&mut self, now: Instant, st: SyncState) {
+        match st.mode {
+            SyncMode::Ab | SyncMode::Pll => {
+                self.self_ticking = true;
+                self.host_timer = None;
+                self.watchdog = now + TICK_WATCHDOG;
+            }
+            SyncMode::None => {
+                self.self_ticking = false;
+                self.host_timer = Some(now + MS);
+            }
+            SyncMode::Query => return,
+            _ => {
+                self.stats.bad_sync_replies += 1;
+                return;
+            }
+        }
+        if st.mode != self.sync.mode {
+            self.drift.reset();
+        }
+        self.sync = st;
+        self.push_event(XbusEvent::SyncReply(st));
+    }
+}
