@@ -3,16 +3,131 @@
 
 use xpp_chan::{FxoLine, FxsLine};
 use xpp_proto::Instant;
+use xpp_proto::wire::Repr;
 
 use super::{XbusCore, XbusStats};
 use crate::chan::{Chan, LineCommand, LineFact};
 use crate::dahdi::RxSig;
 
+/// The line model of one channel, dispatched here once for every call site (smoltcp's
+/// `Socket` enum): the bus core calls these methods and never matches on the variants, so a
+/// new per-channel model touches only this enum and its impl.
+///
+/// Method kinds follow the `xpp-chan` lines: inputs [`handle_packet`](Self::handle_packet),
+/// [`handle_timeout`](Self::handle_timeout), [`apply_command`](Self::apply_command); outputs
+/// [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+/// [`poll_timeout`](Self::poll_timeout), [`wants_pcm`](Self::wants_pcm),
+/// [`known_state`](Self::known_state).
 #[derive(Debug, Clone)]
 pub(super) enum Line {
+    /// No per-channel model: a broken port, a digital I/O channel, a PRI/BRI channel.
     None,
+    /// An FXS port (a phone).
     Fxs(FxsLine),
+    /// An FXO port (a line from the exchange).
     Fxo(FxoLine),
+}
+
+impl Line {
+    /// A packet from the device for this channel's port; `false` when there is no model to
+    /// take it (and so nothing to service afterwards).
+    pub(super) fn handle_packet(&mut self, now: Instant, repr: &Repr<'_>) -> bool {
+        match self {
+            Self::Fxs(l) => l.handle_packet(now, repr),
+            Self::Fxo(l) => l.handle_packet(now, repr),
+            Self::None => return false,
+        }
+        true
+    }
+
+    /// Runs the model's timers due at `now`.
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Self::Fxs(l) => l.handle_timeout(now),
+            Self::Fxo(l) => l.handle_timeout(now),
+            Self::None => {}
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    #[must_use]
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Self::Fxs(l) => l.poll_timeout(),
+            Self::Fxo(l) => l.poll_timeout(),
+            Self::None => None,
+        }
+    }
+
+    /// The next raw line fact.
+    #[must_use]
+    pub(super) fn poll_event(&mut self) -> Option<xpp_chan::Event> {
+        match self {
+            Self::Fxs(l) => l.poll_event(),
+            Self::Fxo(l) => l.poll_event(),
+            Self::None => None,
+        }
+    }
+
+    /// The next register command for the paced queue.
+    #[must_use]
+    pub(super) fn poll_transmit(&mut self, now: Instant) -> Option<Repr<'static>> {
+        match self {
+            Self::Fxs(l) => l.poll_transmit(now),
+            Self::Fxo(l) => l.poll_transmit(now),
+            Self::None => None,
+        }
+    }
+
+    /// Whether the model wants the channel in PCM; `None` without a model (then the
+    /// channel's fixed rule decides).
+    pub(super) fn wants_pcm(&self) -> Option<bool> {
+        match self {
+            Self::Fxs(l) => Some(l.wants_pcm()),
+            Self::Fxo(l) => Some(l.wants_pcm()),
+            Self::None => None,
+        }
+    }
+
+    /// What the model knows of the line now (FXS hook state, FXO battery), reported again
+    /// to a freshly configured channel.
+    pub(super) fn known_state(&self) -> Option<LineFact> {
+        match self {
+            Self::Fxs(l) => l.off_hook().map(|off| if off { LineFact::HookOff } else { LineFact::HookOn }),
+            Self::Fxo(l) => {
+                l.battery().map(|on| if on { LineFact::BatteryRestored } else { LineFact::BatteryLost })
+            }
+            Self::None => None,
+        }
+    }
+
+    /// A tx hook signal's line command, applied to the model; `false` if refused.
+    pub(super) fn apply_command(&mut self, now: Instant, cmd: LineCommand) -> bool {
+        match (self, cmd) {
+            (Self::Fxs(l), LineCommand::RingOn) => {
+                l.set_line_open(now, false);
+                l.start_ringing(now, xpp_chan::Cadence::CONTINUOUS).is_ok()
+            }
+            (Self::Fxs(l), LineCommand::Idle | LineCommand::Active) => {
+                // Ring gaps and hang-up: the line leaves ringing through on-hook transmission.
+                l.stop_ringing(now);
+                l.set_line_open(now, false);
+                true
+            }
+            (Self::Fxs(l), LineCommand::DropBattery) => {
+                l.set_line_open(now, true);
+                true
+            }
+            (Self::Fxo(l), LineCommand::CloseLoop) => l.off_hook(now).is_ok(),
+            (Self::Fxo(l), LineCommand::OpenLoop) => {
+                l.on_hook(now);
+                true
+            }
+            (Self::None, _) => true,
+            // Ground start on an Astribank FXO port, or a command for the other port type.
+            _ => false,
+        }
+    }
 }
 
 impl XbusCore {
@@ -24,36 +139,20 @@ impl XbusCore {
         if timers && ch.chan.poll_timeout().is_some_and(|t| t <= now) {
             ch.chan.handle_timeout(now);
         }
-        match &mut ch.line {
-            Line::Fxs(l) => {
-                if timers && l.poll_timeout().is_some_and(|t| t <= now) {
-                    l.handle_timeout(now);
-                }
-            }
-            Line::Fxo(l) => {
-                if timers && l.poll_timeout().is_some_and(|t| t <= now) {
-                    l.handle_timeout(now);
-                }
-            }
-            Line::None => {}
+        if timers && ch.line.poll_timeout().is_some_and(|t| t <= now) {
+            ch.line.handle_timeout(now);
         }
         // Facts and commands feed each other (ring stops on off-hook...); a few rounds settle.
         for _ in 0..4 {
             let mut busy = false;
-            loop {
-                let ev = match &mut ch.line {
-                    Line::Fxs(l) => l.poll_event(),
-                    Line::Fxo(l) => l.poll_event(),
-                    Line::None => None,
-                };
-                let Some(ev) = ev else { break };
+            while let Some(ev) = ch.line.poll_event() {
                 busy = true;
                 apply_fact(&mut ch.chan, ev, stats);
             }
             while let Some((_, cmd)) = ch.chan.poll_line_command() {
                 busy = true;
                 if let Some(cmd) = cmd
-                    && !apply_line_command(&mut ch.line, now, cmd)
+                    && !ch.line.apply_command(now, cmd)
                 {
                     stats.line_refusals += 1;
                 }
@@ -62,13 +161,7 @@ impl XbusCore {
                 break;
             }
         }
-        loop {
-            let cmd = match &mut ch.line {
-                Line::Fxs(l) => l.poll_transmit(now),
-                Line::Fxo(l) => l.poll_transmit(now),
-                Line::None => None,
-            };
-            let Some(cmd) = cmd else { break };
+        while let Some(cmd) = ch.line.poll_transmit(now) {
             cmds.push(cmd);
         }
     }
@@ -96,33 +189,5 @@ fn apply_fact(chan: &mut Chan, ev: xpp_chan::Event, stats: &mut XbusStats) {
         }
         E::Overheat { .. } => stats.overheats += 1,
         _ => {}
-    }
-}
-
-/// A tx hook signal's line command, applied to the line model; `false` if refused.
-fn apply_line_command(line: &mut Line, now: Instant, cmd: LineCommand) -> bool {
-    match (line, cmd) {
-        (Line::Fxs(l), LineCommand::RingOn) => {
-            l.set_line_open(now, false);
-            l.start_ringing(now, xpp_chan::Cadence::CONTINUOUS).is_ok()
-        }
-        (Line::Fxs(l), LineCommand::Idle | LineCommand::Active) => {
-            // Ring gaps and hang-up: the line leaves ringing through on-hook transmission.
-            l.stop_ringing(now);
-            l.set_line_open(now, false);
-            true
-        }
-        (Line::Fxs(l), LineCommand::DropBattery) => {
-            l.set_line_open(now, true);
-            true
-        }
-        (Line::Fxo(l), LineCommand::CloseLoop) => l.off_hook(now).is_ok(),
-        (Line::Fxo(l), LineCommand::OpenLoop) => {
-            l.on_hook(now);
-            true
-        }
-        (Line::None, _) => true,
-        // Ground start on an Astribank FXO port, or a command for the other port type.
-        _ => false,
     }
 }

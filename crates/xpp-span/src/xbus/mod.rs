@@ -52,7 +52,7 @@ use xpp_proto::wire::{Address, Message, Repr, SyncMode, SyncState};
 use xpp_proto::{Duration, Instant};
 
 use crate::alarm::AlarmNotify;
-use crate::chan::{Chan, LineFact};
+use crate::chan::Chan;
 use crate::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap};
 use crate::hook::{HookMode, HookOutcome};
 use crate::pace::CommandQueue;
@@ -255,14 +255,12 @@ impl Channel {
     }
 
     fn wants_pcm(&self) -> bool {
-        match &self.line {
-            Line::Fxs(l) => l.wants_pcm(),
-            Line::Fxo(l) => l.wants_pcm(),
-            // Decision: PRI channels are always in PCM (all marked off-hook from protocol
-            // selection, §7.1); BRI B-channels while configured (stands in for "opening the
-            // D-channel marks both" until the digital line model exists).
-            Line::None => self.always_pcm || (self.pcm.is_some() && self.chan.sig() != Sig::None),
-        }
+        // Decision: PRI channels are always in PCM (all marked off-hook from protocol
+        // selection, §7.1); BRI B-channels while configured (stands in for "opening the
+        // D-channel marks both" until the digital line model exists).
+        self.line
+            .wants_pcm()
+            .unwrap_or_else(|| self.always_pcm || (self.pcm.is_some() && self.chan.sig() != Sig::None))
     }
 }
 
@@ -486,14 +484,7 @@ impl XbusCore {
         let host = self.host_timer;
         self.chans
             .iter()
-            .flat_map(|ch| {
-                let line = match &ch.line {
-                    Line::Fxs(l) => l.poll_timeout(),
-                    Line::Fxo(l) => l.poll_timeout(),
-                    Line::None => None,
-                };
-                [ch.chan.poll_timeout(), line]
-            })
+            .flat_map(|ch| [ch.chan.poll_timeout(), ch.line.poll_timeout()])
             .chain([host])
             .flatten()
             .min()
@@ -507,18 +498,8 @@ impl XbusCore {
         let ci = self.running_index(channo)?;
         let ch = &mut self.chans[ci];
         ch.chan.configure(now, sig)?;
-        match &ch.line {
-            Line::Fxs(l) => {
-                if let Some(off) = l.off_hook() {
-                    ch.chan.handle_fact(now, if off { LineFact::HookOff } else { LineFact::HookOn });
-                }
-            }
-            Line::Fxo(l) => match l.battery() {
-                Some(true) => ch.chan.handle_fact(now, LineFact::BatteryRestored),
-                Some(false) => ch.chan.handle_fact(now, LineFact::BatteryLost),
-                None => {}
-            },
-            Line::None => {}
+        if let Some(fact) = ch.line.known_state() {
+            ch.chan.handle_fact(now, fact);
         }
         self.service(ci, now, false);
         Ok(())

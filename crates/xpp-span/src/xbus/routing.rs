@@ -4,7 +4,6 @@
 use xpp_proto::Instant;
 use xpp_proto::wire::{Address, Message, Repr, SyncMode, SyncState, parse_transfer};
 
-use super::lines::Line;
 use super::{BusState, MS, TICK_WATCHDOG, XbusCore, XbusEvent};
 use crate::span::XpdKind;
 
@@ -114,12 +113,9 @@ impl XbusCore {
     }
 
     fn line_packet(&mut self, ci: usize, now: Instant, repr: &Repr<'_>) {
-        match &mut self.chans[ci].line {
-            Line::Fxs(l) => l.handle_packet(now, repr),
-            Line::Fxo(l) => l.handle_packet(now, repr),
-            Line::None => return,
+        if self.chans[ci].line.handle_packet(now, repr) {
+            self.service(ci, now, false);
         }
-        self.service(ci, now, false);
     }
 
     fn handle_sync_reply(&mut self, now: Instant, st: SyncState) {
