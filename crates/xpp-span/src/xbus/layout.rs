@@ -8,7 +8,7 @@ use xpp_proto::Instant;
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::wire::{ALAW_SILENCE, Address, SILENCE_FILL, SyncMode, SyncState, ULAW_SILENCE};
 
-use super::lines::Line;
+use super::lines::{Line, SpanLine};
 use super::tick::OutRing;
 use super::{BUS_EVENTS, BusState, Channel, MS, SetupError, TICK_WATCHDOG, XbusCore, XbusStats};
 use crate::chan::Chan;
@@ -250,6 +250,7 @@ impl XbusCore {
                 alarms: crate::alarm::SpanAlarms::new(),
                 timing_priority: 0,
                 first: core.chans.len() - p.chans.len(),
+                line: SpanLine::None,
             });
             if let Some((first, deflaw)) = core.spans.last().map(|s| (s.first, s.deflaw())) {
                 for ch in &mut core.chans[first..] {

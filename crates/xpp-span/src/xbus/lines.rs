@@ -7,7 +7,7 @@ use xpp_proto::wire::Repr;
 
 use super::{XbusCore, XbusStats};
 use crate::chan::{Chan, LineCommand, LineFact};
-use crate::dahdi::RxSig;
+use crate::dahdi::{Alarms, RxSig};
 
 /// The line model of one channel, dispatched here once for every call site (smoltcp's
 /// `Socket` enum): the bus core calls these methods and never matches on the variants, so a
@@ -130,6 +130,62 @@ impl Line {
     }
 }
 
+/// The line model of a whole span, beside its channels' [`Line`]s: a PRI framer or a BRI port
+/// is one per span (layer 1, alarms, D-channel), not one per channel. The bus core dispatches
+/// to it at the same points as to a channel's line: packets addressed to the span's XPD that
+/// no channel's line takes, timers, register commands, and alarm words (its events).
+///
+/// Today no span has such a model. PRI and BRI models join as variants; only this enum's impl
+/// changes.
+#[derive(Debug, Clone)]
+pub(crate) enum SpanLine {
+    /// No span-wide model: an analog span (its line models are per channel), or a PRI/BRI
+    /// span until its model exists (its register replies are only counted,
+    /// [`XbusStats::digital_replies`]).
+    None,
+}
+
+impl SpanLine {
+    /// A packet for the span's XPD (a PRI/BRI register reply); `false` when no model takes
+    /// it.
+    pub(super) fn handle_packet(&mut self, _now: Instant, _repr: &Repr<'_>) -> bool {
+        match self {
+            Self::None => false,
+        }
+    }
+
+    /// Runs the model's timers due at `now`.
+    pub(super) fn handle_timeout(&mut self, _now: Instant) {
+        match self {
+            Self::None => {}
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    #[must_use]
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Self::None => None,
+        }
+    }
+
+    /// The span's new layer-1 alarm word, when it changed.
+    #[must_use]
+    pub(super) fn poll_event(&mut self) -> Option<Alarms> {
+        match self {
+            Self::None => None,
+        }
+    }
+
+    /// The next register command for the paced queue.
+    #[must_use]
+    pub(super) fn poll_transmit(&mut self, _now: Instant) -> Option<Repr<'static>> {
+        match self {
+            Self::None => None,
+        }
+    }
+}
+
 impl XbusCore {
     /// A channel's periodic work: due timers (with `timers`), line facts to DAHDI events, tx
     /// hook signals to line commands, line register commands to the paced queue.
@@ -163,6 +219,21 @@ impl XbusCore {
         }
         while let Some(cmd) = ch.line.poll_transmit(now) {
             cmds.push(cmd);
+        }
+    }
+
+    /// A span's periodic work, as [`service`](Self::service) for a channel: due timers (with
+    /// `timers`), register commands to the paced queue, alarm words to the span's channels.
+    pub(super) fn service_span(&mut self, si: usize, now: Instant, timers: bool) {
+        let line = &mut self.spans[si].line;
+        if timers && line.poll_timeout().is_some_and(|t| t <= now) {
+            line.handle_timeout(now);
+        }
+        while let Some(cmd) = self.spans[si].line.poll_transmit(now) {
+            self.cmds.push(cmd);
+        }
+        while let Some(alarms) = self.spans[si].line.poll_event() {
+            self.apply_span_alarms(si, alarms);
         }
     }
 }

@@ -3,8 +3,10 @@
 //! Built from the unit descriptors the bring-up validated ([`BusSetup`]), it owns the bus's
 //! spans (one per XPD) and channels (DAHDI numbering, [`Numbering`]), one [`Chan`] per
 //! channel (hook machine, event queue, alarms) and, for analog ports, the matching `xpp-chan`
-//! line model. It decodes the device's IN transfers, runs one host tick per tick-bearing PCM
-//! frame and produces the OUT transfers.
+//! line model. Each span also has a slot for a span-wide line model (a PRI framer, a BRI
+//! port), dispatched at the same points as the channels' lines; no such model exists yet. It
+//! decodes the device's IN transfers, runs one host tick per tick-bearing PCM frame and
+//! produces the OUT transfers.
 //!
 //! Method kinds (quinn-proto style, `STYLE.md` §2):
 //! - device inputs: [`handle_in_transfer`](XbusCore::handle_in_transfer),
@@ -61,6 +63,7 @@ use crate::span::{ChanKind, Span};
 use crate::sync::{Candidate, DriftLoop, TickSample};
 
 use lines::Line;
+pub(crate) use lines::SpanLine;
 use tick::OutRing;
 
 /// Host ticks between two XBUS_RESET 0x10 ("reset sync counters").
@@ -156,7 +159,7 @@ pub struct XbusStats {
     pub device_errors: u64,
     /// SYNC_REPLY with a mode the host does not know.
     pub bad_sync_replies: u64,
-    /// REGISTER_REPLYs for PRI/BRI XPDs (no digital line model yet).
+    /// REGISTER_REPLYs for PRI/BRI XPDs that no span line model took (none exists yet).
     pub digital_replies: u64,
     /// Line commands a line model refused (e.g. FXO off-hook without battery).
     pub line_refusals: u64,
@@ -485,6 +488,7 @@ impl XbusCore {
         self.chans
             .iter()
             .flat_map(|ch| [ch.chan.poll_timeout(), ch.line.poll_timeout()])
+            .chain(self.spans.iter().map(|s| s.line.poll_timeout()))
             .chain([host])
             .flatten()
             .min()
@@ -555,15 +559,20 @@ impl XbusCore {
     /// ALARM/NOALARM on in/out transitions.
     pub fn set_span_alarms(&mut self, spanno: u32, alarms: Alarms) -> bool {
         let Some(si) = self.spans.iter().position(|s| s.spanno == spanno) else { return false };
+        self.apply_span_alarms(si, alarms);
+        true
+    }
+
+    /// A new alarm word for the span at index `si` (from the driver or the span's line).
+    fn apply_span_alarms(&mut self, si: usize, alarms: Alarms) {
         let span = &mut self.spans[si];
-        let (first, n) = (span.first, span.channels as usize);
+        let (first, n, spanno) = (span.first, span.channels as usize, span.spanno);
         if let AlarmNotify::Propagate { word } = span.alarms.set_alarms(alarms) {
             for ch in &mut self.chans[first..first + n] {
                 ch.chan.apply_span_alarms(word);
             }
             self.push_event(XbusEvent::SpanAlarms { spanno, alarms: word });
         }
-        true
     }
 
     /// Sets a digital span's timing priority (`span=` second field).

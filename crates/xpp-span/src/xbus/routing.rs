@@ -89,13 +89,14 @@ impl XbusCore {
                     }
                     return true;
                 }
-                // PRI/BRI: the target XPD is (unit, reply portnum).
+                // PRI/BRI: the target XPD is (unit, reply portnum); the span's own line takes it.
                 let target = Address::new(repr.addr.unit(), cmd.port()).map(|a| usize::from(a.xpd_index()));
-                if target.and_then(|t| self.span_of[t]).is_some() {
-                    self.stats.digital_replies += 1;
-                    true
-                } else {
-                    false
+                match target.and_then(|t| self.span_of[t]) {
+                    Some(si) => {
+                        self.span_packet(usize::from(si), now, repr);
+                        true
+                    }
+                    None => false,
                 }
             }
             Message::SyncReply(st) => {
@@ -109,6 +110,14 @@ impl XbusCore {
             }
             Message::NullReply | Message::EchoSetReply(_) => true,
             _ => false,
+        }
+    }
+
+    fn span_packet(&mut self, si: usize, now: Instant, repr: &Repr<'_>) {
+        if self.spans[si].line.handle_packet(now, repr) {
+            self.service_span(si, now, false);
+        } else {
+            self.stats.digital_replies += 1;
         }
     }
 
@@ -140,5 +149,37 @@ impl XbusCore {
         }
         self.sync = st;
         self.push_event(XbusEvent::SyncReply(st));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use xpp_proto::wire::{CardType, RegAccess, RegCmd, UnitDescriptor};
+
+    use super::*;
+    use crate::span::UnitSetup;
+    use crate::xbus::{BusSetup, Numbering};
+
+    fn reply(unit: u8, subunit: u8, port: u8) -> Vec<u8> {
+        let addr = Address::new(unit, subunit).unwrap();
+        let reg = RegCmd::Reg(RegAccess::write(port, 0x01, 0x02));
+        let mut buf = [0u8; 64];
+        let n = Repr::command(addr, Message::RegisterReply(reg)).emit(&mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn a_pri_register_reply_goes_to_its_span_line_or_is_counted() {
+        // A two-port PRI unit: XPDs (2, 0) and (2, 1), no span-wide model yet.
+        let d = UnitDescriptor::new(Address::new(2, 0).unwrap(), CardType::Pri, 0, 1, 2);
+        let setup = BusSetup::new(vec![UnitSetup::new(d)]);
+        let now = Instant::from_millis(1);
+        let mut core = XbusCore::new(now, 0, &setup, &mut Numbering::new()).unwrap();
+        // Addressed to the unit, the port field names the target XPD (2, 1).
+        core.handle_in_transfer(now, &reply(2, 0, 1));
+        assert_eq!((core.stats().digital_replies, core.stats().rx_rejected), (1, 0));
+        // No XPD (2, 3): rejected.
+        core.handle_in_transfer(now, &reply(2, 0, 3));
+        assert_eq!((core.stats().digital_replies, core.stats().rx_rejected), (1, 1));
     }
 }

@@ -72,10 +72,9 @@ impl XbusCore {
             // No tick for a while: serve the timers every ms until ticks resume.
             self.watchdog = now + MS;
         }
-        for ci in 0..self.chans.len() {
-            self.service(ci, now, true);
-        }
+        self.service_all(now);
     }
+
     // ----- timing -----
 
     /// Queues SYNC_SOURCE(`mode`, `drift`) (paced, cost 0).
@@ -141,6 +140,14 @@ impl XbusCore {
             ));
         }
         self.build_round();
+        self.service_all(now);
+    }
+
+    /// Every span's and every channel's periodic work, timers included.
+    fn service_all(&mut self, now: Instant) {
+        for si in 0..self.spans.len() {
+            self.service_span(si, now, true);
+        }
         for ci in 0..self.chans.len() {
             self.service(ci, now, true);
         }
