@@ -298,6 +298,68 @@ mod tests {
 
     use core::ops::RangeInclusive;
 
+    use xpp_proto::wire::{CardType, UnitDescriptor};
+
+    use crate::dahdi::Law;
+
+    fn unit(unit: u8, ty: CardType, chips: u8, ppc: u8, dir: u8) -> UnitSetup {
+        let mut d = UnitDescriptor::new(Address::new(unit, 0).unwrap(), ty, 0, chips, ppc);
+        d.port_dir = dir;
+        UnitSetup::new(d)
+    }
+
+    #[test]
+    fn layout_of_a_mixed_bus() {
+        // Descriptors out of order; a T1 PRI unit with two ports, a BRI unit with four, an FXO
+        // port that did not answer chip detection.
+        let mut t1 = unit(2, CardType::Pri, 1, 2, 0);
+        t1.pri_protocol = Some(PriProtocol::T1);
+        let mut fxo = unit(1, CardType::Fxo, 8, 1, 0);
+        fxo.present = !0b100;
+        let bri = unit(3, CardType::Bri, 1, 4, 0b0010);
+        let setup = BusSetup::new(vec![bri, t1, fxo, unit(0, CardType::Fxs, 8, 1, 1)]);
+        let core = XbusCore::new(Instant::from_millis(1), 7, &setup, &mut Numbering::new()).unwrap();
+
+        // PCM sources in XPD order; a BRI unit's ports share subunit 0's packets.
+        let pcm: Vec<_> = core.pcm.iter().map(|x| (x.addr.xpd_index(), x.bits, x.silence, x.dummy)).collect();
+        assert_eq!(
+            pcm,
+            [
+                (0, 0xff, SILENCE_FILL, Some(0)),
+                (8, 0xff, SILENCE_FILL, None),
+                (16, 0xeeee_eeee, ULAW_SILENCE, None),
+                (17, 0xeeee_eeee, ULAW_SILENCE, None),
+                (24, 0x3333, SILENCE_FILL, None),
+            ]
+        );
+        let spans: Vec<_> = core.spans.iter().map(|s| (s.spanno, s.first, s.channels)).collect();
+        assert_eq!(
+            spans,
+            [
+                (1, 0, 14),
+                (2, 14, 8),
+                (3, 22, 24),
+                (4, 46, 24),
+                (5, 70, 3),
+                (6, 73, 3),
+                (7, 76, 3),
+                (8, 79, 3)
+            ]
+        );
+        let ch = |channo: u32| core.channel(channo).unwrap();
+        let slot = |channo: u32| (ch(channo).pcm, ch(channo).law());
+        assert_eq!(slot(4), (Some((0, 3)), Law::Mulaw), "FXS port 3");
+        assert_eq!(slot(9), (None, Law::Mulaw), "digital output");
+        assert_eq!(slot(17), (Some((1, 2)), Law::Mulaw), "absent FXO port");
+        assert!(matches!(ch(17).line, Line::None) && ch(17).chan().sigcap().contains(SigCap::BROKEN));
+        assert_eq!(slot(70), (Some((3, 31)), Law::Mulaw), "T1 D-channel of the second PRI port");
+        assert_eq!(slot(75), (Some((4, 5)), Law::Alaw), "BRI port 1, B2");
+        assert_eq!(slot(82), (None, Law::Alaw), "BRI D-channel");
+        assert_eq!(ch(75).name(), "XPP_BRI/07/31/1");
+        // Every FXS line starts with a hook-state read.
+        assert_eq!(core.queued_commands(), 8);
+    }
+
     #[test]
     fn first_fit_reuses_the_first_gap_that_holds_both_ranges() {
         assert_eq!(fit(2, 22, &[]), Some((1, 1)));
