@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 
-use xpp_chan::{FxoConfig, FxoLine, FxsConfig, FxsLine};
 use xpp_proto::Instant;
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::wire::{ALAW_SILENCE, Address, SILENCE_FILL, SyncMode, SyncState, ULAW_SILENCE};
@@ -12,10 +11,10 @@ use super::lines::{Line, SpanLine};
 use super::tick::OutRing;
 use super::{BUS_EVENTS, BusState, Channel, MS, SetupError, TICK_WATCHDOG, XbusCore, XbusStats};
 use crate::chan::Chan;
-use crate::dahdi::{Law, MAX_CHANNELS, MAX_SPANS, SigCap};
+use crate::dahdi::{MAX_CHANNELS, MAX_SPANS, SigCap};
 use crate::pace::CommandQueue;
 use crate::pcm::PcmXpd;
-use crate::span::{ChanKind, Span, UnitSetup, XpdKind, plan};
+use crate::span::{ChanKind, Span, UnitSetup, XpdKind, XpdPlan, plan};
 use crate::sync::DriftLoop;
 
 /// Everything the bring-up hands over.
@@ -101,7 +100,7 @@ impl Numbering {
 }
 
 impl XbusCore {
-    fn plans(setup: &BusSetup) -> Result<Vec<crate::span::XpdPlan>, SetupError> {
+    fn plans(setup: &BusSetup) -> Result<Vec<XpdPlan>, SetupError> {
         let mut plans = plan(&setup.units);
         plans.sort_by_key(|p| p.addr.xpd_index());
         if plans.is_empty() {
@@ -133,13 +132,28 @@ impl XbusCore {
         {
             return Err(SetupError::TooMany);
         }
-        let mut core = Self {
+        let mut core = Self::empty(now, busno, setup, plans.len(), nchans, numbering.next_chan);
+        core.add_pcm_sources(&plans);
+        for p in &plans {
+            core.add_span(now, p, numbering);
+        }
+        // The lines' first register commands (FXS hook-state reads), in channel order.
+        for ci in 0..core.chans.len() {
+            core.service(ci, now, false);
+        }
+        log::info!("{}: {} spans, {} channels", core.name, core.spans.len(), core.chans.len());
+        Ok(core)
+    }
+
+    /// A running bus with room for `spans` spans and `chans` channels, none added yet.
+    fn empty(now: Instant, busno: u8, setup: &BusSetup, spans: usize, chans: usize, first_chan: u32) -> Self {
+        Self {
             busno,
             name: format!("XBUS-{busno:02}"),
             state: BusState::Running,
-            spans: Vec::with_capacity(plans.len()),
-            chans: Vec::with_capacity(nchans),
-            first_chan: numbering.next_chan,
+            spans: Vec::with_capacity(spans),
+            chans: Vec::with_capacity(chans),
+            first_chan,
             pcm: Vec::new(),
             span_of: [None; 64],
             pcm_of: [None; 64],
@@ -158,129 +172,114 @@ impl XbusCore {
             events: VecDeque::with_capacity(BUS_EVENTS),
             chan_cursor: 0,
             stats: XbusStats::default(),
+        }
+    }
+
+    /// The PCM packet sources and sinks, in XPD order (the order of the PCM_WRITE round): one
+    /// per [`pcm_owner`]. The first plan of each gives its silence byte and its unit-0 dummy
+    /// line.
+    fn add_pcm_sources(&mut self, plans: &[XpdPlan]) {
+        let mut first: [Option<&XpdPlan>; 64] = [None; 64];
+        for p in plans {
+            first[usize::from(pcm_owner(p).xpd_index())].get_or_insert(p);
+        }
+        for (xpd, p) in first.iter().enumerate() {
+            if let Some(p) = p {
+                self.pcm_of[xpd] = Some(self.pcm.len() as u8);
+                self.pcm.push(PcmXpd::new(pcm_owner(p), card(p.kind).1, dummy_bit(p)));
+            }
+        }
+    }
+
+    /// Registers the span of `p` and its channels with the next numbers of `numbering`.
+    fn add_span(&mut self, now: Instant, p: &XpdPlan, numbering: &mut Numbering) {
+        let spanno = numbering.next_span;
+        numbering.next_span += 1;
+        let (unit, sub) = (p.addr.unit(), p.addr.subunit());
+        let xpd_name = format!("XPD-{unit}{sub}");
+        let (card, _) = card(p.kind);
+        self.has_digital |= matches!(p.kind, XpdKind::Pri(_) | XpdKind::Bri { .. });
+        let span_index = self.spans.len();
+        self.span_of[usize::from(p.addr.xpd_index())] = Some(span_index as u8);
+        let span = Span {
+            spanno,
+            name: format!("{}/{xpd_name}", self.name),
+            desc: format!("Astribank {}/{xpd_name} {card}", self.name),
+            addr: p.addr,
+            kind: p.kind,
+            basechan: numbering.next_chan,
+            channels: p.chans.len() as u32,
+            alarms: crate::alarm::SpanAlarms::new(),
+            timing_priority: 0,
+            first: self.chans.len(),
+            line: SpanLine::None,
         };
-        for p in &plans {
-            let spanno = numbering.next_span;
-            numbering.next_span += 1;
-            let basechan = numbering.next_chan;
-            let (unit, sub) = (p.addr.unit(), p.addr.subunit());
-            let xpd_name = format!("XPD-{unit}{sub}");
-            let (card, silence) = match p.kind {
-                XpdKind::Fxs(_) => ("FXS", SILENCE_FILL),
-                XpdKind::Fxo => ("FXO", SILENCE_FILL),
-                XpdKind::Bri { .. } => ("BRI", SILENCE_FILL),
-                XpdKind::Pri(m) if m.protocol() == PriProtocol::T1 => ("PRI", ULAW_SILENCE),
-                XpdKind::Pri(_) => ("PRI", ALAW_SILENCE),
-            };
-            core.has_digital |= matches!(p.kind, XpdKind::Pri(_) | XpdKind::Bri { .. });
-            let span_index = core.spans.len();
-            core.span_of[usize::from(p.addr.xpd_index())] = Some(span_index as u8);
-            // PCM packet owner: the XPD itself, or subunit 0 of a BRI unit.
-            let pcm_addr = match p.kind {
-                XpdKind::Bri { .. } => Address::new(unit, 0).unwrap_or(p.addr),
-                _ => p.addr,
-            };
-            let pcm_index = match core.pcm_of[usize::from(pcm_addr.xpd_index())] {
-                Some(i) => usize::from(i),
-                None => {
-                    let dummy = p
-                        .chans
-                        .iter()
-                        .find_map(|(k, _)| match *k {
-                            ChanKind::Bearer { bit } | ChanKind::PriDchan { bit } => Some(bit),
-                            _ => None,
-                        })
-                        .unwrap_or(0);
-                    core.pcm.push(PcmXpd::new(pcm_addr, silence, dummy));
-                    let i = core.pcm.len() - 1;
-                    core.pcm_of[usize::from(pcm_addr.xpd_index())] = Some(i as u8);
-                    i
-                }
-            };
-            for (i, &(kind, present)) in p.chans.iter().enumerate() {
-                let channo = numbering.next_chan;
-                numbering.next_chan += 1;
-                let chanpos = i as u32 + 1;
-                let mut sigcap = kind.sigcap();
-                if !present {
-                    sigcap |= SigCap::BROKEN;
-                }
-                let (line, bit) = match kind {
-                    ChanKind::FxsPort { port } if present => {
-                        let chip = match p.kind {
-                            XpdKind::Fxs(c) => c,
-                            _ => xpp_chan::ChipType::Type1,
-                        };
-                        let mut l = FxsLine::new(now, p.addr, port, chip, FxsConfig::default());
-                        l.read_hook_state(now);
-                        (Line::Fxs(l), Some(port))
-                    }
-                    ChanKind::FxoPort { port } if present => {
-                        (Line::Fxo(FxoLine::new(now, p.addr, port, FxoConfig::default())), Some(port))
-                    }
-                    ChanKind::FxsPort { port } | ChanKind::FxoPort { port } => (Line::None, Some(port)),
-                    ChanKind::Bearer { bit } | ChanKind::PriDchan { bit } => (Line::None, Some(bit)),
-                    _ => (Line::None, None),
-                };
-                let pcm = bit.filter(|&b| b < 32).map(|b| (pcm_index as u8, b));
-                if let Some((x, b)) = pcm {
-                    core.pcm[usize::from(x)].bits |= 1 << b;
-                }
-                core.chans.push(Channel {
-                    chan: Chan::new(channo, chanpos, sigcap),
-                    name: format!("XPP_{card}/{busno:02}/{unit}{sub}/{i}"),
-                    kind,
-                    spanno,
-                    span: span_index,
-                    line,
-                    pcm,
-                    always_pcm: matches!(p.kind, XpdKind::Pri(_)),
-                    native: Law::Default,
-                    law: Law::Default,
-                });
+        let deflaw = span.deflaw();
+        let pcm_index = self.pcm_of[usize::from(pcm_owner(p).xpd_index())];
+        for (i, &(kind, present)) in p.chans.iter().enumerate() {
+            let channo = numbering.next_chan;
+            numbering.next_chan += 1;
+            let mut sigcap = kind.sigcap();
+            if !present {
+                sigcap |= SigCap::BROKEN;
             }
-            core.spans.push(Span {
+            let pcm = pcm_index.zip(pcm_bit(kind).filter(|&b| b < 32));
+            if let Some((x, b)) = pcm {
+                self.pcm[usize::from(x)].bits |= 1 << b;
+            }
+            self.chans.push(Channel {
+                chan: Chan::new(channo, i as u32 + 1, sigcap),
+                name: format!("XPP_{card}/{:02}/{unit}{sub}/{i}", self.busno),
+                kind,
                 spanno,
-                name: format!("{}/{xpd_name}", core.name),
-                desc: format!("Astribank {}/{xpd_name} {card}", core.name),
-                addr: p.addr,
-                kind: p.kind,
-                basechan,
-                channels: p.chans.len() as u32,
-                alarms: crate::alarm::SpanAlarms::new(),
-                timing_priority: 0,
-                first: core.chans.len() - p.chans.len(),
-                line: SpanLine::None,
+                line: Line::new(now, p.addr, p.kind, kind, present),
+                pcm,
+                always_pcm: matches!(p.kind, XpdKind::Pri(_)),
+                native: deflaw,
+                law: deflaw,
             });
-            if let Some((first, deflaw)) = core.spans.last().map(|s| (s.first, s.deflaw())) {
-                for ch in &mut core.chans[first..] {
-                    ch.native = deflaw;
-                    ch.law = deflaw;
-                }
-            }
         }
-        core.pcm.sort_by_key(|x| x.addr.xpd_index());
-        for (i, x) in core.pcm.iter().enumerate() {
-            core.pcm_of[usize::from(x.addr.xpd_index())] = Some(i as u8);
-        }
-        // Re-map channel PCM slots after sorting.
-        let pcm_of = core.pcm_of;
-        let addrs: Vec<Address> = core.spans.iter().map(|s| s.addr).collect();
-        for ch in &mut core.chans {
-            if let Some((_, b)) = ch.pcm {
-                let a = addrs[ch.span];
-                let owner = match core.spans[ch.span].kind {
-                    XpdKind::Bri { .. } => Address::new(a.unit(), 0).unwrap_or(a),
-                    _ => a,
-                };
-                ch.pcm = pcm_of[usize::from(owner.xpd_index())].map(|x| (x, b));
-            }
-        }
-        for ci in 0..core.chans.len() {
-            core.service(ci, now, false);
-        }
-        log::info!("{}: {} spans, {} channels", core.name, core.spans.len(), core.chans.len());
-        Ok(core)
+        self.spans.push(span);
+    }
+}
+
+/// The XPD whose PCM packets carry the channels of `p`: the XPD itself, or subunit 0 of a
+/// BRI unit.
+fn pcm_owner(p: &XpdPlan) -> Address {
+    match p.kind {
+        XpdKind::Bri { .. } => Address::new(p.addr.unit(), 0).unwrap_or(p.addr),
+        _ => p.addr,
+    }
+}
+
+/// The card's name (in span and channel names) and its PCM silence byte.
+fn card(kind: XpdKind) -> (&'static str, u8) {
+    match kind {
+        XpdKind::Fxs(_) => ("FXS", SILENCE_FILL),
+        XpdKind::Fxo => ("FXO", SILENCE_FILL),
+        XpdKind::Bri { .. } => ("BRI", SILENCE_FILL),
+        XpdKind::Pri(m) if m.protocol() == PriProtocol::T1 => ("PRI", ULAW_SILENCE),
+        XpdKind::Pri(_) => ("PRI", ALAW_SILENCE),
+    }
+}
+
+/// The unit-0 dummy line of a PCM source: the first PRI/BRI timeslot of `p`, or line 0.
+fn dummy_bit(p: &XpdPlan) -> u8 {
+    p.chans
+        .iter()
+        .find_map(|(k, _)| match *k {
+            ChanKind::Bearer { bit } | ChanKind::PriDchan { bit } => Some(bit),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// The `lines` bit of a channel in its XPD's PCM packets, if it is carried in PCM.
+fn pcm_bit(kind: ChanKind) -> Option<u8> {
+    match kind {
+        ChanKind::FxsPort { port } | ChanKind::FxoPort { port } => Some(port),
+        ChanKind::Bearer { bit } | ChanKind::PriDchan { bit } => Some(bit),
+        _ => None,
     }
 }
 

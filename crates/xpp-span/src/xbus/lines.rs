@@ -1,13 +1,14 @@
 //! The line models of a bus's channels and their dispatch: a channel's periodic work, line
 //! facts to its [`Chan`], tx hook signals to line commands.
 
-use xpp_chan::{FxoLine, FxsLine};
+use xpp_chan::{ChipType, FxoConfig, FxoLine, FxsConfig, FxsLine};
 use xpp_proto::Instant;
-use xpp_proto::wire::Repr;
+use xpp_proto::wire::{Address, Repr};
 
 use super::{XbusCore, XbusStats};
 use crate::chan::{Chan, LineCommand, LineFact};
 use crate::dahdi::{Alarms, RxSig};
+use crate::span::{ChanKind, XpdKind};
 
 /// The line model of one channel, dispatched here once for every call site (smoltcp's
 /// `Socket` enum): the bus core calls these methods and never matches on the variants, so a
@@ -29,6 +30,26 @@ pub(super) enum Line {
 }
 
 impl Line {
+    /// The model of channel `kind` of the XPD at `addr`: FXS and FXO ports that answered chip
+    /// detection get one (an FXS line starts with a hook-state read); other channels none.
+    pub(super) fn new(now: Instant, addr: Address, xpd: XpdKind, kind: ChanKind, present: bool) -> Self {
+        match kind {
+            ChanKind::FxsPort { port } if present => {
+                let chip = match xpd {
+                    XpdKind::Fxs(c) => c,
+                    _ => ChipType::Type1,
+                };
+                let mut l = FxsLine::new(now, addr, port, chip, FxsConfig::default());
+                l.read_hook_state(now);
+                Self::Fxs(l)
+            }
+            ChanKind::FxoPort { port } if present => {
+                Self::Fxo(FxoLine::new(now, addr, port, FxoConfig::default()))
+            }
+            _ => Self::None,
+        }
+    }
+
     /// A packet from the device for this channel's port; `false` when there is no model to
     /// take it (and so nothing to service afterwards).
     pub(super) fn handle_packet(&mut self, now: Instant, repr: &Repr<'_>) -> bool {

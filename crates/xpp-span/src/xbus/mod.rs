@@ -194,7 +194,6 @@ pub struct Channel {
     name: String,
     kind: ChanKind,
     spanno: u32,
-    span: usize,
     line: Line,
     pcm: Option<(u8, u8)>,
     always_pcm: bool,
