@@ -4,11 +4,12 @@
 use std::collections::VecDeque;
 
 use xpp_proto::Instant;
+use xpp_proto::timer::TimerTable;
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::wire::{ALAW_SILENCE, Address, SILENCE_FILL, SyncMode, SyncState, ULAW_SILENCE};
 
 use super::lines::{Line, SpanLine};
-use super::tick::OutRing;
+use super::tick::{OutRing, Timer};
 use super::{BUS_EVENTS, BusState, Channel, MS, SetupError, TICK_WATCHDOG, XbusCore, XbusStats};
 use crate::chan::Chan;
 use crate::dahdi::{MAX_CHANNELS, MAX_SPANS, SigCap};
@@ -147,7 +148,7 @@ impl XbusCore {
 
     /// A running bus with room for `spans` spans and `chans` channels, none added yet.
     fn empty(now: Instant, busno: u8, setup: &BusSetup, spans: usize, chans: usize, first_chan: u32) -> Self {
-        Self {
+        let mut core = Self {
             busno,
             name: format!("XBUS-{busno:02}"),
             state: BusState::Running,
@@ -167,12 +168,14 @@ impl XbusCore {
             drift: DriftLoop::new(),
             reference: None,
             last_tick: None,
-            host_timer: Some(now + MS),
-            watchdog: now + TICK_WATCHDOG,
+            timers: TimerTable::new(),
             events: VecDeque::with_capacity(BUS_EVENTS),
             chan_cursor: 0,
             stats: XbusStats::default(),
-        }
+        };
+        core.timers.set(Timer::HostTick, now + MS);
+        core.timers.set(Timer::Watchdog, now + TICK_WATCHDOG);
+        core
     }
 
     /// The PCM packet sources and sinks, in XPD order (the order of the PCM_WRITE round): one

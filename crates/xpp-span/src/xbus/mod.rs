@@ -50,6 +50,7 @@ pub use layout::{BusSetup, Numbering};
 use std::collections::VecDeque;
 
 use xpp_chan::{FxoLine, FxsLine};
+use xpp_proto::timer::TimerTable;
 use xpp_proto::wire::{Address, Message, Repr, SyncMode, SyncState};
 use xpp_proto::{Duration, Instant};
 
@@ -64,7 +65,7 @@ use crate::sync::{Candidate, DriftLoop, TickSample};
 
 use lines::Line;
 pub(crate) use lines::SpanLine;
-use tick::OutRing;
+use tick::{OutRing, Timer};
 
 /// Host ticks between two XBUS_RESET 0x10 ("reset sync counters").
 pub const RESET_SYNC_COUNTERS_TICKS: u64 = 1000;
@@ -288,8 +289,7 @@ pub struct XbusCore {
     drift: DriftLoop,
     reference: Option<TickSample>,
     last_tick: Option<Instant>,
-    host_timer: Option<Instant>,
-    watchdog: Instant,
+    timers: TimerTable<Timer, 2>,
     events: VecDeque<XbusEvent>,
     chan_cursor: usize,
     stats: XbusStats,
@@ -481,9 +481,9 @@ impl XbusCore {
         // granularity, like the reference's per-tick periodic work), so only a watchdog is
         // reported: if ticks stop, handle_timeout takes over the timers. O(1) per call.
         if self.self_ticking {
-            return Some(self.watchdog);
+            return self.timers.get(Timer::Watchdog);
         }
-        let host = self.host_timer;
+        let host = self.timers.get(Timer::HostTick);
         self.chans
             .iter()
             .flat_map(|ch| [ch.chan.poll_timeout(), ch.line.poll_timeout()])

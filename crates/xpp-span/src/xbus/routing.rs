@@ -4,6 +4,7 @@
 use xpp_proto::Instant;
 use xpp_proto::wire::{Address, Message, Repr, SyncMode, SyncState, parse_transfer};
 
+use super::tick::Timer;
 use super::{BusState, MS, TICK_WATCHDOG, XbusCore, XbusEvent};
 use crate::span::XpdKind;
 
@@ -131,12 +132,12 @@ impl XbusCore {
         match st.mode {
             SyncMode::Ab | SyncMode::Pll => {
                 self.self_ticking = true;
-                self.host_timer = None;
-                self.watchdog = now + TICK_WATCHDOG;
+                self.timers.stop(Timer::HostTick);
+                self.timers.set(Timer::Watchdog, now + TICK_WATCHDOG);
             }
             SyncMode::None => {
                 self.self_ticking = false;
-                self.host_timer = Some(now + MS);
+                self.timers.set(Timer::HostTick, now + MS);
             }
             SyncMode::Query => return,
             _ => {

@@ -13,6 +13,20 @@ const TICK_LATE_US: u64 = 1500;
 /// A tick interval below this is early (1000 µs - 500 µs).
 const TICK_EARLY_US: u64 = 500;
 
+xpp_proto::timer_enum! {
+    /// The bus's own deadlines, in a [`TimerTable`](xpp_proto::timer::TimerTable). Which one
+    /// counts depends on who ticks: [`XbusCore::poll_timeout`] reports the watchdog while the
+    /// device ticks, else the host tick (with the channels' timers).
+    pub(super) enum Timer {
+        /// While the device does not tick: the host's own 1 ms timer, which releases the
+        /// paced commands.
+        HostTick,
+        /// While the device ticks: [`TICK_WATCHDOG`] after the last tick, when
+        /// [`XbusCore::handle_timeout`] takes over the line and hook timers.
+        Watchdog,
+    }
+}
+
 /// A fixed ring of 512-byte transfers.
 #[derive(Debug, Clone)]
 pub(super) struct OutRing {
@@ -62,15 +76,15 @@ impl XbusCore {
             return;
         }
         if !self.self_ticking
-            && let Some(at) = self.host_timer
+            && let Some(at) = self.timers.get(Timer::HostTick)
             && at <= now
         {
-            self.host_timer = Some(if at + MS > now { at + MS } else { now + MS });
+            self.timers.set(Timer::HostTick, if at + MS > now { at + MS } else { now + MS });
             self.release_commands();
         }
-        if self.self_ticking && self.watchdog <= now {
+        if self.self_ticking && self.timers.get(Timer::Watchdog).is_some_and(|at| at <= now) {
             // No tick for a while: serve the timers every ms until ticks resume.
-            self.watchdog = now + MS;
+            self.timers.set(Timer::Watchdog, now + MS);
         }
         self.service_all(now);
     }
@@ -122,7 +136,7 @@ impl XbusCore {
             self.stats.max_tick_interval_us = self.stats.max_tick_interval_us.max(us);
         }
         self.last_tick = Some(now);
-        self.watchdog = now + TICK_WATCHDOG;
+        self.timers.set(Timer::Watchdog, now + TICK_WATCHDOG);
         self.release_commands();
         if self.sync.mode == SyncMode::Pll
             && let Some(reference) = self.reference
