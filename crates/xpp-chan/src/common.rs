@@ -77,11 +77,13 @@ impl Outbox {
         self.events.push_back(event);
     }
 
+    #[must_use]
     pub(crate) fn poll_transmit(&mut self) -> Option<Repr<'static>> {
         let cmd = self.commands.pop_front()?;
         Some(Repr::command(self.addr, Message::RegisterRequest(cmd)))
     }
 
+    #[must_use]
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

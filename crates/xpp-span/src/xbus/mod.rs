@@ -450,12 +450,14 @@ impl XbusCore {
     // ----- outputs -----
 
     /// The next OUT transfer (PCM first, then commands), written into `buf`; its length.
+    #[must_use]
     pub fn poll_transmit(&mut self, buf: &mut [u8; 512]) -> Option<usize> {
         self.out_pcm.pop(buf).or_else(|| self.out_cmd.pop(buf))
     }
 
     /// The next bus-level event, then pending channel events (popped from the channels'
     /// queues: use either this or [`poll_chan_event`](Self::poll_chan_event) per channel).
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<XbusEvent> {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
@@ -473,6 +475,7 @@ impl XbusCore {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state != BusState::Running {
             return None;
@@ -549,6 +552,7 @@ impl XbusCore {
     }
 
     /// GETEVENT on `channo` (REMOVED forever after removal).
+    #[must_use = "the event is taken off the channel's queue"]
     pub fn poll_chan_event(&mut self, channo: u32) -> Result<Event, ChanError> {
         let ci = self.index(channo)?;
         Ok(self.chans[ci].chan.get_event())
