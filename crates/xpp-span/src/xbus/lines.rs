@@ -10,9 +10,10 @@ use crate::chan::{Chan, LineCommand, LineFact};
 use crate::dahdi::{Alarms, RxSig};
 use crate::span::{ChanKind, XpdKind};
 
-/// The line model of one channel, dispatched here once for every call site (smoltcp's
-/// `Socket` enum): the bus core calls these methods and never matches on the variants, so a
-/// new per-channel model touches only this enum and its impl.
+/// The line model of one channel. Each method matches the variants once for every call site
+/// (smoltcp's `Socket::poll_at`): the bus core calls these methods and never matches on the
+/// variants, so a new per-channel model touches only this enum and its impl. Span-wide models
+/// (PRI, BRI) belong in [`SpanLine`].
 ///
 /// Method kinds follow the `xpp-chan` lines: inputs [`handle_packet`](Self::handle_packet),
 /// [`handle_timeout`](Self::handle_timeout), [`apply_command`](Self::apply_command); outputs
@@ -21,7 +22,7 @@ use crate::span::{ChanKind, XpdKind};
 /// [`known_state`](Self::known_state).
 #[derive(Debug, Clone)]
 pub(super) enum Line {
-    /// No per-channel model: a broken port, a digital I/O channel, a PRI/BRI channel.
+    /// No per-channel model: an absent port, a digital I/O channel, a PRI/BRI channel.
     None,
     /// An FXS port (a phone).
     Fxs(FxsLine),
