@@ -1,4 +1,4 @@
-//! Pieces shared by the line models: the timer table and the bounded output queues.
+//! Pieces shared by the line models: periodic timers and the bounded output queues.
 
 use std::collections::VecDeque;
 
@@ -12,46 +12,6 @@ use crate::Event;
 pub(crate) const MAX_QUEUED_COMMANDS: usize = 256;
 /// Most events a line keeps queued (same policy as commands).
 pub(crate) const MAX_QUEUED_EVENTS: usize = 256;
-
-/// A table of one-shot deadlines indexed by a line's `Timer` enum (quinn-proto `TimerTable`).
-#[derive(Debug, Clone)]
-pub(crate) struct TimerTable<const N: usize> {
-    at: [Option<Instant>; N],
-}
-
-impl<const N: usize> TimerTable<N> {
-    pub(crate) const fn new() -> Self {
-        Self { at: [None; N] }
-    }
-
-    pub(crate) fn set(&mut self, timer: usize, at: Instant) {
-        self.at[timer] = Some(at);
-    }
-
-    pub(crate) fn stop(&mut self, timer: usize) {
-        self.at[timer] = None;
-    }
-
-    pub(crate) fn is_armed(&self, timer: usize) -> bool {
-        self.at[timer].is_some()
-    }
-
-    /// Disarms `timer` and returns its deadline if it is due at `now`.
-    pub(crate) fn take_expired(&mut self, timer: usize, now: Instant) -> Option<Instant> {
-        match self.at[timer] {
-            Some(at) if at <= now => {
-                self.at[timer] = None;
-                Some(at)
-            }
-            _ => None,
-        }
-    }
-
-    /// The earliest armed deadline.
-    pub(crate) fn next(&self) -> Option<Instant> {
-        self.at.iter().flatten().min().copied()
-    }
-}
 
 /// The next deadline of a periodic timer that was due at `due`: one period later, or one
 /// period after `now` if the caller fell behind by more than a period (no burst of catch-up
@@ -117,11 +77,13 @@ impl Outbox {
         self.events.push_back(event);
     }
 
+    #[must_use]
     pub(crate) fn poll_transmit(&mut self) -> Option<Repr<'static>> {
         let cmd = self.commands.pop_front()?;
         Some(Repr::command(self.addr, Message::RegisterRequest(cmd)))
     }
 
+    #[must_use]
     pub(crate) fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

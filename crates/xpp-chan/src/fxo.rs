@@ -1,9 +1,10 @@
 //! The FXO line model (docs/reference/xpp-protocol.md §9.2): an Astribank FXO port on a PSTN/PBX line.
 
+use xpp_proto::timer::{TimerKind, TimerTable};
 use xpp_proto::wire::{Address, RegAccess, RegCmd, Repr};
 use xpp_proto::{Duration, Instant};
 
-use crate::common::{Outbox, TimerTable, next_period, reg_reply_for, sig_for};
+use crate::common::{Outbox, next_period, reg_reply_for, sig_for};
 use crate::{Error, Event, Led};
 
 #[cfg(test)]
@@ -99,24 +100,23 @@ enum Power {
     Lost,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    VbatPoll,
-    RingDebounce,
-    PolarityFollowUp,
-    PowerRead,
-    PowerDenialMin,
-    PowerDenialConfirm,
+xpp_proto::timer_enum! {
+    /// The line's timers, in a [`TimerTable`].
+    enum Timer {
+        /// The next VBAT poll ([`VBAT_POLL`]).
+        VbatPoll,
+        /// The ring signal has persisted for [`RING_DEBOUNCE`].
+        RingDebounce,
+        /// No second polarity reversal within [`POLARITY_FOLLOW_UP`].
+        PolarityFollowUp,
+        /// The next loop-current read while off-hook.
+        PowerRead,
+        /// Loop current lost for [`POWER_DENIAL_MIN`].
+        PowerDenialMin,
+        /// The [`POWER_DENIAL_CONFIRM`] window passed without ring.
+        PowerDenialConfirm,
+    }
 }
-
-const TIMERS: [Timer; 6] = [
-    Timer::VbatPoll,
-    Timer::RingDebounce,
-    Timer::PolarityFollowUp,
-    Timer::PowerRead,
-    Timer::PowerDenialMin,
-    Timer::PowerDenialConfirm,
-];
 
 /// One FXO port.
 ///
@@ -152,7 +152,7 @@ pub struct FxoLine {
     ring: bool,
     power: Power,
     green: Option<bool>,
-    timers: TimerTable<6>,
+    timers: TimerTable<Timer, 6>,
     out: Outbox,
 }
 
@@ -162,7 +162,7 @@ impl FxoLine {
     pub fn new(now: Instant, addr: Address, port: u8, config: FxoConfig) -> Self {
         debug_assert!(port < 8, "chip port out of range");
         let mut timers = TimerTable::new();
-        timers.set(Timer::VbatPoll as usize, now);
+        timers.set(Timer::VbatPoll, now);
         Self {
             addr,
             port: port & 0x07,
@@ -257,7 +257,7 @@ impl FxoLine {
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.timers.next_timeout()
     }
 
     // ----- inputs -----
@@ -282,12 +282,12 @@ impl FxoLine {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for timer in TIMERS {
-            let Some(due) = self.timers.take_expired(timer as usize, now) else { continue };
+        for &timer in Timer::ALL {
+            let Some(due) = self.timers.take_expired(timer, now) else { continue };
             match timer {
                 Timer::VbatPoll => {
                     self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, reg::VBAT)));
-                    self.timers.set(Timer::VbatPoll as usize, next_period(due, now, VBAT_POLL));
+                    self.timers.set(Timer::VbatPoll, next_period(due, now, VBAT_POLL));
                 }
                 Timer::RingDebounce => {
                     if self.raw_ring != self.ring {
@@ -304,13 +304,13 @@ impl FxoLine {
                     if self.state == FxoState::OffHook {
                         self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, reg::LOOP_CURRENT)));
                         if let Some(period) = self.config.loop_current_poll {
-                            self.timers.set(Timer::PowerRead as usize, next_period(due, now, period));
+                            self.timers.set(Timer::PowerRead, next_period(due, now, period));
                         }
                     }
                 }
                 Timer::PowerDenialMin => {
                     if self.power == Power::Lost {
-                        self.timers.set(Timer::PowerDenialConfirm as usize, due + POWER_DENIAL_CONFIRM);
+                        self.timers.set(Timer::PowerDenialConfirm, due + POWER_DENIAL_CONFIRM);
                     }
                 }
                 Timer::PowerDenialConfirm => {
@@ -336,7 +336,7 @@ impl FxoLine {
         }
         self.write(reg::HOOK, reg::OFF_HOOK);
         self.power = Power::Unknown;
-        self.timers.set(Timer::PowerRead as usize, now + POWER_READ_DELAY);
+        self.timers.set(Timer::PowerRead, now + POWER_READ_DELAY);
         self.set_state(FxoState::OffHook);
         self.update_leds();
         Ok(())
@@ -349,7 +349,7 @@ impl FxoLine {
         }
         self.write(reg::HOOK, reg::ON_HOOK);
         self.cancel_power_denial();
-        self.timers.stop(Timer::PowerRead as usize);
+        self.timers.stop(Timer::PowerRead);
         self.power = Power::Unknown;
         self.set_state(FxoState::OnHook);
         self.update_leds();
@@ -398,10 +398,10 @@ impl FxoLine {
             self.cancel_power_denial();
         }
         if self.raw_ring == self.ring {
-            self.timers.stop(Timer::RingDebounce as usize);
+            self.timers.stop(Timer::RingDebounce);
         } else {
             // Restarted on every change: the new state must persist 50 ms.
-            self.timers.set(Timer::RingDebounce as usize, now + RING_DEBOUNCE);
+            self.timers.set(Timer::RingDebounce, now + RING_DEBOUNCE);
         }
     }
 
@@ -438,7 +438,7 @@ impl FxoLine {
                 self.battery = Some(false);
                 self.out.emit(Event::Battery { present: false, at: now });
                 // Decision: ring detection stops with the battery; a reported ring ends.
-                self.timers.stop(Timer::RingDebounce as usize);
+                self.timers.stop(Timer::RingDebounce);
                 self.raw_ring = false;
                 if self.ring {
                     self.ring = false;
@@ -458,7 +458,7 @@ impl FxoLine {
         }
         // Decision: a reversal that follows within 40 ms replaces the pending one (which is
         // then never reported); the last of a burst is reported 40 ms after it.
-        self.timers.set(Timer::PolarityFollowUp as usize, now + POLARITY_FOLLOW_UP);
+        self.timers.set(Timer::PolarityFollowUp, now + POLARITY_FOLLOW_UP);
     }
 
     fn loop_current(&mut self, now: Instant, v: u8) {
@@ -468,22 +468,22 @@ impl FxoLine {
         if v >= THRESHOLD {
             // Power back before the 80 ms minimum: no denial. Once in the confirmation window
             // the loss already counts (an open-switch interval), only ring cancels it.
-            self.timers.stop(Timer::PowerDenialMin as usize);
+            self.timers.stop(Timer::PowerDenialMin);
             self.power = Power::On;
         } else if self.power == Power::On {
             self.power = Power::Lost;
-            if !self.timers.is_armed(Timer::PowerDenialConfirm as usize) {
-                self.timers.set(Timer::PowerDenialMin as usize, now + POWER_DENIAL_MIN);
+            if !self.timers.is_armed(Timer::PowerDenialConfirm) {
+                self.timers.set(Timer::PowerDenialMin, now + POWER_DENIAL_MIN);
                 if self.config.loop_current_poll.is_some() {
-                    self.timers.set(Timer::PowerRead as usize, now + POWER_LOSS_RECHECK);
+                    self.timers.set(Timer::PowerRead, now + POWER_LOSS_RECHECK);
                 }
             }
         }
     }
 
     fn cancel_power_denial(&mut self) {
-        self.timers.stop(Timer::PowerDenialMin as usize);
-        self.timers.stop(Timer::PowerDenialConfirm as usize);
+        self.timers.stop(Timer::PowerDenialMin);
+        self.timers.stop(Timer::PowerDenialConfirm);
     }
 
     fn update_leds(&mut self) {

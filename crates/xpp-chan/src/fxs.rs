@@ -1,9 +1,10 @@
 //! The FXS line model (docs/reference/xpp-protocol.md §9.1): a phone on an Astribank FXS port.
 
+use xpp_proto::timer::{TimerKind, TimerTable};
 use xpp_proto::wire::{Address, CardType, RamAccess, RegAccess, RegCmd, Repr};
 use xpp_proto::{Duration, Instant};
 
-use crate::common::{Outbox, TimerTable, next_period, reg_reply_for, sig_for};
+use crate::common::{Outbox, next_period, reg_reply_for, sig_for};
 use crate::{Error, Event, Led};
 
 #[cfg(test)]
@@ -284,17 +285,21 @@ pub enum FxsState {
     Open,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    RingCadence,
-    LedBlink,
-    Oht,
-    VmwiLamp,
-    OverheatPoll,
+xpp_proto::timer_enum! {
+    /// The line's timers, in a [`TimerTable`].
+    enum Timer {
+        /// The next step of the ring cadence.
+        RingCadence,
+        /// The green LED's next toggle while ringing.
+        LedBlink,
+        /// The end of on-hook transmission.
+        Oht,
+        /// The type-6 message lamp's next toggle.
+        VmwiLamp,
+        /// The type-6 overheat check.
+        OverheatPoll,
+    }
 }
-
-const TIMERS: [Timer; 5] =
-    [Timer::RingCadence, Timer::LedBlink, Timer::Oht, Timer::VmwiLamp, Timer::OverheatPoll];
 
 /// Which column of the type-1 ring-generator table to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +349,7 @@ pub struct FxsLine {
     green: Option<bool>,
     blink_on: bool,
     lamp_lit: bool,
-    timers: TimerTable<5>,
+    timers: TimerTable<Timer, 5>,
     out: Outbox,
 }
 
@@ -374,7 +379,7 @@ impl FxsLine {
             out: Outbox::new(addr),
         };
         if chip == ChipType::Type6 {
-            line.timers.set(Timer::OverheatPoll as usize, now + OVERHEAT_POLL);
+            line.timers.set(Timer::OverheatPoll, now + OVERHEAT_POLL);
         }
         line
     }
@@ -462,7 +467,7 @@ impl FxsLine {
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.timers.next_timeout()
     }
 
     // ----- inputs -----
@@ -509,14 +514,14 @@ impl FxsLine {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for timer in TIMERS {
-            let Some(due) = self.timers.take_expired(timer as usize, now) else { continue };
+        for &timer in Timer::ALL {
+            let Some(due) = self.timers.take_expired(timer, now) else { continue };
             match timer {
                 Timer::RingCadence => self.on_cadence(due, now),
                 Timer::LedBlink => {
                     self.blink_on = !self.blink_on;
                     self.update_leds();
-                    self.timers.set(Timer::LedBlink as usize, next_period(due, now, LED_BLINK));
+                    self.timers.set(Timer::LedBlink, next_period(due, now, LED_BLINK));
                 }
                 Timer::Oht => {
                     if self.state == FxsState::Oht {
@@ -526,7 +531,7 @@ impl FxsLine {
                 Timer::VmwiLamp => self.on_lamp(due, now),
                 Timer::OverheatPoll => {
                     self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, reg6::LINE_FEED)));
-                    self.timers.set(Timer::OverheatPoll as usize, next_period(due, now, OVERHEAT_POLL));
+                    self.timers.set(Timer::OverheatPoll, next_period(due, now, OVERHEAT_POLL));
                 }
             }
         }
@@ -562,7 +567,7 @@ impl FxsLine {
         }
         match self.state {
             FxsState::Vmwi => self.leave_vmwi(true),
-            FxsState::Oht => self.timers.stop(Timer::Oht as usize),
+            FxsState::Oht => self.timers.stop(Timer::Oht),
             _ => {}
         }
         if !(self.state == FxsState::Ringing && self.ring_on) {
@@ -572,12 +577,12 @@ impl FxsLine {
         self.ring_step = 0;
         self.ring_on = true;
         match cadence.steps().first() {
-            Some(&d) => self.timers.set(Timer::RingCadence as usize, now + d),
-            None => self.timers.stop(Timer::RingCadence as usize),
+            Some(&d) => self.timers.set(Timer::RingCadence, now + d),
+            None => self.timers.stop(Timer::RingCadence),
         }
         if self.config.auto_leds && self.state != FxsState::Ringing {
             self.blink_on = true;
-            self.timers.set(Timer::LedBlink as usize, now + LED_BLINK);
+            self.timers.set(Timer::LedBlink, now + LED_BLINK);
         }
         self.set_state(FxsState::Ringing);
         self.update_leds();
@@ -591,7 +596,7 @@ impl FxsLine {
             return;
         }
         self.end_ringing(LineFeed::oht(self.reversed));
-        self.timers.set(Timer::Oht as usize, now + self.config.oht_duration);
+        self.timers.set(Timer::Oht, now + self.config.oht_duration);
         self.set_state(FxsState::Oht);
         self.update_leds();
     }
@@ -608,7 +613,7 @@ impl FxsLine {
             _ => {}
         }
         self.ensure_line_feed(LineFeed::oht(self.reversed));
-        self.timers.set(Timer::Oht as usize, now + self.config.oht_duration);
+        self.timers.set(Timer::Oht, now + self.config.oht_duration);
         self.set_state(FxsState::Oht);
         Ok(())
     }
@@ -648,7 +653,7 @@ impl FxsLine {
                     self.write_line_feed(LineFeed::Open);
                 }
                 FxsState::Oht | FxsState::Idle => {
-                    self.timers.stop(Timer::Oht as usize);
+                    self.timers.stop(Timer::Oht);
                     self.write_line_feed(LineFeed::Open);
                 }
             }
@@ -742,7 +747,7 @@ impl FxsLine {
                     self.set_state(FxsState::Idle);
                 }
                 FxsState::Oht => {
-                    self.timers.stop(Timer::Oht as usize);
+                    self.timers.stop(Timer::Oht);
                     self.write_line_feed(LineFeed::active(self.reversed));
                     self.set_state(FxsState::Idle);
                 }
@@ -767,8 +772,8 @@ impl FxsLine {
     /// Leaves the ringing state: stops the cadence and the blink and, if the ring was on,
     /// sends the ring-off transition with `line_feed` as the new feed.
     fn end_ringing(&mut self, line_feed: LineFeed) {
-        self.timers.stop(Timer::RingCadence as usize);
-        self.timers.stop(Timer::LedBlink as usize);
+        self.timers.stop(Timer::RingCadence);
+        self.timers.stop(Timer::LedBlink);
         if self.ring_on {
             self.ring_off_writes(line_feed);
         } else {
@@ -793,7 +798,7 @@ impl FxsLine {
         } else {
             self.ring_off_writes(LineFeed::oht(self.reversed));
         }
-        self.timers.set(Timer::RingCadence as usize, next_period(due, now, d));
+        self.timers.set(Timer::RingCadence, next_period(due, now, d));
     }
 
     /// Ring on: (type 1) ring-generator table, high battery; then line feed ringing.
@@ -824,7 +829,7 @@ impl FxsLine {
     /// Back to an idle line: the message lamp if messages wait and the phone is on-hook,
     /// otherwise line feed active.
     fn enter_idle(&mut self, now: Instant) {
-        self.timers.stop(Timer::Oht as usize);
+        self.timers.stop(Timer::Oht);
         if self.vmwi && self.off_hook != Some(true) {
             self.set_state(FxsState::Idle);
             self.enter_vmwi(now);
@@ -846,7 +851,7 @@ impl FxsLine {
                 self.ensure_line_feed(LineFeed::active(self.reversed));
                 self.lamp(true);
                 // Decision: the first blink starts when the lamp mode is entered.
-                self.timers.set(Timer::VmwiLamp as usize, now + LAMP_ON);
+                self.timers.set(Timer::VmwiLamp, now + LAMP_ON);
             }
         }
         self.set_state(FxsState::Vmwi);
@@ -864,7 +869,7 @@ impl FxsLine {
                 }
             }
             ChipType::Type6 => {
-                self.timers.stop(Timer::VmwiLamp as usize);
+                self.timers.stop(Timer::VmwiLamp);
                 if self.lamp_lit {
                     self.lamp(false);
                 }
@@ -879,7 +884,7 @@ impl FxsLine {
         let lit = !self.lamp_lit;
         self.lamp(lit);
         let period = if lit { LAMP_ON } else { LAMP_OFF };
-        self.timers.set(Timer::VmwiLamp as usize, next_period(due, now, period));
+        self.timers.set(Timer::VmwiLamp, next_period(due, now, period));
     }
 
     /// Type 6 message lamp on (0x2F := 0x00, 0x42 := 0x04, 0x47 := 0x0F) or off (0x47 := 0x00).

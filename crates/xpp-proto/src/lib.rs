@@ -11,6 +11,8 @@
 //! - [`firmware`]: the Intel-HEX variant of Astribank firmware files, and the load sequences
 //!   (EZ-USB FX2 RAM download, FPGA over MPP, PIC and echo canceller over the data interface).
 //! - [`time`]: microsecond [`time::Instant`]/[`time::Duration`] for sans-IO code.
+//! - [`timer`]: [`timer::TimerTable`], the deadlines of a sans-IO core indexed by its own timer
+//!   enum ([`timer_enum!`]).
 //!
 //! Contract: every decoder accepts arbitrary bytes and returns an error naming the structure
 //! and the byte offset (or HEX line) instead of panicking; nothing allocates in proportion to
@@ -27,6 +29,7 @@ pub mod firmware;
 pub mod fuzzing;
 pub mod mgmt;
 pub mod time;
+pub mod timer;
 pub mod wire;
 
 pub use time::{Duration, Instant};

@@ -37,6 +37,7 @@
 
 use crate::dahdi::{EVENT_QUEUE_DEPTH, Event, HookCmd, RxSig, Sig, TxSig};
 use crate::events::EventQueue;
+use xpp_proto::timer::TimerTable;
 use xpp_proto::{Duration, Instant};
 
 /// Fixed timings of the DAHDI core (§5), in milliseconds.
@@ -293,23 +294,21 @@ impl HookError {
     }
 }
 
-/// The machine's timers (STYLE §2 timer table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timer {
-    /// The current tx state's end (wink, flash, start, debounce, ring step, kewl).
-    Tx = 0,
-    /// FXO-signalled: on-hook timing (rxflashtime); E&M: off-hook timing (rxwinktime).
-    RxHook = 1,
-    /// 250 ms after the last dial pulse.
-    PulseDigit = 2,
-    /// FXS-signalled: rings ignored until this expires (post-hang-up debounce).
-    RingDebounce = 3,
-    /// FXS-signalled: 50 ms without RING ends the ring (RINGOFFHOOK).
-    RingTrailer = 4,
+xpp_proto::timer_enum! {
+    /// The machine's timers (STYLE §2 timer table), in a [`TimerTable`].
+    pub enum Timer {
+        /// The current tx state's end (wink, flash, start, debounce, ring step, kewl).
+        Tx,
+        /// FXO-signalled: on-hook timing (rxflashtime); E&M: off-hook timing (rxwinktime).
+        RxHook,
+        /// 250 ms after the last dial pulse.
+        PulseDigit,
+        /// FXS-signalled: rings ignored until this expires (post-hang-up debounce).
+        RingDebounce,
+        /// FXS-signalled: 50 ms without RING ends the ring (RINGOFFHOOK).
+        RingTrailer,
+    }
 }
-
-const TIMERS: [Timer; 5] =
-    [Timer::Tx, Timer::RxHook, Timer::PulseDigit, Timer::RingDebounce, Timer::RingTrailer];
 
 /// One channel's hook state machine. See the module doc.
 #[derive(Debug, Clone)]
@@ -327,7 +326,7 @@ pub struct HookMachine {
     gs_seized: bool,
     rx_ringing: bool,
     sigfreeze: bool,
-    timers: [Option<Instant>; 5],
+    timers: TimerTable<Timer, 5>,
     now: Instant,
     line_txsig: TxSig,
     events: EventQueue,
@@ -354,7 +353,7 @@ impl HookMachine {
             gs_seized: false,
             rx_ringing: false,
             sigfreeze: false,
-            timers: [None; 5],
+            timers: TimerTable::new(),
             now: Instant::ZERO,
             line_txsig: TxSig::OnHook,
             events: EventQueue::new(),
@@ -426,7 +425,7 @@ impl HookMachine {
         let now = self.tick(now);
         self.sig = sig;
         self.timings = HookTimings::defaults_for(sig);
-        self.timers = [None; 5];
+        self.timers.stop_all();
         self.cadence_pos = 0;
         self.hookcomplete = false;
         self.rxsig = RxSig::Initial;
@@ -451,15 +450,15 @@ impl HookMachine {
     }
 
     fn arm(&mut self, timer: Timer, at: Instant) {
-        self.timers[timer as usize] = Some(at);
+        self.timers.set(timer, at);
     }
 
     fn stop(&mut self, timer: Timer) {
-        self.timers[timer as usize] = None;
+        self.timers.stop(timer);
     }
 
     fn armed(&self, timer: Timer) -> bool {
-        self.timers[timer as usize].is_some()
+        self.timers.is_armed(timer)
     }
 
     fn queue(&mut self, event: Event) {
@@ -488,18 +487,14 @@ impl HookMachine {
     /// When [`Self::handle_timeout`] must next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.next_timeout()
     }
 
     /// Handles every timer due at `now`, earliest first.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.tick(now);
         for _ in 0..MAX_EXPIRIES_PER_CALL {
-            let due = TIMERS
-                .iter()
-                .filter_map(|&t| self.timers[t as usize].filter(|&at| at <= now).map(|at| (at, t)))
-                .min_by_key(|&(at, _)| at);
-            let Some((at, timer)) = due else { return };
+            let Some((timer, at)) = self.timers.next_expired(now) else { return };
             self.stop(timer);
             self.on_timer(at, timer);
         }
@@ -843,7 +838,7 @@ impl HookMachine {
 
     /// The armed timers, for tests and status views.
     pub fn timers(&self) -> impl Iterator<Item = (Timer, Instant)> + '_ {
-        TIMERS.iter().filter_map(|&t| self.timers[t as usize].map(|at| (t, at)))
+        self.timers.iter()
     }
 }
 

@@ -22,6 +22,7 @@ use xpp_proto::wire::{Address, CardType, UnitDescriptor};
 
 use crate::alarm::SpanAlarms;
 use crate::dahdi::{Alarms, Law, LineConfig, SigCap, SpanType};
+use crate::xbus::SpanLine;
 
 /// What the bring-up established about one unit: its validated descriptor and which chip
 /// ports answered chip detection.
@@ -232,6 +233,8 @@ pub struct Span {
     pub(crate) timing_priority: u8,
     /// Index of the first channel in the bus's channel list.
     pub(crate) first: usize,
+    /// The span's own line model, beside its channels' (PRI framer, BRI port).
+    pub(crate) line: SpanLine,
 }
 
 impl Span {

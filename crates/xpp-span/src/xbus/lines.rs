@@ -1,0 +1,286 @@
+//! The line models of a bus's channels and their dispatch: a channel's periodic work, line
+//! facts to its [`Chan`], tx hook signals to line commands.
+
+use xpp_chan::{ChipType, FxoConfig, FxoLine, FxsConfig, FxsLine};
+use xpp_proto::Instant;
+use xpp_proto::wire::{Address, Repr};
+
+use super::{XbusCore, XbusStats};
+use crate::chan::{Chan, LineCommand, LineFact};
+use crate::dahdi::{Alarms, RxSig};
+use crate::span::{ChanKind, XpdKind};
+
+/// The line model of one channel. Each method matches the variants once for every call site
+/// (smoltcp's `Socket::poll_at`): the bus core calls these methods and never matches on the
+/// variants, so a new per-channel model touches only this enum and its impl. Span-wide models
+/// (PRI, BRI) belong in [`SpanLine`].
+///
+/// Method kinds follow the `xpp-chan` lines: inputs [`handle_packet`](Self::handle_packet),
+/// [`handle_timeout`](Self::handle_timeout), [`apply_command`](Self::apply_command); outputs
+/// [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+/// [`poll_timeout`](Self::poll_timeout), [`wants_pcm`](Self::wants_pcm),
+/// [`known_state`](Self::known_state).
+#[derive(Debug, Clone)]
+pub(super) enum Line {
+    /// No per-channel model: an absent port, a digital I/O channel, a PRI/BRI channel.
+    None,
+    /// An FXS port (a phone).
+    Fxs(FxsLine),
+    /// An FXO port (a line from the exchange).
+    Fxo(FxoLine),
+}
+
+impl Line {
+    /// The model of channel `kind` of the XPD at `addr`: FXS and FXO ports that answered chip
+    /// detection get one (an FXS line starts with a hook-state read); other channels none.
+    pub(super) fn new(now: Instant, addr: Address, xpd: XpdKind, kind: ChanKind, present: bool) -> Self {
+        match kind {
+            ChanKind::FxsPort { port } if present => {
+                let chip = match xpd {
+                    XpdKind::Fxs(c) => c,
+                    _ => ChipType::Type1,
+                };
+                let mut l = FxsLine::new(now, addr, port, chip, FxsConfig::default());
+                l.read_hook_state(now);
+                Self::Fxs(l)
+            }
+            ChanKind::FxoPort { port } if present => {
+                Self::Fxo(FxoLine::new(now, addr, port, FxoConfig::default()))
+            }
+            _ => Self::None,
+        }
+    }
+
+    /// A packet from the device for this channel's port; `false` when there is no model to
+    /// take it (and so nothing to service afterwards).
+    pub(super) fn handle_packet(&mut self, now: Instant, repr: &Repr<'_>) -> bool {
+        match self {
+            Self::Fxs(l) => l.handle_packet(now, repr),
+            Self::Fxo(l) => l.handle_packet(now, repr),
+            Self::None => return false,
+        }
+        true
+    }
+
+    /// Runs the model's timers due at `now`.
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Self::Fxs(l) => l.handle_timeout(now),
+            Self::Fxo(l) => l.handle_timeout(now),
+            Self::None => {}
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    #[must_use]
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Self::Fxs(l) => l.poll_timeout(),
+            Self::Fxo(l) => l.poll_timeout(),
+            Self::None => None,
+        }
+    }
+
+    /// The next raw line fact.
+    #[must_use]
+    pub(super) fn poll_event(&mut self) -> Option<xpp_chan::Event> {
+        match self {
+            Self::Fxs(l) => l.poll_event(),
+            Self::Fxo(l) => l.poll_event(),
+            Self::None => None,
+        }
+    }
+
+    /// The next register command for the paced queue.
+    #[must_use]
+    pub(super) fn poll_transmit(&mut self, now: Instant) -> Option<Repr<'static>> {
+        match self {
+            Self::Fxs(l) => l.poll_transmit(now),
+            Self::Fxo(l) => l.poll_transmit(now),
+            Self::None => None,
+        }
+    }
+
+    /// Whether the model wants the channel in PCM; `None` without a model (then the
+    /// channel's fixed rule decides).
+    pub(super) fn wants_pcm(&self) -> Option<bool> {
+        match self {
+            Self::Fxs(l) => Some(l.wants_pcm()),
+            Self::Fxo(l) => Some(l.wants_pcm()),
+            Self::None => None,
+        }
+    }
+
+    /// What the model knows of the line now (FXS hook state, FXO battery), reported again
+    /// to a freshly configured channel.
+    pub(super) fn known_state(&self) -> Option<LineFact> {
+        match self {
+            Self::Fxs(l) => l.off_hook().map(|off| if off { LineFact::HookOff } else { LineFact::HookOn }),
+            Self::Fxo(l) => {
+                l.battery().map(|on| if on { LineFact::BatteryRestored } else { LineFact::BatteryLost })
+            }
+            Self::None => None,
+        }
+    }
+
+    /// A tx hook signal's line command, applied to the model; `false` if refused.
+    pub(super) fn apply_command(&mut self, now: Instant, cmd: LineCommand) -> bool {
+        match (self, cmd) {
+            (Self::Fxs(l), LineCommand::RingOn) => {
+                l.set_line_open(now, false);
+                l.start_ringing(now, xpp_chan::Cadence::CONTINUOUS).is_ok()
+            }
+            (Self::Fxs(l), LineCommand::Idle | LineCommand::Active) => {
+                // Ring gaps and hang-up: the line leaves ringing through on-hook transmission.
+                l.stop_ringing(now);
+                l.set_line_open(now, false);
+                true
+            }
+            (Self::Fxs(l), LineCommand::DropBattery) => {
+                l.set_line_open(now, true);
+                true
+            }
+            (Self::Fxo(l), LineCommand::CloseLoop) => l.off_hook(now).is_ok(),
+            (Self::Fxo(l), LineCommand::OpenLoop) => {
+                l.on_hook(now);
+                true
+            }
+            (Self::None, _) => true,
+            // Ground start on an Astribank FXO port, or a command for the other port type.
+            _ => false,
+        }
+    }
+}
+
+/// The line model of a whole span, beside its channels' [`Line`]s: a PRI framer or a BRI port
+/// is one per span (layer 1, alarms, D-channel), not one per channel. The bus core dispatches
+/// to it at the same points as to a channel's line: packets addressed to the span's XPD that
+/// no channel's line takes, timers, register commands, and alarm words (its events).
+///
+/// Today no span has such a model. PRI and BRI models join as variants; only this enum's impl
+/// changes.
+#[derive(Debug, Clone)]
+pub(crate) enum SpanLine {
+    /// No span-wide model: an analog span (its line models are per channel), or a PRI/BRI
+    /// span until its model exists (its register replies are only counted,
+    /// [`XbusStats::digital_replies`]).
+    None,
+}
+
+impl SpanLine {
+    /// A packet for the span's XPD (a PRI/BRI register reply); `false` when no model takes
+    /// it.
+    pub(super) fn handle_packet(&mut self, _now: Instant, _repr: &Repr<'_>) -> bool {
+        match self {
+            Self::None => false,
+        }
+    }
+
+    /// Runs the model's timers due at `now`.
+    pub(super) fn handle_timeout(&mut self, _now: Instant) {
+        match self {
+            Self::None => {}
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    #[must_use]
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Self::None => None,
+        }
+    }
+
+    /// The span's new layer-1 alarm word, when it changed.
+    #[must_use]
+    pub(super) fn poll_event(&mut self) -> Option<Alarms> {
+        match self {
+            Self::None => None,
+        }
+    }
+
+    /// The next register command for the paced queue.
+    #[must_use]
+    pub(super) fn poll_transmit(&mut self, _now: Instant) -> Option<Repr<'static>> {
+        match self {
+            Self::None => None,
+        }
+    }
+}
+
+impl XbusCore {
+    /// A channel's periodic work: due timers (with `timers`), line facts to DAHDI events, tx
+    /// hook signals to line commands, line register commands to the paced queue.
+    pub(super) fn service(&mut self, ci: usize, now: Instant, timers: bool) {
+        let Self { chans, cmds, stats, .. } = self;
+        let ch = &mut chans[ci];
+        if timers && ch.chan.poll_timeout().is_some_and(|t| t <= now) {
+            ch.chan.handle_timeout(now);
+        }
+        if timers && ch.line.poll_timeout().is_some_and(|t| t <= now) {
+            ch.line.handle_timeout(now);
+        }
+        // Facts and commands feed each other (ring stops on off-hook...); a few rounds settle.
+        for _ in 0..4 {
+            let mut busy = false;
+            while let Some(ev) = ch.line.poll_event() {
+                busy = true;
+                apply_fact(&mut ch.chan, ev, stats);
+            }
+            while let Some((_, cmd)) = ch.chan.poll_line_command() {
+                busy = true;
+                if let Some(cmd) = cmd
+                    && !ch.line.apply_command(now, cmd)
+                {
+                    stats.line_refusals += 1;
+                }
+            }
+            if !busy {
+                break;
+            }
+        }
+        while let Some(cmd) = ch.line.poll_transmit(now) {
+            cmds.push(cmd);
+        }
+    }
+
+    /// A span's periodic work, as [`service`](Self::service) for a channel: due timers (with
+    /// `timers`), register commands to the paced queue, alarm words to the span's channels.
+    pub(super) fn service_span(&mut self, si: usize, now: Instant, timers: bool) {
+        let line = &mut self.spans[si].line;
+        if timers && line.poll_timeout().is_some_and(|t| t <= now) {
+            line.handle_timeout(now);
+        }
+        while let Some(cmd) = self.spans[si].line.poll_transmit(now) {
+            self.cmds.push(cmd);
+        }
+        while let Some(alarms) = self.spans[si].line.poll_event() {
+            self.apply_span_alarms(si, alarms);
+        }
+    }
+}
+
+/// A line model's raw fact, as the span core sees it.
+fn apply_fact(chan: &mut Chan, ev: xpp_chan::Event, stats: &mut XbusStats) {
+    use xpp_chan::Event as E;
+    match ev {
+        E::HookChanged { off_hook, at } => {
+            chan.handle_fact(at, if off_hook { LineFact::HookOff } else { LineFact::HookOn });
+        }
+        E::RingDetected { on, at } => {
+            chan.handle_fact(at, if on { LineFact::RingBegin } else { LineFact::RingEnd });
+        }
+        E::Battery { present, at } => {
+            chan.handle_fact(at, if present { LineFact::BatteryRestored } else { LineFact::BatteryLost });
+        }
+        E::PolarityReversed { at } => chan.handle_fact(at, LineFact::PolarityReversal),
+        // The reference reports power denial to DAHDI as on-hook.
+        E::PowerDenial { at } => chan.handle_rxsig(at, RxSig::OnHook),
+        E::DtmfDigit { digit, down, at } => {
+            let d = u8::try_from(digit).unwrap_or(b'?');
+            chan.handle_fact(at, if down { LineFact::DtmfDown(d) } else { LineFact::DtmfUp(d) });
+        }
+        E::Overheat { .. } => stats.overheats += 1,
+        _ => {}
+    }
+}

@@ -1,0 +1,597 @@
+//! The run-time core of one Astribank's spans, sans-IO: [`XbusCore`].
+//!
+//! Built from the unit descriptors the bring-up validated ([`BusSetup`]), it owns the bus's
+//! spans (one per XPD) and channels (DAHDI numbering, [`Numbering`]), one [`Chan`] per
+//! channel (hook machine, event queue, alarms) and, for analog ports, the matching `xpp-chan`
+//! line model. Each span also has a slot for a span-wide line model (a PRI framer, a BRI
+//! port), dispatched at the same points as the channels' lines; no such model exists yet. It
+//! decodes the device's IN transfers, runs one host tick per tick-bearing PCM frame and
+//! produces the OUT transfers.
+//!
+//! Method kinds (quinn-proto style, `STYLE.md` §2):
+//! - device inputs: [`handle_in_transfer`](XbusCore::handle_in_transfer),
+//!   [`handle_timeout`](XbusCore::handle_timeout), [`handle_removed`](XbusCore::handle_removed);
+//! - PBX commands: [`configure_chan`](XbusCore::configure_chan),
+//!   [`set_hook`](XbusCore::set_hook), [`write_chunk`](XbusCore::write_chunk),
+//!   [`read_chunk`](XbusCore::read_chunk), [`poll_chan_event`](XbusCore::poll_chan_event),
+//!   [`set_span_alarms`](XbusCore::set_span_alarms), [`shutdown`](XbusCore::shutdown);
+//! - timing: [`set_sync_source`](XbusCore::set_sync_source),
+//!   [`apply_election`](XbusCore::apply_election),
+//!   [`set_sync_reference`](XbusCore::set_sync_reference);
+//! - outputs: [`poll_transmit`](XbusCore::poll_transmit) (PCM transfers first, then paced
+//!   commands), [`poll_event`](XbusCore::poll_event), [`poll_timeout`](XbusCore::poll_timeout).
+//!
+//! Polling order after every input: drain `poll_transmit` to the OUT endpoint, drain
+//! `poll_event`, re-arm the timer with `poll_timeout`. Between two ticks the PBX reads each
+//! channel's received chunk and writes the chunk to send; a tick consumes the written chunks
+//! (an unwritten channel sends silence).
+//!
+//! One host tick (docs/reference/xpp-protocol.md §7.3), run when a PCM frame whose first packet carries the
+//! sync bit arrives (its packets are routed first): release paced commands (§7.5); PLL
+//! bookkeeping (§7.4) and XBUS_RESET 0x10 every 1000 ticks; build the PCM_WRITE round (wanted
+//! masks of §7.1 with the unit-0 dummy line, PRI/BRI bit mapping); then every channel's
+//! periodic work (line-model and hook-machine timers, line facts to DAHDI events, tx hook
+//! signals to line commands). In steady state nothing here allocates.
+//!
+//! The code is split by concern: `layout` builds the core from a [`BusSetup`] and a
+//! [`Numbering`]; `routing` decodes IN transfers and dispatches their packets; `tick` runs the
+//! host tick, the PCM_WRITE round, the paced commands and the OUT rings; `lines` holds the
+//! line models and their dispatch; `audio` serves the PBX's chunks. This file keeps the
+//! public surface: the core, its channels, errors, events and counters.
+
+mod audio;
+mod layout;
+mod lines;
+mod routing;
+mod tick;
+
+pub use layout::{BusSetup, Numbering};
+
+use std::collections::VecDeque;
+
+use xpp_chan::{FxoLine, FxsLine};
+use xpp_proto::timer::TimerTable;
+use xpp_proto::wire::{Address, Message, Repr, SyncMode, SyncState};
+use xpp_proto::{Duration, Instant};
+
+use crate::alarm::AlarmNotify;
+use crate::chan::Chan;
+use crate::dahdi::{Alarms, Event, HookCmd, Law, Sig, SigCap};
+use crate::hook::{HookMode, HookOutcome};
+use crate::pace::CommandQueue;
+use crate::pcm::PcmXpd;
+use crate::span::{ChanKind, Span};
+use crate::sync::{Candidate, DriftLoop, TickSample};
+
+use lines::Line;
+pub(crate) use lines::SpanLine;
+use tick::{OutRing, Timer};
+
+/// Host ticks between two XBUS_RESET 0x10 ("reset sync counters").
+pub const RESET_SYNC_COUNTERS_TICKS: u64 = 1000;
+/// OUT transfers kept for [`XbusCore::poll_transmit`] per class (PCM, commands).
+pub const OUT_QUEUE: usize = 32;
+/// Bus-level events kept for [`XbusCore::poll_event`]; older ones are dropped first.
+pub const BUS_EVENTS: usize = 64;
+/// While self-ticking, [`XbusCore::poll_timeout`] asks for a call this long after the last tick.
+pub const TICK_WATCHDOG: Duration = Duration::from_millis(5);
+const MS: Duration = Duration::from_millis(1);
+
+/// Why a channel operation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChanError {
+    /// No such channel on this bus.
+    #[error("no channel {0} on this bus")]
+    NoSuchChannel(u32),
+    /// The device is gone (ENODEV).
+    #[error("channel removed")]
+    Removed,
+    /// The channel carries no audio (digital I/O, BRI D-channel).
+    #[error("channel carries no audio")]
+    NoAudio,
+    /// Not a law DAHDI knows (SETLAW takes 0, 1 or 2).
+    #[error("no such law {0}")]
+    BadLaw(u32),
+}
+
+impl ChanError {
+    /// The errno DAHDI returns.
+    pub const fn errno(self) -> i32 {
+        match self {
+            Self::NoSuchChannel(_) => 6,           // ENXIO
+            Self::Removed => 19,                   // ENODEV
+            Self::NoAudio | Self::BadLaw(_) => 22, // EINVAL
+        }
+    }
+}
+
+/// Why a bus could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// Registering would exceed DAHDI's 128 spans or 1024 channels.
+    #[error("too many spans or channels")]
+    TooMany,
+    /// The units describe no span at all.
+    #[error("no span on this bus")]
+    NoSpans,
+}
+
+/// A bus-level output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XbusEvent {
+    /// A DAHDI event of a channel (popped from its queue, as GETEVENT would).
+    Chan {
+        /// Global channel number.
+        channo: u32,
+        /// The event.
+        event: Event,
+    },
+    /// A span's alarm word changed between "no alarm" and "some alarm".
+    SpanAlarms {
+        /// Span number.
+        spanno: u32,
+        /// The new word.
+        alarms: Alarms,
+    },
+    /// The device reported its sync mode and drift (SYNC_REPLY).
+    SyncReply(SyncState),
+    /// The bus went away (surprise removal or orderly shutdown); every channel got REMOVED.
+    Removed,
+}
+
+/// Counters of one bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct XbusStats {
+    /// Host ticks run.
+    pub ticks: u64,
+    /// IN transfers handled.
+    pub rx_transfers: u64,
+    /// Transfers cut short by a decode error (bad length, frame class...).
+    pub rx_errors: u64,
+    /// Packets rejected (unknown XPD, unexpected opcode); the rest of their frame is dropped.
+    pub rx_rejected: u64,
+    /// PCM frames dropped while the bus is not self-ticking.
+    pub pcm_not_ticking: u64,
+    /// ERROR_CODE packets from the device.
+    pub device_errors: u64,
+    /// SYNC_REPLY with a mode the host does not know.
+    pub bad_sync_replies: u64,
+    /// REGISTER_REPLYs for PRI/BRI XPDs that no span line model took (none exists yet).
+    pub digital_replies: u64,
+    /// Line commands a line model refused (e.g. FXO off-hook without battery).
+    pub line_refusals: u64,
+    /// FXS chip overheat reports.
+    pub overheats: u64,
+    /// OUT transfers dropped because the caller did not poll them.
+    pub tx_dropped: u64,
+    /// Commands refused because the paced queue was full.
+    pub cmd_dropped: u64,
+    /// Drift commands sent (SYNC_SOURCE PLL with a new value).
+    pub drift_commands: u64,
+    /// Tick intervals longer than 1.5 ms (docs/reference/xpp-protocol.md §7.3: expected 1000 µs, tolerance
+    /// 500 µs; statistics only): lost tick-bearing frames, a stalled device or a late host.
+    pub late_ticks: u64,
+    /// Tick intervals shorter than 0.5 ms (frames delivered in a burst).
+    pub early_ticks: u64,
+    /// The longest tick interval seen, µs.
+    pub max_tick_interval_us: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BusState {
+    Running,
+    Stopped,
+    Removed,
+}
+
+/// One channel: DAHDI's channel fields, its [`Chan`] and its line model.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    chan: Chan,
+    name: String,
+    kind: ChanKind,
+    spanno: u32,
+    line: Line,
+    pcm: Option<(u8, u8)>,
+    always_pcm: bool,
+    /// The span's (the hardware's) law.
+    native: Law,
+    /// The law the PBX reads and writes (SETLAW / `alaw=` / `mulaw=`; default: `native`).
+    law: Law,
+}
+
+impl Channel {
+    /// The law of this channel's chunks ([`XbusCore::set_law`]; the span's `deflaw`
+    /// unless set).
+    pub fn law(&self) -> Law {
+        self.law
+    }
+
+    /// Global channel number.
+    pub fn channo(&self) -> u32 {
+        self.chan.channo()
+    }
+
+    /// 1-based position in its span.
+    pub fn chanpos(&self) -> u32 {
+        self.chan.chanpos()
+    }
+
+    /// `XPP_FXS/00/00/3` style name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the channel is.
+    pub fn kind(&self) -> ChanKind {
+        self.kind
+    }
+
+    /// Its span number.
+    pub fn spanno(&self) -> u32 {
+        self.spanno
+    }
+
+    /// The signalling core (hook machine, event queue, alarms).
+    pub fn chan(&self) -> &Chan {
+        &self.chan
+    }
+
+    /// The FXS line model, for FXS ports.
+    pub fn fxs_line(&self) -> Option<&FxsLine> {
+        match &self.line {
+            Line::Fxs(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The FXO line model, for FXO ports.
+    pub fn fxo_line(&self) -> Option<&FxoLine> {
+        match &self.line {
+            Line::Fxo(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn wants_pcm(&self) -> bool {
+        // Decision: PRI channels are always in PCM (all marked off-hook from protocol
+        // selection, §7.1); BRI B-channels while configured (stands in for "opening the
+        // D-channel marks both" until the digital line model exists).
+        self.line
+            .wants_pcm()
+            .unwrap_or_else(|| self.always_pcm || (self.pcm.is_some() && self.chan.sig() != Sig::None))
+    }
+}
+
+/// The sans-IO run-time core of one Astribank. See the module doc.
+#[derive(Debug)]
+pub struct XbusCore {
+    busno: u8,
+    name: String,
+    state: BusState,
+    spans: Vec<Span>,
+    chans: Vec<Channel>,
+    first_chan: u32,
+    pcm: Vec<PcmXpd>,
+    span_of: [Option<u8>; 64],
+    pcm_of: [Option<u8>; 64],
+    cmds: CommandQueue,
+    out_pcm: OutRing,
+    out_cmd: OutRing,
+    scratch: Box<[u8; 512]>,
+    sync: SyncState,
+    self_ticking: bool,
+    has_digital: bool,
+    drift: DriftLoop,
+    reference: Option<TickSample>,
+    last_tick: Option<Instant>,
+    timers: TimerTable<Timer, 2>,
+    events: VecDeque<XbusEvent>,
+    chan_cursor: usize,
+    stats: XbusStats,
+}
+
+impl XbusCore {
+    // ----- getters -----
+
+    /// The bus number.
+    pub fn busno(&self) -> u8 {
+        self.busno
+    }
+
+    /// `XBUS-nn`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The spans, in span-number order.
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
+    }
+
+    /// The span numbered `spanno`, if on this bus.
+    pub fn span(&self, spanno: u32) -> Option<&Span> {
+        self.spans.iter().find(|s| s.spanno == spanno)
+    }
+
+    /// The channels, in channel-number order.
+    pub fn channels(&self) -> &[Channel] {
+        &self.chans
+    }
+
+    /// The channel numbered `channo`, if on this bus.
+    pub fn channel(&self, channo: u32) -> Option<&Channel> {
+        self.index(channo).ok().map(|i| &self.chans[i])
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> XbusStats {
+        let mut s = self.stats;
+        s.cmd_dropped = self.cmds.dropped();
+        s
+    }
+
+    /// The drift loop (its counters and last offset).
+    pub fn drift_loop(&self) -> &DriftLoop {
+        &self.drift
+    }
+
+    /// The sync state the device last reported.
+    pub fn sync_state(&self) -> SyncState {
+        self.sync
+    }
+
+    /// Whether the device drives the host's ticks (SYNC_REPLY AB or PLL seen).
+    pub fn is_self_ticking(&self) -> bool {
+        self.self_ticking
+    }
+
+    /// Whether the bus is running (not shut down, not removed).
+    pub fn is_running(&self) -> bool {
+        self.state == BusState::Running
+    }
+
+    /// This bus's last tick, for other buses' drift loops.
+    pub fn tick_sample(&self) -> Option<TickSample> {
+        self.last_tick.map(|at| TickSample { count: self.stats.ticks, at })
+    }
+
+    /// What the sync election needs to know about this bus.
+    pub fn sync_candidate(&self) -> Candidate {
+        let timing_priority = self
+            .spans
+            .iter()
+            .filter(|s| s.is_digital() && !s.alarms.in_alarm() && s.timing_priority > 0)
+            .map(|s| s.timing_priority)
+            .min();
+        Candidate { ready: self.is_running(), timing_priority, has_digital: self.has_digital }
+    }
+
+    /// Commands waiting in the paced queue.
+    pub fn queued_commands(&self) -> usize {
+        self.cmds.len()
+    }
+
+    fn index(&self, channo: u32) -> Result<usize, ChanError> {
+        let i = channo.checked_sub(self.first_chan).map(|i| i as usize);
+        match i {
+            Some(i) if i < self.chans.len() => Ok(i),
+            _ => Err(ChanError::NoSuchChannel(channo)),
+        }
+    }
+
+    fn running_index(&self, channo: u32) -> Result<usize, ChanError> {
+        let i = self.index(channo)?;
+        if self.state != BusState::Running {
+            return Err(ChanError::Removed);
+        }
+        Ok(i)
+    }
+
+    /// Surprise removal: span alarms NOTOPEN, REMOVED to every channel, nothing more is sent
+    /// and nothing is waited for (docs/reference/dahdi-span-model.md §2 step 8, docs/reference/xpp-protocol.md §8.5).
+    pub fn handle_removed(&mut self) {
+        if self.state == BusState::Removed {
+            return;
+        }
+        self.cmds.clear();
+        self.out_pcm.clear();
+        self.out_cmd.clear();
+        self.teardown();
+        self.state = BusState::Removed;
+    }
+
+    /// Orderly stop: the unsent command queue is discarded, SYNC_SOURCE(NONE) is queued as the
+    /// last OUT transfer, then the spans go away as on removal (NOTOPEN, REMOVED).
+    pub fn shutdown(&mut self) {
+        if self.state != BusState::Running {
+            return;
+        }
+        self.cmds.clear();
+        self.out_pcm.clear();
+        // Decision: unlike the reference (which may discard it with the queue), the final
+        // SYNC_SOURCE(NONE) always goes out, so the device stops ticking.
+        let none =
+            Repr::command(Address::ZERO, Message::SyncSource(SyncState { mode: SyncMode::None, drift: 0 }));
+        self.emit_command(&none);
+        self.teardown();
+        self.state = BusState::Stopped;
+    }
+
+    fn teardown(&mut self) {
+        for si in 0..self.spans.len() {
+            let span = &mut self.spans[si];
+            let (first, n, spanno) = (span.first, span.channels as usize, span.spanno);
+            let notify = span.alarms.set_removed();
+            for ch in &mut self.chans[first..first + n] {
+                ch.chan.mark_removed();
+                if let AlarmNotify::Propagate { word } = notify {
+                    ch.chan.apply_span_alarms(word);
+                }
+            }
+            if let AlarmNotify::Propagate { word } = notify {
+                self.push_event(XbusEvent::SpanAlarms { spanno, alarms: word });
+            }
+        }
+        self.push_event(XbusEvent::Removed);
+    }
+
+    fn push_event(&mut self, e: XbusEvent) {
+        if self.events.len() >= BUS_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(e);
+    }
+
+    // ----- outputs -----
+
+    /// The next OUT transfer (PCM first, then commands), written into `buf`; its length.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut [u8; 512]) -> Option<usize> {
+        self.out_pcm.pop(buf).or_else(|| self.out_cmd.pop(buf))
+    }
+
+    /// The next bus-level event, then pending channel events (popped from the channels'
+    /// queues: use either this or [`poll_chan_event`](Self::poll_chan_event) per channel).
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<XbusEvent> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        let n = self.chans.len();
+        for k in 0..n {
+            let ci = (self.chan_cursor + k) % n;
+            let ch = &mut self.chans[ci];
+            if ch.chan.events().is_pending() {
+                self.chan_cursor = ci;
+                return Some(XbusEvent::Chan { channo: ch.chan.channo(), event: ch.chan.get_event() });
+            }
+        }
+        None
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state != BusState::Running {
+            return None;
+        }
+        // Decision: while the device ticks, every tick serves the line and hook timers (1 ms
+        // granularity, like the reference's per-tick periodic work), so only a watchdog is
+        // reported: if ticks stop, handle_timeout takes over the timers. O(1) per call.
+        if self.self_ticking {
+            return self.timers.get(Timer::Watchdog);
+        }
+        let host = self.timers.get(Timer::HostTick);
+        self.chans
+            .iter()
+            .flat_map(|ch| [ch.chan.poll_timeout(), ch.line.poll_timeout()])
+            .chain(self.spans.iter().map(|s| s.line.poll_timeout()))
+            .chain([host])
+            .flatten()
+            .min()
+    }
+
+    // ----- PBX side -----
+
+    /// CHANCONFIG: signalling `sig` (checked against the sigcap), then hang-up and rx
+    /// INITIAL; the line's known state is reported again.
+    pub fn configure_chan(&mut self, now: Instant, channo: u32, sig: Sig) -> Result<(), crate::Error> {
+        let ci = self.running_index(channo)?;
+        let ch = &mut self.chans[ci];
+        ch.chan.configure(now, sig)?;
+        if let Some(fact) = ch.line.known_state() {
+            ch.chan.handle_fact(now, fact);
+        }
+        self.service(ci, now, false);
+        Ok(())
+    }
+
+    /// Configures every channel with its natural signalling: FXS ports `fxoks`, FXO ports
+    /// `fxsks`, bearer channels `clear`, PRI D-channels `hdlcfcs`, BRI D-channels
+    /// `hardhdlc`; digital I/O and broken ports stay unconfigured.
+    pub fn configure_defaults(&mut self, now: Instant) {
+        for ci in 0..self.chans.len() {
+            let ch = &self.chans[ci];
+            if ch.chan.sigcap().contains(SigCap::BROKEN) {
+                continue;
+            }
+            let sig = match ch.kind {
+                ChanKind::FxsPort { .. } => Sig::Fxoks,
+                ChanKind::FxoPort { .. } => Sig::Fxsks,
+                ChanKind::Bearer { .. } => Sig::Clear,
+                ChanKind::PriDchan { .. } => Sig::HdlcFcs,
+                ChanKind::BriDchan => Sig::HardHdlc,
+                _ => continue,
+            };
+            let channo = ch.chan.channo();
+            if let Err(e) = self.configure_chan(now, channo, sig) {
+                log::warn!("{}: channel {channo}: {e}", self.name);
+            }
+        }
+    }
+
+    /// DAHDI_HOOK on channel `channo`; the resulting tx signal goes to the line at once.
+    // Decision: the PBX gives DAHDI's hook commands (ONHOOK, OFFHOOK, RING, FLASH...); the
+    // hook machine turns them into tx signals (TxSig) and those into line commands.
+    pub fn set_hook(
+        &mut self,
+        now: Instant,
+        channo: u32,
+        cmd: HookCmd,
+        mode: HookMode,
+    ) -> Result<HookOutcome, crate::Error> {
+        let ci = self.running_index(channo)?;
+        let r = self.chans[ci].chan.set_hook(now, cmd, mode)?;
+        self.service(ci, now, false);
+        Ok(r)
+    }
+
+    /// GETEVENT on `channo` (REMOVED forever after removal).
+    #[must_use = "the event is taken off the channel's queue"]
+    pub fn poll_chan_event(&mut self, channo: u32) -> Result<Event, ChanError> {
+        let ci = self.index(channo)?;
+        Ok(self.chans[ci].chan.get_event())
+    }
+
+    /// The driver's alarm-notify for span `spanno` (digital layer 1); channels get
+    /// ALARM/NOALARM on in/out transitions.
+    pub fn set_span_alarms(&mut self, spanno: u32, alarms: Alarms) -> bool {
+        let Some(si) = self.spans.iter().position(|s| s.spanno == spanno) else { return false };
+        self.apply_span_alarms(si, alarms);
+        true
+    }
+
+    /// A new alarm word for the span at index `si` (from the driver or the span's line).
+    fn apply_span_alarms(&mut self, si: usize, alarms: Alarms) {
+        let span = &mut self.spans[si];
+        let (first, n, spanno) = (span.first, span.channels as usize, span.spanno);
+        if let AlarmNotify::Propagate { word } = span.alarms.set_alarms(alarms) {
+            for ch in &mut self.chans[first..first + n] {
+                ch.chan.apply_span_alarms(word);
+            }
+            self.push_event(XbusEvent::SpanAlarms { spanno, alarms: word });
+        }
+    }
+
+    /// Sets a digital span's timing priority (`span=` second field).
+    pub fn set_timing_priority(&mut self, spanno: u32, priority: u8) -> bool {
+        match self.spans.iter_mut().find(|s| s.spanno == spanno) {
+            Some(s) => {
+                s.timing_priority = priority;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The PCM_WRITE `lines` of the last round for the XPD at `addr` (for status views).
+    pub fn pcm_lines_sent(&self, addr: Address) -> Option<u32> {
+        let i = self.pcm_of[usize::from(addr.xpd_index())]?;
+        Some(self.pcm[usize::from(i)].sent)
+    }
+}
