@@ -209,7 +209,8 @@ fn bench_tick(c: &mut Criterion) {
                 r
             });
         });
-        assert!(dev.core.stats().ticks > 0);
+        // A name filter may skip this benchmark: then nothing ran and there is nothing to check.
+        assert!(i == 0 || dev.core.stats().ticks > 0, "the recorded traffic made the core tick");
     }
     g.finish();
 
