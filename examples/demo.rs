@@ -6,7 +6,7 @@
 //!
 //! Starts an emulated device in real time (`--virtual`: on the emulator's auto-advancing
 //! virtual clock, with the driver in lockstep, as the tests run it), brings it up with the
-//! real firmware images (`XPP_FIRMWARE_DIR`, default `testdata/firmware`; a `cold` device
+//! real firmware images (`XPP_FIRMWARE_DIR`, else `testdata/firmware`, else `/usr/share/dahdi`; a `cold` device
 //! gets the USB firmware, the FPGA image and the PIC images), and runs a tiny PBX on the
 //! driver's public API: the phone on FXS port 1 goes off-hook, the PBX seizes FXO port 1 and
 //! bridges the two channels chunk by chunk every tick, the PSTN far party answers, a 1 kHz
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use clap::Parser;
-use xpp::bringup::{BringUpConfig, RunOptions, read_firmware_dir};
+use xpp::bringup::{BringUpConfig, RunOptions, find_firmware_dir, read_firmware_dir};
 use xpp::driver::{Clock, DeviceId, Driver, DriverEvent, DriverOptions, Pacing, SystemClock};
 use xpp::emu::config::Stage;
 use xpp::emu::data::g711::{Source, has_tone, level_db};
@@ -55,7 +55,7 @@ struct Args {
 pub(crate) struct Options {
     pub(crate) stage: Stage,
     pub(crate) virtual_clock: bool,
-    pub(crate) firmware: PathBuf,
+    pub(crate) firmware: Result<PathBuf, String>,
 }
 
 impl Options {
@@ -65,12 +65,11 @@ impl Options {
     }
 }
 
-/// `XPP_FIRMWARE_DIR`, or the repository's `testdata/firmware`.
-pub(crate) fn default_firmware_dir() -> PathBuf {
-    std::env::var_os("XPP_FIRMWARE_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join("firmware"),
-        PathBuf::from,
-    )
+/// The first firmware folder of the one search order (`XPP_FIRMWARE_DIR`, the repository's
+/// `testdata/firmware`, `/usr/share/dahdi`); when there is none, the error names every folder
+/// searched once the demo tries to read it.
+pub(crate) fn default_firmware_dir() -> Result<PathBuf, String> {
+    find_firmware_dir().map_err(|e| e.to_string())
 }
 
 /// One check and whether it passed.
@@ -103,10 +102,10 @@ pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Che
         "== bring-up: emulated Astribank (FXS + FXO), stage {:?}, {} clock, firmware {}",
         opts.stage,
         if opts.virtual_clock { "virtual" } else { "real-time" },
-        opts.firmware.display()
+        opts.firmware.as_ref().map_or_else(|e| e.clone(), |d| d.display().to_string())
     ));
-    let fw = read_firmware_dir(&opts.firmware)
-        .map_err(|e| format!("firmware folder {}: {e}", opts.firmware.display()))?;
+    let dir = opts.firmware.as_ref().map_err(Clone::clone)?;
+    let fw = read_firmware_dir(dir).map_err(|e| format!("firmware folder {}: {e}", dir.display()))?;
     let e2 = emu.clone();
     let id = drv
         .open(move || e2.transport(0), BringUpConfig::default(), fw, RunOptions::default())

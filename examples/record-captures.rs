@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
-use xpp::bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
+use xpp::bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, find_firmware_dir, read_firmware_dir};
 use xpp::driver::{Driver, DriverEvent, DriverOptions, Pacing};
 use xpp::emu::config::{ModuleConfig, Stage};
 use xpp::emu::{ClockMode, DeviceConfig, Emulator};
@@ -136,12 +136,10 @@ fn twinstar_jump(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `XPP_FIRMWARE_DIR`, or the repository's `testdata/firmware`.
-fn firmware_dir() -> PathBuf {
-    std::env::var_os("XPP_FIRMWARE_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join("firmware"),
-        PathBuf::from,
-    )
+/// The first firmware folder of the one search order (`XPP_FIRMWARE_DIR`, the repository's
+/// `testdata/firmware`, `/usr/share/dahdi`).
+fn firmware_dir() -> Result<PathBuf, String> {
+    find_firmware_dir().map_err(|e| e.to_string())
 }
 
 /// Where the virtual clock's zero lies in the capture: 2024-01-01T00:00:00Z.
@@ -151,7 +149,7 @@ const CAPTURE_EPOCH_SECS: u64 = 1_704_067_200;
 /// PCM; virtual clock throughout.
 fn cold_bringup(path: &Path) -> Result<(), String> {
     let emu = Emulator::with_mode(DeviceConfig::default(), ClockMode::AutoAdvance);
-    let fw_dir = firmware_dir();
+    let fw_dir = firmware_dir()?;
     let fw = read_firmware_dir(&fw_dir).map_err(|e| format!("firmware folder {}: {e}", fw_dir.display()))?;
     let f = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let sink = PcapSink::with_clock(BufWriter::new(f), capture_clock(&emu)).map_err(|e| e.to_string())?;
@@ -186,7 +184,7 @@ fn cold_bringup(path: &Path) -> Result<(), String> {
 /// Runs the bring-up driver against a capture's devices in turn (`PcapSession`).
 fn replay_bringup(capture: &[u8]) -> Result<xpp::bringup::BringUpResult, String> {
     let session = PcapSession::from_bytes(capture).map_err(|e| e.to_string())?;
-    let fw_dir = firmware_dir();
+    let fw_dir = firmware_dir()?;
     let fw = read_firmware_dir(&fw_dir).map_err(|e| format!("firmware folder {}: {e}", fw_dir.display()))?;
     let clock = StepClock::new(Instant::ZERO);
     let ready =

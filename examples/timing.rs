@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use xpp_bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, read_firmware_dir};
+use xpp_bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, find_firmware_dir, read_firmware_dir};
 use xpp_emu::config::{ModuleConfig, Stage};
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::{Address, Framer, Pcm};
@@ -48,8 +48,8 @@ struct Args {
     /// Seconds to measure.
     #[arg(long, value_name = "N", default_value_t = 10)]
     seconds: u64,
-    /// Firmware folder for a device not yet running (default: `XPP_FIRMWARE_DIR` or
-    /// `/usr/share/dahdi`).
+    /// Firmware folder for a device not yet running (default: the first of `XPP_FIRMWARE_DIR`,
+    /// the repository's `testdata/firmware`, `/usr/share/dahdi`).
     #[arg(long, value_name = "DIR")]
     firmware: Option<PathBuf>,
 }
@@ -62,12 +62,12 @@ const WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 const STALL: xpp_proto::Duration = xpp_proto::Duration::from_secs(2);
 
 fn firmware(dir: Option<PathBuf>) -> FirmwareSet {
-    let dir = dir
-        .or_else(|| std::env::var_os("XPP_FIRMWARE_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/usr/share/dahdi"));
     // Decision: a missing firmware folder is not an error here: a device already in the
     // running stage (the emulator, most USB/IP servers) needs none, and a cold device fails
     // its bring-up in the firmware phase with a clear message anyway.
+    let Some(dir) = dir.or_else(|| find_firmware_dir().ok()) else {
+        return FirmwareSet::default();
+    };
     read_firmware_dir(&dir).unwrap_or_default()
 }
 

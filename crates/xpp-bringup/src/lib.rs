@@ -47,6 +47,7 @@ mod cards;
 mod firmware;
 mod machine;
 pub mod run;
+mod search;
 
 use core::fmt;
 
@@ -62,6 +63,9 @@ pub use cards::CardKind;
 pub use firmware::{ECHO_IMAGE, FirmwareSet};
 pub use machine::BringUp;
 pub use run::{Ready, RunOptions, bring_up, read_firmware_dir};
+pub use search::{
+    FIRMWARE_DIR_ENV, FirmwareDirNotFound, SYSTEM_FIRMWARE_DIR, find_firmware_dir, firmware_dirs,
+};
 
 use xpp_proto::wire::Law;
 
