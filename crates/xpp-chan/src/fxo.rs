@@ -66,13 +66,13 @@ pub struct FxoConfig {
     pub loop_current_poll: Option<Duration>,
 }
 
-// Decision (docs/reference/xpp-protocol.md §13 question 13): the reference driver reads the loop current
-// once, 650 ms after going off-hook, and its power-denial logic then waits for 0x1C replies
-// that nothing asks for; whether the firmware sends them unsolicited is unknown (the
-// emulator does not by default, MODEL FXO-5). A far-end hang-up would then never end the
-// call on the host. We poll while off-hook (one paced register read per port per 500 ms,
-// like the VBAT poll), and re-read [`POWER_LOSS_RECHECK`] after a low reading so a loss
-// shorter than that is not taken for a disconnect.
+// Decision (assumed, confirm on hardware; docs/reference/xpp-protocol.md §13 question 13): the
+// reference driver reads the loop current once, 650 ms after going off-hook, and its power-denial
+// logic then waits for 0x1C replies that nothing asks for; whether the firmware sends them
+// unsolicited is unknown (the emulator does not by default, MODEL FXO-5). A far-end hang-up would
+// then never end the call on the host. We poll while off-hook (one paced register read per port
+// per 500 ms, like the VBAT poll), and re-read [`POWER_LOSS_RECHECK`] after a low reading so a
+// loss shorter than that is not taken for a disconnect.
 impl Default for FxoConfig {
     fn default() -> Self {
         Self { firmware_polarity: true, auto_leds: true, loop_current_poll: Some(VBAT_POLL) }
@@ -452,7 +452,8 @@ impl FxoLine {
         if v & reg::INT_POLARITY == 0 || !self.config.firmware_polarity {
             return;
         }
-        // Decision: an interrupt that also flags ring (bit 7) counts as "ring in progress".
+        // Decision (assumed, confirm on hardware; MODEL FXO-8): an interrupt that also flags ring
+        // (bit 7) counts as "ring in progress".
         if v & reg::INT_RING != 0 || self.ring_in_progress() {
             return;
         }

@@ -740,8 +740,8 @@ impl FxsLine {
         if off_hook {
             match self.state {
                 FxsState::Ringing => {
-                    // Decision: off-hook ends ringing straight to active (the phone needs talk
-                    // battery), not through the post-ring OHT.
+                    // Decision (assumed, confirm on hardware; MODEL FXS-12): off-hook ends ringing straight
+                    // to active (the phone needs talk battery), not through the post-ring OHT.
                     self.end_ringing(LineFeed::active(self.reversed));
                     battery_written = true;
                     self.set_state(FxsState::Idle);

@@ -15,7 +15,7 @@
 //! be 0. After all files: ENDS with card type 0. [`PicStep::expects_reply`] marks the END
 //! packets after which the driver must read and [`PicReply::check`] a reply before going on.
 //!
-//! Decision: END and ENDS carry offs 0 (the reference gives no value).
+//! Decision (assumed, confirm on hardware): END and ENDS carry offs 0 (the reference gives no value).
 //!
 //! The driver also has to meet the transport conditions of §5.5 (USB packet size 512, stale IN
 //! transfers drained, 500 ms timeouts); they are not this module's business.
