@@ -2,8 +2,9 @@
 //! byte-to-byte tables between the two laws.
 //!
 //! The audio path uses these when a channel's law (`alaw=`/`mulaw=` in `system.conf`, or
-//! [`Driver::set_law`](crate::driver::Driver::set_law)) differs from its span's native law
-//! (mu-law on analog and T1 spans, A-law on E1 and BRI), and for linear (16-bit) chunk I/O,
+//! [`XbusCore::set_law`](crate::xbus::XbusCore::set_law), the driver's `Driver::set_law`)
+//! differs from its span's native law (mu-law on analog and T1 spans, A-law on E1 and BRI),
+//! and for linear (16-bit) chunk I/O,
 //! the way the DAHDI core converts (docs/reference/dahdi-span-model.md §9). Conversions between the laws go
 //! through linear, as DAHDI's do.
 //!
