@@ -75,7 +75,7 @@ struct Driver<'a, T, C: ?Sized, E> {
 /// ```no_run
 /// use xpp_bringup::{bring_up, read_firmware_dir, BringUpConfig, RunOptions};
 /// use xpp_usb::SystemClock;
-/// # fn open() -> Option<xpp_usb::NusbTransport> { None }
+/// # fn open() -> Option<Box<dyn xpp_usb::Transport>> { None } // any backend
 /// let fw = read_firmware_dir("/usr/share/dahdi".as_ref())?;
 /// let ready = bring_up(open, &SystemClock::new(), BringUpConfig::default(), fw,
 ///                      RunOptions::default(), |e| println!("{e:?}"));
