@@ -32,6 +32,19 @@
 //! phase has a timeout ([`Timeouts`]); a failure ([`BringUpError`]) names the phase and the
 //! device's last answer, and once it is reported nothing more is sent.
 //!
+//! # A device another host left behind
+//!
+//! A host that goes away without SYNC_SOURCE(NONE) (§8.5: a crash, an unplug, a TwinStar jump
+//! away from a hung host) leaves the device ticking, its IN FIFO full of stale PCM and perhaps
+//! of replies meant for that host. Descriptors therefore starts by listening
+//! ([`Timeouts::listen`]): if anything comes, the device is quiesced first — SYNC_SOURCE(NONE),
+//! then everything it had queued is read and dropped until its SYNC_REPLY(NONE) (or the IN side
+//! goes quiet, or [`Timeouts::drain`] passes) — and only then is AB_REQUEST sent; a warning
+//! says how much was drained. A quiet device gets the reference's AB_REQUEST and
+//! SYNC_SOURCE(NONE) at once. AB_REQUEST, SYNC_SOURCE and register reads whose reply does not
+//! come are sent again, up to [`BringUpConfig::request_attempts`] times in all, each time
+//! with a warning.
+//!
 //! # Pacing
 //!
 //! Register commands (REGISTER_REQUEST) are paced by a host timer at one per
@@ -380,6 +393,13 @@ pub enum SyncPolicy {
 /// MPP requests time out after 2 s (MT §2.5), PIC replies after 500 ms (MT §5.5), register
 /// reads after 10 polls 13 ms apart (§7.6), and the whole initialisation after 90 s (§8.3); the
 /// rest are chosen well above what the phases take on the emulator.
+///
+/// Decision: the listen before AB_REQUEST is 5 ms: a device left ticking sends a PCM frame every
+/// 1 ms (§7.3) and what its IN FIFO holds is readable at once, so 5 ms sees either with room
+/// for host scheduling, and costs a quiet device 5 ms. The drain ends 10 ms (ten ticks) after
+/// the last IN transfer, and at 250 ms in any case. A request is sent again after 250 ms
+/// without its reply: a device answers in about a millisecond (§14), and three sends fit in
+/// the 1 s of SyncSource and the 2 s of Descriptors with time to spare for a late reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Timeouts {
@@ -397,13 +417,26 @@ pub struct Timeouts {
     pub pic_reply: Duration,
     /// Echo: the whole phase.
     pub echo: Duration,
-    /// Descriptors: AB_REQUEST until a valid AB_DESCRIPTION.
+    /// Descriptors: from its start (the listen and the drain included) until a valid
+    /// AB_DESCRIPTION.
     pub descriptors: Duration,
+    /// Descriptors: how long to listen for input before sending anything (a device left
+    /// ticking, or replies queued for a previous host, show up in this time).
+    pub listen: Duration,
+    /// Descriptors: the longest drain of a device found sending, after SYNC_SOURCE(NONE).
+    pub drain: Duration,
+    /// Descriptors: the drain also ends after this long without any IN transfer (when the
+    /// SYNC_REPLY(NONE) that normally ends it does not come).
+    pub drain_quiet: Duration,
+    /// AB_REQUEST and SYNC_SOURCE: sent again when their reply has not come in this time
+    /// (at most [`BringUpConfig::request_attempts`] sends in all).
+    pub request_retry: Duration,
     /// XbusReset.
     pub xbus_reset: Duration,
     /// CardInit: one unit.
     pub card_init: Duration,
-    /// One register read's answer.
+    /// One register read's answer (the read is sent again after it, at most
+    /// [`BringUpConfig::request_attempts`] times in all).
     pub read: Duration,
     /// SyncSource: all SYNC_REPLYs.
     pub sync: Duration,
@@ -422,6 +455,10 @@ impl Default for Timeouts {
             pic_reply: Duration::from_millis(500),
             echo: Duration::from_secs(10),
             descriptors: Duration::from_secs(2),
+            listen: Duration::from_millis(5),
+            drain: Duration::from_millis(250),
+            drain_quiet: Duration::from_millis(10),
+            request_retry: Duration::from_millis(250),
             xbus_reset: Duration::from_secs(1),
             card_init: Duration::from_secs(15),
             read: Duration::from_millis(130),
@@ -448,6 +485,13 @@ pub struct BringUpConfig {
     /// Run the LED self-test of the card init (about 100 ms per line).
     // Decision: off by default; it only blinks LEDs and would add ~0.8 s per analog unit.
     pub led_test: bool,
+    /// How many times in all AB_REQUEST, SYNC_SOURCE and a register read are sent when their
+    /// reply does not come (at least 1).
+    // Decision: 3. The reference sends each once and never resends (§7.6), so one lost reply
+    // fails its bring-up; resending is safe because all three are idempotent (a read changes
+    // nothing in the registers bring-up reads, a second SYNC_SOURCE sets the same mode, and a
+    // second AB_DESCRIPTION is ignored here, not taken for a protocol error as in §6.2 rule 4).
+    pub request_attempts: u8,
 }
 
 impl Default for BringUpConfig {
@@ -459,6 +503,7 @@ impl Default for BringUpConfig {
             pri_protocol: PriProtocol::E1,
             sync: SyncPolicy::Master,
             led_test: false,
+            request_attempts: 3,
         }
     }
 }
@@ -496,6 +541,13 @@ impl BringUpConfig {
     #[must_use]
     pub const fn with_led_test(mut self, on: bool) -> Self {
         self.led_test = on;
+        self
+    }
+
+    /// Sets [`BringUpConfig::request_attempts`] (0 counts as 1).
+    #[must_use]
+    pub const fn with_request_attempts(mut self, n: u8) -> Self {
+        self.request_attempts = n;
         self
     }
 }

@@ -37,14 +37,23 @@ enum EchoStage {
     Version,
 }
 
+/// A request whose reply is awaited: how many times it has been sent, and when it is sent
+/// again (or, once [`BringUpConfig::request_attempts`] are used, when the wait ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retry {
+    attempt: u8,
+    at: Instant,
+}
+
 /// What the current unit waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
     Nothing,
-    /// The answer to this read (a `Step::Read` or `Step::Poll`).
+    /// The answer to this read (a `Step::Read` or `Step::Poll`), sent `attempt` times.
     Reply {
         step: Step,
         deadline: Instant,
+        attempt: u8,
     },
     Until(Instant),
 }
@@ -97,13 +106,30 @@ enum Work {
         deadline: Instant,
     },
     RenumSent,
-    Descriptors,
+    /// Descriptors, before anything is sent: listening for input left for a previous host.
+    Listen {
+        until: Instant,
+    },
+    /// Descriptors: input came while listening; SYNC_SOURCE(NONE) is sent and what the device
+    /// had queued is read and dropped until its SYNC_REPLY(NONE), quiet, or `until`.
+    Drain {
+        since: Instant,
+        quiet_at: Instant,
+        until: Instant,
+        transfers: usize,
+        pcm: bool,
+    },
+    /// AB_REQUEST sent; waiting for AB_DESCRIPTION.
+    Descriptors {
+        retry: Retry,
+    },
     Xbus {
         release_at: Instant,
     },
     Card(UnitRun),
     Sync {
         want: SyncMode,
+        retry: Retry,
     },
     Finished,
 }
@@ -130,14 +156,18 @@ enum Work {
 ///
 /// let mut b = BringUp::new(Instant::ZERO, BringUpConfig::default(), FirmwareSet::new());
 /// assert!(b.awaiting_device());
-/// // A running device (e4e4:1162): bring-up starts with AB_REQUEST.
+/// // A running device (e4e4:1162): bring-up starts with AB_REQUEST and SYNC_SOURCE(NONE).
 /// let info = DeviceInfo {
 ///     vendor_id: 0xE4E4, product_id: 0x1162, bcd_device: 0x0101, manufacturer: None,
 ///     product: None, serial: None, speed: Speed::High, location: "doc".into(), interfaces: vec![],
 /// };
 /// assert!(b.handle_device(Instant::ZERO, &info));
 /// assert_eq!(b.phase(), Phase::Descriptors);
+/// // It listens 5 ms for input left for a previous host; none came.
+/// assert_eq!(b.poll_timeout(), Some(Instant::from_millis(5)));
+/// b.handle_timeout(Instant::from_millis(5));
 /// assert_eq!(b.poll_action(), Some(Action::DataOut(vec![0x06, 0x00, 0x07, 0x00, 0x1E, 0x00])));
+/// assert_eq!(b.poll_action(), Some(Action::DataOut(vec![0x06, 0x00, 0x19, 0x00, 0x00, 0x00])));
 /// ```
 #[derive(Debug)]
 pub struct BringUp {
@@ -275,6 +305,9 @@ impl BringUp {
         };
         consider(self.mpp.poll_timeout());
         match &self.work {
+            Work::Listen { until } => consider(Some(*until)),
+            Work::Drain { quiet_at, until, .. } => consider(Some((*quiet_at).min(*until))),
+            Work::Descriptors { retry } | Work::Sync { retry, .. } => consider(Some(retry.at)),
             Work::Xbus { release_at } => consider(Some(*release_at)),
             Work::Pic { reply: PicWait::Until(d), .. } => consider(Some(*d)),
             Work::Echo { deadline, .. } => consider(Some(*deadline)),
@@ -421,6 +454,19 @@ impl BringUp {
             return;
         }
         match &mut self.work {
+            Work::Listen { until } if now >= *until => self.request_description(now, true),
+            Work::Drain { quiet_at, until, .. } if now >= (*quiet_at).min(*until) => {
+                let why = if now >= *until {
+                    format!(
+                        "IN transfers still coming {} after SYNC_SOURCE(NONE); AB_REQUEST sent anyway",
+                        self.cfg.timeouts.drain
+                    )
+                } else {
+                    "no SYNC_REPLY to SYNC_SOURCE(NONE), the device went quiet".to_owned()
+                };
+                self.end_drain(now, Some(why));
+            }
+            Work::Descriptors { retry } | Work::Sync { retry, .. } if now >= retry.at => self.resend(now),
             Work::Xbus { release_at } if now >= *release_at => {
                 self.send_xpp(Address::ZERO, Message::XbusReset { mask: xbus_reset::RELEASE });
                 self.next_phase(now, Phase::XbusReset, Outcome::Done);
@@ -946,10 +992,101 @@ impl BringUp {
 
     fn enter_descriptors(&mut self, now: Instant) {
         self.next_phase(now, Phase::Descriptors, Outcome::Done);
-        self.work = Work::Descriptors;
+        // Decision: listen before sending. A device whose previous host went away without
+        // SYNC_SOURCE(NONE) (a crash, a TwinStar jump away from a hung host) still ticks, its
+        // IN FIFO full of stale PCM (and maybe replies meant for that host), and a reply to
+        // our AB_REQUEST can be lost behind them (issue 15). §8.5: teardown sends nothing
+        // that is sure to arrive, so any host can find a device in this state. Input in the
+        // listen window means "quiesce first" (Work::Drain); none means the reference order.
+        self.work = Work::Listen { until: now + self.cfg.timeouts.listen };
+    }
+
+    /// AB_REQUEST (with SYNC_SOURCE(NONE) after it unless the drain sent it already).
+    fn request_description(&mut self, now: Instant, with_sync_none: bool) {
         // §8.3 / §14: AB_REQUEST, then SYNC_SOURCE(NONE, 0).
         self.send_xpp(Address::ZERO, Message::AbRequest(AbRequest::default()));
-        self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode: SyncMode::None, drift: 0 }));
+        if with_sync_none {
+            self.send_sync(SyncMode::None);
+        }
+        self.work = Work::Descriptors { retry: self.first_send(now) };
+    }
+
+    /// A request sent for the first time now.
+    fn first_send(&self, now: Instant) -> Retry {
+        Retry { attempt: 1, at: now + self.cfg.timeouts.request_retry }
+    }
+
+    fn send_sync(&mut self, mode: SyncMode) {
+        self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode, drift: 0 }));
+    }
+
+    /// An IN transfer on the data interface before AB_REQUEST (left for a previous host), as
+    /// it comes; it is counted once read ([`BringUp::xpp_input`]), unless it ended the drain.
+    fn stale_input(&mut self, now: Instant) {
+        let quiet = self.cfg.timeouts.drain_quiet;
+        match &mut self.work {
+            Work::Listen { .. } => {
+                // Quiesce first: a ticking device stops after SYNC_SOURCE(NONE) (§6.5), and
+                // its SYNC_REPLY comes after everything it queued before.
+                self.send_sync(SyncMode::None);
+                let until = now + self.cfg.timeouts.drain;
+                self.work =
+                    Work::Drain { since: now, quiet_at: now + quiet, until, transfers: 0, pcm: false };
+            }
+            Work::Drain { quiet_at, .. } => *quiet_at = now + quiet,
+            _ => {}
+        }
+    }
+
+    /// The drain is over (`problem`: why, if not by the device's SYNC_REPLY(NONE)).
+    fn end_drain(&mut self, now: Instant, problem: Option<String>) {
+        let Work::Drain { since, transfers, pcm, .. } = self.work else { return };
+        let took = now.saturating_duration_since(since);
+        self.warn(if pcm {
+            format!(
+                "device found ticking (its previous host left without SYNC_SOURCE(NONE)?): quiesced, \
+                 {transfers} stale IN transfers drained in {took}"
+            )
+        } else {
+            format!("{transfers} stale IN transfers (replies for a previous host?) drained in {took}")
+        });
+        if let Some(p) = problem {
+            self.warn(p);
+        }
+        self.request_description(now, false);
+    }
+
+    /// Sends again the request of [`Work::Descriptors`] or [`Work::Sync`] whose reply is late,
+    /// while the attempts last; after the last one the phase timeout decides.
+    fn resend(&mut self, now: Instant) {
+        let attempts = self.cfg.request_attempts.max(1);
+        let wait = self.cfg.timeouts.request_retry;
+        let phase_deadline = self.phase_deadline;
+        let (retry, sync) = match &mut self.work {
+            Work::Descriptors { retry } => (retry, None),
+            Work::Sync { want, retry } => (retry, Some(*want)),
+            _ => return,
+        };
+        if retry.attempt >= attempts {
+            retry.at = phase_deadline;
+            return;
+        }
+        retry.attempt += 1;
+        retry.at = now + wait;
+        let attempt = retry.attempt;
+        let (request, reply) = match sync {
+            None => {
+                self.send_xpp(Address::ZERO, Message::AbRequest(AbRequest::default()));
+                ("AB_REQUEST".to_owned(), "AB_DESCRIPTION".to_owned())
+            }
+            Some(mode) => {
+                self.send_sync(mode);
+                (format!("SYNC_SOURCE({mode})"), format!("SYNC_REPLY({mode})"))
+            }
+        };
+        self.warn(format!(
+            "no {reply} {wait} after {request}: {request} sent again (attempt {attempt} of {attempts})"
+        ));
     }
 
     fn on_description(&mut self, now: Instant, d: AbDescription) {
@@ -1035,16 +1172,35 @@ impl BringUp {
         loop {
             let pacing = self.cfg.pacing;
             let read_timeout = self.cfg.timeouts.read;
+            let attempts = self.cfg.request_attempts.max(1);
             let Work::Card(run) = &mut self.work else { return };
             match run.wait {
-                Wait::Reply { deadline, step } => {
-                    if now >= deadline {
-                        let waiting_for = match step {
-                            Step::Poll { what, .. } => what,
-                            _ => "a register read's REGISTER_REPLY",
-                        };
-                        self.fail(now, Failure::Timeout { waiting_for });
+                Wait::Reply { deadline, step, attempt } => {
+                    if now < deadline {
+                        return;
                     }
+                    let (Step::Read(addr, cmd, _) | Step::Poll { addr, cmd, .. }) = step else { return };
+                    if attempt < attempts {
+                        // Decision: a read whose reply did not come is sent again (the
+                        // reference's scripts only wait, §7.6); reads change nothing.
+                        run.wait = Wait::Reply { step, deadline: now + read_timeout, attempt: attempt + 1 };
+                        let (port, reg) = (cmd.port, cmd.reg);
+                        let cmd = RegCmd::Reg(cmd);
+                        self.next_cmd_at = now + cost(pacing, &cmd);
+                        self.send_xpp(addr, Message::RegisterRequest(cmd));
+                        self.warn(format!(
+                            "unit {}: no REGISTER_REPLY to the read of port {port} register 0x{reg:02X} \
+                             within {read_timeout}: read again (attempt {} of {attempts})",
+                            addr.unit(),
+                            attempt + 1
+                        ));
+                        return;
+                    }
+                    let waiting_for = match step {
+                        Step::Poll { what, .. } => what,
+                        _ => "a register read's REGISTER_REPLY",
+                    };
+                    self.fail(now, Failure::Timeout { waiting_for });
                     return;
                 }
                 Wait::Until(t) if now < t => return,
@@ -1084,7 +1240,7 @@ impl BringUp {
                     self.send_xpp(a, Message::RegisterRequest(cmd));
                 }
                 Step::Read(a, cmd, _) | Step::Poll { addr: a, cmd, .. } => {
-                    run.wait = Wait::Reply { step, deadline: now + read_timeout };
+                    run.wait = Wait::Reply { step, deadline: now + read_timeout, attempt: 1 };
                     let cmd = RegCmd::Reg(cmd);
                     self.next_cmd_at = now + cost(pacing, &cmd);
                     self.send_xpp(a, Message::RegisterRequest(cmd));
@@ -1142,20 +1298,30 @@ impl BringUp {
     fn enter_sync(&mut self, now: Instant) {
         // §8.3 step 6 / §14: SYNC_SOURCE(PLL, 0) last; a single device then wins the election
         // and gets SYNC_SOURCE(AB, 0).
-        self.work = Work::Sync { want: SyncMode::Pll };
-        self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode: SyncMode::Pll, drift: 0 }));
-        let _ = now;
+        self.request_sync(now, SyncMode::Pll);
+    }
+
+    fn request_sync(&mut self, now: Instant, want: SyncMode) {
+        self.send_sync(want);
+        self.work = Work::Sync { want, retry: self.first_send(now) };
     }
 
     fn on_sync_reply(&mut self, now: Instant, s: SyncState) {
         self.sync = Some(s);
-        let Work::Sync { want } = self.work else { return };
+        // The reply to the drain's SYNC_SOURCE(NONE); one in the very transfer that started
+        // the drain was queued before that request went out, for a previous host.
+        if let Work::Drain { transfers: 1.., .. } = self.work
+            && s.mode == SyncMode::None
+        {
+            self.end_drain(now, None);
+            return;
+        }
+        let Work::Sync { want, .. } = self.work else { return };
         if s.mode != want {
             return;
         }
         if want == SyncMode::Pll && self.cfg.sync == SyncPolicy::Master {
-            self.work = Work::Sync { want: SyncMode::Ab };
-            self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode: SyncMode::Ab, drift: 0 }));
+            self.request_sync(now, SyncMode::Ab);
             return;
         }
         self.ready(now);
@@ -1188,26 +1354,32 @@ impl BringUp {
     // ----- data-interface input (11x2) ------------------------------------------------------
 
     fn xpp_input(&mut self, now: Instant, transfer: &[u8]) {
+        self.stale_input(now);
         for item in deframe(transfer) {
             if self.is_finished() {
-                return;
+                break;
             }
             let Ok((_, packet)) = item else {
                 self.answer(now, AnswerSource::Data, "malformed transfer".to_owned());
-                return;
+                break;
             };
             let Ok(repr) = Repr::parse(&packet) else {
                 self.answer(now, AnswerSource::Data, "undecodable packet".to_owned());
-                return;
+                break;
             };
             match repr.message {
-                Message::PcmRead(_) => continue,
+                Message::PcmRead(_) => {
+                    if let Work::Drain { pcm, .. } = &mut self.work {
+                        *pcm = true;
+                    }
+                    continue;
+                }
                 Message::SyncReply(s) => {
                     self.answer(now, AnswerSource::Data, repr.to_string());
                     self.on_sync_reply(now, s);
                     continue;
                 }
-                Message::AbDescription(d) if matches!(self.work, Work::Descriptors) => {
+                Message::AbDescription(d) if matches!(self.work, Work::Descriptors { .. }) => {
                     self.answer(now, AnswerSource::Data, repr.to_string());
                     self.on_description(now, d);
                     continue;
@@ -1222,6 +1394,9 @@ impl BringUp {
             }
             self.unsolicited += 1;
             self.events.push_back(Event::Unsolicited { at: now, packet: packet.as_bytes().to_vec() });
+        }
+        if let Work::Drain { transfers, .. } = &mut self.work {
+            *transfers += 1;
         }
     }
 }
