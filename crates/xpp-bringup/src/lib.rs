@@ -14,7 +14,8 @@
 //! - [`run::bring_up`] executes the actions on any [`xpp_usb::Transport`] (real, USB/IP or
 //!   emulated), reopening the device through a caller-supplied opener after each
 //!   re-enumeration, on the stack's one [`Clock`](xpp_usb::Clock) so that tests on the
-//!   emulator's virtual clock are deterministic.
+//!   emulator's virtual clock are deterministic. [`run::verify_running`] is the same on an
+//!   opened device that must be running already, and only verifies it (below).
 //!
 //! This crate depends on `xpp-proto` and `xpp-usb` only (not on the span layer above it): the
 //! driver (`xpp-driver`) runs it before it builds a device's spans.
@@ -45,6 +46,22 @@
 //! come are sent again, up to [`BringUpConfig::request_attempts`] times in all, each time
 //! with a warning.
 //!
+//! # Found running: verify, don't reset
+//!
+//! XBUS_RESET and the card init reset every chip, so every call in progress drops: right for a
+//! device that has just been loaded, wrong for a TwinStar take-over, where the device the
+//! master left running still carries calls. With [`OnRunning::Verify`]
+//! ([`BringUpConfig::on_running`]), or through [`run::verify_running`], a device found in the
+//! running stage is only verified: AB_DESCRIPTION validated as above (and compared per unit
+//! with [`BringUpConfig::expected_description`], e.g. the master's), no XBUS_RESET, no
+//! register write; per unit a [`Phase::Verify`] of reads only, each of which must be answered
+//! — FXS chip IDs (register 0x00 per port, which fill the unit's present ports again), and per
+//! port the FXO line voltage, PRI FRS0 or BRI layer-1 state, registers the reference host
+//! itself polls on a running device (ECHO: none) — then SyncSource as
+//! [`BringUpConfig::sync`] says. [`BringUpResult::verified`] and
+//! the timeline tell which path was taken. A device found in an earlier stage still gets the
+//! full bring-up.
+//!
 //! # Pacing
 //!
 //! Register commands (REGISTER_REQUEST) are paced by a host timer at one per
@@ -74,7 +91,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
 pub use cards::CardKind;
 pub use firmware::{ECHO_IMAGE, FirmwareSet};
 pub use machine::BringUp;
-pub use run::{Ready, RunOptions, bring_up, read_firmware_dir};
+pub use run::{Ready, RunOptions, bring_up, read_firmware_dir, verify_running};
 
 use xpp_proto::wire::Law;
 
@@ -105,6 +122,12 @@ pub enum Phase {
         /// The unit.
         unit: u8,
     },
+    /// The read-only check of one unit of a device found running ([`OnRunning::Verify`]),
+    /// in place of XbusReset and CardInit.
+    Verify {
+        /// The unit.
+        unit: u8,
+    },
     /// SYNC_SOURCE and its SYNC_REPLY.
     SyncSource,
     /// Done.
@@ -124,6 +147,7 @@ impl fmt::Display for Phase {
             Self::Descriptors => f.write_str("Descriptors"),
             Self::XbusReset => f.write_str("XbusReset"),
             Self::CardInit { unit } => write!(f, "CardInit({unit})"),
+            Self::Verify { unit } => write!(f, "Verify({unit})"),
             Self::SyncSource => f.write_str("SyncSource"),
             Self::Ready => f.write_str("Ready"),
         }
@@ -333,6 +357,23 @@ pub enum Failure {
     /// AB_DESCRIPTION broke a §6.2 rule.
     #[error("bad AB_DESCRIPTION: {0}")]
     BadDescription(&'static str),
+    /// [`run::verify_running`] (or [`BringUp::verify_running`]) was given a device that is
+    /// not in the running stage (11x2).
+    #[error("the device is not running (found in stage {stage}); only a running device can be verified")]
+    NotRunning {
+        /// The stage it is in.
+        stage: &'static str,
+    },
+    /// AB_DESCRIPTION differs from [`BringUpConfig::expected_description`] at this unit.
+    #[error("unit {unit}: expected {}, found {}", describe_unit(.expected), describe_unit(.found))]
+    UnitMismatch {
+        /// The first unit (ascending) that differs.
+        unit: u8,
+        /// Its descriptor in the expected description (`None`: not there).
+        expected: Option<UnitDescriptor>,
+        /// Its descriptor in the device's (`None`: not there).
+        found: Option<UnitDescriptor>,
+    },
     /// A calibration register did not reach its "done" value in 10 polls.
     #[error("unit {unit} port {port}: {what} did not finish")]
     Calibration {
@@ -343,6 +384,24 @@ pub enum Failure {
         /// Which calibration.
         what: &'static str,
     },
+}
+
+/// A unit descriptor in words: card, port count and layout, or "no unit".
+fn describe_unit(d: &Option<UnitDescriptor>) -> String {
+    match d {
+        None => "no unit".to_owned(),
+        Some(d) => format!(
+            "{} (type {}.{}) with {} ports ({} chips x {}), directions 0x{:02x}, at {}",
+            CardKind::from_card_type(d.card_type).map_or_else(|| d.card_type.to_string(), |k| k.to_string()),
+            u8::from(d.card_type),
+            d.subtype,
+            u16::from(d.numchips) * u16::from(d.ports_per_chip),
+            d.numchips,
+            d.ports_per_chip,
+            d.port_dir,
+            d.addr
+        ),
+    }
 }
 
 /// A failed bring-up: the phase, why, and the device's last answer.
@@ -385,6 +444,25 @@ pub enum SyncPolicy {
     Master,
     /// SYNC_SOURCE(PLL, 0) only; the span layer's election decides later.
     Pll,
+}
+
+/// What bring-up does with a device it finds already running (stage 11x2), e.g. the backup
+/// host of a TwinStar pair taking over a device the master left running.
+///
+/// A device found in an earlier stage gets the full bring-up whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum OnRunning {
+    /// Start it over as the reference does (§6.2, §8.3): XBUS_RESET, then every unit's full
+    /// card init. Every call in progress is dropped.
+    #[default]
+    Reset,
+    /// Verify it, changing nothing: AB_DESCRIPTION validated (and compared with
+    /// [`BringUpConfig::expected_description`] if given), no XBUS_RESET, no register write;
+    /// per unit only reads that show its chips answer ([`Phase::Verify`]), the unit reports
+    /// filled from them; then the sync step of [`BringUpConfig::sync`]. Calls in progress
+    /// survive (their line state is the chips' registers, which nothing writes).
+    Verify,
 }
 
 /// Per-phase time limits.
@@ -433,7 +511,7 @@ pub struct Timeouts {
     pub request_retry: Duration,
     /// XbusReset.
     pub xbus_reset: Duration,
-    /// CardInit: one unit.
+    /// CardInit, and Verify: one unit.
     pub card_init: Duration,
     /// One register read's answer (the read is sent again after it, at most
     /// [`BringUpConfig::request_attempts`] times in all).
@@ -492,6 +570,15 @@ pub struct BringUpConfig {
     // nothing in the registers bring-up reads, a second SYNC_SOURCE sets the same mode, and a
     // second AB_DESCRIPTION is ignored here, not taken for a protocol error as in §6.2 rule 4).
     pub request_attempts: u8,
+    /// What to do with a device found running.
+    pub on_running: OnRunning,
+    /// The description the device must give (e.g. [`BringUpResult::description`] of a previous
+    /// bring-up of the same device): a unit whose descriptor differs, or that is missing or
+    /// extra, fails bring-up in Descriptors with [`Failure::UnitMismatch`] naming it. Compared
+    /// per unit: address, card type, subtype, chips, ports per chip and directions (the fields
+    /// that make its XPDs and channels, §6.2), not the reserved bytes nor `ec_addr`, which the
+    /// host does not use (§13.4).
+    pub expected_description: Option<AbDescription>,
 }
 
 impl Default for BringUpConfig {
@@ -504,6 +591,8 @@ impl Default for BringUpConfig {
             sync: SyncPolicy::Master,
             led_test: false,
             request_attempts: 3,
+            on_running: OnRunning::Reset,
+            expected_description: None,
         }
     }
 }
@@ -544,6 +633,20 @@ impl BringUpConfig {
         self
     }
 
+    /// Sets [`BringUpConfig::on_running`].
+    #[must_use]
+    pub const fn with_on_running(mut self, on: OnRunning) -> Self {
+        self.on_running = on;
+        self
+    }
+
+    /// Sets [`BringUpConfig::expected_description`].
+    #[must_use]
+    pub const fn with_expected_description(mut self, d: Option<AbDescription>) -> Self {
+        self.expected_description = d;
+        self
+    }
+
     /// Sets [`BringUpConfig::request_attempts`] (0 counts as 1).
     #[must_use]
     pub const fn with_request_attempts(mut self, n: u8) -> Self {
@@ -565,7 +668,8 @@ pub struct UnitReport {
     pub ports: u8,
     /// XPDs (subunits) the reference would create.
     pub subunits: u8,
-    /// Bit n: chip port n present (FXS: chip detection; other cards: every declared port).
+    /// Bit n: chip port n present (FXS: chip detection, also when verified; other cards:
+    /// every declared port).
     pub present: u32,
     /// FXS: the chip-ID register read per port (0xFF = absent).
     pub chip_ids: [Option<u8>; 8],
@@ -589,8 +693,12 @@ pub struct BringUpResult {
     pub cards: Vec<CardInfo>,
     /// The validated AB_DESCRIPTION.
     pub description: AbDescription,
-    /// The units initialised, ascending.
+    /// The units initialised (or verified), ascending.
     pub units: Vec<UnitReport>,
+    /// The device was found running and verified ([`OnRunning::Verify`]): no XBUS_RESET and no
+    /// card init were sent; the timeline has [`Phase::Verify`] in place of XbusReset and
+    /// CardInit.
+    pub verified: bool,
     /// The last SYNC_REPLY.
     pub sync: SyncState,
     /// Every phase with its start and duration.

@@ -10,7 +10,7 @@ use xpp_proto::mgmt::{
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::wire::{
     AbDescription, AbRequest, Address, CardType, Message, RegAccess, RegCmd, Repr, SyncMode, SyncState,
-    deframe, xbus_reset,
+    UnitDescriptor, deframe, xbus_reset,
 };
 use xpp_proto::{Duration, Instant};
 use xpp_usb::discovery::{Family, Stage, classify};
@@ -19,7 +19,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError, ep};
 use super::cards::{self, CardKind, Step};
 use super::{
     Action, Answer, AnswerSource, BringUpConfig, BringUpError, BringUpResult, Event, Failure, FirmwareSet,
-    Outcome, Phase, SyncPolicy, TimelineEvent, UnitReport,
+    OnRunning, Outcome, Phase, SyncPolicy, TimelineEvent, UnitReport,
 };
 use xpp_proto::wire::Law;
 
@@ -62,6 +62,7 @@ enum Wait {
 struct UnitRun {
     /// Index into `BringUp::units`.
     index: usize,
+    /// Running the first stage: chip detection, or the whole check of a verified unit.
     detect: bool,
     steps: VecDeque<Step>,
     total: usize,
@@ -193,6 +194,10 @@ pub struct BringUp {
     next_cmd_at: Instant,
     sync: Option<SyncState>,
     unsolicited: u64,
+    /// Made by [`BringUp::verify_running`]: a device in another stage fails in Detect.
+    verify_only: bool,
+    /// The device was found running and is verified, not reset ([`OnRunning::Verify`]).
+    verifying: bool,
 }
 
 /// Pacing cost of a register command (§6.3): 2 units with a non-zero sub-register, else 1.
@@ -201,6 +206,21 @@ fn cost(pacing: Duration, cmd: &RegCmd) -> Duration {
         RegCmd::Reg(r) if r.subreg != 0 => pacing.saturating_mul(2),
         _ => pacing,
     }
+}
+
+/// The first unit (ascending) where `found` differs from `expected`, as a failure. Compared:
+/// the fields that make a unit's XPDs and channels (§6.2), not the reserved bytes nor `ec_addr`.
+fn mismatch(expected: &AbDescription, found: &AbDescription) -> Option<Failure> {
+    let key = |d: &UnitDescriptor| (d.addr, d.card_type, d.subtype, d.numchips, d.ports_per_chip, d.port_dir);
+    let unit_of = |d: &AbDescription, unit: u8| d.units().iter().find(|u| u.addr.unit() == unit).copied();
+    (0..8u8).find_map(|unit| {
+        let (e, f) = (unit_of(expected, unit), unit_of(found, unit));
+        (e.as_ref().map(key) != f.as_ref().map(key)).then_some(Failure::UnitMismatch {
+            unit,
+            expected: e,
+            found: f,
+        })
+    })
 }
 
 fn read_matches(want: &RegAccess, want_addr: Address, got: &RegAccess, got_addr: Address) -> bool {
@@ -238,8 +258,19 @@ impl BringUp {
             next_cmd_at: now,
             sync: None,
             unsolicited: 0,
+            verify_only: false,
+            verifying: false,
         };
         b.events.push_back(Event::PhaseStarted { phase: Phase::Detect, at: now });
+        b
+    }
+
+    /// A core that only verifies a device found running, as [`OnRunning::Verify`] does
+    /// (whatever `cfg.on_running` says), and fails in Detect with [`Failure::NotRunning`] if
+    /// the device is in another stage. It needs no firmware.
+    pub fn verify_running(now: Instant, cfg: BringUpConfig) -> Self {
+        let mut b = Self::new(now, cfg.with_on_running(OnRunning::Verify), FirmwareSet::new());
+        b.verify_only = true;
         b
     }
 
@@ -345,6 +376,10 @@ impl BringUp {
             return false;
         };
         if expect.is_some_and(|s| s != model.stage) {
+            return false;
+        }
+        if self.verify_only && model.stage != Stage::Running {
+            self.fail(now, Failure::NotRunning { stage: model.stage.name() });
             return false;
         }
         self.device = Some(info.clone());
@@ -469,8 +504,7 @@ impl BringUp {
             Work::Descriptors { retry } | Work::Sync { retry, .. } if now >= retry.at => self.resend(now),
             Work::Xbus { release_at } if now >= *release_at => {
                 self.send_xpp(Address::ZERO, Message::XbusReset { mask: xbus_reset::RELEASE });
-                self.next_phase(now, Phase::XbusReset, Outcome::Done);
-                self.enter_card(now, 0);
+                self.enter_unit(now, 0);
             }
             Work::Card(_) => self.advance_card(now),
             Work::Pic { reply: PicWait::Until(d), .. } if now >= *d => {
@@ -498,6 +532,7 @@ impl BringUp {
                 Phase::Descriptors => "AB_DESCRIPTION",
                 Phase::XbusReset => "XBUS_RESET",
                 Phase::CardInit { .. } => "the unit's initialisation",
+                Phase::Verify { .. } => "the unit's verification",
                 Phase::SyncSource => "SYNC_REPLY",
                 Phase::Ready => "ready",
             };
@@ -518,7 +553,7 @@ impl BringUp {
             Phase::Echo => t.echo,
             Phase::Descriptors => t.descriptors,
             Phase::XbusReset => t.xbus_reset,
-            Phase::CardInit { .. } => t.card_init,
+            Phase::CardInit { .. } | Phase::Verify { .. } => t.card_init,
             Phase::SyncSource => t.sync,
             Phase::Ready => Duration::ZERO,
         }
@@ -1094,6 +1129,12 @@ impl BringUp {
             self.fail(now, Failure::BadDescription(reason));
             return;
         }
+        if let Some(expected) = self.cfg.expected_description
+            && let Some(f) = mismatch(&expected, &d)
+        {
+            self.fail(now, f);
+            return;
+        }
         let mut units: Vec<UnitReport> = Vec::new();
         for u in d.units() {
             let Some(kind) = CardKind::from_card_type(u.card_type) else {
@@ -1141,6 +1182,15 @@ impl BringUp {
         units.sort_by_key(|u| u.unit);
         self.units = units;
         self.description = Some(d);
+        if self.cfg.on_running == OnRunning::Verify && self.initial_stage == Some(Stage::Running) {
+            // Found running: nothing that resets or writes. Decision: a PRI unit's protocol
+            // and law in its report are the configured ones, not read back from the framer
+            // (the reference documents no read of FMR0-FMR4 by the host): a backup host is
+            // configured like the master it takes over from.
+            self.verifying = true;
+            self.enter_unit(now, 0);
+            return;
+        }
         self.next_phase(now, Phase::XbusReset, Outcome::Done);
         // §6.2: XBUS_RESET 0x04, then 0x00. Decision: the release follows one pacing unit
         // (1 ms) later, like two consecutive ticks of the reference's command queue.
@@ -1150,19 +1200,22 @@ impl BringUp {
 
     // ----- CardInit -----------------------------------------------------------------------
 
-    fn enter_card(&mut self, now: Instant, index: usize) {
+    /// Ends the current phase and starts unit `index` (CardInit, or Verify), or SyncSource
+    /// after the last unit.
+    fn enter_unit(&mut self, now: Instant, index: usize) {
         let Some(u) = self.units.get(index) else {
             self.next_phase(now, Phase::SyncSource, Outcome::Done);
             self.enter_sync(now);
             return;
         };
         let (unit, kind, ports) = (u.unit, u.kind, u.ports);
-        if index > 0 {
-            self.next_phase(now, Phase::CardInit { unit }, Outcome::Done);
+        let (phase, steps) = if self.verifying {
+            (Phase::Verify { unit }, cards::verify_steps(unit, kind, ports))
         } else {
-            self.start_phase_only(now, Phase::CardInit { unit });
-        }
-        let steps: VecDeque<Step> = cards::detect_steps(unit, kind, ports).into();
+            (Phase::CardInit { unit }, cards::detect_steps(unit, kind, ports))
+        };
+        self.next_phase(now, phase, Outcome::Done);
+        let steps: VecDeque<Step> = steps.into();
         let total = steps.len();
         self.work = Work::Card(UnitRun { index, detect: true, steps, total, wait: Wait::Nothing });
         self.advance_card(now);
@@ -1216,6 +1269,9 @@ impl BringUp {
                     if kind.is_fxs() && present == 0 {
                         self.warn(format!("unit {unit}: no chip answered the detection reads"));
                     }
+                    if self.verifying {
+                        continue;
+                    }
                     let steps: VecDeque<Step> = cards::init_steps(unit, kind, &d, present, &self.cfg).into();
                     if let Work::Card(run) = &mut self.work {
                         run.total += steps.len();
@@ -1224,7 +1280,7 @@ impl BringUp {
                     continue;
                 }
                 let next = run.index + 1;
-                self.enter_card(now, next);
+                self.enter_unit(now, next);
                 return;
             };
             let paced = matches!(step, Step::Write(..) | Step::Read(..) | Step::Poll { .. });
@@ -1343,6 +1399,7 @@ impl BringUp {
             cards: self.cards.clone(),
             description,
             units: self.units.clone(),
+            verified: self.verifying,
             sync: self.sync.unwrap_or(SyncState { mode: SyncMode::None, drift: 0 }),
             timeline: self.timeline.clone(),
             warnings: self.warnings.clone(),

@@ -103,6 +103,46 @@ where
     Driver { core, clock, options, on_event, transport: None }.run(open)
 }
 
+/// Verifies a device found running without resetting anything, as [`bring_up`] with
+/// [`OnRunning::Verify`](crate::OnRunning::Verify) does: quiesced if it is ticking,
+/// AB_DESCRIPTION validated (and compared with [`BringUpConfig::expected_description`] if
+/// given), per unit only reads that show its chips answer ([`Phase::Verify`](crate::Phase::Verify)),
+/// then the sync step of [`BringUpConfig::sync`]. No XBUS_RESET and no register write is sent,
+/// so calls in progress survive: a TwinStar take-over's "attach + verify".
+///
+/// `transport` is the device as opened; one that is not in the running stage (11x2) fails at
+/// once with [`Failure::NotRunning`](crate::Failure::NotRunning) (and is dropped). No firmware
+/// is needed.
+///
+/// ```no_run
+/// use xpp_bringup::{verify_running, BringUpConfig, BringUpResult};
+/// use xpp_usb::{SystemClock, Transport};
+///
+/// /// The backup host takes over `device`, which the master brought up with `previous`.
+/// fn take_over<T: Transport>(device: T, previous: &BringUpResult) {
+///     let config = BringUpConfig::default().with_expected_description(Some(previous.description));
+///     match verify_running(device, &SystemClock::new(), config, |e| println!("{e:?}")) {
+///         Ok(r) => for t in &r.result.timeline { println!("{t}") },
+///         Err(e) => eprintln!("take-over: {e}"),
+///     }
+/// }
+/// ```
+pub fn verify_running<T, C, E>(
+    transport: T,
+    clock: &C,
+    config: BringUpConfig,
+    on_event: E,
+) -> Result<Ready<T>, BringUpError>
+where
+    T: Transport,
+    C: Clock + ?Sized,
+    E: FnMut(&Event),
+{
+    let core = BringUp::verify_running(clock.now(), config);
+    let mut once = Some(transport);
+    Driver { core, clock, options: RunOptions::default(), on_event, transport: None }.run(move || once.take())
+}
+
 impl<T: Transport, C: Clock + ?Sized, E: FnMut(&Event)> Driver<'_, T, C, E> {
     fn run(mut self, mut open: impl FnMut() -> Option<T>) -> Result<Ready<T>, BringUpError> {
         let mut next_open = self.clock.now();

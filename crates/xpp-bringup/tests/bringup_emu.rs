@@ -47,7 +47,7 @@ fn run_bounded(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: u
 fn run_on(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: usize, out_cost: Duration) -> Run {
     let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let log: Log = Arc::default();
-    let open = common::opener(&emu, &log, bound, out_cost);
+    let open = common::opener(&emu, 0, &log, bound, out_cost);
     let mut events = Vec::new();
     let clock = emu.clone();
     let outcome = bring_up(open, &clock, bcfg, fw, RunOptions::default(), |e| events.push(e.clone()));

@@ -2,19 +2,29 @@
 //! found ticking (its previous host crashed without SYNC_SOURCE(NONE)), replies lost on the
 //! way, and the "found running: verify, don't reset" path of a TwinStar take-over.
 //!
-//! Every device here starts in the running stage, so no firmware image is needed.
+//! Every device here but one starts in the running stage, so no firmware image is needed.
+
+#[path = "../../xpp-proto/tests/support/mod.rs"]
+mod support;
 
 mod common;
 
 use std::sync::Arc;
 
-use xpp_bringup::{BringUpConfig, BringUpError, Event, FirmwareSet, Phase, Ready, RunOptions, bring_up};
-use xpp_emu::config::{CoreConfig, Stage as EmuStage};
+use xpp_bringup::{
+    BringUpConfig, BringUpError, BringUpResult, Event, Failure, FirmwareSet, OnRunning, Phase, Ready,
+    RunOptions, bring_up, read_firmware_dir, verify_running,
+};
+use xpp_emu::config::{CoreConfig, FxsChip, ModuleConfig, Stage as EmuStage};
+use xpp_emu::data::{EventKind, FxoPortState, FxsPortState};
 use xpp_emu::fault::{DataFault, FaultAction, FaultEndpoint, FaultRule, FaultTrigger, ScheduledFault};
 use xpp_emu::{ClockMode, DeviceConfig, Emulator};
-use xpp_proto::wire::{Message, Opcode, RegCmd, SyncMode, parse_transfer};
+use xpp_proto::mgmt::Request;
+use xpp_proto::wire::{
+    AbDescription, Address, CardType, Message, Opcode, RegCmd, SyncMode, UnitDescriptor, parse_transfer,
+};
 use xpp_proto::{Duration, Instant};
-use xpp_usb::ep;
+use xpp_usb::{Transport, ep};
 
 use common::{Log, Recording, Sent};
 
@@ -22,6 +32,8 @@ use common::{Log, Recording, Sent};
 struct Bench {
     emu: Emulator,
     log: Log,
+    /// The USB port the next host opens.
+    port: u8,
 }
 
 /// One bring-up: its outcome, its events, what it sent.
@@ -43,13 +55,32 @@ impl Run {
 impl Bench {
     /// A device in the running stage with the default modules (FXS unit 0, FXO unit 1).
     fn running(core: CoreConfig) -> Self {
-        let cfg = DeviceConfig::default().with_start_stage(EmuStage::Running).with_core(core);
-        Self { emu: Emulator::with_mode(cfg, ClockMode::AutoAdvance), log: Arc::default() }
+        Self::new(DeviceConfig::default().with_start_stage(EmuStage::Running).with_core(core))
+    }
+
+    fn new(cfg: DeviceConfig) -> Self {
+        Self { emu: Emulator::with_mode(cfg, ClockMode::AutoAdvance), log: Arc::default(), port: 0 }
+    }
+
+    /// What the hosts have sent so far.
+    fn sent_so_far(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// [`Bench::bring_up`] through [`verify_running`], on what is enumerated now.
+    fn verify_running(&self, cfg: BringUpConfig) -> Run {
+        let first = self.sent_so_far();
+        let mut open = common::opener(&self.emu, self.port, &self.log, usize::MAX, Duration::ZERO);
+        let transport = open().expect("a device enumerated");
+        let mut events = Vec::new();
+        let outcome = verify_running(transport, &self.emu, cfg, |e| events.push(e.clone()));
+        let sent = self.log.lock().unwrap()[first..].to_vec();
+        Run { outcome, events, sent }
     }
 
     fn bring_up(&self, cfg: BringUpConfig) -> Run {
-        let first = self.log.lock().unwrap().len();
-        let open = common::opener(&self.emu, &self.log, usize::MAX, Duration::ZERO);
+        let first = self.sent_so_far();
+        let open = common::opener(&self.emu, self.port, &self.log, usize::MAX, Duration::ZERO);
         let mut events = Vec::new();
         let outcome = bring_up(open, &self.emu, cfg, FirmwareSet::new(), RunOptions::default(), |e| {
             events.push(e.clone());
@@ -58,18 +89,19 @@ impl Bench {
         Run { outcome, events, sent }
     }
 
-    /// A first bring-up, then the host goes away without a word (a crash: the transport is
-    /// dropped, no SYNC_SOURCE(NONE)), and the device ticks on for a second, filling its IN FIFO.
-    fn left_ticking(core: CoreConfig) -> Self {
-        let bench = Self::running(core);
-        let (ready, ..) = bench.bring_up(BringUpConfig::default()).ready();
-        drop(ready);
-        bench.emu.advance(Duration::from_secs(1));
-        bench.emu.with_device(|d| {
+    /// A first (full) bring-up, then the host goes away without a word (a crash: the
+    /// transport is dropped, no SYNC_SOURCE(NONE)), and the device ticks on for a second,
+    /// filling its IN FIFO. Returns what the first bring-up found.
+    fn left_ticking(self) -> (Self, BringUpResult) {
+        let (ready, ..) = self.bring_up(BringUpConfig::default()).ready();
+        let first = ready.result;
+        drop(ready.transport);
+        self.emu.advance(Duration::from_secs(1));
+        self.emu.with_device(|d| {
             assert!(d.data().is_ticking(), "left ticking");
             assert_eq!(d.in_queued(0, ep::DATA_IN), 64, "the IN FIFO is full of stale PCM");
         });
-        bench
+        (self, first)
     }
 }
 
@@ -153,7 +185,8 @@ fn core_with(faults: Vec<FaultRule>, scheduled: Vec<ScheduledFault>) -> CoreConf
 /// the stale FIFO drained) and asks again.
 #[test]
 fn found_ticking_with_its_description_lost_comes_up() {
-    let bench = Bench::left_ticking(core_with(vec![drop_in(Opcode::AbDescription, 2)], vec![]));
+    let (bench, _) =
+        Bench::running(core_with(vec![drop_in(Opcode::AbDescription, 2)], vec![])).left_ticking();
     let (ready, events, sent) = bench.bring_up(BringUpConfig::default()).ready();
     for t in &ready.result.timeline {
         println!("{t}");
@@ -181,7 +214,7 @@ fn found_ticking_with_its_description_lost_comes_up() {
 #[test]
 fn found_ticking_without_a_sync_reply_drains_until_quiet() {
     // The first bring-up ends at about 0.33 s; the next SYNC_REPLY is the drain's.
-    let bench = Bench::left_ticking(omitting_sync_reply(Instant::from_millis(700)));
+    let (bench, _) = Bench::running(omitting_sync_reply(Instant::from_millis(700))).left_ticking();
     let (ready, events, sent) = bench.bring_up(BringUpConfig::default()).ready();
     let out = data_out(&sent);
     assert_eq!(out.iter().filter(|o| o.1 == Out::AbRequest).count(), 1, "{out:?}");
@@ -255,4 +288,262 @@ fn a_reply_lost_every_time_fails_after_the_bound() {
     // The first read, sent three times in all.
     let reads = data_out(&run.sent).iter().filter(|o| o.1 == Out::RegRead).count();
     assert_eq!(reads, 3);
+}
+
+// ----- found running: verify, don't reset ------------------------------------------------
+
+const VERIFY_PHASES: [Phase; 6] = [
+    Phase::Detect,
+    Phase::Descriptors,
+    Phase::Verify { unit: 0 },
+    Phase::Verify { unit: 1 },
+    Phase::SyncSource,
+    Phase::Ready,
+];
+
+fn phases(r: &BringUpResult) -> Vec<Phase> {
+    r.timeline.iter().map(|t| t.phase).collect()
+}
+
+/// From the start of the first phase to the end of the last.
+fn took(r: &BringUpResult) -> Duration {
+    match (r.timeline.first(), r.timeline.last()) {
+        (Some(a), Some(b)) => (b.start + b.duration) - a.start,
+        _ => Duration::ZERO,
+    }
+}
+
+/// Everything sent was AB_REQUEST, SYNC_SOURCE or a register read on the data interface:
+/// no XBUS_RESET, no register write, nothing on the management interface or EP0. Returns the
+/// number of reads.
+fn assert_read_only(sent: &[Sent]) -> usize {
+    assert!(sent.iter().all(|s| matches!(s, Sent::Bulk(_, e, _) if *e == ep::DATA_OUT)), "{sent:?}");
+    let out = data_out(sent);
+    for (at, o) in &out {
+        assert!(matches!(o, Out::AbRequest | Out::SyncSource(_) | Out::RegRead), "at {at}: {o:?}");
+    }
+    out.iter().filter(|o| o.1 == Out::RegRead).count()
+}
+
+/// The previous host crashed; the next one verifies the device instead of resetting it: the
+/// same units are reported (chip IDs read again), nothing but reads reaches the chips, and it
+/// ticks in AB again. Also the numbers: verify against the full bring-up from the running stage.
+#[test]
+fn found_ticking_is_verified_not_reset() {
+    let (bench, master) = Bench::running(CoreConfig::default()).left_ticking();
+    let cfg = BringUpConfig::default()
+        .with_on_running(OnRunning::Verify)
+        .with_expected_description(Some(master.description));
+    let (ready, events, sent) = bench.bring_up(cfg).ready();
+    let res = &ready.result;
+    for t in &res.timeline {
+        println!("{t}");
+    }
+    println!("full bring-up {} ms, verify {} ms", took(&master).total_millis(), took(res).total_millis());
+    assert!(res.verified && !master.verified);
+    assert_eq!(phases(res), VERIFY_PHASES);
+    // 8 chip-ID reads on the FXS unit, 8 line-voltage reads on the FXO unit.
+    assert_eq!(assert_read_only(&sent), 16);
+    assert_eq!(res.units, master.units);
+    assert_eq!(res.units[0].chip_ids, [Some(0x05); 8]);
+    assert!(warnings(&events).iter().any(|(_, w)| w.contains("found ticking")));
+    assert!(took(res).saturating_mul(5) < took(&master), "verify {} vs full {}", took(res), took(&master));
+    assert_ticking_ab(&bench.emu);
+}
+
+/// Every card kind's verify reads, answered by the chips: FXS type 6 with port 7 absent
+/// (found absent again), a 1-port E1 PRI and a 4-port BRI (reads to each port's XPD).
+#[test]
+fn verify_reads_every_card_kind() {
+    let fxs6 = ModuleConfig::Fxs { chip: FxsChip::Type6, subtype: 0, absent_ports: 0b1000_0000 };
+    let slots = [Some(fxs6), Some(ModuleConfig::PRI_E1), Some(ModuleConfig::BRI), None];
+    let cfg = DeviceConfig::default().with_slots(slots).with_start_stage(EmuStage::Running);
+    let (bench, master) = Bench::new(cfg).left_ticking();
+    let run = bench.bring_up(BringUpConfig::default().with_on_running(OnRunning::Verify));
+    let (ready, _, sent) = run.ready();
+    let units: Vec<(u8, u32)> = ready.result.units.iter().map(|u| (u.unit, u.present)).collect();
+    assert_eq!(units, [(0, 0x7F), (1, 0x01), (2, 0x0F)]);
+    assert_eq!(ready.result.units, master.units);
+    assert_eq!(assert_read_only(&sent), 8 + 1 + 4);
+    let verified: Vec<Phase> =
+        phases(&ready.result).into_iter().filter(|p| matches!(p, Phase::Verify { .. })).collect();
+    assert_eq!(verified, (0..3).map(|unit| Phase::Verify { unit }).collect::<Vec<_>>());
+    assert_ticking_ab(&bench.emu);
+}
+
+/// A TwinStar pair: the master brings the device up on port 0, arms the watchdog, a phone on
+/// FXS port 0/2 goes off-hook (a call), then the master hangs; the watchdog moves the device
+/// to port 1. Returns the bench (opening port 1 now) and what the master found.
+fn master_hung_with_a_call() -> (Bench, BringUpResult) {
+    let cfg = DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running);
+    let mut bench = Bench::new(cfg);
+    let (Ready { mut transport, result }, ..) = bench.bring_up(BringUpConfig::default()).ready();
+    let mut arm = [0u8; 16];
+    let n = Request::TwsWdModeSet { armed: true }.emit(1, &mut arm).expect("TWS_WD_MODE_SET");
+    transport.submit(ep::MGMT_OUT, arm[..n].to_vec()).expect("armed");
+    let emu = bench.emu.clone();
+    emu.with_device(|d| {
+        let now = d.now();
+        d.data_mut().phone_mut(0, PHONE).expect("a phone on 0/2").off_hook(now);
+    });
+    emu.advance(Duration::from_millis(20));
+    assert!(emu.with_device(|d| d.data().fxs_state(0, PHONE).is_some_and(|s| s.hook_reported)));
+    // The master hangs: nothing more from it. The watchdog (2 s) expires; the jump takes 0.5 s.
+    emu.advance(Duration::from_secs(3));
+    emu.with_device(|d| {
+        assert_eq!((d.active_port(), d.counters().jumps), (1, 1));
+        while d.data_mut().poll_event().is_some() {}
+    });
+    drop(transport);
+    bench.port = 1;
+    (bench, result)
+}
+
+/// The FXS phone in the call.
+const PHONE: u8 = 2;
+
+/// What a call depends on, as the device shows it: every FXS and FXO port's state, the reset
+/// and renumeration counters.
+#[derive(Debug, PartialEq, Eq)]
+struct Lines {
+    fxs: Vec<Option<FxsPortState>>,
+    fxo: Vec<Option<FxoPortState>>,
+    renumerations: u64,
+    jumps: u64,
+    xbus_reset_other: u64,
+}
+
+fn lines(emu: &Emulator) -> Lines {
+    emu.with_device(|d| Lines {
+        fxs: (0..8).map(|p| d.data().fxs_state(0, p)).collect(),
+        fxo: (0..8).map(|p| d.data().fxo_state(1, p)).collect(),
+        renumerations: d.counters().renumerations,
+        jumps: d.counters().jumps,
+        xbus_reset_other: d.data().stats().xbus_reset_other,
+    })
+}
+
+/// What the phones and lines noticed since the last call (battery, polarity, hook, ring; not
+/// the device's sync mode changes).
+fn line_events(emu: &Emulator) -> Vec<EventKind> {
+    emu.with_device(|d| {
+        std::iter::from_fn(|| d.data_mut().poll_event())
+            .map(|e| e.kind)
+            .filter(|k| !matches!(k, EventKind::Sync(_)))
+            .collect()
+    })
+}
+
+/// The TwinStar take-over with a call up: the backup host verifies the device it finds on its
+/// port with `verify_running`, and the call survives: every line's state and every counter as
+/// before, no line event (the phone never lost battery), no XBUS_RESET, no register write.
+#[test]
+fn call_in_progress_survives_a_twinstar_take_over() {
+    let (bench, master) = master_hung_with_a_call();
+    let before = lines(&bench.emu);
+    let cfg = BringUpConfig::default().with_expected_description(Some(master.description));
+    let (ready, _, sent) = bench.verify_running(cfg).ready();
+    for t in &ready.result.timeline {
+        println!("{t}");
+    }
+    assert!(ready.result.verified);
+    assert_eq!(phases(&ready.result), VERIFY_PHASES);
+    assert_eq!(assert_read_only(&sent), 16);
+    bench.emu.advance(Duration::from_millis(50));
+    assert_eq!(line_events(&bench.emu), []);
+    assert_eq!(lines(&bench.emu), before);
+    assert!(bench.emu.with_device(|d| d.data().fxs_state(0, PHONE).is_some_and(|s| s.hook_reported)));
+    assert_ticking_ab(&bench.emu);
+}
+
+/// The same take-over with the reference's behaviour (OnRunning::Reset, the default): the
+/// XBUS_RESET and the card init take the battery off the phone in the call — what verify
+/// avoids, and what the test above would see if verify wrote anything that matters.
+#[test]
+fn reset_take_over_drops_the_call() {
+    let (bench, _) = master_hung_with_a_call();
+    let (ready, _, sent) = bench.bring_up(BringUpConfig::default()).ready();
+    assert!(!ready.result.verified);
+    assert!(data_out(&sent).iter().any(|o| o.1 == Out::XbusReset(0x04)));
+    let events = line_events(&bench.emu);
+    println!("{events:?}");
+    assert!(events.contains(&EventKind::PhoneBattery(false)), "{events:?}");
+}
+
+/// A description with FXS on unit 0 and, on unit 1, `unit1` (none: no unit 1).
+fn description(unit1: Option<UnitDescriptor>) -> AbDescription {
+    let mut fxs = UnitDescriptor::new(Address::ZERO, CardType::Fxs, 0, 8, 1);
+    fxs.port_dir = 1;
+    let units: Vec<UnitDescriptor> = std::iter::once(fxs).chain(unit1).collect();
+    AbDescription::new(&units).expect("1 or 2 units")
+}
+
+/// Verify against an expected description that does not match the device (FXS + FXO): the
+/// failure names the unit that differs and what was expected and found, in Descriptors,
+/// before anything reaches a chip.
+#[test]
+fn verify_against_another_description_names_the_unit() {
+    let unit1 = Address::new(1, 0).expect("1/0");
+    let pri = UnitDescriptor::new(unit1, CardType::Pri, 0, 1, 4);
+    let fxo = UnitDescriptor::new(unit1, CardType::Fxo, 0, 8, 1);
+    let mut fxo_nt = fxo;
+    fxo_nt.port_dir = 0x01;
+    for (expected, want) in [
+        (description(Some(pri)), "unit 1: expected PRI (type 4.0) with 4 ports (1 chips x 4)"),
+        (description(None), "unit 1: expected no unit, found FXO (type 2.0) with 8 ports"),
+        (
+            description(Some(fxo_nt)),
+            "directions 0x01, at 1/0, found FXO (type 2.0) with 8 ports (8 chips x 1), directions 0x00",
+        ),
+    ] {
+        let bench = Bench::running(CoreConfig::default());
+        let cfg = BringUpConfig::default().with_expected_description(Some(expected));
+        let run = bench.verify_running(cfg);
+        let e = run.outcome.err().expect("must fail");
+        println!("{e}");
+        assert_eq!(e.phase, Phase::Descriptors);
+        assert!(matches!(e.reason, Failure::UnitMismatch { unit: 1, .. }), "{:?}", e.reason);
+        assert!(e.to_string().contains(want), "{e}");
+        assert_eq!(assert_read_only(&run.sent), 0);
+    }
+    // The same description with reserved bytes and ec_addr changed still matches.
+    let mut same = fxo;
+    same.reserved = [0xAA, 0x55];
+    same.ec_addr = 0x40;
+    let bench = Bench::running(CoreConfig::default());
+    let cfg = BringUpConfig::default().with_expected_description(Some(description(Some(same))));
+    assert!(bench.verify_running(cfg).outcome.is_ok());
+}
+
+/// `verify_running` on a device that is not running (cold, or with the USB firmware only)
+/// fails at once in Detect, saying so, and sends nothing.
+#[test]
+fn verify_on_a_device_not_running_fails_clearly() {
+    for stage in [EmuStage::Cold, EmuStage::UsbLoaded, EmuStage::FpgaLoaded] {
+        let bench = Bench::new(DeviceConfig::default().with_start_stage(stage));
+        let run = bench.verify_running(BringUpConfig::default());
+        let e = run.outcome.err().expect("must fail");
+        println!("{stage:?}: {e}");
+        assert_eq!(e.phase, Phase::Detect);
+        assert!(matches!(e.reason, Failure::NotRunning { .. }), "{:?}", e.reason);
+        assert!(e.to_string().contains("the device is not running (found in stage"), "{e}");
+        assert!(run.sent.is_empty(), "{:?}", run.sent);
+    }
+}
+
+/// `OnRunning::Verify` only changes what happens to a device found running: a device found
+/// in an earlier stage gets the full bring-up (here: from the USB-firmware stage).
+#[test]
+fn on_running_verify_still_brings_up_a_device_found_earlier() {
+    let Some(dir) = support::firmware_dir() else { return };
+    let fw = read_firmware_dir(&dir).expect("firmware folder readable");
+    let bench = Bench::new(DeviceConfig::default().with_start_stage(EmuStage::UsbLoaded));
+    let open = common::opener(&bench.emu, 0, &bench.log, usize::MAX, Duration::ZERO);
+    let cfg = BringUpConfig::default().with_on_running(OnRunning::Verify);
+    let ready =
+        bring_up(open, &bench.emu, cfg, fw, RunOptions::default(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!ready.result.verified);
+    let p = phases(&ready.result);
+    assert!(p.contains(&Phase::XbusReset) && p.contains(&Phase::CardInit { unit: 1 }), "{p:?}");
+    assert!(!p.iter().any(|p| matches!(p, Phase::Verify { .. })), "{p:?}");
 }

@@ -123,17 +123,18 @@ impl Transport for Recording {
     }
 }
 
-/// An opener of whatever `emu` has enumerated on port 0, recording into `log`, bounding the
+/// An opener of whatever `emu` has enumerated on `port`, recording into `log`, bounding the
 /// transfers in flight per endpoint to `bound`, each data OUT transfer taking `out_cost`.
 pub(crate) fn opener(
     emu: &Emulator,
+    port: u8,
     log: &Log,
     bound: usize,
     out_cost: Duration,
 ) -> impl FnMut() -> Option<Recording> + use<> {
     let (emu, log) = (emu.clone(), log.clone());
     move || {
-        emu.transport(0).map(|inner| Recording {
+        emu.transport(port).map(|inner| Recording {
             inner,
             emu: emu.clone(),
             log: log.clone(),
