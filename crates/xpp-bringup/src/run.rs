@@ -127,17 +127,12 @@ where
 ///     }
 /// }
 /// ```
-pub fn verify_running<T, C, E>(
+pub fn verify_running<T: Transport, C: Clock + ?Sized>(
     transport: T,
     clock: &C,
     config: BringUpConfig,
-    on_event: E,
-) -> Result<Ready<T>, BringUpError>
-where
-    T: Transport,
-    C: Clock + ?Sized,
-    E: FnMut(&Event),
-{
+    on_event: impl FnMut(&Event),
+) -> Result<Ready<T>, BringUpError> {
     let core = BringUp::verify_running(clock.now(), config);
     let mut once = Some(transport);
     Driver { core, clock, options: RunOptions::default(), on_event, transport: None }.run(move || once.take())
