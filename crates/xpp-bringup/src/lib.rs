@@ -478,6 +478,12 @@ pub enum OnRunning {
 /// the last IN transfer, and at 250 ms in any case. A request is sent again after 250 ms
 /// without its reply: a device answers in about a millisecond (§14), and three sends fit in
 /// the 1 s of SyncSource and the 2 s of Descriptors with time to spare for a late reply.
+///
+/// Decision (assumed, confirm on hardware): what a ticking device queued for a previous host
+/// waits in its IN FIFO and reaches the next host's first reads (the emulator keeps 64
+/// transfers, MODEL USB-12, itself an assumption). A USB reset at open may empty it (the
+/// emulator's does, MODEL USB-15); the reference's probe resets (§8.3 step 1), xpp's open
+/// does not, so the listen and drain are what clear it here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Timeouts {
@@ -569,6 +575,10 @@ pub struct BringUpConfig {
     // fails its bring-up; resending is safe because all three are idempotent (a read changes
     // nothing in the registers bring-up reads, a second SYNC_SOURCE sets the same mode, and a
     // second AB_DESCRIPTION is ignored here, not taken for a protocol error as in §6.2 rule 4).
+    // Decision (assumed, confirm on hardware): the device answers every AB_REQUEST it gets,
+    // not only the first after enumeration. §6.1 only says the host sends one; the emulator
+    // answers each (MODEL XPP-8, also an assumption). If hardware answers once, a lost reply
+    // is not recovered by the resend and bring-up fails as before, after the same 2 s.
     pub request_attempts: u8,
     /// What to do with a device found running.
     pub on_running: OnRunning,
