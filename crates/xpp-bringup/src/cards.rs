@@ -107,6 +107,8 @@ pub(crate) fn check_descriptor(kind: CardKind, d: &UnitDescriptor) -> Result<(),
 pub(crate) enum Purpose {
     /// Chip detection of `port`: 0xFF = absent.
     ChipId(u8),
+    /// Only that the chip answers (the verify path): the value is not used.
+    Answers,
 }
 
 /// One step of a card's sequence.
@@ -193,6 +195,12 @@ impl Seq {
         cmd.do_datah = do_datah;
         self.steps.push(Step::Write(self.a, RegCmd::Reg(cmd)));
     }
+    /// §14: one read of register 0x00 per port; 0xFF = SLIC absent.
+    fn chip_ids(&mut self, ports: u8) {
+        for p in 0..ports.min(8) {
+            self.steps.push(Step::Read(self.a, RegAccess::read(p, 0x00), Purpose::ChipId(p)));
+        }
+    }
     fn poll(&mut self, port: u8, reg: u8, what: &'static str) {
         self.steps.push(Step::Poll {
             addr: self.a,
@@ -219,9 +227,35 @@ pub(crate) fn detect_steps(unit: u8, kind: CardKind, ports: u8) -> Vec<Step> {
         CardKind::FxsType6 => s.wd_all(0x01, 0x80),
         _ => return s.steps,
     }
-    // §14: one read of register 0x00 per port; 0xFF = SLIC absent.
-    for p in 0..ports.min(8) {
-        s.steps.push(Step::Read(s.a, RegAccess::read(p, 0x00), Purpose::ChipId(p)));
+    s.chip_ids(ports);
+    s.steps
+}
+
+/// The check of a unit found running (the verify path): reads only, of registers that tell
+/// whether the unit's chips answer, so that nothing on a chip or a line changes and a call in
+/// progress goes on. Every read must be answered; what FXS answers also fills the report.
+///
+/// - FXS: the chip-detection read of the init, register 0x00 per port (§8.4, §14; 0xFF =
+///   absent, §6.3), without the type-6 soft reset that precedes it there.
+/// - FXO, PRI, BRI: the card init reads nothing. Decision: each port's status register that
+///   the reference host itself reads on every running device: FXO line voltage 0x1D every
+///   500 ms (§9.2, §14), PRI FRS0 0x4C every 500 ms to the port's XPD (§9.3, §14), BRI layer-1
+///   state 0x30 every 500 ms to the port's XPD (§9.4). Reading them cannot disturb a line,
+///   since a live reference host does it all the time; their values are left to the span
+///   layer, which polls them anyway (the reference reads 0xFF as "absent" only on FXS; on
+///   these registers it is a voltage or a set of status bits).
+/// - ECHO: nothing. The card init only writes its echo map (§8.3) and the SPI packets that
+///   reach the canceller belong to the loader stage (MT §5.6); the descriptor is its check.
+pub(crate) fn verify_steps(unit: u8, kind: CardKind, ports: u8) -> Vec<Step> {
+    let mut s = Seq::new(unit);
+    let check =
+        |p: u8, xpd: u8, reg: u8| Step::Read(addr(unit, xpd), RegAccess::read(p, reg), Purpose::Answers);
+    match kind {
+        CardKind::FxsType1 | CardKind::FxsType6 => s.chip_ids(ports),
+        CardKind::Fxo => s.steps.extend((0..ports.min(8)).map(|p| check(p, 0, 0x1D))),
+        CardKind::Pri => s.steps.extend((0..ports.min(4)).map(|p| check(p, p, 0x4C))),
+        CardKind::Bri => s.steps.extend((0..ports.min(8)).map(|p| check(p, p, 0x30))),
+        CardKind::Echo => {}
     }
     s.steps
 }
@@ -731,6 +765,32 @@ mod tests {
             })
             .collect();
         assert_eq!(ports.into_iter().collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn verify_reads_only() {
+        for (kind, ports, reads) in [
+            (CardKind::FxsType1, 8, 8),
+            (CardKind::FxsType6, 8, 8),
+            (CardKind::Fxo, 8, 8),
+            (CardKind::Pri, 4, 4),
+            (CardKind::Bri, 4, 4),
+            (CardKind::Echo, 1, 0),
+        ] {
+            let steps = verify_steps(2, kind, ports);
+            assert_eq!(count(&steps), (reads, 0, 0), "{kind}");
+            assert!(
+                steps
+                    .iter()
+                    .all(|s| matches!(s, Step::Read(a, r, _) if r.read && !r.broadcast && a.unit() == 2))
+            );
+        }
+        // PRI and BRI: each port's read goes to that port's XPD (§9.3, §9.4).
+        let pri = verify_steps(1, CardKind::Pri, 4);
+        assert!(pri.iter().all(|s| matches!(s, Step::Read(a, r, _) if a.subunit() == r.port)));
+        // Type 6: the chip-ID reads of the detection, without its soft reset.
+        let detect = detect_steps(0, CardKind::FxsType6, 8);
+        assert_eq!(&detect[1..], &verify_steps(0, CardKind::FxsType6, 8)[..]);
     }
 
     #[test]

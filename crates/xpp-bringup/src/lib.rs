@@ -14,7 +14,8 @@
 //! - [`run::bring_up`] executes the actions on any [`xpp_usb::Transport`] (real, USB/IP or
 //!   emulated), reopening the device through a caller-supplied opener after each
 //!   re-enumeration, on the stack's one [`Clock`](xpp_usb::Clock) so that tests on the
-//!   emulator's virtual clock are deterministic.
+//!   emulator's virtual clock are deterministic. [`run::verify_running`] is the same on an
+//!   opened device that must be running already, and only verifies it (below).
 //!
 //! This crate depends on `xpp-proto` and `xpp-usb` only (not on the span layer above it): the
 //! driver (`xpp-driver`) runs it before it builds a device's spans.
@@ -31,6 +32,35 @@
 //! single device) and [`Phase::Ready`]. A device found in a later stage starts there. Every
 //! phase has a timeout ([`Timeouts`]); a failure ([`BringUpError`]) names the phase and the
 //! device's last answer, and once it is reported nothing more is sent.
+//!
+//! # A device another host left behind
+//!
+//! A host that goes away without SYNC_SOURCE(NONE) (§8.5: a crash, an unplug, a TwinStar jump
+//! away from a hung host) leaves the device ticking, its IN FIFO full of stale PCM and perhaps
+//! of replies meant for that host. Descriptors therefore starts by listening
+//! ([`Timeouts::listen`]): if anything comes, the device is quiesced first — SYNC_SOURCE(NONE),
+//! then everything it had queued is read and dropped until its SYNC_REPLY(NONE) (or the IN side
+//! goes quiet, or [`Timeouts::drain`] passes) — and only then is AB_REQUEST sent; a warning
+//! says how much was drained. A quiet device gets the reference's AB_REQUEST and
+//! SYNC_SOURCE(NONE) at once. AB_REQUEST, SYNC_SOURCE and register reads whose reply does not
+//! come are sent again, up to [`BringUpConfig::request_attempts`] times in all, each time
+//! with a warning.
+//!
+//! # Found running: verify, don't reset
+//!
+//! XBUS_RESET and the card init reset every chip, so every call in progress drops: right for a
+//! device that has just been loaded, wrong for a TwinStar take-over, where the device the
+//! master left running still carries calls. With [`OnRunning::Verify`]
+//! ([`BringUpConfig::on_running`]), or through [`run::verify_running`], a device found in the
+//! running stage is only verified: AB_DESCRIPTION validated as above (and compared per unit
+//! with [`BringUpConfig::expected_description`], e.g. the master's), no XBUS_RESET, no
+//! register write; per unit a [`Phase::Verify`] of reads only, each of which must be answered
+//! — FXS chip IDs (register 0x00 per port, which fill the unit's present ports again), and per
+//! port the FXO line voltage, PRI FRS0 or BRI layer-1 state, registers the reference host
+//! itself polls on a running device (ECHO: none) — then SyncSource as
+//! [`BringUpConfig::sync`] says. [`BringUpResult::verified`] and
+//! the timeline tell which path was taken. A device found in an earlier stage still gets the
+//! full bring-up.
 //!
 //! # Pacing
 //!
@@ -62,7 +92,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
 pub use cards::CardKind;
 pub use firmware::{ECHO_IMAGE, FirmwareSet};
 pub use machine::BringUp;
-pub use run::{Ready, RunOptions, bring_up, read_firmware_dir};
+pub use run::{Ready, RunOptions, bring_up, read_firmware_dir, verify_running};
 pub use search::{
     FIRMWARE_DIR_ENV, FirmwareDirNotFound, SYSTEM_FIRMWARE_DIR, find_firmware_dir, firmware_dirs,
 };
@@ -96,6 +126,12 @@ pub enum Phase {
         /// The unit.
         unit: u8,
     },
+    /// The read-only check of one unit of a device found running ([`OnRunning::Verify`]),
+    /// in place of XbusReset and CardInit.
+    Verify {
+        /// The unit.
+        unit: u8,
+    },
     /// SYNC_SOURCE and its SYNC_REPLY.
     SyncSource,
     /// Done.
@@ -115,6 +151,7 @@ impl fmt::Display for Phase {
             Self::Descriptors => f.write_str("Descriptors"),
             Self::XbusReset => f.write_str("XbusReset"),
             Self::CardInit { unit } => write!(f, "CardInit({unit})"),
+            Self::Verify { unit } => write!(f, "Verify({unit})"),
             Self::SyncSource => f.write_str("SyncSource"),
             Self::Ready => f.write_str("Ready"),
         }
@@ -324,6 +361,23 @@ pub enum Failure {
     /// AB_DESCRIPTION broke a §6.2 rule.
     #[error("bad AB_DESCRIPTION: {0}")]
     BadDescription(&'static str),
+    /// [`run::verify_running`] (or [`BringUp::verify_running`]) was given a device that is
+    /// not in the running stage (11x2).
+    #[error("the device is not running (found in stage {stage}); only a running device can be verified")]
+    NotRunning {
+        /// The stage it is in.
+        stage: &'static str,
+    },
+    /// AB_DESCRIPTION differs from [`BringUpConfig::expected_description`] at this unit.
+    #[error("unit {unit}: expected {}, found {}", describe_unit(.expected), describe_unit(.found))]
+    UnitMismatch {
+        /// The first unit (ascending) that differs.
+        unit: u8,
+        /// Its descriptor in the expected description (`None`: not there).
+        expected: Option<UnitDescriptor>,
+        /// Its descriptor in the device's (`None`: not there).
+        found: Option<UnitDescriptor>,
+    },
     /// A calibration register did not reach its "done" value in 10 polls.
     #[error("unit {unit} port {port}: {what} did not finish")]
     Calibration {
@@ -334,6 +388,24 @@ pub enum Failure {
         /// Which calibration.
         what: &'static str,
     },
+}
+
+/// A unit descriptor in words: card, port count and layout, or "no unit".
+fn describe_unit(d: &Option<UnitDescriptor>) -> String {
+    match d {
+        None => "no unit".to_owned(),
+        Some(d) => format!(
+            "{} (type {}.{}) with {} ports ({} chips x {}), directions 0x{:02x}, at {}",
+            CardKind::from_card_type(d.card_type).map_or_else(|| d.card_type.to_string(), |k| k.to_string()),
+            u8::from(d.card_type),
+            d.subtype,
+            u16::from(d.numchips) * u16::from(d.ports_per_chip),
+            d.numchips,
+            d.ports_per_chip,
+            d.port_dir,
+            d.addr
+        ),
+    }
 }
 
 /// A failed bring-up: the phase, why, and the device's last answer.
@@ -378,12 +450,44 @@ pub enum SyncPolicy {
     Pll,
 }
 
+/// What bring-up does with a device it finds already running (stage 11x2), e.g. the backup
+/// host of a TwinStar pair taking over a device the master left running.
+///
+/// A device found in an earlier stage gets the full bring-up whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum OnRunning {
+    /// Start it over as the reference does (§6.2, §8.3): XBUS_RESET, then every unit's full
+    /// card init. Every call in progress is dropped.
+    #[default]
+    Reset,
+    /// Verify it, changing nothing: AB_DESCRIPTION validated (and compared with
+    /// [`BringUpConfig::expected_description`] if given), no XBUS_RESET, no register write;
+    /// per unit only reads that show its chips answer ([`Phase::Verify`]), the unit reports
+    /// filled from them; then the sync step of [`BringUpConfig::sync`]. Calls in progress
+    /// survive (their line state is the chips' registers, which nothing writes).
+    Verify,
+}
+
 /// Per-phase time limits.
 ///
 /// Decision: values. The reference's loader waits about 10 s for each re-enumeration (MT §1.2),
 /// MPP requests time out after 2 s (MT §2.5), PIC replies after 500 ms (MT §5.5), register
 /// reads after 10 polls 13 ms apart (§7.6), and the whole initialisation after 90 s (§8.3); the
 /// rest are chosen well above what the phases take on the emulator.
+///
+/// Decision: the listen before AB_REQUEST is 5 ms: a device left ticking sends a PCM frame every
+/// 1 ms (§7.3) and what its IN FIFO holds is readable at once, so 5 ms sees either with room
+/// for host scheduling, and costs a quiet device 5 ms. The drain ends 10 ms (ten ticks) after
+/// the last IN transfer, and at 250 ms in any case. A request is sent again after 250 ms
+/// without its reply: a device answers in about a millisecond (§14), and three sends fit in
+/// the 1 s of SyncSource and the 2 s of Descriptors with time to spare for a late reply.
+///
+/// Decision (assumed, confirm on hardware): what a ticking device queued for a previous host
+/// waits in its IN FIFO and reaches the next host's first reads (the emulator keeps 64
+/// transfers, MODEL USB-12, itself an assumption). A USB reset at open may empty it (the
+/// emulator's does, MODEL USB-15); the reference's probe resets (§8.3 step 1), xpp's open
+/// does not, so the listen and drain are what clear it here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Timeouts {
@@ -401,13 +505,26 @@ pub struct Timeouts {
     pub pic_reply: Duration,
     /// Echo: the whole phase.
     pub echo: Duration,
-    /// Descriptors: AB_REQUEST until a valid AB_DESCRIPTION.
+    /// Descriptors: from its start (the listen and the drain included) until a valid
+    /// AB_DESCRIPTION.
     pub descriptors: Duration,
+    /// Descriptors: how long to listen for input before sending anything (a device left
+    /// ticking, or replies queued for a previous host, show up in this time).
+    pub listen: Duration,
+    /// Descriptors: the longest drain of a device found sending, after SYNC_SOURCE(NONE).
+    pub drain: Duration,
+    /// Descriptors: the drain also ends after this long without any IN transfer (when the
+    /// SYNC_REPLY(NONE) that normally ends it does not come).
+    pub drain_quiet: Duration,
+    /// AB_REQUEST and SYNC_SOURCE: sent again when their reply has not come in this time
+    /// (at most [`BringUpConfig::request_attempts`] sends in all).
+    pub request_retry: Duration,
     /// XbusReset.
     pub xbus_reset: Duration,
-    /// CardInit: one unit.
+    /// CardInit, and Verify: one unit.
     pub card_init: Duration,
-    /// One register read's answer.
+    /// One register read's answer (the read is sent again after it, at most
+    /// [`BringUpConfig::request_attempts`] times in all).
     pub read: Duration,
     /// SyncSource: all SYNC_REPLYs.
     pub sync: Duration,
@@ -426,6 +543,10 @@ impl Default for Timeouts {
             pic_reply: Duration::from_millis(500),
             echo: Duration::from_secs(10),
             descriptors: Duration::from_secs(2),
+            listen: Duration::from_millis(5),
+            drain: Duration::from_millis(250),
+            drain_quiet: Duration::from_millis(10),
+            request_retry: Duration::from_millis(250),
             xbus_reset: Duration::from_secs(1),
             card_init: Duration::from_secs(15),
             read: Duration::from_millis(130),
@@ -452,6 +573,26 @@ pub struct BringUpConfig {
     /// Run the LED self-test of the card init (about 100 ms per line).
     // Decision: off by default; it only blinks LEDs and would add ~0.8 s per analog unit.
     pub led_test: bool,
+    /// How many times in all AB_REQUEST, SYNC_SOURCE and a register read are sent when their
+    /// reply does not come (at least 1).
+    // Decision: 3. The reference sends each once and never resends (§7.6), so one lost reply
+    // fails its bring-up; resending is safe because all three are idempotent (a read changes
+    // nothing in the registers bring-up reads, a second SYNC_SOURCE sets the same mode, and a
+    // second AB_DESCRIPTION is ignored here, not taken for a protocol error as in §6.2 rule 4).
+    // Decision (assumed, confirm on hardware): the device answers every AB_REQUEST it gets,
+    // not only the first after enumeration. §6.1 only says the host sends one; the emulator
+    // answers each (MODEL XPP-8, also an assumption). If hardware answers once, a lost reply
+    // is not recovered by the resend and bring-up fails as before, after the same 2 s.
+    pub request_attempts: u8,
+    /// What to do with a device found running.
+    pub on_running: OnRunning,
+    /// The description the device must give (e.g. [`BringUpResult::description`] of a previous
+    /// bring-up of the same device): a unit whose descriptor differs, or that is missing or
+    /// extra, fails bring-up in Descriptors with [`Failure::UnitMismatch`] naming it. Compared
+    /// per unit: address, card type, subtype, chips, ports per chip and directions (the fields
+    /// that make its XPDs and channels, §6.2), not the reserved bytes nor `ec_addr`, which the
+    /// host does not use (§13.4).
+    pub expected_description: Option<AbDescription>,
 }
 
 impl Default for BringUpConfig {
@@ -463,6 +604,9 @@ impl Default for BringUpConfig {
             pri_protocol: PriProtocol::E1,
             sync: SyncPolicy::Master,
             led_test: false,
+            request_attempts: 3,
+            on_running: OnRunning::Reset,
+            expected_description: None,
         }
     }
 }
@@ -502,6 +646,27 @@ impl BringUpConfig {
         self.led_test = on;
         self
     }
+
+    /// Sets [`BringUpConfig::on_running`].
+    #[must_use]
+    pub const fn with_on_running(mut self, on: OnRunning) -> Self {
+        self.on_running = on;
+        self
+    }
+
+    /// Sets [`BringUpConfig::expected_description`].
+    #[must_use]
+    pub const fn with_expected_description(mut self, d: Option<AbDescription>) -> Self {
+        self.expected_description = d;
+        self
+    }
+
+    /// Sets [`BringUpConfig::request_attempts`] (0 counts as 1).
+    #[must_use]
+    pub const fn with_request_attempts(mut self, n: u8) -> Self {
+        self.request_attempts = n;
+        self
+    }
 }
 
 /// One initialised unit, as the span layer needs it.
@@ -517,7 +682,8 @@ pub struct UnitReport {
     pub ports: u8,
     /// XPDs (subunits) the reference would create.
     pub subunits: u8,
-    /// Bit n: chip port n present (FXS: chip detection; other cards: every declared port).
+    /// Bit n: chip port n present (FXS: chip detection, also when verified; other cards:
+    /// every declared port).
     pub present: u32,
     /// FXS: the chip-ID register read per port (0xFF = absent).
     pub chip_ids: [Option<u8>; 8],
@@ -541,8 +707,12 @@ pub struct BringUpResult {
     pub cards: Vec<CardInfo>,
     /// The validated AB_DESCRIPTION.
     pub description: AbDescription,
-    /// The units initialised, ascending.
+    /// The units initialised (or verified), ascending.
     pub units: Vec<UnitReport>,
+    /// The device was found running and verified ([`OnRunning::Verify`]): no XBUS_RESET and no
+    /// card init were sent; the timeline has [`Phase::Verify`] in place of XbusReset and
+    /// CardInit.
+    pub verified: bool,
     /// The last SYNC_REPLY.
     pub sync: SyncState,
     /// Every phase with its start and duration.

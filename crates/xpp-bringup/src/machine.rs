@@ -10,7 +10,7 @@ use xpp_proto::mgmt::{
 use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::wire::{
     AbDescription, AbRequest, Address, CardType, Message, RegAccess, RegCmd, Repr, SyncMode, SyncState,
-    deframe, xbus_reset,
+    UnitDescriptor, deframe, xbus_reset,
 };
 use xpp_proto::{Duration, Instant};
 use xpp_usb::discovery::{Family, Stage, classify};
@@ -19,7 +19,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError, ep};
 use super::cards::{self, CardKind, Step};
 use super::{
     Action, Answer, AnswerSource, BringUpConfig, BringUpError, BringUpResult, Event, Failure, FirmwareSet,
-    Outcome, Phase, SyncPolicy, TimelineEvent, UnitReport,
+    OnRunning, Outcome, Phase, SyncPolicy, TimelineEvent, UnitReport,
 };
 use xpp_proto::wire::Law;
 
@@ -37,14 +37,23 @@ enum EchoStage {
     Version,
 }
 
+/// A request whose reply is awaited: how many times it has been sent, and when it is sent
+/// again (or, once [`BringUpConfig::request_attempts`] are used, when the wait ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retry {
+    attempt: u8,
+    at: Instant,
+}
+
 /// What the current unit waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
     Nothing,
-    /// The answer to this read (a `Step::Read` or `Step::Poll`).
+    /// The answer to this read (a `Step::Read` or `Step::Poll`), sent `attempt` times.
     Reply {
         step: Step,
         deadline: Instant,
+        attempt: u8,
     },
     Until(Instant),
 }
@@ -53,6 +62,7 @@ enum Wait {
 struct UnitRun {
     /// Index into `BringUp::units`.
     index: usize,
+    /// Running the first stage: chip detection, or the whole check of a verified unit.
     detect: bool,
     steps: VecDeque<Step>,
     total: usize,
@@ -97,13 +107,30 @@ enum Work {
         deadline: Instant,
     },
     RenumSent,
-    Descriptors,
+    /// Descriptors, before anything is sent: listening for input left for a previous host.
+    Listen {
+        until: Instant,
+    },
+    /// Descriptors: input came while listening; SYNC_SOURCE(NONE) is sent and what the device
+    /// had queued is read and dropped until its SYNC_REPLY(NONE), quiet, or `until`.
+    Drain {
+        since: Instant,
+        quiet_at: Instant,
+        until: Instant,
+        transfers: usize,
+        pcm: bool,
+    },
+    /// AB_REQUEST sent; waiting for AB_DESCRIPTION.
+    Descriptors {
+        retry: Retry,
+    },
     Xbus {
         release_at: Instant,
     },
     Card(UnitRun),
     Sync {
         want: SyncMode,
+        retry: Retry,
     },
     Finished,
 }
@@ -130,14 +157,18 @@ enum Work {
 ///
 /// let mut b = BringUp::new(Instant::ZERO, BringUpConfig::default(), FirmwareSet::new());
 /// assert!(b.awaiting_device());
-/// // A running device (e4e4:1162): bring-up starts with AB_REQUEST.
+/// // A running device (e4e4:1162): bring-up starts with AB_REQUEST and SYNC_SOURCE(NONE).
 /// let info = DeviceInfo {
 ///     vendor_id: 0xE4E4, product_id: 0x1162, bcd_device: 0x0101, manufacturer: None,
 ///     product: None, serial: None, speed: Speed::High, location: "doc".into(), interfaces: vec![],
 /// };
 /// assert!(b.handle_device(Instant::ZERO, &info));
 /// assert_eq!(b.phase(), Phase::Descriptors);
+/// // It listens 5 ms for input left for a previous host; none came.
+/// assert_eq!(b.poll_timeout(), Some(Instant::from_millis(5)));
+/// b.handle_timeout(Instant::from_millis(5));
 /// assert_eq!(b.poll_action(), Some(Action::DataOut(vec![0x06, 0x00, 0x07, 0x00, 0x1E, 0x00])));
+/// assert_eq!(b.poll_action(), Some(Action::DataOut(vec![0x06, 0x00, 0x19, 0x00, 0x00, 0x00])));
 /// ```
 #[derive(Debug)]
 pub struct BringUp {
@@ -163,6 +194,10 @@ pub struct BringUp {
     next_cmd_at: Instant,
     sync: Option<SyncState>,
     unsolicited: u64,
+    /// Made by [`BringUp::verify_running`]: a device in another stage fails in Detect.
+    verify_only: bool,
+    /// The device was found running and is verified, not reset ([`OnRunning::Verify`]).
+    verifying: bool,
 }
 
 /// Pacing cost of a register command (§6.3): 2 units with a non-zero sub-register, else 1.
@@ -171,6 +206,21 @@ fn cost(pacing: Duration, cmd: &RegCmd) -> Duration {
         RegCmd::Reg(r) if r.subreg != 0 => pacing.saturating_mul(2),
         _ => pacing,
     }
+}
+
+/// The first unit (ascending) where `found` differs from `expected`, as a failure. Compared:
+/// the fields that make a unit's XPDs and channels (§6.2), not the reserved bytes nor `ec_addr`.
+fn mismatch(expected: &AbDescription, found: &AbDescription) -> Option<Failure> {
+    let key = |d: &UnitDescriptor| (d.addr, d.card_type, d.subtype, d.numchips, d.ports_per_chip, d.port_dir);
+    let unit_of = |d: &AbDescription, unit: u8| d.units().iter().find(|u| u.addr.unit() == unit).copied();
+    (0..8u8).find_map(|unit| {
+        let (e, f) = (unit_of(expected, unit), unit_of(found, unit));
+        (e.as_ref().map(key) != f.as_ref().map(key)).then_some(Failure::UnitMismatch {
+            unit,
+            expected: e,
+            found: f,
+        })
+    })
 }
 
 fn read_matches(want: &RegAccess, want_addr: Address, got: &RegAccess, got_addr: Address) -> bool {
@@ -208,8 +258,19 @@ impl BringUp {
             next_cmd_at: now,
             sync: None,
             unsolicited: 0,
+            verify_only: false,
+            verifying: false,
         };
         b.events.push_back(Event::PhaseStarted { phase: Phase::Detect, at: now });
+        b
+    }
+
+    /// A core that only verifies a device found running, as [`OnRunning::Verify`] does
+    /// (whatever `cfg.on_running` says), and fails in Detect with [`Failure::NotRunning`] if
+    /// the device is in another stage. It needs no firmware.
+    pub fn verify_running(now: Instant, cfg: BringUpConfig) -> Self {
+        let mut b = Self::new(now, cfg.with_on_running(OnRunning::Verify), FirmwareSet::new());
+        b.verify_only = true;
         b
     }
 
@@ -275,6 +336,9 @@ impl BringUp {
         };
         consider(self.mpp.poll_timeout());
         match &self.work {
+            Work::Listen { until } => consider(Some(*until)),
+            Work::Drain { quiet_at, until, .. } => consider(Some((*quiet_at).min(*until))),
+            Work::Descriptors { retry } | Work::Sync { retry, .. } => consider(Some(retry.at)),
             Work::Xbus { release_at } => consider(Some(*release_at)),
             Work::Pic { reply: PicWait::Until(d), .. } => consider(Some(*d)),
             Work::Echo { deadline, .. } => consider(Some(*deadline)),
@@ -312,6 +376,10 @@ impl BringUp {
             return false;
         };
         if expect.is_some_and(|s| s != model.stage) {
+            return false;
+        }
+        if self.verify_only && model.stage != Stage::Running {
+            self.fail(now, Failure::NotRunning { stage: model.stage.name() });
             return false;
         }
         self.device = Some(info.clone());
@@ -421,10 +489,22 @@ impl BringUp {
             return;
         }
         match &mut self.work {
+            Work::Listen { until } if now >= *until => self.request_description(now, true),
+            Work::Drain { quiet_at, until, .. } if now >= (*quiet_at).min(*until) => {
+                let why = if now >= *until {
+                    format!(
+                        "IN transfers still coming {} after SYNC_SOURCE(NONE); AB_REQUEST sent anyway",
+                        self.cfg.timeouts.drain
+                    )
+                } else {
+                    "no SYNC_REPLY to SYNC_SOURCE(NONE), the device went quiet".to_owned()
+                };
+                self.end_drain(now, Some(why));
+            }
+            Work::Descriptors { retry } | Work::Sync { retry, .. } if now >= retry.at => self.resend(now),
             Work::Xbus { release_at } if now >= *release_at => {
                 self.send_xpp(Address::ZERO, Message::XbusReset { mask: xbus_reset::RELEASE });
-                self.next_phase(now, Phase::XbusReset, Outcome::Done);
-                self.enter_card(now, 0);
+                self.enter_unit(now, 0);
             }
             Work::Card(_) => self.advance_card(now),
             Work::Pic { reply: PicWait::Until(d), .. } if now >= *d => {
@@ -452,6 +532,7 @@ impl BringUp {
                 Phase::Descriptors => "AB_DESCRIPTION",
                 Phase::XbusReset => "XBUS_RESET",
                 Phase::CardInit { .. } => "the unit's initialisation",
+                Phase::Verify { .. } => "the unit's verification",
                 Phase::SyncSource => "SYNC_REPLY",
                 Phase::Ready => "ready",
             };
@@ -472,7 +553,7 @@ impl BringUp {
             Phase::Echo => t.echo,
             Phase::Descriptors => t.descriptors,
             Phase::XbusReset => t.xbus_reset,
-            Phase::CardInit { .. } => t.card_init,
+            Phase::CardInit { .. } | Phase::Verify { .. } => t.card_init,
             Phase::SyncSource => t.sync,
             Phase::Ready => Duration::ZERO,
         }
@@ -946,15 +1027,112 @@ impl BringUp {
 
     fn enter_descriptors(&mut self, now: Instant) {
         self.next_phase(now, Phase::Descriptors, Outcome::Done);
-        self.work = Work::Descriptors;
+        // Decision: listen before sending. A device whose previous host went away without
+        // SYNC_SOURCE(NONE) (a crash, a TwinStar jump away from a hung host) still ticks, its
+        // IN FIFO full of stale PCM (and maybe replies meant for that host), and a reply to
+        // our AB_REQUEST can be lost behind them (issue 15). §8.5: teardown sends nothing
+        // that is sure to arrive, so any host can find a device in this state. Input in the
+        // listen window means "quiesce first" (Work::Drain); none means the reference order.
+        self.work = Work::Listen { until: now + self.cfg.timeouts.listen };
+    }
+
+    /// AB_REQUEST (with SYNC_SOURCE(NONE) after it unless the drain sent it already).
+    fn request_description(&mut self, now: Instant, with_sync_none: bool) {
         // §8.3 / §14: AB_REQUEST, then SYNC_SOURCE(NONE, 0).
         self.send_xpp(Address::ZERO, Message::AbRequest(AbRequest::default()));
-        self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode: SyncMode::None, drift: 0 }));
+        if with_sync_none {
+            self.send_sync(SyncMode::None);
+        }
+        self.work = Work::Descriptors { retry: self.first_send(now) };
+    }
+
+    /// A request sent for the first time now.
+    fn first_send(&self, now: Instant) -> Retry {
+        Retry { attempt: 1, at: now + self.cfg.timeouts.request_retry }
+    }
+
+    fn send_sync(&mut self, mode: SyncMode) {
+        self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode, drift: 0 }));
+    }
+
+    /// An IN transfer on the data interface before AB_REQUEST (left for a previous host), as
+    /// it comes; it is counted once read ([`BringUp::xpp_input`]), unless it ended the drain.
+    fn stale_input(&mut self, now: Instant) {
+        let quiet = self.cfg.timeouts.drain_quiet;
+        match &mut self.work {
+            Work::Listen { .. } => {
+                // Quiesce first: a ticking device stops after SYNC_SOURCE(NONE) (§6.5), and
+                // its SYNC_REPLY comes after everything it queued before.
+                self.send_sync(SyncMode::None);
+                let until = now + self.cfg.timeouts.drain;
+                self.work =
+                    Work::Drain { since: now, quiet_at: now + quiet, until, transfers: 0, pcm: false };
+            }
+            Work::Drain { quiet_at, .. } => *quiet_at = now + quiet,
+            _ => {}
+        }
+    }
+
+    /// The drain is over (`problem`: why, if not by the device's SYNC_REPLY(NONE)).
+    fn end_drain(&mut self, now: Instant, problem: Option<String>) {
+        let Work::Drain { since, transfers, pcm, .. } = self.work else { return };
+        let took = now.saturating_duration_since(since);
+        self.warn(if pcm {
+            format!(
+                "device found ticking (its previous host left without SYNC_SOURCE(NONE)?): quiesced, \
+                 {transfers} stale IN transfers drained in {took}"
+            )
+        } else {
+            format!("{transfers} stale IN transfers (replies for a previous host?) drained in {took}")
+        });
+        if let Some(p) = problem {
+            self.warn(p);
+        }
+        self.request_description(now, false);
+    }
+
+    /// Sends again the request of [`Work::Descriptors`] or [`Work::Sync`] whose reply is late,
+    /// while the attempts last; after the last one the phase timeout decides.
+    fn resend(&mut self, now: Instant) {
+        let attempts = self.cfg.request_attempts.max(1);
+        let wait = self.cfg.timeouts.request_retry;
+        let phase_deadline = self.phase_deadline;
+        let (retry, sync) = match &mut self.work {
+            Work::Descriptors { retry } => (retry, None),
+            Work::Sync { want, retry } => (retry, Some(*want)),
+            _ => return,
+        };
+        if retry.attempt >= attempts {
+            retry.at = phase_deadline;
+            return;
+        }
+        retry.attempt += 1;
+        retry.at = now + wait;
+        let attempt = retry.attempt;
+        let (request, reply) = match sync {
+            None => {
+                self.send_xpp(Address::ZERO, Message::AbRequest(AbRequest::default()));
+                ("AB_REQUEST".to_owned(), "AB_DESCRIPTION".to_owned())
+            }
+            Some(mode) => {
+                self.send_sync(mode);
+                (format!("SYNC_SOURCE({mode})"), format!("SYNC_REPLY({mode})"))
+            }
+        };
+        self.warn(format!(
+            "no {reply} {wait} after {request}: {request} sent again (attempt {attempt} of {attempts})"
+        ));
     }
 
     fn on_description(&mut self, now: Instant, d: AbDescription) {
         if let Err(reason) = d.host_check() {
             self.fail(now, Failure::BadDescription(reason));
+            return;
+        }
+        if let Some(expected) = self.cfg.expected_description
+            && let Some(f) = mismatch(&expected, &d)
+        {
+            self.fail(now, f);
             return;
         }
         let mut units: Vec<UnitReport> = Vec::new();
@@ -1004,6 +1182,15 @@ impl BringUp {
         units.sort_by_key(|u| u.unit);
         self.units = units;
         self.description = Some(d);
+        if self.cfg.on_running == OnRunning::Verify && self.initial_stage == Some(Stage::Running) {
+            // Found running: nothing that resets or writes. Decision: a PRI unit's protocol
+            // and law in its report are the configured ones, not read back from the framer
+            // (the reference documents no read of FMR0-FMR4 by the host): a backup host is
+            // configured like the master it takes over from.
+            self.verifying = true;
+            self.enter_unit(now, 0);
+            return;
+        }
         self.next_phase(now, Phase::XbusReset, Outcome::Done);
         // §6.2: XBUS_RESET 0x04, then 0x00. Decision: the release follows one pacing unit
         // (1 ms) later, like two consecutive ticks of the reference's command queue.
@@ -1013,19 +1200,22 @@ impl BringUp {
 
     // ----- CardInit -----------------------------------------------------------------------
 
-    fn enter_card(&mut self, now: Instant, index: usize) {
+    /// Ends the current phase and starts unit `index` (CardInit, or Verify), or SyncSource
+    /// after the last unit.
+    fn enter_unit(&mut self, now: Instant, index: usize) {
         let Some(u) = self.units.get(index) else {
             self.next_phase(now, Phase::SyncSource, Outcome::Done);
             self.enter_sync(now);
             return;
         };
         let (unit, kind, ports) = (u.unit, u.kind, u.ports);
-        if index > 0 {
-            self.next_phase(now, Phase::CardInit { unit }, Outcome::Done);
+        let (phase, steps) = if self.verifying {
+            (Phase::Verify { unit }, cards::verify_steps(unit, kind, ports))
         } else {
-            self.start_phase_only(now, Phase::CardInit { unit });
-        }
-        let steps: VecDeque<Step> = cards::detect_steps(unit, kind, ports).into();
+            (Phase::CardInit { unit }, cards::detect_steps(unit, kind, ports))
+        };
+        self.next_phase(now, phase, Outcome::Done);
+        let steps: VecDeque<Step> = steps.into();
         let total = steps.len();
         self.work = Work::Card(UnitRun { index, detect: true, steps, total, wait: Wait::Nothing });
         self.advance_card(now);
@@ -1035,16 +1225,35 @@ impl BringUp {
         loop {
             let pacing = self.cfg.pacing;
             let read_timeout = self.cfg.timeouts.read;
+            let attempts = self.cfg.request_attempts.max(1);
             let Work::Card(run) = &mut self.work else { return };
             match run.wait {
-                Wait::Reply { deadline, step } => {
-                    if now >= deadline {
-                        let waiting_for = match step {
-                            Step::Poll { what, .. } => what,
-                            _ => "a register read's REGISTER_REPLY",
-                        };
-                        self.fail(now, Failure::Timeout { waiting_for });
+                Wait::Reply { deadline, step, attempt } => {
+                    if now < deadline {
+                        return;
                     }
+                    let (Step::Read(addr, cmd, _) | Step::Poll { addr, cmd, .. }) = step else { return };
+                    if attempt < attempts {
+                        // Decision: a read whose reply did not come is sent again (the
+                        // reference's scripts only wait, §7.6); reads change nothing.
+                        run.wait = Wait::Reply { step, deadline: now + read_timeout, attempt: attempt + 1 };
+                        let (port, reg) = (cmd.port, cmd.reg);
+                        let cmd = RegCmd::Reg(cmd);
+                        self.next_cmd_at = now + cost(pacing, &cmd);
+                        self.send_xpp(addr, Message::RegisterRequest(cmd));
+                        self.warn(format!(
+                            "unit {}: no REGISTER_REPLY to the read of port {port} register 0x{reg:02X} \
+                             within {read_timeout}: read again (attempt {} of {attempts})",
+                            addr.unit(),
+                            attempt + 1
+                        ));
+                        return;
+                    }
+                    let waiting_for = match step {
+                        Step::Poll { what, .. } => what,
+                        _ => "a register read's REGISTER_REPLY",
+                    };
+                    self.fail(now, Failure::Timeout { waiting_for });
                     return;
                 }
                 Wait::Until(t) if now < t => return,
@@ -1060,6 +1269,9 @@ impl BringUp {
                     if kind.is_fxs() && present == 0 {
                         self.warn(format!("unit {unit}: no chip answered the detection reads"));
                     }
+                    if self.verifying {
+                        continue;
+                    }
                     let steps: VecDeque<Step> = cards::init_steps(unit, kind, &d, present, &self.cfg).into();
                     if let Work::Card(run) = &mut self.work {
                         run.total += steps.len();
@@ -1068,7 +1280,7 @@ impl BringUp {
                     continue;
                 }
                 let next = run.index + 1;
-                self.enter_card(now, next);
+                self.enter_unit(now, next);
                 return;
             };
             let paced = matches!(step, Step::Write(..) | Step::Read(..) | Step::Poll { .. });
@@ -1084,7 +1296,7 @@ impl BringUp {
                     self.send_xpp(a, Message::RegisterRequest(cmd));
                 }
                 Step::Read(a, cmd, _) | Step::Poll { addr: a, cmd, .. } => {
-                    run.wait = Wait::Reply { step, deadline: now + read_timeout };
+                    run.wait = Wait::Reply { step, deadline: now + read_timeout, attempt: 1 };
                     let cmd = RegCmd::Reg(cmd);
                     self.next_cmd_at = now + cost(pacing, &cmd);
                     self.send_xpp(a, Message::RegisterRequest(cmd));
@@ -1142,20 +1354,30 @@ impl BringUp {
     fn enter_sync(&mut self, now: Instant) {
         // §8.3 step 6 / §14: SYNC_SOURCE(PLL, 0) last; a single device then wins the election
         // and gets SYNC_SOURCE(AB, 0).
-        self.work = Work::Sync { want: SyncMode::Pll };
-        self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode: SyncMode::Pll, drift: 0 }));
-        let _ = now;
+        self.request_sync(now, SyncMode::Pll);
+    }
+
+    fn request_sync(&mut self, now: Instant, want: SyncMode) {
+        self.send_sync(want);
+        self.work = Work::Sync { want, retry: self.first_send(now) };
     }
 
     fn on_sync_reply(&mut self, now: Instant, s: SyncState) {
         self.sync = Some(s);
-        let Work::Sync { want } = self.work else { return };
+        // The reply to the drain's SYNC_SOURCE(NONE); one in the very transfer that started
+        // the drain was queued before that request went out, for a previous host.
+        if let Work::Drain { transfers: 1.., .. } = self.work
+            && s.mode == SyncMode::None
+        {
+            self.end_drain(now, None);
+            return;
+        }
+        let Work::Sync { want, .. } = self.work else { return };
         if s.mode != want {
             return;
         }
         if want == SyncMode::Pll && self.cfg.sync == SyncPolicy::Master {
-            self.work = Work::Sync { want: SyncMode::Ab };
-            self.send_xpp(Address::ZERO, Message::SyncSource(SyncState { mode: SyncMode::Ab, drift: 0 }));
+            self.request_sync(now, SyncMode::Ab);
             return;
         }
         self.ready(now);
@@ -1177,6 +1399,7 @@ impl BringUp {
             cards: self.cards.clone(),
             description,
             units: self.units.clone(),
+            verified: self.verifying,
             sync: self.sync.unwrap_or(SyncState { mode: SyncMode::None, drift: 0 }),
             timeline: self.timeline.clone(),
             warnings: self.warnings.clone(),
@@ -1188,26 +1411,32 @@ impl BringUp {
     // ----- data-interface input (11x2) ------------------------------------------------------
 
     fn xpp_input(&mut self, now: Instant, transfer: &[u8]) {
+        self.stale_input(now);
         for item in deframe(transfer) {
             if self.is_finished() {
-                return;
+                break;
             }
             let Ok((_, packet)) = item else {
                 self.answer(now, AnswerSource::Data, "malformed transfer".to_owned());
-                return;
+                break;
             };
             let Ok(repr) = Repr::parse(&packet) else {
                 self.answer(now, AnswerSource::Data, "undecodable packet".to_owned());
-                return;
+                break;
             };
             match repr.message {
-                Message::PcmRead(_) => continue,
+                Message::PcmRead(_) => {
+                    if let Work::Drain { pcm, .. } = &mut self.work {
+                        *pcm = true;
+                    }
+                    continue;
+                }
                 Message::SyncReply(s) => {
                     self.answer(now, AnswerSource::Data, repr.to_string());
                     self.on_sync_reply(now, s);
                     continue;
                 }
-                Message::AbDescription(d) if matches!(self.work, Work::Descriptors) => {
+                Message::AbDescription(d) if matches!(self.work, Work::Descriptors { .. }) => {
                     self.answer(now, AnswerSource::Data, repr.to_string());
                     self.on_description(now, d);
                     continue;
@@ -1222,6 +1451,9 @@ impl BringUp {
             }
             self.unsolicited += 1;
             self.events.push_back(Event::Unsolicited { at: now, packet: packet.as_bytes().to_vec() });
+        }
+        if let Work::Drain { transfers, .. } = &mut self.work {
+            *transfers += 1;
         }
     }
 }

@@ -75,7 +75,7 @@ struct Driver<'a, T, C: ?Sized, E> {
 /// ```no_run
 /// use xpp_bringup::{bring_up, read_firmware_dir, BringUpConfig, RunOptions};
 /// use xpp_usb::SystemClock;
-/// # fn open() -> Option<xpp_usb::NusbTransport> { None }
+/// # fn open() -> Option<Box<dyn xpp_usb::Transport>> { None } // any backend
 /// let fw = read_firmware_dir("/usr/share/dahdi".as_ref())?;
 /// let ready = bring_up(open, &SystemClock::new(), BringUpConfig::default(), fw,
 ///                      RunOptions::default(), |e| println!("{e:?}"));
@@ -101,6 +101,41 @@ where
     let now = clock.now();
     let core = BringUp::new(now, config, firmware);
     Driver { core, clock, options, on_event, transport: None }.run(open)
+}
+
+/// Verifies a device found running without resetting anything, as [`bring_up`] with
+/// [`OnRunning::Verify`](crate::OnRunning::Verify) does: quiesced if it is ticking,
+/// AB_DESCRIPTION validated (and compared with [`BringUpConfig::expected_description`] if
+/// given), per unit only reads that show its chips answer ([`Phase::Verify`](crate::Phase::Verify)),
+/// then the sync step of [`BringUpConfig::sync`]. No XBUS_RESET and no register write is sent,
+/// so calls in progress survive: a TwinStar take-over's "attach + verify".
+///
+/// `transport` is the device as opened; one that is not in the running stage (11x2) fails at
+/// once with [`Failure::NotRunning`](crate::Failure::NotRunning) (and is dropped). No firmware
+/// is needed.
+///
+/// ```no_run
+/// use xpp_bringup::{verify_running, BringUpConfig, BringUpResult};
+/// use xpp_usb::{SystemClock, Transport};
+///
+/// /// The backup host takes over `device`, which the master brought up with `previous`.
+/// fn take_over<T: Transport>(device: T, previous: &BringUpResult) {
+///     let config = BringUpConfig::default().with_expected_description(Some(previous.description));
+///     match verify_running(device, &SystemClock::new(), config, |e| println!("{e:?}")) {
+///         Ok(r) => for t in &r.result.timeline { println!("{t}") },
+///         Err(e) => eprintln!("take-over: {e}"),
+///     }
+/// }
+/// ```
+pub fn verify_running<T: Transport, C: Clock + ?Sized>(
+    transport: T,
+    clock: &C,
+    config: BringUpConfig,
+    on_event: impl FnMut(&Event),
+) -> Result<Ready<T>, BringUpError> {
+    let core = BringUp::verify_running(clock.now(), config);
+    let mut once = Some(transport);
+    Driver { core, clock, options: RunOptions::default(), on_event, transport: None }.run(move || once.take())
 }
 
 impl<T: Transport, C: Clock + ?Sized, E: FnMut(&Event)> Driver<'_, T, C, E> {

@@ -4,134 +4,23 @@
 #[path = "../../xpp-proto/tests/support/mod.rs"]
 mod support;
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 
 use xpp_bringup::{
     Action, BringUpConfig, BringUpError, CardKind, Event, Failure, FirmwareSet, Outcome, Phase, Ready,
     RunOptions, bring_up, read_firmware_dir,
 };
 use xpp_emu::config::{FxsChip, ModuleConfig, Stage as EmuStage};
-use xpp_emu::{ClockMode, DeviceConfig, EmulatedTransport, Emulator};
+use xpp_emu::{ClockMode, DeviceConfig, Emulator};
 use xpp_proto::firmware::{RecordType, write_record};
 use xpp_proto::mgmt::{AckStatus, MgmtError, Op, Request};
 use xpp_proto::wire::SyncMode;
 use xpp_proto::{Duration, Instant};
-use xpp_usb::{Completion, ControlSetup, DeviceInfo, TransferError, Transport, ep};
+use xpp_usb::ep;
 
-/// Something the host sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Sent {
-    Control(Instant, u16, Vec<u8>),
-    Bulk(Instant, u8, Vec<u8>),
-}
-
-impl Sent {
-    fn at(&self) -> Instant {
-        match self {
-            Self::Control(t, ..) | Self::Bulk(t, ..) => *t,
-        }
-    }
-}
-
-type Log = Arc<Mutex<Vec<Sent>>>;
-
-/// A transport that records every OUT transfer and control request, and refuses a submit
-/// past `bound` transfers in flight on the endpoint with `InvalidArgument`, as a backend may
-/// (the `Transport` doc; rusb's bound is 128).
-struct Recording {
-    inner: EmulatedTransport,
-    emu: Emulator,
-    log: Log,
-    bound: usize,
-    /// Virtual time each data OUT transfer takes to reach the device, one after the other (a
-    /// slow bus or a loaded host); zero: at once.
-    out_cost: Duration,
-    /// Data OUT transfers not yet handed to the device, with when they reach it.
-    slow: std::collections::VecDeque<(Instant, Vec<u8>)>,
-}
-
-impl Recording {
-    /// Hands the device the slow data OUT transfers due by now.
-    fn pump(&mut self) {
-        let now = self.emu.now();
-        while self.slow.front().is_some_and(|(at, _)| *at <= now) {
-            let (_, b) = self.slow.pop_front().expect("front");
-            let _ = self.inner.submit(ep::DATA_OUT, b);
-        }
-    }
-
-    /// When the next slow transfer reaches the device.
-    fn next_release(&self) -> Option<Instant> {
-        self.slow.front().map(|(at, _)| *at)
-    }
-}
-
-impl Transport for Recording {
-    fn info(&self) -> &DeviceInfo {
-        self.inner.info()
-    }
-    fn submit(&mut self, endpoint: u8, buffer: Vec<u8>) -> Result<(), TransferError> {
-        if self.inner.pending(endpoint) >= self.bound {
-            return Err(TransferError::InvalidArgument);
-        }
-        if endpoint & 0x80 == 0 {
-            self.log.lock().unwrap().push(Sent::Bulk(self.emu.now(), endpoint, buffer.clone()));
-        }
-        if endpoint == ep::DATA_OUT && self.out_cost > Duration::ZERO {
-            let after = self.slow.back().map_or(self.emu.now(), |(at, _)| *at).max(self.emu.now());
-            self.slow.push_back((after + self.out_cost, buffer));
-            return Ok(());
-        }
-        self.inner.submit(endpoint, buffer)
-    }
-    fn pending(&self, endpoint: u8) -> usize {
-        self.inner.pending(endpoint) + if endpoint == ep::DATA_OUT { self.slow.len() } else { 0 }
-    }
-    fn wait_next_complete(&mut self, endpoint: u8, timeout: std::time::Duration) -> Option<Completion> {
-        // Virtual time moves in the inner waits; stop at each slow release to hand it over.
-        let end = self.emu.now() + Duration::from_micros(timeout.as_micros() as u64);
-        loop {
-            self.pump();
-            let now = self.emu.now();
-            let until = self.next_release().map_or(end, |r| r.min(end));
-            let wait = std::time::Duration::from_micros((until - now).total_micros());
-            if let Some(c) = self.inner.wait_next_complete(endpoint, wait) {
-                return Some(c);
-            }
-            if self.next_release().is_none_or(|r| r > end) || self.emu.now() >= end {
-                self.pump();
-                return self.inner.wait_next_complete(endpoint, std::time::Duration::ZERO);
-            }
-            // The inner wait returned early without moving time: move it to the release.
-            if self.emu.now() < until {
-                self.emu.advance_to(until);
-            }
-        }
-    }
-    fn cancel_all(&mut self, endpoint: u8) {
-        self.inner.cancel_all(endpoint);
-    }
-    fn control_out(
-        &mut self,
-        setup: ControlSetup,
-        data: &[u8],
-        timeout: std::time::Duration,
-    ) -> Result<usize, TransferError> {
-        self.log.lock().unwrap().push(Sent::Control(self.emu.now(), setup.value, data.to_vec()));
-        self.inner.control_out(setup, data, timeout)
-    }
-    fn control_in(
-        &mut self,
-        setup: ControlSetup,
-        buf: &mut [u8],
-        timeout: std::time::Duration,
-    ) -> Result<usize, TransferError> {
-        self.inner.control_in(setup, buf, timeout)
-    }
-    fn reset(&mut self) -> Result<(), TransferError> {
-        self.inner.reset()
-    }
-}
+use common::{Log, Recording, Sent};
 
 struct Run {
     emu: Emulator,
@@ -158,17 +47,7 @@ fn run_bounded(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: u
 fn run_on(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet, bound: usize, out_cost: Duration) -> Run {
     let emu = Emulator::with_mode(cfg, ClockMode::AutoAdvance);
     let log: Log = Arc::default();
-    let (e2, l2) = (emu.clone(), log.clone());
-    let open = move || {
-        e2.transport(0).map(|inner| Recording {
-            inner,
-            emu: e2.clone(),
-            log: l2.clone(),
-            bound,
-            out_cost,
-            slow: Default::default(),
-        })
-    };
+    let open = common::opener(&emu, 0, &log, bound, out_cost);
     let mut events = Vec::new();
     let clock = emu.clone();
     let outcome = bring_up(open, &clock, bcfg, fw, RunOptions::default(), |e| events.push(e.clone()));
@@ -458,11 +337,34 @@ fn silent_device_fails_in_descriptors_after_the_timeout() {
     println!("{e}");
     assert_eq!(e.phase, Phase::Descriptors);
     assert_eq!(e.reason, Failure::Timeout { waiting_for: "AB_DESCRIPTION" });
-    let sent_at = r.log.first().map(Sent::at).unwrap();
-    let waited = e.at - sent_at;
+    // The phase's 2 s count from its start (the 5 ms listen for stale input included).
+    let started = r.events.iter().find_map(|e| match e {
+        Event::PhaseStarted { phase: Phase::Descriptors, at } => Some(*at),
+        _ => None,
+    });
+    let waited = e.at - started.expect("Descriptors started");
     assert!(waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100), "{waited}");
-    // AB_REQUEST and SYNC_SOURCE(NONE) only.
-    assert_eq!(r.log.len(), 2);
+    // AB_REQUEST (sent three times in all, 250 ms apart) and SYNC_SOURCE(NONE) only.
+    let sent: Vec<(Instant, &[u8])> = r
+        .log
+        .iter()
+        .map(|s| match s {
+            Sent::Bulk(t, _, b) => (*t, &b[..]),
+            Sent::Control(..) => panic!("{s:?}"),
+        })
+        .collect();
+    let request: &[u8] = &[0x06, 0x00, 0x07, 0x00, 0x1E, 0x00];
+    let t0 = sent[0].0;
+    let at = |ms| t0 + Duration::from_millis(ms);
+    assert_eq!(
+        sent,
+        [
+            (t0, request),
+            (t0, &[0x06, 0x00, 0x19, 0x00, 0x00, 0x00][..]),
+            (at(250), request),
+            (at(500), request)
+        ]
+    );
 }
 
 #[test]

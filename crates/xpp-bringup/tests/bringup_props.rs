@@ -1,9 +1,9 @@
-//! Property tests of the sans-IO bring-up core: arbitrary device input never panics it, its
-//! timers never go backwards, and once it has reported `Done` or `Failed` it asks for nothing
-//! more.
+//! Property tests of the sans-IO bring-up core (full and verify paths): arbitrary device input
+//! never panics it, its timers never go backwards, and once it has reported `Done` or `Failed`
+//! it asks for nothing more.
 
 use proptest::prelude::*;
-use xpp_bringup::{Action, BringUp, BringUpConfig, FirmwareSet};
+use xpp_bringup::{Action, BringUp, BringUpConfig, FirmwareSet, OnRunning};
 use xpp_proto::wire::{AbDescription, Address, CardType, Message, Repr, UnitDescriptor};
 use xpp_proto::{Duration, Instant};
 use xpp_usb::{DeviceInfo, EndpointInfo, InterfaceInfo, Speed, TransferError, TransferType};
@@ -70,12 +70,17 @@ proptest! {
     fn arbitrary_input_never_panics(
         start in prop_oneof![Just(0x1160u16), Just(0x1161), Just(0x1162)],
         describe in any::<bool>(),
+        verify in any::<bool>(),
         inputs in proptest::collection::vec(input(), 0..60),
     ) {
         let mut now = Instant::ZERO;
-        let mut core = BringUp::new(now, BringUpConfig::default(), FirmwareSet::new());
+        let on_running = if verify { OnRunning::Verify } else { OnRunning::Reset };
+        let mut core = BringUp::new(now, BringUpConfig::default().with_on_running(on_running), FirmwareSet::new());
         core.handle_device(now, &info(start));
         if describe && start == 0x1162 {
+            // After the listen for stale input, so that the description is the answer.
+            now += BringUpConfig::default().timeouts.listen;
+            core.handle_timeout(now);
             core.handle_data_in(now, &description());
         }
         let mut finished = false;
