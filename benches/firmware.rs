@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use xpp::proto::firmware::{HexFile, MppLoad};
 
 fn firmware(c: &mut Criterion) {
-    let Some(dir) = support::firmware_dir() else { return };
+    let dir = support::firmware_dir();
     let bytes = std::fs::read(dir.join("FPGA_1161.hex")).expect("read FPGA_1161.hex");
     let mut group = c.benchmark_group("firmware");
     group.throughput(Throughput::Bytes(bytes.len() as u64));

@@ -29,9 +29,8 @@ struct Run {
     log: Vec<Sent>,
 }
 
-fn firmware() -> Option<FirmwareSet> {
-    let dir = support::firmware_dir()?;
-    Some(read_firmware_dir(&dir).expect("firmware folder readable"))
+fn firmware() -> FirmwareSet {
+    read_firmware_dir(&support::firmware_dir()).expect("firmware folder readable")
 }
 
 fn run(cfg: DeviceConfig, bcfg: BringUpConfig, fw: FirmwareSet) -> Run {
@@ -96,7 +95,7 @@ const TAIL: [Phase; 6] = [
 
 #[test]
 fn cold_fxs_fxo() {
-    let Some(fw) = firmware() else { return };
+    let fw = firmware();
     let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
     let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
     print_timeline("cold, FXS + FXO", &ready);
@@ -141,7 +140,7 @@ fn cold_fxs_fxo() {
 /// reaps finished OUT transfers before it goes past its own, smaller bound.
 #[test]
 fn cold_on_a_transport_that_bounds_transfers_in_flight() {
-    let Some(fw) = firmware() else { return };
+    let fw = firmware();
     let r = run_bounded(DeviceConfig::default(), BringUpConfig::default(), fw, 128);
     let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
     assert_timeline_sane(&ready);
@@ -161,7 +160,7 @@ fn cold_on_a_transport_that_bounds_transfers_in_flight() {
 /// takes longer than the 500 ms reply timeout) the load still succeeds.
 #[test]
 fn pic_reply_timeout_starts_once_the_burst_is_out() {
-    let Some(fw) = firmware() else { return };
+    let fw = firmware();
     let r = run_on(DeviceConfig::default(), BringUpConfig::default(), fw, 128, Duration::from_millis(2));
     let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
     let pic = ready.result.timeline.iter().find(|t| t.phase == Phase::Pic).expect("Pic phase");
@@ -171,7 +170,7 @@ fn pic_reply_timeout_starts_once_the_burst_is_out() {
 
 #[test]
 fn from_each_later_stage() {
-    let Some(fw) = firmware() else { return };
+    let fw = firmware();
     for (stage, head, fpga) in [
         (EmuStage::UsbLoaded, vec![Phase::Detect, Phase::Fpga, Phase::Pic], Outcome::Done),
         (EmuStage::FpgaLoaded, vec![Phase::Detect, Phase::Fpga, Phase::Pic], Outcome::Skipped),
@@ -199,7 +198,7 @@ fn from_each_later_stage() {
 
 #[test]
 fn module_mixes() {
-    let Some(fw) = firmware() else { return };
+    let fw = firmware();
     let fxs6 = ModuleConfig::Fxs { chip: FxsChip::Type6, subtype: 0, absent_ports: 0b1000_0000 };
     type Case = ([Option<ModuleConfig>; 4], Vec<(CardKind, u32)>);
     let cases: [Case; 3] = [
@@ -268,14 +267,13 @@ fn corrupt_data(text: &str) -> String {
     out
 }
 
-fn read(name: &str) -> Option<String> {
-    let dir = support::firmware_dir()?;
-    Some(std::fs::read_to_string(dir.join(name)).unwrap())
+fn read(name: &str) -> String {
+    std::fs::read_to_string(support::firmware_dir().join(name)).unwrap()
 }
 
 #[test]
 fn unparsable_usb_image_fails_before_sending() {
-    let (Some(mut fw), Some(text)) = (firmware(), read("USB_FW.hex")) else { return };
+    let (mut fw, text) = (firmware(), read("USB_FW.hex"));
     // A checksum byte changed: the file no longer parses.
     let bad = text.replacen(":10", ":11", 1);
     fw.insert_hex("USB_FW.hex", bad.as_bytes());
@@ -289,7 +287,7 @@ fn unparsable_usb_image_fails_before_sending() {
 
 #[test]
 fn corrupted_usb_image_fails_waiting_for_renumeration() {
-    let (Some(mut fw), Some(text)) = (firmware(), read("USB_FW.hex")) else { return };
+    let (mut fw, text) = (firmware(), read("USB_FW.hex"));
     fw.insert_hex("USB_FW.hex", corrupt_data(&text).as_bytes());
     let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
     let e = r.outcome.err().expect("must fail");
@@ -306,7 +304,7 @@ fn corrupted_usb_image_fails_waiting_for_renumeration() {
 
 #[test]
 fn corrupted_fpga_image_fails_with_the_ack_status() {
-    let (Some(mut fw), Some(text)) = (firmware(), read("FPGA_1161.hex")) else { return };
+    let (mut fw, text) = (firmware(), read("FPGA_1161.hex"));
     fw.insert_hex("FPGA_1161.hex", corrupt_data(&text).as_bytes());
     let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
     let e = r.outcome.err().expect("must fail");
@@ -329,7 +327,7 @@ fn corrupted_fpga_image_fails_with_the_ack_status() {
 
 #[test]
 fn silent_device_fails_in_descriptors_after_the_timeout() {
-    let Some(fw) = firmware() else { return };
+    let fw = firmware();
     // No module at all: the emulated device never answers AB_REQUEST.
     let cfg = DeviceConfig::default().with_slots([None; 4]).with_start_stage(EmuStage::Running);
     let r = run(cfg, BringUpConfig::default(), fw);
@@ -369,7 +367,7 @@ fn silent_device_fails_in_descriptors_after_the_timeout() {
 
 #[test]
 fn echo_module_without_its_image_is_skipped_with_a_warning() {
-    let Some(fw) = firmware() else { return };
+    let fw = firmware();
     let cfg = DeviceConfig::default().with_echo(true).with_start_stage(EmuStage::UsbLoaded);
     let r = run(cfg, BringUpConfig::default(), fw);
     let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
@@ -394,7 +392,7 @@ fn core_fails_cleanly_without_a_device() {
 
 #[test]
 fn echo_module_with_an_image_is_probed() {
-    let Some(mut fw) = firmware() else { return };
+    let mut fw = firmware();
     // A stand-in for the proprietary image: bring-up probes the module (test packet, CPLD
     // version) and reports that the chip open needs the vendor's API.
     fw.set_echo_image(vec![0; 64]);

@@ -41,7 +41,7 @@ fn hex_files(dir: &std::path::Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_image_parses_and_reemits_byte_identical() {
-    let Some(dir) = support::firmware_dir() else { return };
+    let dir = support::firmware_dir();
     let files = hex_files(&dir);
     assert!(files.len() >= IMAGES.len(), "expected at least {} images in {}", IMAGES.len(), dir.display());
     for path in files {
@@ -64,7 +64,7 @@ fn every_image_parses_and_reemits_byte_identical() {
 
 #[test]
 fn versions_counts_and_ranges() {
-    let Some(dir) = support::firmware_dir() else { return };
+    let dir = support::firmware_dir();
     for (name, version, data, ext_linear, bytes) in IMAGES {
         let (_, hex) = load(&dir, name);
         assert_eq!(hex.version(), Some(version), "{name}");
@@ -92,7 +92,7 @@ fn versions_counts_and_ranges() {
 
 #[test]
 fn fpga_images_load_over_mpp() {
-    let Some(dir) = support::firmware_dir() else { return };
+    let dir = support::firmware_dir();
     for (name, version, data, _, _) in IMAGES.iter().filter(|i| i.0.starts_with("FPGA_")) {
         let (_, hex) = load(&dir, name);
         let load = MppLoad::fpga(&hex).unwrap();
@@ -115,7 +115,7 @@ fn fpga_images_load_over_mpp() {
 
 #[test]
 fn usb_images_load_into_fx2_ram() {
-    let Some(dir) = support::firmware_dir() else { return };
+    let dir = support::firmware_dir();
     for name in ["USB_FW.hex", "USB_FW.201.hex"] {
         let (_, hex) = load(&dir, name);
         let reqs: Vec<_> = Fx2Load::new(&hex).unwrap().requests().collect();
@@ -143,7 +143,7 @@ fn usb_images_load_into_fx2_ram() {
 
 #[test]
 fn pic_images_load_over_the_data_interface() {
-    let Some(dir) = support::firmware_dir() else { return };
+    let dir = support::firmware_dir();
     let files: Vec<(String, HexFile)> = (1..=3)
         .map(|n| {
             let name = format!("PIC_TYPE_{n}.hex");
