@@ -7,8 +7,8 @@
 //! on-hook, layer-1 activation, echo map off).
 //!
 //! The sequences are written from the facts the reference documents (register numbers, counts,
-//! key values); where it gives no value the value is chosen and marked `Decision:`. The GPL init
-//! scripts themselves are not used.
+//! key values); where it gives no value the value is chosen and marked `Decision (assumed,
+//! confirm on hardware):`. The GPL init scripts themselves are not used.
 //!
 //! The hook-state read of each FXS line (§9.1, "then one hook-state read per analog line") is
 //! left to the line models of `xpp-chan` (`FxsLine::read_hook_state`), which take over the lines
@@ -222,8 +222,9 @@ pub(crate) fn detect_steps(unit: u8, kind: CardKind, ports: u8) -> Vec<Step> {
     let mut s = Seq::new(unit);
     match kind {
         CardKind::FxsType1 => {}
-        // Decision: the type-6 soft reset (§8.4 "soft reset, detect SLICs") is register 0x01
-        // := 0x80 broadcast (the Si3226x RESET register); the reference names no register.
+        // Decision (assumed, confirm on hardware): the type-6 soft reset (§8.4 "soft reset, detect
+        // SLICs") is register 0x01 := 0x80 broadcast (the Si3226x RESET register); the reference
+        // names no register.
         CardKind::FxsType6 => s.wd_all(0x01, 0x80),
         _ => return s.steps,
     }
@@ -285,9 +286,10 @@ pub(crate) fn init_steps(
 /// Indirect registers loaded through register 0x1E, broadcast (§14: 48 broadcast indirect
 /// writes). `(subregister, data_low, data_high)`.
 ///
-/// Decision: the reference gives the count, not the values. These are the SLIC's documented
-/// power-on coefficient set (DTMF detector, oscillators, loop/ring-trip thresholds, filters),
-/// 48 entries; the emulator stores them without effect, real hardware needs a capture to confirm.
+/// Decision (assumed, confirm on hardware): the reference gives the count, not the values. These
+/// are the SLIC's documented power-on coefficient set (DTMF detector, oscillators, loop/ring-trip
+/// thresholds, filters), 48 entries; the emulator stores them without effect, real hardware needs a
+/// capture to confirm.
 const FXS1_INDIRECT: [(u8, u8, u8); 48] = [
     (0x00, 0xC2, 0x55),
     (0x01, 0xE6, 0x51),
@@ -341,11 +343,12 @@ const FXS1_INDIRECT: [(u8, u8, u8); 48] = [
 
 /// Direct writes before calibration, broadcast: `(register, value)`.
 ///
-/// Decision (values; §8.4 names the purposes: interrupts off, DC feed, debounce, metering):
-/// interrupt enables 0x15-0x17 := 0 (0x17 also turns DTMF detection off, §9.1), line feed 0x40
-/// := open while calibrating, battery 0x42 := low (§9.1), loop-closure / ring-trip debounce
-/// 0x45/0x46, loop current limit 0x47, on-hook and common-mode voltages 0x48/0x49, battery
-/// levels 0x4A/0x4B, DC-DC converter 0x5C/0x5D, metering tone 0x23 := off (§9.1).
+/// Decision (assumed, confirm on hardware; values; §8.4 names the purposes: interrupts off, DC
+/// feed, debounce, metering): interrupt enables 0x15-0x17 := 0 (0x17 also turns DTMF detection off,
+/// §9.1), line feed 0x40 := open while calibrating, battery 0x42 := low (§9.1), loop-closure /
+/// ring-trip debounce 0x45/0x46, loop current limit 0x47, on-hook and common-mode voltages
+/// 0x48/0x49, battery levels 0x4A/0x4B, DC-DC converter 0x5C/0x5D, metering tone 0x23 := off
+/// (§9.1).
 const FXS1_EARLY: [(u8, u8); 14] = [
     (0x15, 0x00),
     (0x16, 0x00),
@@ -373,8 +376,8 @@ fn fxs1(unit: u8, ports: u8, present: u32, cfg: &BringUpConfig) -> Vec<Step> {
     }
     let live: Vec<u8> = ports_of(present, ports).collect();
     // §14: auto-calibration (WD 61, WD 60 per port, then RD 60 on all ports until 0).
-    // Decision: 0x61 := 0x1E (calibrate every block), 0x60 := 0x47 (start); the reference gives
-    // the registers and "reads 0 = done", not the start values.
+    // Decision (assumed, confirm on hardware): 0x61 := 0x1E (calibrate every block), 0x60 := 0x47
+    // (start); the reference gives the registers and "reads 0 = done", not the start values.
     let auto_cal = |s: &mut Seq| {
         for &p in &live {
             s.wd(p, 0x61, 0x1E);
@@ -386,7 +389,8 @@ fn fxs1(unit: u8, ports: u8, present: u32, cfg: &BringUpConfig) -> Vec<Step> {
     };
     auto_cal(&mut s);
     // §14: manual calibration, WD 62 / RD 58 and WD 63 / RD 59 per port.
-    // Decision: both started with 0x01; done when the read register is 0.
+    // Decision (assumed, confirm on hardware): both started with 0x01; done when the read register
+    // is 0.
     for &p in &live {
         s.wd(p, 0x62, 0x01);
         s.poll(p, 0x58, "manual calibration (register 0x58)");
@@ -420,9 +424,10 @@ fn fxs1(unit: u8, ports: u8, present: u32, cfg: &BringUpConfig) -> Vec<Step> {
 
 /// RAM coefficients written broadcast: `(address, value)`.
 ///
-/// Decision: §8.4 says "many RAM writes (coefficients)" without values. These are DC-feed,
-/// ring and loop-threshold coefficients at the SLIC's documented RAM addresses; the VMWI
-/// defaults RAM 767 / 634 (§9.1) are included shifted left by 3 as the driver writes them.
+/// Decision (assumed, confirm on hardware): §8.4 says "many RAM writes (coefficients)" without
+/// values. These are DC-feed, ring and loop-threshold coefficients at the SLIC's documented RAM
+/// addresses; the VMWI defaults RAM 767 / 634 (§9.1) are included shifted left by 3 as the driver
+/// writes them.
 const FXS6_RAM: [(u16, u32); 12] = [
     (634, 0x0034_2000 << 3),
     (767, 0x0080_0000 << 3),
@@ -443,28 +448,30 @@ fn fxs6(unit: u8, ports: u8, present: u32, cfg: &BringUpConfig) -> Vec<Step> {
     // §8.4: the I/O expander is set up with the raw packet `0A 00 0F <u>0 05 08 00 00 00 FF`:
     // expander register 0x00 written with data_low 0x00, data_high 0xFF, do_datah clear.
     s.wx(0x00, 0x00, 0xFF, false);
-    // Decision: expander register 0x01 := 0xAA makes port B bits 1, 3, 5, 7 inputs (the
-    // digital inputs of §9.1, 0x80/0x20/0x08/0x02) and the relay bits 0x01/0x40 outputs.
+    // Decision (assumed, confirm on hardware): expander register 0x01 := 0xAA makes port B bits 1,
+    // 3, 5, 7 inputs (the digital inputs of §9.1, 0x80/0x20/0x08/0x02) and the relay bits 0x01/0x40
+    // outputs.
     s.wx(0x01, 0xAA, 0x00, false);
-    // Decision: "load patch/user mode" = the SLIC's user-mode unlock sequence on register
-    // 0x7E (2, 8, 0x0E, 0), broadcast.
+    // Decision (assumed, confirm on hardware): "load patch/user mode" = the SLIC's user-mode unlock
+    // sequence on register 0x7E (2, 8, 0x0E, 0), broadcast.
     for v in [0x02, 0x08, 0x0E, 0x00] {
         s.wd_all(0x7E, v);
     }
     for &(a, v) in &FXS6_RAM {
         s.wr_all(a, v);
     }
-    // Calibration: Decision: CALR0..CALR3 (0x1A..0x1D) := 0x00, 0x00, 0x01, 0x80 (start)
-    // broadcast, then a fixed 100 ms wait. No poll: the reference names no type-6 register
-    // that must read back a value (§14 lists type 1 only), and the emulator keeps the written
-    // value (MODEL FXS-5), so a poll for "bit 7 clear" would never end there.
+    // Calibration: Decision (assumed, confirm on hardware): CALR0..CALR3 (0x1A..0x1D) := 0x00,
+    // 0x00, 0x01, 0x80 (start) broadcast, then a fixed 100 ms wait. No poll: the reference names no
+    // type-6 register that must read back a value (§14 lists type 1 only), and the emulator keeps
+    // the written value (MODEL FXS-5), so a poll for "bit 7 clear" would never end there.
     for (reg, v) in [(0x1A, 0x00), (0x1B, 0x00), (0x1C, 0x01), (0x1D, 0x80)] {
         s.wd_all(reg, v);
     }
     s.steps.push(Step::Delay(Duration::from_millis(100)));
     let live: Vec<u8> = ports_of(present, ports).collect();
-    // §8.4: per-port PCM offset port*8 in u-law. Decision: PCMTXLO/HI 0x0C/0x0D, PCMRXLO/HI
-    // 0x0E/0x0F, PCMMODE 0x0B := 0x11 (u-law, PCM on) — the SLIC's PCM registers.
+    // §8.4: per-port PCM offset port*8 in u-law. Decision (assumed, confirm on hardware):
+    // PCMTXLO/HI 0x0C/0x0D, PCMRXLO/HI 0x0E/0x0F, PCMMODE 0x0B := 0x11 (u-law, PCM on) — the SLIC's
+    // PCM registers.
     for &p in &live {
         s.wd(p, 0x0C, p * 8);
         s.wd(p, 0x0D, 0);
@@ -492,8 +499,9 @@ fn fxs6(unit: u8, ports: u8, present: u32, cfg: &BringUpConfig) -> Vec<Step> {
 
 /// The country ("opermode") registers 0x10, 0x1A, 0x1E, 0x1F (§8.4) for `m`.
 ///
-/// Decision: values from the DAA's country table (on-hook speed, DC termination voltage and
-/// current limit, AC termination impedance); the reference names the registers only.
+/// Decision (assumed, confirm on hardware): values from the DAA's country table (on-hook speed, DC
+/// termination voltage and current limit, AC termination impedance); the reference names the
+/// registers only.
 pub(crate) const fn opermode_regs(m: Opermode) -> [(u8, u8); 4] {
     let (r10, r1a, r1e, r1f) = match m {
         Opermode::Fcc => (0x00, 0xC0, 0x00, 0x20),
@@ -511,16 +519,18 @@ fn fxo(unit: u8, ports: u8, cfg: &BringUpConfig) -> Vec<Step> {
         s.wd(p, 0x20, 0x60);
         s.wd(p, 0x20, 0xA0);
     }
-    // Ring-detect mode. Decision: full-wave ring detection (0x12 := 0x02) and ring validation
-    // 0x16/0x17/0x18 := 0x96/0x1E/0x99, broadcast; the reference names only the purpose.
+    // Ring-detect mode. Decision (assumed, confirm on hardware): full-wave ring detection (0x12 :=
+    // 0x02) and ring validation 0x16/0x17/0x18 := 0x96/0x1E/0x99, broadcast; the reference names
+    // only the purpose.
     for (reg, v) in [(0x12, 0x02), (0x16, 0x96), (0x17, 0x1E), (0x18, 0x99)] {
         s.wd_all(reg, v);
     }
     // Polarity-reversal interrupt mask: register 0x03 := 0x01 (bit 0 = polarity reversal,
     // matching the interrupt-source bits of §9.2; ring comes through SIG_CHANGED).
     s.wd_all(0x03, 0x01);
-    // Per-port PCM offsets. Decision: TX/RX start 0x22/0x24 := port*8 (high bytes 0x23/0x25 :=
-    // 0), PCM mode 0x21 := 0x28 (u-law, PCM on), as on the FXS SLIC.
+    // Per-port PCM offsets. Decision (assumed, confirm on hardware): TX/RX start 0x22/0x24 :=
+    // port*8 (high bytes 0x23/0x25 := 0), PCM mode 0x21 := 0x28 (u-law, PCM on), as on the FXS
+    // SLIC.
     for &p in &all {
         s.wd(p, 0x22, p * 8);
         s.wd(p, 0x23, 0);
@@ -547,9 +557,9 @@ fn fxo(unit: u8, ports: u8, cfg: &BringUpConfig) -> Vec<Step> {
 
 // ----- PRI --------------------------------------------------------------------------------
 
-/// Chip-global clock setup (portnum 0). Decision: global port configuration 0x85 := 0 and
-/// clock-mode registers 0x92..0x99 for a 2.048 MHz master clock; the reference names only
-/// "quad-chip global clock setup".
+/// Chip-global clock setup (portnum 0). Decision (assumed, confirm on hardware): global port
+/// configuration 0x85 := 0 and clock-mode registers 0x92..0x99 for a 2.048 MHz master clock; the
+/// reference names only "quad-chip global clock setup".
 const PRI_GLOBAL: [(u8, u8); 9] = [
     (0x85, 0x00),
     (0x92, 0x00),
@@ -563,9 +573,10 @@ const PRI_GLOBAL: [(u8, u8); 9] = [
 ];
 
 /// Per-port block, written for all 4 framer ports whatever the descriptor says (§14).
-/// Decision: line interface (XPM0/XPM1, XPM2 := 0x40 transmitter tristate — span start writes
-/// 0x00, §9.3 — LIM1, PCD/PCR), system interface (SIC1..SIC3, receive/transmit clocking),
-/// interrupt masks IMR0..IMR5 := 0xFF, HDLC/CAS (CCR1, MODE); the reference names the groups.
+/// Decision (assumed, confirm on hardware): line interface (XPM0/XPM1, XPM2 := 0x40 transmitter
+/// tristate — span start writes 0x00, §9.3 — LIM1, PCD/PCR), system interface (SIC1..SIC3,
+/// receive/transmit clocking), interrupt masks IMR0..IMR5 := 0xFF, HDLC/CAS (CCR1, MODE); the
+/// reference names the groups.
 const PRI_PORT: [(u8, u8); 20] = [
     (0x26, 0x9C),
     (0x27, 0x03),
@@ -626,7 +637,8 @@ fn pri(unit: u8, ports: u8, cfg: &BringUpConfig) -> Vec<Step> {
         for (reg, v) in pri_line_regs(cfg.pri_protocol) {
             s.steps.push(Step::Write(a, RegCmd::Reg(RegAccess::write(p, reg, v))));
         }
-        // LIM0: Decision: 0x08 (slave; bit 0 master mode is the span layer's timing choice).
+        // LIM0: Decision (assumed, confirm on hardware): 0x08 (slave; bit 0 master mode is the span
+        // layer's timing choice).
         s.steps.push(Step::Write(a, RegCmd::Reg(RegAccess::write(p, 0x36, 0x08))));
     }
     // Clock source PC2..PC4 (portnum 0), as observed: 0x0B / 0x9B / 0x9B (§14).
@@ -662,9 +674,9 @@ fn bri(unit: u8, d: &UnitDescriptor, cfg: &BringUpConfig) -> Vec<Step> {
     s.steps.push(Step::Write(s.a, RegCmd::Multibyte(Multibyte::magic(0, true))));
     for chip in 0..d.numchips.min(2) {
         let first = chip * ppc;
-        // Decision (XHFC registers; the reference names only the purposes): soft reset
-        // CIRM 0x00 := 0x08 then 0x00; PLL / clock 0x02 := 0x01, 0x2E := 0x00; PCM slave
-        // mode PCM_MD0 0x14 := 0x00. Chip-global writes use the chip's first port.
+        // Decision (assumed, confirm on hardware; XHFC registers; the reference names only the
+        // purposes): soft reset CIRM 0x00 := 0x08 then 0x00; PLL / clock 0x02 := 0x01, 0x2E :=
+        // 0x00; PCM slave mode PCM_MD0 0x14 := 0x00. Chip-global writes use the chip's first port.
         for (reg, v) in [(0x00, 0x08), (0x00, 0x00), (0x02, 0x01), (0x2E, 0x00), (0x14, 0x00)] {
             s.wd(first, reg, v);
         }

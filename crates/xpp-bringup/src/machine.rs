@@ -884,7 +884,8 @@ impl BringUp {
             }
         };
         for name in missing {
-            // Decision: a module type without its PIC file keeps the PIC firmware it has (the
+            // Decision (assumed, confirm on hardware): a module type without its PIC file keeps
+            // the PIC firmware it has (the
             // reference loader passes only the files it finds).
             self.warn(format!("{name} not in the firmware set: that module keeps its PIC firmware"));
         }
@@ -1192,7 +1193,8 @@ impl BringUp {
             return;
         }
         self.next_phase(now, Phase::XbusReset, Outcome::Done);
-        // §6.2: XBUS_RESET 0x04, then 0x00. Decision: the release follows one pacing unit
+        // §6.2: XBUS_RESET 0x04, then 0x00. Decision (assumed, confirm on hardware): the
+        // release follows one pacing unit
         // (1 ms) later, like two consecutive ticks of the reference's command queue.
         self.send_xpp(Address::ZERO, Message::XbusReset { mask: xbus_reset::RESET_SPI });
         self.work = Work::Xbus { release_at: now + self.cfg.pacing };
