@@ -48,6 +48,9 @@
 //! - [`driver`] (`xpp-driver`): the IO edge. [`Driver`], its run loops (one thread per
 //!   device), the timing-master election across devices, opening by [`Target`]. The only
 //!   crate above the transports that reads the clock, blocks or spawns threads.
+//! - [`twinstar`] (`xpp-twinstar`): the TwinStar port-switch controller, sans-IO: the
+//!   health-gated watchdog, deliberate hand-over of a hung PBX's lines, warm take-over, the
+//!   failover timeline.
 //! - [`span`] (`xpp-span`): DAHDI-compatible spans and channels, sans-IO: DAHDI's numbers,
 //!   hook state machines, event queues, alarms, `system.conf`, and the per-device core
 //!   ([`span::xbus::XbusCore`]) that turns each device tick into channel audio and events.
@@ -73,6 +76,7 @@ pub use xpp_driver as driver;
 pub use xpp_emu as emu;
 pub use xpp_proto as proto;
 pub use xpp_span as span;
+pub use xpp_twinstar as twinstar;
 pub use xpp_usb as usb;
 
 pub use xpp_bringup::{BringUpConfig, FirmwareSet, RunOptions, read_firmware_dir};

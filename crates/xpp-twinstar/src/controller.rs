@@ -1,0 +1,776 @@
+//! The controller's state machine (see the crate doc).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use xpp_proto::mgmt::{OwnedReply, Request, TwsPower};
+use xpp_proto::timer::TimerTable;
+use xpp_proto::{Duration, Instant};
+
+use crate::timeline::{Phase, Timeline};
+
+/// One Astribank of this host, as the driver names it (stable while the driver runs, across
+/// the device's disconnects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceKey(pub u32);
+
+/// Which role a host starts in. The device decides in the end: the host whose port is active
+/// drives the lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// This host drives the lines (its devices are attached and taken over).
+    Master,
+    /// This host waits, warm, for the devices to come to its port.
+    Backup,
+}
+
+/// An operator's (or cluster manager's) command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Command {
+    /// Start in a role. The device decides who drives it: the devices present on this host's
+    /// port are taken over in either role; a backup with none waits for them.
+    Start(Role),
+    /// Move the devices to the other port now (planned switch-over). Refused, with an event,
+    /// when the other port has no power.
+    Jump,
+    /// Arm the watchdogs (and re-arm them after every take-over, the default).
+    EnableWatchdog,
+    /// Disarm the watchdogs and leave them disarmed after take-overs (like dahdi-tools'
+    /// `twinstar_no_autojump`).
+    DisableWatchdog,
+    /// Orderly stop: the watchdogs are disarmed first, then the devices released; never a
+    /// jump.
+    Stop,
+}
+
+/// The TwinStar MPP requests the controller sends (docs/reference/mpp-twinstar-firmware.md
+/// §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MppRequest {
+    /// TWS_PORT_GET: which port is active.
+    PortGet,
+    /// TWS_PWR_GET: which ports have power (a host connected).
+    PowerGet,
+    /// TWS_WD_MODE_SET: arm (true) or disarm the watchdog; answered by an ACK.
+    WatchdogSet(bool),
+    /// TWS_PORT_SET: jump to this port; not answered.
+    PortSet(u8),
+}
+
+impl MppRequest {
+    /// The wire request.
+    pub const fn to_request(self) -> Request<'static> {
+        match self {
+            Self::PortGet => Request::TwsPortGet,
+            Self::PowerGet => Request::TwsPwrGet,
+            Self::WatchdogSet(armed) => Request::TwsWdModeSet { armed },
+            Self::PortSet(port) => Request::TwsPortSet { port },
+        }
+    }
+}
+
+/// A hook the integrator runs (the dahdi-tools `twinstar_hook` / `astribank_hook` events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Hook {
+    /// The devices came online on this host (`ACTION=online`).
+    Online,
+    /// The devices left this host (`ACTION=offline`).
+    Offline,
+    /// The PBX is unhealthy and no other host can take the lines.
+    LastResort,
+}
+
+/// What the driver is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Send a management request to the device; its answer comes back through
+    /// [`Controller::handle_mpp_reply`] or [`Controller::handle_mpp_failed`] (a request
+    /// without an answer, [`MppRequest::PortSet`], needs neither).
+    Mpp {
+        /// The device.
+        device: DeviceKey,
+        /// The request.
+        request: MppRequest,
+    },
+    /// Take the device's lines over: attach and verify it (a full init only if it cannot be
+    /// trusted), then report with [`Controller::handle_takeover_done`].
+    TakeOver {
+        /// The device.
+        device: DeviceKey,
+    },
+    /// Stop driving the device: close its data stream (an armed watchdog then fires).
+    Release {
+        /// The device.
+        device: DeviceKey,
+    },
+    /// Run the integrator's health check and report with [`Controller::handle_health`].
+    CheckHealth,
+    /// Run a hook.
+    RunHook {
+        /// Which.
+        hook: Hook,
+    },
+}
+
+/// Why a hand-over started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HandOverReason {
+    /// The PBX failed [`Config::health_failures`] health checks in a row.
+    Unhealthy,
+    /// [`Command::Jump`].
+    Operator,
+}
+
+/// Why a hand-over did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// The other port of a device has no power (no host there).
+    NoPower,
+    /// A device did not say which ports have power.
+    NoAnswer,
+    /// Too soon after the last switch ([`Config::min_dwell`], [`Config::max_switches`]).
+    Flapping,
+    /// This host has no device to hand over.
+    NoDevice,
+    /// The devices did not leave after TWS_PORT_SET and a release; they are taken back.
+    DidNotLeave,
+}
+
+/// What the controller reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// This host's role changed.
+    RoleChanged {
+        /// The new role.
+        role: Role,
+    },
+    /// The PBX's health changed (first failed check, or the first good one after failures).
+    HealthChanged {
+        /// Healthy now.
+        healthy: bool,
+    },
+    /// A device confirmed its watchdog mode (the ACK of TWS_WD_MODE_SET).
+    WatchdogChanged {
+        /// The device.
+        device: DeviceKey,
+        /// Armed now.
+        armed: bool,
+    },
+    /// A hand-over started.
+    HandOverStarted {
+        /// Why.
+        reason: HandOverReason,
+    },
+    /// A hand-over was refused or failed; the lines stay on this host.
+    HandOverRefused {
+        /// Why.
+        reason: RefusalReason,
+    },
+    /// A failover ended on this host (master: the devices left; backup: first audio), with
+    /// its phases.
+    Failover {
+        /// The phases.
+        timeline: Timeline,
+    },
+    /// A take-over failed; the driver may offer the device again.
+    TakeOverFailed {
+        /// The device.
+        device: DeviceKey,
+    },
+    /// A management request failed.
+    MppFailed {
+        /// The device.
+        device: DeviceKey,
+        /// The request.
+        request: MppRequest,
+    },
+    /// The orderly stop is complete: watchdogs disarmed (or not answering), devices
+    /// released.
+    Stopped,
+}
+
+/// Controller parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// How often the PBX's health is checked while this host is master.
+    // Decision: 500 ms, with 3 failures: a hung PBX is detected within about 1.5 s, and one
+    // slow check (a busy PBX) does not switch.
+    pub health_interval: Duration,
+    /// A check not answered within this time counts as failed (a hung PBX may hang its
+    /// check too).
+    pub health_timeout: Duration,
+    /// Failed checks in a row that make the master hand over.
+    pub health_failures: u32,
+    /// How long management answers are waited for (docs/reference/mpp-twinstar-firmware.md
+    /// §2.5: the reference's per-transfer timeout is 2 s).
+    pub mpp_timeout: Duration,
+    /// How long the devices may take to leave after TWS_PORT_SET before the data stream is
+    /// released (so the watchdog fires), and again before the hand-over is given up.
+    pub jump_timeout: Duration,
+    /// No deliberate hand-over this soon after becoming master.
+    pub min_dwell: Duration,
+    /// At most this many deliberate hand-overs ...
+    pub max_switches: u32,
+    /// ... in any window of this length.
+    pub switch_window: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            health_interval: Duration::from_millis(500),
+            health_timeout: Duration::from_millis(1000),
+            health_failures: 3,
+            mpp_timeout: Duration::from_millis(2000),
+            // Decision: 1 s: a TWS_PORT_SET the device accepted disconnects this host at once
+            // (the jump delay counts on the other side), so a second is ample.
+            jump_timeout: Duration::from_millis(1000),
+            // Decision: 30 s dwell, 3 switches per 10 minutes: a PBX that fails on every
+            // host does not bounce the lines back and forth.
+            min_dwell: Duration::from_secs(30),
+            max_switches: 3,
+            switch_window: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Config {
+    /// Sets the health check interval, timeout and the failures that trigger a hand-over.
+    #[must_use]
+    pub const fn with_health(mut self, interval: Duration, timeout: Duration, failures: u32) -> Self {
+        self.health_interval = interval;
+        self.health_timeout = timeout;
+        self.health_failures = failures;
+        self
+    }
+
+    /// Sets the anti-flap limits.
+    #[must_use]
+    pub const fn with_anti_flap(mut self, min_dwell: Duration, max_switches: u32, window: Duration) -> Self {
+        self.min_dwell = min_dwell;
+        self.max_switches = max_switches;
+        self.switch_window = window;
+        self
+    }
+
+    /// Sets [`Config::jump_timeout`].
+    #[must_use]
+    pub const fn with_jump_timeout(mut self, timeout: Duration) -> Self {
+        self.jump_timeout = timeout;
+        self
+    }
+}
+
+xpp_proto::timer_enum! {
+    /// The controller's deadlines.
+    enum Timer {
+        /// The next health check.
+        HealthCheck,
+        /// The pending health check counts as failed.
+        HealthDeadline,
+        /// Management answers of a hand-over or a stop are no longer waited for.
+        Mpp,
+        /// The devices should have left after TWS_PORT_SET (then: after the release).
+        Jump,
+    }
+}
+
+/// Where the controller is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not started.
+    Idle,
+    /// Running: master while devices are taken over here, backup otherwise.
+    Running,
+    /// A hand-over: asking every device for its ports' power.
+    AskingPower(HandOverReason),
+    /// A hand-over: TWS_PORT_SET sent; waiting for the devices to leave (`released`: the data
+    /// streams were closed as well).
+    Jumping { released: bool },
+    /// An orderly stop: waiting for the watchdogs to be disarmed.
+    Stopping,
+    /// Stopped.
+    Stopped,
+}
+
+/// One device of this host.
+#[derive(Debug, Clone, Copy, Default)]
+struct Dev {
+    /// Present on this host's bus.
+    attached: bool,
+    /// Its lines are driven here (take-over done).
+    taken: bool,
+    /// The active port it reported (this host's port while attached).
+    port: Option<u8>,
+    /// Power bits, as last reported during a hand-over.
+    power: Option<TwsPower>,
+    /// The power request of a hand-over failed.
+    power_failed: bool,
+    /// Armed, as last confirmed.
+    armed: Option<bool>,
+    /// A stop waits for this device's disarm.
+    disarm_pending: bool,
+}
+
+/// The TwinStar controller of one host (see the crate doc).
+///
+/// Method kinds, quinn style: commands and inputs (`handle_*`), then outputs polled in this
+/// order after every input: [`Controller::poll_action`] until `None`,
+/// [`Controller::poll_event`] until `None`, then [`Controller::poll_timeout`] for when to call
+/// [`Controller::handle_timeout`].
+#[derive(Debug)]
+pub struct Controller {
+    config: Config,
+    state: State,
+    role: Role,
+    devices: BTreeMap<DeviceKey, Dev>,
+    /// Arm watchdogs after take-overs.
+    watchdog_wanted: bool,
+    /// Failed health checks in a row.
+    failures: u32,
+    healthy: bool,
+    /// When this host last became master.
+    master_since: Option<Instant>,
+    /// Deliberate hand-overs, for the anti-flap window.
+    switches: VecDeque<Instant>,
+    timers: TimerTable<Timer, 4>,
+    timeline: Timeline,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+}
+
+impl Controller {
+    /// A controller, not started.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            state: State::Idle,
+            role: Role::Backup,
+            devices: BTreeMap::new(),
+            watchdog_wanted: true,
+            failures: 0,
+            healthy: true,
+            master_since: None,
+            switches: VecDeque::new(),
+            timers: TimerTable::new(),
+            timeline: Timeline::default(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The current role.
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the last health result was good (true before any check).
+    pub const fn is_healthy(&self) -> bool {
+        self.healthy
+    }
+
+    /// The current (or last) failover's timeline.
+    pub const fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// The devices present on this host.
+    pub fn devices(&self) -> impl Iterator<Item = DeviceKey> + '_ {
+        self.devices.iter().filter(|(_, d)| d.attached).map(|(k, _)| *k)
+    }
+
+    /// An operator's command.
+    pub fn handle_command(&mut self, now: Instant, command: Command) {
+        match (self.state, command) {
+            (State::Idle, Command::Start(role)) => {
+                self.state = State::Running;
+                log::info!("twinstar: started as {role:?}");
+                // The device decides: only the active port's host sees it, so whatever is
+                // attached here (now or later) is taken over, whichever role was asked for.
+                let here: Vec<DeviceKey> = self.devices().collect();
+                for device in here {
+                    self.actions.push_back(Action::TakeOver { device });
+                }
+            }
+            (State::Stopped | State::Stopping, _) | (_, Command::Start(_)) => {
+                log::debug!("twinstar: {command:?} ignored in {:?}", self.state);
+            }
+            (State::Idle, Command::Stop) => self.finish_stop(),
+            (State::Idle, _) => log::debug!("twinstar: {command:?} before start"),
+            (_, Command::Jump) => self.start_hand_over(now, HandOverReason::Operator),
+            (_, Command::EnableWatchdog | Command::DisableWatchdog) => {
+                let armed = command == Command::EnableWatchdog;
+                self.watchdog_wanted = armed;
+                self.mpp_to_taken(MppRequest::WatchdogSet(armed));
+            }
+            (_, Command::Stop) => self.start_stop(now),
+        }
+    }
+
+    /// A device appeared on this host (attached, in any stage). It is taken over once the
+    /// controller runs.
+    pub fn handle_device_arrived(&mut self, now: Instant, device: DeviceKey) {
+        let d = self.devices.entry(device).or_default();
+        *d = Dev { attached: true, ..Dev::default() };
+        if matches!(self.state, State::Running) {
+            if self.role == Role::Backup {
+                self.timeline = Timeline::default();
+            }
+            self.timeline.begin(now, Phase::TakeOver);
+            self.actions.push_back(Action::TakeOver { device });
+        }
+    }
+
+    /// A device left this host (a jump, an unplug, a power cut).
+    pub fn handle_device_left(&mut self, now: Instant, device: DeviceKey) {
+        if let Some(d) = self.devices.get_mut(&device) {
+            *d = Dev::default();
+        }
+        let any_here = self.devices.values().any(|d| d.attached);
+        match self.state {
+            State::Jumping { .. } if !any_here => {
+                self.timers.stop(Timer::Jump);
+                self.timeline.end(now);
+                self.events.push_back(Event::Failover { timeline: self.timeline.clone() });
+                self.state = State::Running;
+                self.become_backup();
+            }
+            State::Stopping if !any_here => self.finish_stop(),
+            State::Running | State::AskingPower(_) if !self.devices.values().any(|d| d.taken) => {
+                if matches!(self.state, State::AskingPower(_)) {
+                    self.timers.stop(Timer::Mpp);
+                    self.state = State::Running;
+                }
+                self.become_backup();
+            }
+            _ => {}
+        }
+    }
+
+    /// The driver finished a take-over: `ok` when the device's spans are up.
+    pub fn handle_takeover_done(&mut self, now: Instant, device: DeviceKey, ok: bool) {
+        let Some(d) = self.devices.get_mut(&device).filter(|d| d.attached) else { return };
+        if !ok {
+            self.events.push_back(Event::TakeOverFailed { device });
+            return;
+        }
+        d.taken = true;
+        if self.timeline.open_phase().is_some_and(|(p, _)| p == Phase::TakeOver) {
+            self.timeline.begin(now, Phase::FirstAudio);
+        }
+        // Re-arm: the watchdog does not survive a jump (docs/reference/mpp-twinstar-firmware.md
+        // §4.3: the hooks re-arm it every time a unit comes online).
+        self.actions.push_back(Action::Mpp { device, request: MppRequest::PortGet });
+        if self.watchdog_wanted && self.healthy {
+            self.actions.push_back(Action::Mpp { device, request: MppRequest::WatchdogSet(true) });
+        }
+        if self.role == Role::Backup {
+            self.role = Role::Master;
+            self.master_since = Some(now);
+            self.failures = 0;
+            self.events.push_back(Event::RoleChanged { role: Role::Master });
+            self.actions.push_back(Action::RunHook { hook: Hook::Online });
+            self.timers.set(Timer::HealthCheck, now);
+        }
+    }
+
+    /// The first audio frame went both ways on a taken-over device: the failover is complete
+    /// on this host.
+    pub fn handle_first_audio(&mut self, now: Instant, _device: DeviceKey) {
+        if self.timeline.open_phase().is_some_and(|(p, _)| p == Phase::FirstAudio) {
+            self.timeline.end(now);
+            self.events.push_back(Event::Failover { timeline: self.timeline.clone() });
+        }
+    }
+
+    /// The result of the health check asked for with [`Action::CheckHealth`].
+    pub fn handle_health(&mut self, now: Instant, healthy: bool) {
+        if !self.timers.is_armed(Timer::HealthDeadline) {
+            log::debug!("twinstar: health result without a pending check");
+        }
+        self.timers.stop(Timer::HealthDeadline);
+        self.health_result(now, healthy);
+    }
+
+    /// A device's answer to an [`Action::Mpp`] request.
+    pub fn handle_mpp_reply(
+        &mut self,
+        now: Instant,
+        device: DeviceKey,
+        request: MppRequest,
+        reply: &OwnedReply,
+    ) {
+        let Some(d) = self.devices.get_mut(&device) else { return };
+        match (request, reply) {
+            (MppRequest::PortGet, OwnedReply::TwsPortGetReply { port }) => d.port = Some(*port),
+            (MppRequest::PowerGet, OwnedReply::TwsPwrGetReply(power)) => d.power = Some(*power),
+            (MppRequest::WatchdogSet(armed), OwnedReply::Ack { .. }) => {
+                d.armed = Some(armed);
+                d.disarm_pending &= armed;
+                self.events.push_back(Event::WatchdogChanged { device, armed });
+            }
+            (request, reply) => {
+                log::warn!("twinstar: {device:?}: unexpected answer to {request:?}: {reply:?}");
+                return self.handle_mpp_failed(now, device, request);
+            }
+        }
+        self.progress(now);
+    }
+
+    /// An [`Action::Mpp`] request failed (refused, no answer, the device gone).
+    pub fn handle_mpp_failed(&mut self, now: Instant, device: DeviceKey, request: MppRequest) {
+        self.events.push_back(Event::MppFailed { device, request });
+        if let Some(d) = self.devices.get_mut(&device) {
+            match request {
+                MppRequest::PowerGet => d.power_failed = true,
+                MppRequest::WatchdogSet(false) => d.disarm_pending = false,
+                _ => {}
+            }
+        }
+        self.progress(now);
+    }
+
+    /// Runs what is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.take_expired(Timer::HealthDeadline, now).is_some() {
+            log::warn!("twinstar: health check not answered in time");
+            self.health_result(now, false);
+        }
+        if self.timers.take_expired(Timer::HealthCheck, now).is_some() && self.role == Role::Master {
+            // One check at a time (a hung check counts once, at its deadline), and none while
+            // a hand-over or a stop is under way.
+            if self.state == State::Running && !self.timers.is_armed(Timer::HealthDeadline) {
+                self.actions.push_back(Action::CheckHealth);
+                self.timers.set(Timer::HealthDeadline, now + self.config.health_timeout);
+            }
+            self.timers.set(Timer::HealthCheck, now + self.config.health_interval);
+        }
+        if self.timers.take_expired(Timer::Mpp, now).is_some() {
+            match self.state {
+                State::AskingPower(_) => {
+                    for d in self.devices.values_mut().filter(|d| d.attached && d.power.is_none()) {
+                        d.power_failed = true;
+                    }
+                }
+                State::Stopping => {
+                    for d in self.devices.values_mut() {
+                        d.disarm_pending = false;
+                    }
+                }
+                _ => {}
+            }
+            self.progress(now);
+        }
+        if self.timers.take_expired(Timer::Jump, now).is_some()
+            && let State::Jumping { released } = self.state
+        {
+            let here: Vec<DeviceKey> = self.devices().collect();
+            if released {
+                // Neither the jump nor the watchdog moved the devices: take them back.
+                self.events.push_back(Event::HandOverRefused { reason: RefusalReason::DidNotLeave });
+                self.state = State::Running;
+                self.timeline.end(now);
+                for device in here {
+                    if let Some(d) = self.devices.get_mut(&device) {
+                        d.taken = false;
+                    }
+                    self.actions.push_back(Action::TakeOver { device });
+                }
+            } else {
+                // The jump did not happen: stop the data stream so the armed watchdog fires.
+                for device in here {
+                    self.actions.push_back(Action::Release { device });
+                }
+                self.state = State::Jumping { released: true };
+                self.timers.set(Timer::Jump, now + self.config.jump_timeout);
+            }
+        }
+    }
+
+    /// The next thing for the driver to do.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Controller::handle_timeout`] must run next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_timeout()
+    }
+
+    fn health_result(&mut self, now: Instant, healthy: bool) {
+        if healthy {
+            if !self.healthy {
+                self.events.push_back(Event::HealthChanged { healthy: true });
+            }
+            self.healthy = true;
+            self.failures = 0;
+            return;
+        }
+        self.failures += 1;
+        if self.healthy {
+            self.healthy = false;
+            self.events.push_back(Event::HealthChanged { healthy: false });
+        }
+        if self.failures == 1 && self.role == Role::Master && self.state == State::Running {
+            self.timeline = Timeline::default();
+            self.timeline.begin(now, Phase::Detect);
+        }
+        if self.failures >= self.config.health_failures
+            && self.role == Role::Master
+            && self.state == State::Running
+        {
+            self.start_hand_over(now, HandOverReason::Unhealthy);
+        }
+    }
+
+    fn start_hand_over(&mut self, now: Instant, reason: HandOverReason) {
+        if self.state != State::Running {
+            log::debug!("twinstar: hand-over ({reason:?}) ignored in {:?}", self.state);
+            return;
+        }
+        let here: Vec<DeviceKey> = self.devices().collect();
+        if here.is_empty() || self.role != Role::Master {
+            return self.refuse(now, RefusalReason::NoDevice);
+        }
+        if reason == HandOverReason::Unhealthy && self.flapping(now) {
+            return self.refuse(now, RefusalReason::Flapping);
+        }
+        self.events.push_back(Event::HandOverStarted { reason });
+        if reason == HandOverReason::Operator {
+            self.timeline = Timeline::default();
+            self.timeline.begin(now, Phase::Detect);
+        }
+        for device in here {
+            if let Some(d) = self.devices.get_mut(&device) {
+                (d.power, d.power_failed) = (None, false);
+            }
+            self.actions.push_back(Action::Mpp { device, request: MppRequest::PowerGet });
+        }
+        self.state = State::AskingPower(reason);
+        self.timers.set(Timer::Mpp, now + self.config.mpp_timeout);
+    }
+
+    /// Whether a deliberate hand-over now would be flapping.
+    fn flapping(&mut self, now: Instant) -> bool {
+        let window = self.config.switch_window;
+        while self.switches.front().is_some_and(|&t| now.saturating_duration_since(t) >= window) {
+            self.switches.pop_front();
+        }
+        let too_soon =
+            self.master_since.is_some_and(|t| now.saturating_duration_since(t) < self.config.min_dwell);
+        too_soon || self.switches.len() >= self.config.max_switches as usize
+    }
+
+    fn refuse(&mut self, now: Instant, reason: RefusalReason) {
+        self.events.push_back(Event::HandOverRefused { reason });
+        if !self.healthy && matches!(reason, RefusalReason::NoPower | RefusalReason::NoAnswer) {
+            // Neither host can serve: the integrator's last resort.
+            self.actions.push_back(Action::RunHook { hook: Hook::LastResort });
+        }
+        self.timeline.end(now);
+        self.state = State::Running;
+    }
+
+    /// Moves a hand-over or a stop on once the answers it waits for are in.
+    fn progress(&mut self, now: Instant) {
+        match self.state {
+            State::AskingPower(reason) => {
+                let here: Vec<(DeviceKey, Dev)> =
+                    self.devices.iter().filter(|(_, d)| d.attached).map(|(k, d)| (*k, *d)).collect();
+                if here.iter().any(|(_, d)| d.power.is_none() && !d.power_failed) {
+                    return;
+                }
+                self.timers.stop(Timer::Mpp);
+                if here.iter().any(|(_, d)| d.power_failed) {
+                    return self.refuse(now, RefusalReason::NoAnswer);
+                }
+                // All or none: every device must be able to move (no partial switching).
+                let target = |d: &Dev| 1 - d.port.unwrap_or(0).min(1);
+                if here.iter().any(|(_, d)| !d.power.is_some_and(|p| p.has_power(target(d)))) {
+                    return self.refuse(now, RefusalReason::NoPower);
+                }
+                if reason == HandOverReason::Unhealthy {
+                    self.switches.push_back(now);
+                }
+                self.timeline.begin(now, Phase::HandOver);
+                for (device, d) in here {
+                    self.actions.push_back(Action::Mpp { device, request: MppRequest::PortSet(target(&d)) });
+                }
+                self.state = State::Jumping { released: false };
+                self.timers.set(Timer::Jump, now + self.config.jump_timeout);
+            }
+            State::Stopping if !self.devices.values().any(|d| d.disarm_pending) => {
+                self.timers.stop(Timer::Mpp);
+                let here: Vec<DeviceKey> = self.devices().collect();
+                for device in here {
+                    self.actions.push_back(Action::Release { device });
+                }
+                self.finish_stop();
+            }
+            _ => {}
+        }
+    }
+
+    fn start_stop(&mut self, now: Instant) {
+        let taken: Vec<DeviceKey> =
+            self.devices.iter().filter(|(_, d)| d.attached && d.taken).map(|(k, _)| *k).collect();
+        self.timers.stop_all();
+        self.state = State::Stopping;
+        for &device in &taken {
+            if let Some(d) = self.devices.get_mut(&device) {
+                d.disarm_pending = true;
+            }
+            self.actions.push_back(Action::Mpp { device, request: MppRequest::WatchdogSet(false) });
+        }
+        self.timers.set(Timer::Mpp, now + self.config.mpp_timeout);
+        self.progress(now);
+    }
+
+    fn finish_stop(&mut self) {
+        self.timers.stop_all();
+        if self.role == Role::Master {
+            self.actions.push_back(Action::RunHook { hook: Hook::Offline });
+            self.role = Role::Backup;
+            self.events.push_back(Event::RoleChanged { role: Role::Backup });
+        }
+        self.state = State::Stopped;
+        self.events.push_back(Event::Stopped);
+    }
+
+    fn become_backup(&mut self) {
+        self.timers.stop(Timer::HealthCheck);
+        self.timers.stop(Timer::HealthDeadline);
+        if self.role == Role::Master {
+            self.role = Role::Backup;
+            self.master_since = None;
+            self.events.push_back(Event::RoleChanged { role: Role::Backup });
+            self.actions.push_back(Action::RunHook { hook: Hook::Offline });
+        }
+        // The checks stop with the role; the last result is kept (a host that handed over
+        // for its PBX's sake does not re-arm a watchdog until a check passes again).
+        self.failures = 0;
+    }
+
+    fn mpp_to_taken(&mut self, request: MppRequest) {
+        let taken: Vec<DeviceKey> =
+            self.devices.iter().filter(|(_, d)| d.attached && d.taken).map(|(k, _)| *k).collect();
+        for device in taken {
+            self.actions.push_back(Action::Mpp { device, request });
+        }
+    }
+}
