@@ -539,6 +539,17 @@ impl Driver {
         }
     }
 
+    /// The driver's clock.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Puts an event on the driver's event channel.
+    pub(crate) fn send_event(&self, event: DriverEvent) {
+        // A dropped receiver only means nobody listens.
+        let _ = self.tx.send(event);
+    }
+
     /// Blocks until `device`'s run loop has ended (the device was removed or closed), at most
     /// `timeout`; whether it has.
     pub fn wait_gone(&self, device: DeviceId, timeout: std::time::Duration) -> Result<bool, DriverError> {

@@ -80,4 +80,7 @@ pub enum DriverEvent {
         /// The device.
         device: DeviceId,
     },
+    /// What this host's TwinStar controller reports ([`TwinStarHost`](crate::TwinStarHost)):
+    /// role changes, health, watchdog, hand-overs, failover timelines.
+    TwinStar(xpp_twinstar::Event),
 }

@@ -67,6 +67,7 @@ mod run_loop;
 mod shared;
 mod supervisor;
 mod target;
+mod twinstar;
 
 /// crossbeam-channel, whose [`Receiver`] [`Driver::events`] returns (for `select!` and the
 /// error types).
@@ -78,5 +79,8 @@ pub use info::{ChanInfo, SpanInfo};
 pub use options::{DriverOptions, HOOK_WAIT, Pacing};
 pub use supervisor::{Supervisor, SupervisorOptions, SupervisorStatus};
 pub use target::Target;
+pub use twinstar::{Hooks, TwinStarHost, TwinStarOptions, TwinStarStatus};
+/// The TwinStar controller that [`TwinStarHost`] runs (sans-IO, `xpp-twinstar`).
+pub use xpp_twinstar as tws;
 /// The clock a driver runs on (the stack's one clock, from `xpp-usb`).
 pub use xpp_usb::{Clock, SystemClock};

@@ -56,6 +56,25 @@ impl Target {
         }
     }
 
+    /// Whether the device is there now, without opening it: on this machine's USB buses (a
+    /// listing), or in the USB/IP server's device list. For [`Target::Libusb`] without the
+    /// nusb backend compiled in, a short open (released at once) is the test.
+    pub fn is_present(&self) -> Result<bool, Error> {
+        match self {
+            Self::UsbIp { server, busid } => {
+                Ok(xpp_usb::usbip::list_devices(server.as_str())?.iter().any(|d| d.device.busid == *busid))
+            }
+            Self::Usb(locator) => listed(locator),
+            Self::Libusb(locator) => {
+                if cfg!(feature = "nusb") {
+                    listed(locator)
+                } else {
+                    Ok(self.open().is_ok())
+                }
+            }
+        }
+    }
+
     /// The same device, named so that it is found again after a re-enumeration: a USB
     /// device by the bus path it was found at (its address changes when its firmware
     /// renumerates it, its physical port does not; a cold device may have no serial yet).
@@ -68,6 +87,18 @@ impl Target {
             Self::UsbIp { .. } => self.clone(),
         }
     }
+}
+
+#[cfg(feature = "nusb")]
+fn listed(locator: &Locator) -> Result<bool, Error> {
+    Ok(xpp_usb::backend::nusb::list()?
+        .iter()
+        .any(|a| locator.matches(a.bus, a.address, &a.ports, a.serial.as_deref())))
+}
+
+#[cfg(not(feature = "nusb"))]
+fn listed(_: &Locator) -> Result<bool, Error> {
+    Err(Error::Unavailable("xpp-driver was built without the nusb backend (feature `nusb`)".into()))
 }
 
 #[cfg(feature = "nusb")]

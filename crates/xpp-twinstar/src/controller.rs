@@ -376,6 +376,11 @@ impl Controller {
         self.healthy
     }
 
+    /// Whether an orderly stop has completed.
+    pub fn is_stopped(&self) -> bool {
+        self.state == State::Stopped
+    }
+
     /// The current (or last) failover's timeline.
     pub const fn timeline(&self) -> &Timeline {
         &self.timeline

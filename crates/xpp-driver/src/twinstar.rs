@@ -1,0 +1,497 @@
+//! TwinStar on a running driver: the sans-IO controller of `xpp-twinstar` wired to this host's
+//! devices, the PBX's health check and the hooks.
+//!
+//! A [`TwinStarHost`] owns one thread. It watches each of its [`Target`]s (a listing, not an
+//! open, while the device is elsewhere: the USB buses, or the USB/IP server's device list),
+//! tells the controller when a device arrives or leaves, and executes what the controller
+//! asks for: a take-over is [`Driver::open_target`] with [`OnRunning::Verify`] (a device
+//! found running is verified, not reset, so calls in progress survive), a management
+//! request goes through the device's MPP lane ([`Driver::mgmt_request`]), a release closes
+//! the device's run loop, a health check runs the integrator's check on a worker thread (a
+//! hung check counts as failed at the controller's deadline), a hook runs as a process with
+//! a time limit. The controller's events reach the PBX as [`DriverEvent::TwinStar`] on the
+//! driver's event channel.
+
+use std::path::PathBuf;
+use std::process::{Command as Process, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration as StdDuration;
+
+use xpp_bringup::{BringUpConfig, FirmwareSet, OnRunning, RunOptions};
+use xpp_proto::Duration;
+use xpp_twinstar::{Action, Command, Config, Controller, DeviceKey, Event, Hook, Role, Timeline};
+
+use crate::driver::{DeviceEnd, Driver};
+use crate::event::{DeviceId, DriverEvent};
+use crate::target::Target;
+
+/// The hook programs a [`TwinStarHost`] runs (dahdi-tools' `twinstar_hook` events).
+///
+/// Each runs with `ACTION` (`online`, `offline` or `last-resort`), `XPP_TWINSTAR_ROLE`
+/// (`master`/`backup`), and for each device `XBUS_NUM` (two digits) and `XBUS_NAME`
+/// (`XBUS-NN`), the way the dahdi-tools hooks receive them, plus `XPP_TARGET` (the device's
+/// target text). It is killed after [`Hooks::timeout`]; its output is logged. A hook never
+/// blocks the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Hooks {
+    /// Run when the devices came online on this host.
+    pub online: Option<PathBuf>,
+    /// Run when they left it.
+    pub offline: Option<PathBuf>,
+    /// Run when the PBX is unhealthy and no backup can take the lines.
+    pub last_resort: Option<PathBuf>,
+    /// Longest run of one hook.
+    pub timeout: StdDuration,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self { online: None, offline: None, last_resort: None, timeout: StdDuration::from_secs(10) }
+    }
+}
+
+/// [`TwinStarHost`] parameters.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TwinStarOptions {
+    /// The controller's parameters (health, anti-flap, timeouts).
+    pub controller: Config,
+    /// How often an absent device is looked for (a listing), and the longest sleep of the
+    /// host's thread.
+    // Decision: 50 ms: the take-over starts within 50 ms of the device appearing, for one
+    // listing (a TCP round trip on USB/IP, a sysfs walk on USB) per target per period.
+    pub poll_interval: StdDuration,
+    /// Bring-up parameters of a take-over ([`BringUpConfig::on_running`] is set per take-over).
+    pub bring_up: BringUpConfig,
+    /// Firmware for a device that arrives cold (read and checked before it is needed).
+    pub firmware: FirmwareSet,
+    /// Bring-up runner parameters.
+    pub run: RunOptions,
+    /// Longest wait for one management answer.
+    pub mpp_timeout: StdDuration,
+    /// The hook programs.
+    pub hooks: Hooks,
+}
+
+impl TwinStarOptions {
+    /// Defaults, with `firmware` for devices that arrive cold.
+    pub fn new(firmware: FirmwareSet) -> Self {
+        Self {
+            controller: Config::default(),
+            poll_interval: StdDuration::from_millis(50),
+            bring_up: BringUpConfig::default(),
+            firmware,
+            run: RunOptions::default(),
+            mpp_timeout: StdDuration::from_secs(3),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Sets [`TwinStarOptions::controller`].
+    #[must_use]
+    pub fn with_controller(mut self, config: Config) -> Self {
+        self.controller = config;
+        self
+    }
+
+    /// Sets [`TwinStarOptions::hooks`].
+    #[must_use]
+    pub fn with_hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+}
+
+/// What a [`TwinStarHost`] knows now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TwinStarStatus {
+    /// This host's role.
+    pub role: Role,
+    /// The last health result.
+    pub healthy: bool,
+    /// Per target, the driver's device while it is attached here.
+    pub devices: Vec<Option<DeviceId>>,
+    /// The last failover's phases on this host.
+    pub last_failover: Option<Timeline>,
+    /// The controller has stopped ([`Command::Stop`] done).
+    pub stopped: bool,
+}
+
+/// The TwinStar controller of this host running on a driver (see the module doc).
+#[derive(Debug)]
+pub struct TwinStarHost {
+    commands: mpsc::Sender<Command>,
+    status: Arc<Mutex<TwinStarStatus>>,
+    quit: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TwinStarHost {
+    /// Starts the controller for `targets` (this host's Astribanks, the [`DeviceKey`] of each
+    /// is its index) in `role`, with `health` as the PBX's health check (run on a worker
+    /// thread, one check at a time).
+    pub fn start(
+        driver: Arc<Driver>,
+        targets: Vec<Target>,
+        role: Role,
+        health: impl FnMut() -> bool + Send + 'static,
+        options: TwinStarOptions,
+    ) -> std::io::Result<Self> {
+        let (commands, rx) = mpsc::channel();
+        let status = Arc::new(Mutex::new(TwinStarStatus {
+            role: Role::Backup,
+            healthy: true,
+            devices: vec![None; targets.len()],
+            last_failover: None,
+            stopped: false,
+        }));
+        let quit = Arc::new(AtomicBool::new(false));
+        let checker = HealthWorker::start(health)?;
+        let mut host = Host {
+            controller: Controller::new(options.controller),
+            slots: targets.into_iter().map(Slot::new).collect(),
+            driver,
+            options,
+            commands: rx,
+            checker,
+            status: Arc::clone(&status),
+        };
+        commands.send(Command::Start(role)).map_err(std::io::Error::other)?;
+        let q = Arc::clone(&quit);
+        let thread = std::thread::Builder::new().name("xpp-twinstar".into()).spawn(move || host.run(&q))?;
+        Ok(Self { commands, status, quit, thread: Some(thread) })
+    }
+
+    /// Hands the controller a command (a jump, the watchdog on or off, a stop).
+    pub fn command(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// What the host knows now.
+    pub fn status(&self) -> TwinStarStatus {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Orderly stop ([`Command::Stop`]: watchdogs disarmed, devices released, never a jump),
+    /// waited for at most `timeout`, then the thread is joined.
+    pub fn stop(mut self, timeout: StdDuration) {
+        self.command(Command::Stop);
+        let end = std::time::Instant::now() + timeout;
+        while !self.status().stopped && std::time::Instant::now() < end {
+            std::thread::sleep(StdDuration::from_millis(5));
+        }
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self.quit.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TwinStarHost {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+/// One target of this host.
+#[derive(Debug)]
+struct Slot {
+    target: Target,
+    /// Reported to the controller as here.
+    here: bool,
+    /// The driver's device while attached.
+    device: Option<DeviceId>,
+    /// Tick count at the take-over, until the first audio is reported.
+    audio_from: Option<u64>,
+    /// Present when the host started (not a failover): brought up in full.
+    at_start: bool,
+}
+
+impl Slot {
+    const fn new(target: Target) -> Self {
+        Self { target, here: false, device: None, audio_from: None, at_start: false }
+    }
+}
+
+/// Runs the integrator's health check on its own thread, one at a time.
+struct HealthWorker {
+    ask: mpsc::Sender<()>,
+    results: mpsc::Receiver<bool>,
+}
+
+impl HealthWorker {
+    fn start(mut health: impl FnMut() -> bool + Send + 'static) -> std::io::Result<Self> {
+        let (ask, asked) = mpsc::channel::<()>();
+        let (tell, results) = mpsc::channel();
+        std::thread::Builder::new().name("xpp-twinstar-health".into()).spawn(move || {
+            while asked.recv().is_ok() {
+                if tell.send(health()).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Self { ask, results })
+    }
+}
+
+impl std::fmt::Debug for HealthWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthWorker")
+    }
+}
+
+struct Host {
+    controller: Controller,
+    slots: Vec<Slot>,
+    driver: Arc<Driver>,
+    options: TwinStarOptions,
+    commands: mpsc::Receiver<Command>,
+    checker: HealthWorker,
+    status: Arc<Mutex<TwinStarStatus>>,
+}
+
+impl Host {
+    fn run(&mut self, quit: &AtomicBool) {
+        // What is here before the start is taken over in full; what arrives later is a
+        // failover and is verified.
+        self.watch();
+        for s in &mut self.slots {
+            s.at_start = s.here;
+        }
+        while !quit.load(Ordering::SeqCst) {
+            let now = self.driver.now();
+            while let Ok(c) = self.commands.try_recv() {
+                self.controller.handle_command(now, c);
+            }
+            while let Ok(ok) = self.checker.results.try_recv() {
+                self.controller.handle_health(self.driver.now(), ok);
+            }
+            self.watch();
+            let now = self.driver.now();
+            if self.controller.poll_timeout().is_some_and(|t| t <= now) {
+                self.controller.handle_timeout(now);
+            }
+            while let Some(a) = self.controller.poll_action() {
+                self.execute(a);
+            }
+            self.publish();
+            let now = self.driver.now();
+            let poll = Duration::from_micros(
+                self.options.poll_interval.as_micros().min(u128::from(u64::MAX)) as u64,
+            );
+            let until = self.controller.poll_timeout().map_or(now + poll, |t| t.min(now + poll));
+            self.driver.clock().sleep_until(until);
+        }
+    }
+
+    /// Device arrivals, departures and first audio.
+    fn watch(&mut self) {
+        for i in 0..self.slots.len() {
+            let key = DeviceKey(i as u32);
+            let now = self.driver.now();
+            let slot = &mut self.slots[i];
+            if let Some(id) = slot.device {
+                match self.driver.device_end(id, StdDuration::ZERO) {
+                    None => {
+                        if let Some(from) = slot.audio_from
+                            && self.driver.tick_count(id).is_ok_and(|t| t > from + 1)
+                        {
+                            slot.audio_from = None;
+                            self.controller.handle_first_audio(now, key);
+                        }
+                        continue;
+                    }
+                    // Gone from this host (a jump, an unplug).
+                    Some(DeviceEnd::Removed) => {
+                        slot.device = None;
+                        slot.here = false;
+                        self.controller.handle_device_left(now, key);
+                        continue;
+                    }
+                    // Released by us: whether it is still here is the listing's to say.
+                    Some(DeviceEnd::Closed) => slot.device = None,
+                }
+            }
+            let present = slot.target.is_present().unwrap_or_else(|e| {
+                log::debug!("{}: {e}", slot.target);
+                false
+            });
+            if present != slot.here {
+                slot.here = present;
+                if present {
+                    self.controller.handle_device_arrived(now, key);
+                } else {
+                    self.controller.handle_device_left(now, key);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, action: Action) {
+        match action {
+            Action::TakeOver { device } => self.take_over(device),
+            Action::Mpp { device, request } => {
+                let Some(id) = self.slot(device).and_then(|s| s.device) else {
+                    return self.controller.handle_mpp_failed(self.driver.now(), device, request);
+                };
+                match self.driver.mgmt_request(id, request.to_request(), self.options.mpp_timeout) {
+                    Ok(Some(reply)) => {
+                        self.controller.handle_mpp_reply(self.driver.now(), device, request, &reply);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        log::warn!("twinstar: {device:?}: {request:?}: {e}");
+                        self.controller.handle_mpp_failed(self.driver.now(), device, request);
+                    }
+                }
+            }
+            Action::Release { device } => {
+                if let Some(id) = self.slot(device).and_then(|s| s.device) {
+                    let _ = self.driver.close_device(id);
+                }
+            }
+            Action::CheckHealth => {
+                let _ = self.checker.ask.send(());
+            }
+            Action::RunHook { hook } => self.run_hook(hook),
+            other => log::debug!("twinstar: action not handled: {other:?}"),
+        }
+    }
+
+    fn slot(&self, key: DeviceKey) -> Option<&Slot> {
+        self.slots.get(key.0 as usize)
+    }
+
+    fn take_over(&mut self, key: DeviceKey) {
+        let Some(slot) = self.slots.get_mut(key.0 as usize) else { return };
+        // Decision: a device present when the host starts gets the full init (it may never
+        // have been initialised: verify checks that the chips answer, not how they are set
+        // up); a device that arrives later comes from the other host, which initialised it,
+        // and is verified so that its calls survive.
+        let on_running =
+            if std::mem::take(&mut slot.at_start) { OnRunning::Reset } else { OnRunning::Verify };
+        let config = self.options.bring_up.with_on_running(on_running);
+        let opened =
+            self.driver.open_target(&slot.target, config, self.options.firmware.clone(), self.options.run);
+        let now = self.driver.now();
+        match opened {
+            Ok(id) => {
+                slot.device = Some(id);
+                slot.audio_from = self.driver.tick_count(id).ok();
+                self.controller.handle_takeover_done(now, key, true);
+            }
+            Err(e) => {
+                log::warn!("twinstar: take-over of {}: {e}", slot.target);
+                self.controller.handle_takeover_done(now, key, false);
+            }
+        }
+    }
+
+    fn run_hook(&self, hook: Hook) {
+        let (program, action) = match hook {
+            Hook::Online => (&self.options.hooks.online, "online"),
+            Hook::Offline => (&self.options.hooks.offline, "offline"),
+            Hook::LastResort => (&self.options.hooks.last_resort, "last-resort"),
+            other => {
+                log::debug!("twinstar: hook not handled: {other:?}");
+                return;
+            }
+        };
+        let Some(program) = program.clone() else { return };
+        let role = match self.controller.role() {
+            Role::Master => "master",
+            Role::Backup => "backup",
+        };
+        for (i, slot) in self.slots.iter().enumerate() {
+            let num = slot.device.map_or(i, |d| d.0);
+            let mut cmd = Process::new(&program);
+            cmd.env("ACTION", action)
+                .env("XPP_TWINSTAR_ROLE", role)
+                .env("XBUS_NUM", format!("{num:02}"))
+                .env("XBUS_NAME", format!("XBUS-{num:02}"))
+                .env("XPP_TARGET", slot.target.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let timeout = self.options.hooks.timeout;
+            let name = format!("{} {action}", program.display());
+            let spawned = std::thread::Builder::new().name("xpp-twinstar-hook".into()).spawn(move || {
+                run_bounded(&name, cmd, timeout);
+            });
+            if let Err(e) = spawned {
+                log::warn!("twinstar: hook thread: {e}");
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let mut failover = None;
+        while let Some(e) = self.controller.poll_event() {
+            if let Event::Failover { timeline } = &e {
+                failover = Some(timeline.clone());
+            }
+            self.driver.send_event(DriverEvent::TwinStar(e));
+        }
+        let mut st = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        st.role = self.controller.role();
+        st.healthy = self.controller.is_healthy();
+        st.devices = self.slots.iter().map(|s| s.device).collect();
+        if failover.is_some() {
+            st.last_failover = failover;
+        }
+        st.stopped = self.controller.is_stopped();
+    }
+}
+
+/// Runs a hook program, killing it after `timeout`; its exit and output are logged.
+fn run_bounded(name: &str, mut cmd: Process, timeout: StdDuration) {
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return log::warn!("twinstar hook {name}: {e}"),
+    };
+    let end = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if std::time::Instant::now() < end => std::thread::sleep(StdDuration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Err(e) => {
+                log::warn!("twinstar hook {name}: {e}");
+                break None;
+            }
+        }
+    };
+    let out = read_capped(child.stdout.take());
+    let err = read_capped(child.stderr.take());
+    match status {
+        Some(s) if s.success() => log::info!("twinstar hook {name}: done"),
+        Some(s) => log::warn!("twinstar hook {name}: {s}"),
+        None => log::warn!("twinstar hook {name}: killed after {timeout:?}"),
+    }
+    for line in out.lines().chain(err.lines()) {
+        log::info!("twinstar hook {name}: {line}");
+    }
+}
+
+/// A hook's output, at most 64 KiB of it.
+fn read_capped(r: Option<impl std::io::Read>) -> String {
+    use std::io::Read as _;
+    let mut s = String::new();
+    if let Some(r) = r {
+        let _ = r.take(64 * 1024).read_to_string(&mut s);
+    }
+    s
+}

@@ -1,0 +1,123 @@
+//! TwinStar on two drivers (host A on port 0, host B on port 1) and one emulated TwinStar
+//! Astribank served over USB/IP on loopback, real time: host A's PBX hangs while a phone is
+//! off hook; A hands the device over, B takes it over warm (verified, not reset) and its PBX
+//! sees the line off hook; the timelines show each phase. Every wait is bounded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration as StdDuration;
+
+use xpp_driver::tws::{Config, Event as TwsEvent, Phase, Role};
+use xpp_driver::{Driver, DriverEvent, DriverOptions, Target, TwinStarHost, TwinStarOptions};
+use xpp_emu::config::{CoreConfig, Stage as EmuStage};
+use xpp_emu::usbip_server::{UsbIpServer, busid};
+use xpp_emu::{DeviceConfig, Emulator};
+use xpp_proto::Duration;
+use xpp_span::Event;
+use xpp_usb::SystemClock;
+
+mod common;
+use common::{firmware, until, within};
+
+const FXS1: u32 = 1;
+
+fn tws(e: &DriverEvent, pred: impl Fn(&TwsEvent) -> bool) -> bool {
+    matches!(e, DriverEvent::TwinStar(t) if pred(t))
+}
+
+#[test]
+fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
+    within(120, || {
+        let mut core = CoreConfig::default();
+        core.jump_delay = Duration::from_millis(100);
+        let cfg =
+            DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running).with_core(core);
+        let (emu, _runner) = Emulator::real_time(cfg);
+        let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
+        let target = |port: u8| -> Target {
+            format!("usbip:{}/{}", server.local_addr(), busid(port)).parse().unwrap()
+        };
+        let ms = Duration::from_millis;
+        let controller = Config::default().with_health(ms(100), ms(200), 3).with_anti_flap(
+            Duration::ZERO,
+            3,
+            Duration::from_secs(600),
+        );
+        let options = TwinStarOptions::new(firmware()).with_controller(controller);
+
+        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+        let healthy_a = Arc::new(AtomicBool::new(true));
+        let h = Arc::clone(&healthy_a);
+        let host_a = TwinStarHost::start(
+            Arc::clone(&drv_a),
+            vec![target(0)],
+            Role::Master,
+            move || h.load(Ordering::SeqCst),
+            options.clone(),
+        )
+        .unwrap();
+        let host_b =
+            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
+
+        // A takes the device and arms its watchdog; B waits.
+        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        assert_eq!(host_a.status().role, Role::Master);
+        assert_eq!(host_b.status().role, Role::Backup);
+        assert!(emu.with_device(|d| d.active_port()) == 0);
+
+        // A call: phone 1 off hook, seen by A's PBX.
+        emu.with_device(|d| {
+            let now = d.now();
+            d.data_mut().phone_mut(0, 0).expect("phone").off_hook(now);
+        });
+        until(&rx_a, |e| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::RINGOFFHOOK, .. }));
+
+        // A's PBX hangs: after three failed checks A hands over to the powered port 1.
+        healthy_a.store(false, Ordering::SeqCst);
+        let seen_a = until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::RoleChanged { role: Role::Backup })));
+        let failover_a = seen_a.iter().find_map(|e| match e {
+            DriverEvent::TwinStar(TwsEvent::Failover { timeline }) => Some(timeline.clone()),
+            _ => None,
+        });
+        let failover_a = failover_a.expect("A's hand-over timeline");
+        let phases: Vec<Phase> = failover_a.phases().iter().map(|p| p.phase).collect();
+        assert_eq!(phases, [Phase::Detect, Phase::HandOver], "{failover_a}");
+        let onhook =
+            |e: &DriverEvent| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::ONHOOK, .. });
+        assert!(!seen_a.iter().any(onhook), "A never reports the call hung up");
+
+        // B takes over warm: verified, not reset; its PBX sees the line off hook, once.
+        let seen_b = until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        assert!(seen_b.iter().any(|e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Master })));
+        let Some(DriverEvent::TwinStar(TwsEvent::Failover { timeline: failover_b })) = seen_b.last().cloned()
+        else {
+            unreachable!()
+        };
+        let phases: Vec<Phase> = failover_b.phases().iter().map(|p| p.phase).collect();
+        assert_eq!(phases, [Phase::TakeOver, Phase::FirstAudio], "{failover_b}");
+        let device_b = host_b.status().devices[0].expect("B holds the device");
+        assert!(drv_b.bring_up_result(device_b).unwrap().verified, "take-over verified the running device");
+        assert_eq!(emu.with_device(|d| d.active_port()), 1);
+        let offhook =
+            |e: &DriverEvent| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::RINGOFFHOOK, .. });
+        let hook_b = if seen_b.iter().any(offhook) { Vec::new() } else { until(&rx_b, offhook) };
+        let seen_b: Vec<DriverEvent> = seen_b.into_iter().chain(hook_b).collect();
+        assert_eq!(seen_b.iter().filter(|e| offhook(e)).count(), 1, "off hook, reported once");
+        assert!(!seen_b.iter().any(onhook), "B never reports the call hung up");
+        assert!(
+            emu.with_device(|d| d.data_mut().phone_mut(0, 0).is_some_and(|p| p.is_off_hook())),
+            "the call is up"
+        );
+        eprintln!("host A:\n{failover_a}\nhost B:\n{failover_b}");
+
+        // Orderly stops: B disarms before releasing, never a jump.
+        host_b.stop(StdDuration::from_secs(10));
+        host_a.stop(StdDuration::from_secs(10));
+        assert_eq!(emu.with_device(|d| d.active_port()), 1, "no jump on an orderly stop");
+        Arc::try_unwrap(drv_a).expect("released").close();
+        Arc::try_unwrap(drv_b).expect("released").close();
+        server.shutdown();
+    });
+}
