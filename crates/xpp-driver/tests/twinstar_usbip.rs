@@ -121,3 +121,47 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
         server.shutdown();
     });
 }
+
+/// A host whose data stream stops (its run loop gone, as in a crash) while its watchdog is
+/// armed: the device's watchdog moves it to the backup, which takes over; the old master
+/// sees the device gone and becomes backup.
+#[test]
+fn a_stopped_data_stream_fires_the_watchdog_and_the_backup_takes_over() {
+    within(120, || {
+        let mut core = CoreConfig::default();
+        core.jump_delay = Duration::from_millis(100);
+        core.watchdog_timeout = Duration::from_millis(200);
+        let cfg =
+            DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running).with_core(core);
+        let (emu, _runner) = Emulator::real_time(cfg);
+        let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
+        let target = |port: u8| -> Target {
+            format!("usbip:{}/{}", server.local_addr(), busid(port)).parse().unwrap()
+        };
+        let options = TwinStarOptions::new(firmware());
+        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+        let host_a =
+            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
+                .unwrap();
+        let host_b =
+            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
+        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let device_a = host_a.status().devices[0].expect("A holds the device");
+
+        // A's run loop stops behind the controller's back: no more data on port 0.
+        drv_a.close_device(device_a).unwrap();
+        let seen_b = until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        assert!(seen_b.iter().any(|e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Master })));
+        assert_eq!(emu.with_device(|d| d.active_port()), 1, "the watchdog jumped");
+        until(&rx_a, |e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Backup }));
+        assert_eq!(host_a.status().role, Role::Backup);
+
+        host_b.stop(StdDuration::from_secs(10));
+        host_a.stop(StdDuration::from_secs(10));
+        Arc::try_unwrap(drv_a).expect("released").close();
+        Arc::try_unwrap(drv_b).expect("released").close();
+        server.shutdown();
+    });
+}
