@@ -13,18 +13,30 @@
 //! tone goes from the phone to the far party and a 2 kHz tone back, each checked with a tone
 //! detector, then both hang up. It prints the bring-up phases with their durations, the call
 //! with timestamps, and one line per check; the exit code is 0 only if every check passed.
+//!
+//! Then a failover, always in real time: one TwinStar Astribank served over USB/IP on
+//! loopback, two hosts (two drivers, each with its TwinStar controller) on its two USB ports.
+//! A call is up on host A; A's PBX hangs (its health checks fail); A hands the device over,
+//! host B takes it over warm (verified, not reset) and bridges the call, whose audio is
+//! checked both ways; each host's failover timeline is printed with a total.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use clap::Parser;
 use xpp::bringup::{BringUpConfig, RunOptions, find_firmware_dir, read_firmware_dir};
-use xpp::driver::{Clock, DeviceId, Driver, DriverEvent, DriverOptions, Pacing, SystemClock};
-use xpp::emu::config::Stage;
+use xpp::driver::tws::{Config as TwsConfig, Event as TwsEvent, Role};
+use xpp::driver::{
+    Clock, DeviceId, Driver, DriverEvent, DriverOptions, Pacing, SystemClock, Target, TwinStarHost,
+    TwinStarOptions,
+};
+use xpp::emu::config::{CoreConfig, Stage};
 use xpp::emu::data::g711::{Source, has_tone, level_db};
 use xpp::emu::data::{CallState, Phone, PstnLine};
+use xpp::emu::usbip_server::{UsbIpServer, busid};
 use xpp::emu::{ClockMode, DeviceConfig, Emulator};
 use xpp::span::hook::HookMode;
 use xpp::span::{Event, HookCmd};
@@ -146,6 +158,8 @@ pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Che
         Err(_) => return Err("driver still shared".into()),
     }
     out("== driver closed (SYNC_SOURCE NONE sent, run loop joined)".to_owned());
+    let mut checks = checks;
+    checks.extend(failover(opts, out)?);
     for c in &checks {
         out(format!("check: {}: {}", c.name, if c.pass { "PASS" } else { "FAIL" }));
     }
@@ -345,6 +359,215 @@ fn call(
     check("PBX saw FXS 1 hang up (ONHOOK)".into(), saw_onhook);
     check("call completed".into(), script == Script::Done);
     checks
+}
+
+/// The failover part: one TwinStar Astribank served over USB/IP on loopback, host A on USB
+/// port 0 and host B on port 1, each a driver with its TwinStar controller; a call is up on
+/// A, A's PBX hangs, the device moves to B, B takes the call over warm and its audio is
+/// checked both ways; then each host's timeline and the total.
+fn failover(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, String> {
+    let ms = Duration::from_millis;
+    let mut core = CoreConfig::default();
+    // The USB attach debounce, and a short watchdog: what a production setup would choose.
+    core.jump_delay = ms(100);
+    core.watchdog_timeout = ms(200);
+    let cfg = DeviceConfig::default().with_twinstar(true).with_start_stage(Stage::Running).with_core(core);
+    let (emu, _runner) = Emulator::real_time(cfg);
+    let server = UsbIpServer::bind_loopback(emu.clone(), 0).map_err(|e| format!("USB/IP server: {e}"))?;
+    let target = |port: u8| -> Result<Target, String> {
+        format!("usbip:{}/{}", server.local_addr(), busid(port)).parse().map_err(|e| format!("{e}"))
+    };
+    out(format!(
+        "== failover: one TwinStar Astribank (real time, USB/IP on {}), host A on USB port 0, host B on port 1",
+        server.local_addr()
+    ));
+    let dir = opts.firmware.as_ref().map_err(Clone::clone)?;
+    let fw = read_firmware_dir(dir).map_err(|e| format!("firmware folder {}: {e}", dir.display()))?;
+    let controller = TwsConfig::default().with_health(ms(100), ms(200), 3).with_anti_flap(
+        Duration::ZERO,
+        3,
+        Duration::from_secs(600),
+    );
+    let options = TwinStarOptions::new(fw).with_controller(controller);
+    // One wall clock for both hosts, so their timelines share an epoch.
+    let clock = Arc::new(SystemClock::new());
+    let drv_a = Arc::new(Driver::new(clock.clone(), DriverOptions::default()));
+    let drv_b = Arc::new(Driver::new(clock.clone(), DriverOptions::default()));
+    let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+    let healthy_a = Arc::new(AtomicBool::new(true));
+    let h = healthy_a.clone();
+    let host_a = TwinStarHost::start(
+        drv_a.clone(),
+        vec![target(0)?],
+        Role::Master,
+        move || h.load(Ordering::SeqCst),
+        options.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let host_b = TwinStarHost::start(drv_b.clone(), vec![target(1)?], Role::Backup, || true, options)
+        .map_err(|e| e.to_string())?;
+    let mut checks = Vec::new();
+    let wait = StdDuration::from_secs(10);
+    let tws =
+        |rx: &xpp::driver::Receiver<DriverEvent>, want: &dyn Fn(&TwsEvent) -> bool| -> Option<TwsEvent> {
+            let end = std::time::Instant::now() + wait;
+            while let Ok(e) = rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now())) {
+                if let DriverEvent::TwinStar(t) = e
+                    && want(&t)
+                {
+                    return Some(t);
+                }
+            }
+            None
+        };
+    let armed = tws(&rx_a, &|t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })).is_some();
+    let device_a = host_a.status().devices[0];
+    out(format!("  host A: master of the device, watchdog armed: {}", verdict(armed)));
+    checks.push(Check { name: "host A took the device and armed its watchdog".into(), pass: armed });
+    let Some(device_a) = device_a else { return Ok(checks) };
+
+    // The call on host A: phone 1 off hook, the PBX seizes FXO 1 and bridges, the far party
+    // answers.
+    let line_is = |want: CallState, within: StdDuration| {
+        let end = std::time::Instant::now() + within;
+        while pstn(&emu, |l, _| l.state()) != want && std::time::Instant::now() < end {
+            std::thread::sleep(StdDuration::from_millis(5));
+        }
+        pstn(&emu, |l, _| l.state()) == want
+    };
+    // The FXO port can seize the line once its line voltage has been read (battery present,
+    // polled every 500 ms): the PBX waits for that, then seizes until the line gives dial tone.
+    std::thread::sleep(StdDuration::from_millis(1100));
+    let mut seized = false;
+    for _ in 0..30 {
+        let _ = drv_a.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking);
+        if line_is(CallState::DialTone, StdDuration::from_millis(100)) {
+            seized = true;
+            break;
+        }
+    }
+    phone(&emu, |p, t| p.off_hook(t));
+    if seized {
+        pstn(&emu, |l, t| l.answer(t));
+    }
+    let up = line_is(CallState::Connected, StdDuration::from_secs(3));
+    let bridge_a = Bridge::start(drv_a.clone(), device_a);
+    if !up {
+        out(format!("  host A: PSTN line 1 is {:?}", pstn(&emu, |l, _| l.state())));
+    }
+    out(format!("  host A: call up, phone on FXS 1 <-> PSTN line 1 through FXO 1: {}", verdict(up)));
+    checks.push(Check { name: "call up on host A".into(), pass: up });
+
+    // Host A's PBX hangs: its health checks fail; A hands the device over.
+    out("  host A: PBX hangs (health checks fail)".to_owned());
+    healthy_a.store(false, Ordering::SeqCst);
+    let timeline_a = tws(&rx_a, &|t| matches!(t, TwsEvent::Failover { .. }));
+    let timeline_b = tws(&rx_b, &|t| matches!(t, TwsEvent::Failover { .. }));
+    drop(bridge_a);
+    let (Some(TwsEvent::Failover { timeline: ta }), Some(TwsEvent::Failover { timeline: tb })) =
+        (timeline_a, timeline_b)
+    else {
+        checks.push(Check { name: "the device moved to host B".into(), pass: false });
+        return Ok(checks);
+    };
+    let moved = emu.with_device(|d| d.active_port()) == 1 && host_b.status().role == Role::Master;
+    checks.push(Check { name: "the device moved to host B".into(), pass: moved });
+    let Some(device_b) = host_b.status().devices[0] else { return Ok(checks) };
+    let warm = drv_b.bring_up_result(device_b).is_ok_and(|r| r.verified);
+    checks.push(Check { name: "host B took over warm (verified, no reset)".into(), pass: warm });
+
+    // Host B's PBX takes the call: it seizes FXO 1 (the port is still off hook on the device;
+    // B's line model accepts the command once it has read the line voltage, within about a
+    // second) and the bridge resumes on B.
+    std::thread::sleep(StdDuration::from_millis(1100));
+    let _ = drv_b.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking);
+    let bridge_b = Bridge::start(drv_b.clone(), device_b);
+    let still_up = pstn(&emu, |l, _| l.state()) == CallState::Connected;
+    checks.push(Check { name: "the PSTN call stayed connected".into(), pass: still_up });
+    let tone = |from_phone: bool| {
+        if from_phone {
+            pstn(&emu, |l, _| l.take_heard());
+            phone(&emu, |p, _| p.play(Source::tone_1k()));
+        } else {
+            phone(&emu, |p, _| p.take_heard());
+            pstn(&emu, |l, _| l.play(Source::Tone { freq_hz: 2000, amplitude: 16000 }));
+        }
+        std::thread::sleep(StdDuration::from_millis(TONE_MS));
+        let heard =
+            if from_phone { pstn(&emu, |l, _| l.take_heard()) } else { phone(&emu, |p, _| p.take_heard()) };
+        phone(&emu, |p, _| p.play(Source::Silence));
+        pstn(&emu, |l, _| l.play(Source::Silence));
+        let tail = heard[heard.len().saturating_sub(2000)..].to_vec();
+        (has_tone(&tail, if from_phone { 1000.0 } else { 2000.0 }), level_db(&tail))
+    };
+    let (up_ok, up_db) = tone(true);
+    out(format!("  host B: audio phone -> PSTN (1 kHz, {up_db:.1} dB): {}", verdict(up_ok)));
+    checks.push(Check { name: "after failover: audio phone -> PSTN (1 kHz)".into(), pass: up_ok });
+    let (down_ok, down_db) = tone(false);
+    out(format!("  host B: audio PSTN -> phone (2 kHz, {down_db:.1} dB): {}", verdict(down_ok)));
+    checks.push(Check { name: "after failover: audio PSTN -> phone (2 kHz)".into(), pass: down_ok });
+    drop(bridge_b);
+
+    out("  timeline, host A:".to_owned());
+    for l in ta.to_string().lines() {
+        out(format!("    {l}"));
+    }
+    out("  timeline, host B:".to_owned());
+    for l in tb.to_string().lines() {
+        out(format!("    {l}"));
+    }
+    let start = ta.phases().first().map(|p| p.start);
+    let end = tb.phases().last().map(|p| p.start + p.duration);
+    if let (Some(s), Some(e)) = (start, end) {
+        let total = e.saturating_duration_since(s);
+        out(format!(
+            "  total: {:.1} ms from the first failed check to the first audio frame on host B",
+            total.total_micros() as f64 / 1000.0
+        ));
+    }
+    host_b.stop(StdDuration::from_secs(5));
+    host_a.stop(StdDuration::from_secs(5));
+    for d in [drv_a, drv_b] {
+        if let Ok(d) = Arc::try_unwrap(d) {
+            d.close();
+        }
+    }
+    server.shutdown();
+    out("== both hosts stopped (watchdogs disarmed first: no jump)".to_owned());
+    Ok(checks)
+}
+
+/// A PBX bridge on one driver: FXS 1 <-> FXO 1, chunk by chunk every tick, on its own thread
+/// until dropped.
+struct Bridge {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Bridge {
+    fn start(drv: Arc<Driver>, id: DeviceId) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut a, mut b) = ([0u8; 8], [0u8; 8]);
+            while !s.load(Ordering::SeqCst) && drv.wait_tick(id, StdDuration::from_secs(1)).is_ok() {
+                if drv.read_chunk(FXS1, &mut a).is_ok() && drv.read_chunk(FXO1, &mut b).is_ok() {
+                    let _ = drv.write_chunk(FXO1, &a);
+                    let _ = drv.write_chunk(FXS1, &b);
+                }
+            }
+        });
+        Self { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 const fn verdict(pass: bool) -> &'static str {

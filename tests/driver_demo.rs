@@ -14,14 +14,20 @@ fn run(stage: Stage) -> Vec<String> {
     for l in &lines {
         println!("{l}");
     }
-    assert_eq!(checks.len(), 6, "{checks:?}");
+    assert_eq!(checks.len(), 13, "{checks:?}");
     assert!(checks.iter().all(|c| c.pass), "{checks:?}");
     lines
 }
 
-/// The call's lines without the bring-up (their timestamps are relative to the call start).
+/// The call's lines without the bring-up (their timestamps are relative to the call start)
+/// and without the failover part (real time, never the same twice).
 fn call_lines(lines: &[String]) -> Vec<String> {
-    lines.iter().skip_while(|l| !l.starts_with("== call")).cloned().collect()
+    lines
+        .iter()
+        .skip_while(|l| !l.starts_with("== call"))
+        .take_while(|l| !l.starts_with("== failover"))
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -45,6 +51,27 @@ fn demo_call_from_cold_passes_every_check() {
     for w in want {
         let i = call[at..].iter().position(|l| l.contains(w)).unwrap_or_else(|| panic!("{w:?} in order"));
         at += i + 1;
+    }
+}
+
+#[test]
+fn demo_failover_keeps_the_call_and_prints_its_timelines() {
+    let lines = run(Stage::Running);
+    let failover: Vec<&String> = lines.iter().skip_while(|l| !l.starts_with("== failover")).collect();
+    for w in [
+        "host A: call up",
+        "host A: PBX hangs",
+        "host B: audio phone -> PSTN (1 kHz",
+        "host B: audio PSTN -> phone (2 kHz",
+        "timeline, host A:",
+        "detect",
+        "hand-over",
+        "timeline, host B:",
+        "take-over",
+        "first-audio",
+        "total:",
+    ] {
+        assert!(failover.iter().any(|l| l.contains(w)), "{w:?} in {failover:#?}");
     }
 }
 
