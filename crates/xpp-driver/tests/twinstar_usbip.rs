@@ -152,9 +152,14 @@ fn a_stopped_data_stream_fires_the_watchdog_and_the_backup_takes_over() {
 
         // A's run loop stops behind the controller's back: no more data on port 0.
         drv_a.close_device(device_a).unwrap();
+        let closed_at = std::time::Instant::now();
         let seen_b = until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        let audio_after = closed_at.elapsed();
         assert!(seen_b.iter().any(|e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Master })));
         assert_eq!(emu.with_device(|d| d.active_port()), 1, "the watchdog jumped");
+        if let Some(DriverEvent::TwinStar(TwsEvent::Failover { timeline })) = seen_b.last() {
+            eprintln!("data stream stopped -> first audio on B: {audio_after:?}\nhost B:\n{timeline}");
+        }
         until(&rx_a, |e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Backup }));
         assert_eq!(host_a.status().role, Role::Backup);
 
