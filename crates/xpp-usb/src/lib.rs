@@ -41,6 +41,7 @@ mod clock;
 pub mod discovery;
 mod error;
 mod info;
+mod mgmt_call;
 pub mod middleware;
 #[cfg(all(test, any(feature = "nusb", feature = "rusb")))]
 mod tests_hw;
@@ -55,6 +56,7 @@ pub use backend::usbip::UsbIpTransport;
 pub use clock::{Clock, StepClock, SystemClock};
 pub use error::Error;
 pub use info::{DeviceInfo, Direction, EndpointInfo, InterfaceInfo, Speed, TransferType, endpoint_direction};
+pub use mgmt_call::{MgmtCallError, mgmt_request};
 pub use transport::{Completion, ControlSetup, TransferError, Transport};
 
 /// Endpoint addresses of the Astribank (docs/reference/mpp-twinstar-firmware.md §1.3, docs/reference/xpp-protocol.md §2.2).

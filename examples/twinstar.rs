@@ -1,0 +1,267 @@
+//! `twinstar`: dahdi-tools' `twinstar` verbs for Astribanks that no driver holds.
+//!
+//! ```text
+//! cargo run --example twinstar -- [--usbip ADDR | --emulator] [--json] VERB [DEVICE...]
+//! ```
+//!
+//! VERB is `status`, `ports`, `jump`, `enable-wd` or `disable-wd`
+//! (docs/reference/mpp-twinstar-firmware.md §4.5). DEVICE is a bus path, `BBB/DDD`,
+//! `serial:LABEL` or `usbip:HOST:PORT/BUSID`; without one, every MPP-capable Astribank
+//! (1161, 1162) on this machine's USB buses, or with `--usbip ADDR` every one that server
+//! exports, or with `--emulator` an in-process emulated TwinStar device.
+//!
+//! `status` prints the dahdi-tools header and one row per device (columns 15, 10, 15, 10, 10
+//! wide: `DEVICE PORT WATCHDOG POWER0 POWER1`, `on`/`off`, `yes`/`no`); `ports` one active
+//! port per line; `jump` moves each device to its other port, and refuses (sending nothing)
+//! when that port has no power; `enable-wd`/`disable-wd` arm or disarm the watchdog. `--json`
+//! prints one JSON object per device instead. Exit status: 0 done, 1 a device failed (each
+//! failure on stderr), 2 bad arguments (nothing sent).
+//!
+//! A device a running driver holds answers through that driver's MPP lane, not here.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use xpp::Target;
+use xpp::emu::config::Stage;
+use xpp::emu::{DeviceConfig, Emulator};
+use xpp::proto::mgmt::{OwnedReply, Request, Session, TwsPower};
+use xpp::usb::discovery::Family;
+use xpp::usb::{Transport, mgmt_request};
+
+/// dahdi-tools' `twinstar`: TwinStar status and control of idle Astribanks.
+#[derive(Parser, Debug)]
+#[command(name = "twinstar")]
+struct Args {
+    /// status | ports | jump | enable-wd | disable-wd
+    verb: String,
+    /// Devices (bus path, BBB/DDD, serial:LABEL, usbip:HOST:PORT/BUSID); default: all.
+    devices: Vec<String>,
+    /// Every Astribank this USB/IP server exports (host:port).
+    #[arg(long, value_name = "ADDR", conflicts_with = "emulator")]
+    usbip: Option<String>,
+    /// An in-process emulated TwinStar Astribank.
+    #[arg(long)]
+    emulator: bool,
+    /// One JSON object per device.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How long one management transfer may take (the reference tool's 2 s, §2.5).
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Status,
+    Ports,
+    Jump,
+    Watchdog(bool),
+}
+
+/// One device to act on: its name in the output and how to open it.
+enum Dev {
+    Target(Target),
+    Emulated(Emulator),
+}
+
+impl Dev {
+    fn name(&self) -> String {
+        match self {
+            Self::Target(t) => t.to_string(),
+            Self::Emulated(_) => "emulator:0".to_owned(),
+        }
+    }
+
+    fn open(&self) -> Result<Box<dyn Transport>, String> {
+        match self {
+            Self::Target(t) => t.open().map_err(|e| e.to_string()),
+            Self::Emulated(e) => e
+                .transport(e.with_device(|d| d.active_port()))
+                .map(|t| Box::new(t) as Box<dyn Transport>)
+                .ok_or_else(|| "the emulated device is not enumerated".to_owned()),
+        }
+    }
+}
+
+/// What one device said.
+struct Tws {
+    port: u8,
+    watchdog: bool,
+    power: TwsPower,
+}
+
+fn ask(t: &mut dyn Transport, s: &mut Session, request: Request<'_>) -> Result<OwnedReply, String> {
+    match mgmt_request(t, s, request, TIMEOUT) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(format!("{}: no reply", request.op())),
+        Err(e) => Err(format!("{}: {e}", request.op())),
+    }
+}
+
+fn query(t: &mut dyn Transport, s: &mut Session) -> Result<Tws, String> {
+    let port = match ask(t, s, Request::TwsPortGet)? {
+        OwnedReply::TwsPortGetReply { port } => port,
+        other => return Err(format!("TWS_PORT_GET answered {other:?}")),
+    };
+    let watchdog = match ask(t, s, Request::TwsWdModeGet)? {
+        // §4.2: 1 = on-guard, anything else off-guard.
+        OwnedReply::TwsWdModeGetReply { wd_active } => wd_active == 1,
+        other => return Err(format!("TWS_WD_MODE_GET answered {other:?}")),
+    };
+    let power = match ask(t, s, Request::TwsPwrGet)? {
+        OwnedReply::TwsPwrGetReply(p) => p,
+        other => return Err(format!("TWS_PWR_GET answered {other:?}")),
+    };
+    Ok(Tws { port, watchdog, power })
+}
+
+/// Acts on one device; the line to print (text or JSON), or why it failed.
+fn act(dev: &Dev, verb: Verb, json: bool) -> Result<Option<String>, String> {
+    let mut t = dev.open()?;
+    let mut s = Session::new();
+    let tws = query(t.as_mut(), &mut s)?;
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let name = dev.name();
+    let line = match verb {
+        Verb::Status if json => serde_json::json!({
+            "device": name,
+            "port": tws.port,
+            "watchdog": if tws.watchdog { "on" } else { "off" },
+            "power0": tws.power.has_power(0),
+            "power1": tws.power.has_power(1),
+        })
+        .to_string(),
+        Verb::Status => format!(
+            "{name:<15} {:<10} {:<15} {:<10} {:<10}",
+            tws.port,
+            if tws.watchdog { "on" } else { "off" },
+            yes(tws.power.has_power(0)),
+            yes(tws.power.has_power(1))
+        ),
+        Verb::Ports if json => serde_json::json!({ "device": name, "port": tws.port }).to_string(),
+        Verb::Ports => tws.port.to_string(),
+        Verb::Jump => {
+            let other = if tws.port == 1 { 0 } else { 1 };
+            if !tws.power.has_power(other) {
+                return Err(format!("no power on USB-{other}: not jumping"));
+            }
+            mgmt_request(t.as_mut(), &mut s, Request::TwsPortSet { port: other }, TIMEOUT)
+                .map_err(|e| format!("TWS_PORT_SET: {e}"))?;
+            if !json {
+                return Ok(None);
+            }
+            serde_json::json!({ "device": name, "jumped_to": other }).to_string()
+        }
+        Verb::Watchdog(armed) => {
+            match ask(t.as_mut(), &mut s, Request::TwsWdModeSet { armed })? {
+                OwnedReply::Ack { .. } => {}
+                other => return Err(format!("TWS_WD_MODE_SET answered {other:?}")),
+            }
+            if !json {
+                return Ok(None);
+            }
+            serde_json::json!({ "device": name, "watchdog": if armed { "on" } else { "off" } }).to_string()
+        }
+    };
+    Ok(Some(line))
+}
+
+/// The devices the arguments name.
+fn devices(args: &Args, emulator: Option<&Emulator>) -> Result<Vec<Dev>, String> {
+    if args.emulator {
+        let emu = emulator.cloned().unwrap_or_else(|| {
+            Emulator::new(DeviceConfig::default().with_twinstar(true).with_start_stage(Stage::Running))
+        });
+        return Ok(vec![Dev::Emulated(emu)]);
+    }
+    if !args.devices.is_empty() {
+        return args
+            .devices
+            .iter()
+            .map(|d| d.parse::<Target>().map(Dev::Target).map_err(|e| format!("{d}: {e}")))
+            .collect();
+    }
+    // §4.5: only the MPP-capable products 1161 and 1162 are queried.
+    let mpp_capable = |pid: u16| matches!(pid, 0x1161 | 0x1162);
+    if let Some(addr) = &args.usbip {
+        let list = xpp::usb::usbip::list_devices(addr.as_str()).map_err(|e| format!("{addr}: {e}"))?;
+        return Ok(list
+            .iter()
+            .filter(|d| mpp_capable(d.device.id_product))
+            .map(|d| Dev::Target(Target::UsbIp { server: addr.clone(), busid: d.device.busid.clone() }))
+            .collect());
+    }
+    let list = xpp::usb::backend::nusb::list().map_err(|e| e.to_string())?;
+    Ok(list
+        .iter()
+        .filter(|a| a.model.family == Family::Modular && mpp_capable(a.product_id))
+        .filter_map(|a| a.bus_path().parse().ok().map(Dev::Target))
+        .collect())
+}
+
+/// Runs the tool; its exit status. `emulator` stands in for `--emulator`'s device (tests).
+pub(crate) fn run(
+    argv: &[&str],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    emulator: Option<&Emulator>,
+) -> u8 {
+    let args = match Args::try_parse_from(std::iter::once("twinstar").chain(argv.iter().copied())) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = write!(err, "{e}");
+            return 2;
+        }
+    };
+    let verb = match args.verb.as_str() {
+        "status" => Verb::Status,
+        "ports" => Verb::Ports,
+        "jump" => Verb::Jump,
+        "enable-wd" => Verb::Watchdog(true),
+        "disable-wd" => Verb::Watchdog(false),
+        other => {
+            let _ = writeln!(
+                err,
+                "twinstar: unknown verb {other:?} (status, ports, jump, enable-wd, disable-wd)"
+            );
+            return 2;
+        }
+    };
+    let devs = match devices(&args, emulator) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = writeln!(err, "twinstar: {e}");
+            return 2;
+        }
+    };
+    if verb == Verb::Status && !args.json {
+        let _ = writeln!(
+            out,
+            "{:<15} {:<10} {:<15} {:<10} {:<10}",
+            "DEVICE", "PORT", "WATCHDOG", "POWER0", "POWER1"
+        );
+    }
+    let mut status = 0;
+    for dev in &devs {
+        match act(dev, verb, args.json) {
+            Ok(Some(line)) => {
+                let _ = writeln!(out, "{line}");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = writeln!(err, "twinstar: {}: {e}", dev.name());
+                status = 1;
+            }
+        }
+    }
+    status
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    ExitCode::from(run(&argv, &mut std::io::stdout(), &mut std::io::stderr(), None))
+}
