@@ -17,7 +17,9 @@
 //! prints one JSON object per device instead. Exit status: 0 done, 1 a device failed (each
 //! failure on stderr), 2 bad arguments (nothing sent).
 //!
-//! A device a running driver holds answers through that driver's MPP lane, not here.
+//! A device a running driver holds is reached through that driver's control socket instead:
+//! `--socket PATH` sends the verb (also `timeline` and `watch`) and prints the driver's JSON
+//! answer (`xpp_driver::control` documents the protocol).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -48,6 +50,9 @@ struct Args {
     /// One JSON object per device.
     #[arg(long)]
     json: bool,
+    /// Ask the control socket of a running driver instead (verbs also `timeline`, `watch`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["usbip", "emulator"])]
+    socket: Option<std::path::PathBuf>,
 }
 
 /// How long one management transfer may take (the reference tool's 2 s, §2.5).
@@ -216,6 +221,9 @@ pub(crate) fn run(
             return 2;
         }
     };
+    if let Some(path) = &args.socket {
+        return via_socket(path, &args.verb, out, err);
+    }
     let verb = match args.verb.as_str() {
         "status" => Verb::Status,
         "ports" => Verb::Ports,
@@ -255,6 +263,45 @@ pub(crate) fn run(
                 let _ = writeln!(err, "twinstar: {}: {e}", dev.name());
                 status = 1;
             }
+        }
+    }
+    status
+}
+
+/// A verb through a running driver's control socket (`xpp_driver::control`): its JSON answer
+/// printed as it is; `watch` prints every event until the driver stops.
+fn via_socket(path: &std::path::Path, verb: &str, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    use std::io::{BufRead, BufReader};
+    const VERBS: [&str; 6] = ["status", "jump", "enable-wd", "disable-wd", "timeline", "watch"];
+    if !VERBS.contains(&verb) {
+        let _ = writeln!(err, "twinstar: unknown verb {verb:?} for --socket ({})", VERBS.join(", "));
+        return 2;
+    }
+    let stream = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "twinstar: {}: {e}", path.display());
+            return 1;
+        }
+    };
+    let mut reader = BufReader::new(&stream);
+    if writeln!(&stream, "{verb}").is_err() {
+        let _ = writeln!(err, "twinstar: {}: the driver closed the connection", path.display());
+        return 1;
+    }
+    let mut status = 0;
+    let mut line = String::new();
+    while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+        let failed = serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v.get("error").is_some());
+        if failed {
+            let _ = write!(err, "twinstar: {line}");
+            status = 1;
+        } else {
+            let _ = write!(out, "{line}");
+        }
+        line.clear();
+        if verb != "watch" {
+            break;
         }
     }
     status

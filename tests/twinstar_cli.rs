@@ -106,3 +106,45 @@ fn status_over_usbip_lists_every_exported_astribank() {
     assert!(lines[1].starts_with(&format!("usbip:{addr}/1-1 ")), "{out}");
     server.shutdown();
 }
+
+#[test]
+fn socket_verbs_reach_a_running_driver() {
+    use std::sync::Arc;
+    use xpp::driver::tws::Role;
+    use xpp::driver::{ControlSocket, Driver, DriverOptions, TwinStarHost, TwinStarOptions};
+
+    let cfg = DeviceConfig::default().with_twinstar(true).with_start_stage(Stage::Running);
+    let (emu, _runner) = Emulator::real_time(cfg);
+    let server = xpp::emu::usbip_server::UsbIpServer::bind_loopback(emu.clone(), 0).unwrap();
+    let target = format!("usbip:{}/1-1", server.local_addr()).parse().unwrap();
+    let fw = xpp::read_firmware_dir(&xpp::bringup::find_firmware_dir().unwrap()).unwrap();
+    let drv = Arc::new(Driver::new(xpp::SystemClock::new(), DriverOptions::default()));
+    let host = Arc::new(
+        TwinStarHost::start(drv.clone(), vec![target], Role::Master, || true, TwinStarOptions::new(fw))
+            .unwrap(),
+    );
+    let path = std::env::temp_dir().join(format!("xpp-cli-{}.sock", std::process::id()));
+    let socket = ControlSocket::bind(&path, host.clone()).unwrap();
+    let p = path.to_str().unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let (code, out, _) = run(&emu, &["--socket", p, "status"]);
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        if v["role"] == "master" || std::time::Instant::now() > end {
+            break v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status["role"], "master", "{status}");
+    let (code, out, _) = run(&emu, &["--socket", p, "disable-wd"]);
+    assert_eq!((code, out.trim()), (0, r#"{"ok":true}"#));
+    let (code, _, err) = run(&emu, &["--socket", p, "ports"]);
+    assert_eq!(code, 2, "{err}");
+    socket.shutdown();
+    let (code, _, _) = run(&emu, &["--socket", p, "status"]);
+    assert_eq!(code, 1, "no driver there any more");
+    Arc::try_unwrap(host).unwrap().stop(std::time::Duration::from_secs(5));
+    Arc::try_unwrap(drv).unwrap().close();
+    server.shutdown();
+}

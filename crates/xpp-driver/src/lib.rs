@@ -56,6 +56,8 @@
 #![warn(missing_docs)]
 
 // Modules in dependency order: each uses only those above it.
+#[cfg(unix)]
+pub mod control;
 mod driver;
 mod election;
 mod error;
@@ -69,6 +71,8 @@ mod supervisor;
 mod target;
 mod twinstar;
 
+#[cfg(unix)]
+pub use control::ControlSocket;
 /// crossbeam-channel, whose [`Receiver`] [`Driver::events`] returns (for `select!` and the
 /// error types).
 pub use crossbeam_channel as channel;

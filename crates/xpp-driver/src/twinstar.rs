@@ -127,6 +127,7 @@ pub struct TwinStarStatus {
 pub struct TwinStarHost {
     commands: mpsc::Sender<Command>,
     status: Arc<Mutex<TwinStarStatus>>,
+    watchers: Watchers,
     quit: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -151,6 +152,7 @@ impl TwinStarHost {
             stopped: false,
         }));
         let quit = Arc::new(AtomicBool::new(false));
+        let watchers = Watchers::default();
         let checker = HealthWorker::start(health)?;
         let mut host = Host {
             controller: Controller::new(options.controller),
@@ -160,16 +162,26 @@ impl TwinStarHost {
             commands: rx,
             checker,
             status: Arc::clone(&status),
+            watchers: watchers.clone(),
         };
         commands.send(Command::Start(role)).map_err(std::io::Error::other)?;
         let q = Arc::clone(&quit);
         let thread = std::thread::Builder::new().name("xpp-twinstar".into()).spawn(move || host.run(&q))?;
-        Ok(Self { commands, status, quit, thread: Some(thread) })
+        Ok(Self { commands, status, watchers, quit, thread: Some(thread) })
     }
 
     /// Hands the controller a command (a jump, the watchdog on or off, a stop).
     pub fn command(&self, command: Command) {
         let _ = self.commands.send(command);
+    }
+
+    /// A copy of every controller event from now on (the driver's event channel has one
+    /// consumer, the PBX; tools such as the control socket's `watch` subscribe here). A
+    /// receiver that is dropped is forgotten.
+    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel();
+        self.watchers.0.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+        rx
     }
 
     /// What the host knows now.
@@ -249,7 +261,12 @@ impl std::fmt::Debug for HealthWorker {
     }
 }
 
+/// The subscribers of [`TwinStarHost::subscribe`].
+#[derive(Debug, Clone, Default)]
+struct Watchers(Arc<Mutex<Vec<mpsc::Sender<Event>>>>);
+
 struct Host {
+    watchers: Watchers,
     controller: Controller,
     slots: Vec<Slot>,
     driver: Arc<Driver>,
@@ -439,6 +456,11 @@ impl Host {
             if let Event::Failover { timeline } = &e {
                 failover = Some(timeline.clone());
             }
+            self.watchers
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|w| w.send(e.clone()).is_ok());
             self.driver.send_event(DriverEvent::TwinStar(e));
         }
         let mut st = self.status.lock().unwrap_or_else(PoisonError::into_inner);
