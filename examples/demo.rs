@@ -435,9 +435,8 @@ fn failover(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, S
         }
         pstn(&emu, |l, _| l.state()) == want
     };
-    // The FXO port can seize the line once its line voltage has been read (battery present,
-    // polled every 500 ms): the PBX waits for that, then seizes until the line gives dial tone.
-    std::thread::sleep(StdDuration::from_millis(1100));
+    // The FXO port can seize the line once its line voltage has been read (battery present):
+    // until then the driver refuses the seize, and the PBX tries again.
     let mut seized = false;
     for _ in 0..30 {
         let _ = drv_a.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking);
@@ -477,10 +476,18 @@ fn failover(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, S
     checks.push(Check { name: "host B took over warm (verified, no reset)".into(), pass: warm });
 
     // Host B's PBX takes the call: it seizes FXO 1 (the port is still off hook on the device;
-    // B's line model accepts the command once it has read the line voltage, within about a
-    // second) and the bridge resumes on B.
-    std::thread::sleep(StdDuration::from_millis(1100));
-    let _ = drv_b.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking);
+    // B's line model accepts the command once it has read the line voltage, a few ms after the
+    // take-over) and the bridge resumes on B.
+    let seize_from = std::time::Instant::now();
+    while drv_b.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking).is_err()
+        && seize_from.elapsed() < StdDuration::from_secs(3)
+    {
+        std::thread::sleep(StdDuration::from_millis(2));
+    }
+    out(format!(
+        "  host B: PBX seized FXO 1 again after {:.1} ms",
+        seize_from.elapsed().as_secs_f64() * 1000.0
+    ));
     let bridge_b = Bridge::start(drv_b.clone(), device_b);
     let still_up = pstn(&emu, |l, _| l.state()) == CallState::Connected;
     checks.push(Check { name: "the PSTN call stayed connected".into(), pass: still_up });

@@ -383,3 +383,36 @@ fn management_requests_beside_the_data_stream() {
         drv.close();
     });
 }
+
+/// An FXO seize before the port has read its line voltage is refused (the reference refuses
+/// off-hook until battery is detected) and reported to the PBX; the channel stays on hook, so
+/// a later seize goes through and the exchange gives dial tone.
+#[test]
+fn an_fxo_seize_before_battery_is_refused_and_can_be_retried() {
+    within(60, || {
+        let (emu, drv, _id, rx) = start(EmuStage::Running, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        let line = || emu.with_device(|d| d.data_mut().pstn_mut(1, 0).expect("PSTN line").state());
+        // Right after the attach the port's first line-voltage read has not come back.
+        let first = drv.set_hook(FXO1, HookCmd::OffHook, HookMode::NonBlocking);
+        assert!(
+            matches!(first, Err(DriverError::Span(xpp_span::Error::Chan(ChanError::Refused(FXO1))))),
+            "{first:?}"
+        );
+        // Once the line voltage is known the same command seizes the line.
+        let mut tries = 0;
+        while drv.set_hook(FXO1, HookCmd::OffHook, HookMode::NonBlocking).is_err() {
+            tries += 1;
+            assert!(tries < 1000, "battery never detected");
+            std::thread::sleep(StdDuration::from_millis(2));
+        }
+        // The driver's loop moves the virtual clock while it waits for the device.
+        let mut waited = 0;
+        while line() != xpp_emu::data::CallState::DialTone {
+            waited += 1;
+            assert!(waited < 1000, "no dial tone: {:?}", line());
+            std::thread::sleep(StdDuration::from_millis(2));
+        }
+        drv.close();
+    });
+}

@@ -93,15 +93,19 @@ pub enum ChanError {
     /// Not a law DAHDI knows (SETLAW takes 0, 1 or 2).
     #[error("no such law {0}")]
     BadLaw(u32),
+    /// The line refused a hook command (an FXO port without detected battery).
+    #[error("channel {0}: the line refused the hook command")]
+    Refused(u32),
 }
 
 impl ChanError {
     /// The errno DAHDI returns.
     pub const fn errno(self) -> i32 {
         match self {
-            Self::NoSuchChannel(_) => 6,           // ENXIO
-            Self::Removed => 19,                   // ENODEV
-            Self::NoAudio | Self::BadLaw(_) => 22, // EINVAL
+            Self::NoSuchChannel(_) => 6, // ENXIO
+            Self::Removed => 19,         // ENODEV
+            // Decision: EINVAL for a refused hook command, as for the other refusals.
+            Self::NoAudio | Self::BadLaw(_) | Self::Refused(_) => 22, // EINVAL
         }
     }
 }
@@ -546,8 +550,17 @@ impl XbusCore {
         mode: HookMode,
     ) -> Result<HookOutcome, crate::Error> {
         let ci = self.running_index(channo)?;
+        let before = self.chans[ci].chan.clone();
+        let refusals = self.stats.line_refusals;
         let r = self.chans[ci].chan.set_hook(now, cmd, mode)?;
         self.service(ci, now, false);
+        if self.stats.line_refusals > refusals {
+            // The line refused the command (an FXO seize before battery was detected,
+            // docs/reference/xpp-protocol.md §9.2): the channel stays as it was and the PBX is
+            // told, as the reference driver's hook call fails; a later try can succeed.
+            self.chans[ci].chan = before;
+            return Err(ChanError::Refused(channo).into());
+        }
         Ok(r)
     }
 
