@@ -302,3 +302,11 @@ fn repeats_keep_their_index_in_the_list() {
     assert_eq!(c.channels[&3].dacs_dest, Some(12));
     assert_eq!((c.channels[&6].sig, c.channels[&6].master), (Sig::Slave, Some(5)));
 }
+
+/// A device or pipe has no size in its metadata: the read itself stops past the cap.
+#[cfg(target_os = "linux")]
+#[test]
+fn parse_file_refuses_endless_input() {
+    let errs = parse_file(std::path::Path::new("/dev/zero")).expect_err("endless");
+    assert_eq!(errs.to_string(), format!("/dev/zero:0:0: file too large (more than {MAX_INPUT_LEN} bytes)"));
+}
