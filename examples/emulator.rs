@@ -80,7 +80,10 @@ fn main() -> ExitCode {
     let events = match &args.script {
         None => Vec::new(),
         Some(path) => {
-            let parsed = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|text| {
+            // At most script::MAX_SCRIPT_LEN + 1 bytes are read (the file may be a pipe).
+            let text = std::fs::File::open(path).and_then(script::read_text);
+            // An IO error reads `path: reason`, a script error `path:line:column: reason`.
+            let parsed = text.map_err(|e| format!(" {e}")).and_then(|text| {
                 script::parse(&text).map_err(|e| format!("{}:{}: {}", e.line, e.column, e.reason))
             });
             match parsed {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use xpp::proto::firmware::{HexFile, Summary};
+use xpp::proto::firmware::{self, HexFile, Summary};
 
 /// Show what an Astribank firmware (Intel-HEX) file holds.
 #[derive(Parser)]
@@ -27,7 +27,10 @@ struct Args {
 }
 
 fn run(args: &Args) -> Result<String, String> {
-    let bytes = std::fs::read(&args.file).map_err(|e| e.to_string())?;
+    // At most one byte past the cap is read: the file may be a device or a pipe.
+    let bytes = std::fs::File::open(&args.file)
+        .and_then(|f| xpp::proto::input::read_capped(f, firmware::MAX_HEX_FILE_LEN))
+        .map_err(|e| e.to_string())?;
     let hex = HexFile::parse(&bytes).map_err(|e| e.to_string())?;
     let summary = Summary::new(&args.file.to_string_lossy(), &hex).map_err(|e| e.to_string())?;
     if args.json {
@@ -48,5 +51,18 @@ fn main() -> ExitCode {
             eprintln!("fwinfo: {}: {e}", args.file.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fwinfo /dev/zero` reads one byte past the cap and refuses (it used to read forever).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn endless_file_is_refused() {
+        let args = Args { file: "/dev/zero".into(), json: false };
+        assert_eq!(run(&args), Err(format!("more than {} bytes", firmware::MAX_HEX_FILE_LEN)));
     }
 }

@@ -10,8 +10,8 @@
 //! per packet, `@offset  OPCODE unit/subunit fields`. `--mgmt`: the transfer is one management
 //! (xtalk/MPP) packet. `--json`: one JSON object per packet instead. Invalid input prints
 //! `xpp-dump: <where>: <reason>` on stderr (after the packets that did decode) and exits 1.
+//! Standard input is read up to [`MAX_INPUT_TEXT`] bytes: past that it could only be refused.
 
-use std::io::Read;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -30,6 +30,23 @@ struct Args {
     json: bool,
     /// Hex bytes; read from standard input when absent.
     hex: Vec<String>,
+}
+
+/// Most bytes of hex text read from standard input (64 KiB).
+// Decision: a transfer is at most 512 bytes (wire::MAX_TRANSFER, mgmt::MAX_PACKET_LEN), 1024
+// digits; 64 KiB leaves 127 characters of separators and `0x` per byte, so text past it can
+// only be refused: reading stops there instead of buffering all of it.
+const MAX_INPUT_TEXT: usize = 64 << 10;
+
+/// Reads the hex text of standard input (or any reader), at most [`MAX_INPUT_TEXT`] bytes.
+fn read_input(reader: impl std::io::Read) -> Result<String, String> {
+    let bytes = xpp::proto::input::read_capped(reader, MAX_INPUT_TEXT).map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => {
+            format!("stdin: {e} of hex text (a transfer is at most {} bytes)", wire::MAX_TRANSFER)
+        }
+        _ => format!("stdin: {e}"),
+    })?;
+    String::from_utf8(bytes).map_err(|e| format!("stdin: not UTF-8 at byte {}", e.utf8_error().valid_up_to()))
 }
 
 /// Parses hex text into bytes; the error names the character position.
@@ -84,13 +101,7 @@ fn dump_mgmt(bytes: &[u8], json: bool) -> Result<(), String> {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let text = if args.hex.is_empty() {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("stdin: {e}"))?;
-        s
-    } else {
-        args.hex.join(" ")
-    };
+    let text = if args.hex.is_empty() { read_input(std::io::stdin().lock())? } else { args.hex.join(" ") };
     let bytes = parse_hex(&text).map_err(|e| format!("input: {e}"))?;
     if args.mgmt { dump_mgmt(&bytes, args.json) } else { dump_data(&bytes, args.json) }
 }
@@ -131,5 +142,16 @@ mod tests {
         assert!(dump_mgmt(&parse_hex("06 00 01 00 80 00").unwrap(), true).is_ok());
         assert!(dump_mgmt(&parse_hex("05 00 01 00 11").unwrap(), false).is_ok());
         assert!(dump_mgmt(&parse_hex("05 00 01 00").unwrap(), false).is_err());
+    }
+
+    /// Endless input (`< /dev/zero`, a pipe) is refused once past MAX_INPUT_TEXT.
+    #[test]
+    fn input_is_read_to_a_cap() {
+        assert_eq!(
+            read_input(std::io::repeat(b'0')),
+            Err("stdin: more than 65536 bytes of hex text (a transfer is at most 512 bytes)".into())
+        );
+        assert_eq!(read_input(&[b' '; MAX_INPUT_TEXT][..]).map(|s| s.len()), Ok(MAX_INPUT_TEXT));
+        assert_eq!(read_input(&b"0A \xff"[..]), Err("stdin: not UTF-8 at byte 3".into()));
     }
 }

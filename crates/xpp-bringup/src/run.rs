@@ -334,7 +334,17 @@ impl<T: Transport, C: Clock + ?Sized, E: FnMut(&Event)> Driver<'_, T, C, E> {
 /// Reads a firmware folder (`/usr/share/dahdi` by default in the reference): every `*.hex`
 /// file, parsed (a file that does not parse is kept as its error), and the echo-canceller image
 /// `OCT6104E-256D.ima` if present. Other files are ignored.
+///
+/// Each file is read through a cap ([`xpp_proto::firmware::MAX_HEX_FILE_LEN`],
+/// [`xpp_proto::firmware::echo::MAX_IMAGE_LEN`]): a larger one is an
+/// [`std::io::ErrorKind::FileTooLarge`] error naming the file and the cap.
 pub fn read_firmware_dir(dir: &Path) -> std::io::Result<FirmwareSet> {
+    use xpp_proto::firmware::{MAX_HEX_FILE_LEN, echo::MAX_IMAGE_LEN};
+    let read = |path: &Path, cap| {
+        std::fs::File::open(path)
+            .and_then(|f| xpp_proto::input::read_capped(f, cap))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    };
     let mut fw = FirmwareSet::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -344,9 +354,9 @@ pub fn read_firmware_dir(dir: &Path) -> std::io::Result<FirmwareSet> {
             continue;
         }
         if name.to_ascii_lowercase().ends_with(".hex") {
-            fw.insert_hex(&name, &std::fs::read(&path)?);
+            fw.insert_hex(&name, &read(&path, MAX_HEX_FILE_LEN)?);
         } else if name.eq_ignore_ascii_case(super::ECHO_IMAGE) {
-            fw.set_echo_image(std::fs::read(&path)?);
+            fw.set_echo_image(read(&path, MAX_IMAGE_LEN)?);
         }
     }
     Ok(fw)

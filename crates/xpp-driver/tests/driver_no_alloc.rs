@@ -150,7 +150,13 @@ fn main() {
             d.data_mut().phone_mut(0, port).unwrap().off_hook(now);
         }
     });
-    let _ = drv.set_hook(16, xpp_span::HookCmd::OffHook, HookMode::Blocking).unwrap();
+    // The FXO seize is refused until the port has read its line voltage: retried.
+    let mut tries = 0;
+    while drv.set_hook(16, xpp_span::HookCmd::OffHook, HookMode::Blocking).is_err() {
+        tries += 1;
+        assert!(tries < 1000, "the FXO port never saw battery");
+        std::thread::sleep(StdDuration::from_millis(2));
+    }
     // Warm up 3 s of device time (every periodic poll runs a few times), then 2 s measured.
     {
         let now = emu.now();

@@ -108,13 +108,21 @@ impl Eeprom {
     ///
     /// `Ok(false)` if the file does not exist (the contents stay as they are; the file is
     /// created by the first write). A file of the wrong size or that cannot be read is an
-    /// error and changes nothing.
+    /// error and changes nothing. At most one byte more than the image is read (the file may
+    /// be a pipe or a device).
     // Decision: the file is the raw EEPROM image, byte for byte (256 or 8192 bytes), so it can
     // be inspected with a hex dump and made from a real device's EEPROM_BLK_RD dump.
     pub(crate) fn load_file(&mut self, path: &std::path::Path) -> Result<bool, String> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.to_string()),
+        };
+        let bytes = match xpp_proto::input::read_capped(file, self.raw.len()) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                return Err(format!("{e}, expected {}", self.raw.len()));
+            }
             Err(e) => return Err(e.to_string()),
         };
         if bytes.len() != self.raw.len() {
@@ -216,6 +224,26 @@ impl Eeprom {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A device (no size in its metadata) is read one byte past the image and refused; a
+    /// regular file of the wrong size too; neither changes the contents.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn load_file_reads_at_most_one_byte_past_the_image() {
+        let mut e = Eeprom::new(&DeviceConfig::default());
+        let before = e.raw().to_vec();
+        let err = e.load_file(std::path::Path::new("/dev/zero")).expect_err("endless");
+        assert_eq!(err, "more than 8192 bytes, expected 8192");
+        let path = std::env::temp_dir().join(format!("xpp-emu-eeprom-{}.bin", std::process::id()));
+        std::fs::write(&path, [0u8; 100]).expect("write");
+        assert_eq!(e.load_file(&path), Err("100 bytes, expected 8192".into()));
+        assert_eq!(e.raw(), &before[..]);
+        std::fs::write(&path, [0x5Au8; 8192]).expect("write");
+        assert_eq!(e.load_file(&path), Ok(true));
+        assert_eq!(e.raw(), &[0x5A; 8192][..]);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(e.load_file(&path), Ok(false));
+    }
 
     #[test]
     fn default_layout() {

@@ -152,6 +152,21 @@ pub struct ScriptError {
 /// Longest scenario line accepted (bytes); longer input is refused rather than buffered.
 pub const MAX_LINE_LEN: usize = 1024;
 
+/// Largest scenario file read (1 MiB), by [`read_text`].
+pub const MAX_SCRIPT_LEN: usize = 1 << 20;
+
+/// Reads a scenario's text from `reader` (a file, a pipe): at most [`MAX_SCRIPT_LEN`] + 1
+/// bytes are read; more is an [`std::io::ErrorKind::FileTooLarge`] error (`more than 1048576
+/// bytes`), text that is not UTF-8 an [`std::io::ErrorKind::InvalidData`] one. The caller
+/// names the file.
+pub fn read_text(reader: impl std::io::Read) -> std::io::Result<String> {
+    let bytes = xpp_proto::input::read_capped(reader, MAX_SCRIPT_LEN)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8 at byte {at}"))
+    })
+}
+
 /// Parses a whole scenario.
 pub fn parse(text: &str) -> Result<Vec<ScriptEvent>, ScriptError> {
     let mut events = Vec::new();
@@ -421,6 +436,18 @@ mod tests {
 
     const P01: PortRef = PortRef { unit: 0, port: 1 };
     const L10: PortRef = PortRef { unit: 1, port: 0 };
+
+    /// An endless reader (a pipe, `/dev/zero`) is refused once past MAX_SCRIPT_LEN.
+    #[test]
+    fn read_text_is_capped() {
+        let err = read_text(std::io::repeat(b'#')).expect_err("endless");
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge);
+        assert_eq!(err.to_string(), format!("more than {MAX_SCRIPT_LEN} bytes"));
+        let err = read_text(&b"0ms phone 0/1 offhook\n\xff"[..]).expect_err("not UTF-8");
+        assert_eq!(err.to_string(), "not UTF-8 at byte 22");
+        let text = read_text(&b"0ms phone 0/1 offhook\n"[..]).expect("fits");
+        assert_eq!(parse(&text).map(|e| e.len()), Ok(1));
+    }
 
     #[test]
     fn parses_the_documented_example() {

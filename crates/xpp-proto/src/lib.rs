@@ -2,7 +2,8 @@
 //!
 //! This crate turns bytes into typed messages and back, for both USB interfaces of a Xorcom
 //! Astribank, and reads firmware images. It does no IO, reads no clock and starts no threads:
-//! callers hand in byte slices and [`time::Instant`]s.
+//! callers hand in byte slices and [`time::Instant`]s (the one reader, [`input::read_capped`],
+//! reads a caller's [`std::io::Read`] with a size cap and opens nothing).
 //!
 //! - [`wire`]: the XPP data interface (interface 0): packet header, deframing of one USB
 //!   transfer, every global and card opcode, PCM rounds, framing into 512-byte transfers.
@@ -13,6 +14,8 @@
 //! - [`time`]: microsecond [`time::Instant`]/[`time::Duration`] for sans-IO code.
 //! - [`timer`]: [`timer::TimerTable`], the deadlines of a sans-IO core indexed by its own timer
 //!   enum ([`timer_enum!`]).
+//! - [`input`]: [`input::read_capped`], the workspace's bounded whole-input reader for files,
+//!   pipes and standard input.
 //!
 //! Contract: every decoder accepts arbitrary bytes and returns an error naming the structure
 //! and the byte offset (or HEX line) instead of panicking; nothing allocates in proportion to
@@ -27,6 +30,7 @@ pub mod codec;
 pub mod firmware;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod input;
 pub mod mgmt;
 pub mod time;
 pub mod timer;

@@ -26,6 +26,10 @@ pub const SPI_PACKET_LEN: usize = 10;
 pub const TEST_PACKET_LEN: usize = 6;
 /// Largest batched transfer: the USB high-speed bulk packet size.
 pub const MAX_TRANSFER: usize = 512;
+/// Largest echo-canceller image file read (`OCT6104E-256D.ima`), 8 MiB.
+// Decision: the image is Octasic's proprietary firmware, well under a megabyte; 8 MiB leaves
+// room for other releases and bounds what a folder scan reads.
+pub const MAX_IMAGE_LEN: usize = 8 << 20;
 /// CPLD version meaning "test hardware instead of an echo canceller" (the loader stops, success).
 pub const CPLD_TEST_HARDWARE: u16 = 0xABCD;
 

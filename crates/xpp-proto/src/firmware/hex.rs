@@ -42,6 +42,10 @@ pub const MAX_RECORDS: usize = 64_000;
 pub const MAX_PIC_RECORDS: usize = 10_000;
 /// Most data bytes one record can carry (the `LL` field is one byte).
 pub const MAX_RECORD_DATA: usize = 255;
+/// Largest firmware HEX file read (32 MiB), for readers of files ([`crate::input::read_capped`]).
+// Decision: [`MAX_RECORDS`] records of the longest kind (`:` + 2 x 260 digits + CRLF, 523
+// bytes) are 33.5 MB, just under 32 MiB; the shipped images are at most 284 KB.
+pub const MAX_HEX_FILE_LEN: usize = 32 << 20;
 
 /// Bytes of a record besides its data: LL, address (2), type, checksum.
 const RECORD_OVERHEAD: usize = 5;

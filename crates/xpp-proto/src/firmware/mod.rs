@@ -28,8 +28,8 @@ pub use fx2::{
     ControlRequest, FX2_CPUCS, FX2_FIRMWARE_LOAD, FX2_MAX_CHUNK, FX2_REQUEST_TYPE, Fx2Load, Fx2Requests,
 };
 pub use hex::{
-    HexFile, MAX_PIC_RECORDS, MAX_RECORD_DATA, MAX_RECORDS, Record, RecordCounts, RecordType, Records,
-    write_record,
+    HexFile, MAX_HEX_FILE_LEN, MAX_PIC_RECORDS, MAX_RECORD_DATA, MAX_RECORDS, Record, RecordCounts,
+    RecordType, Records, write_record,
 };
 pub use pic::{PIC_HEADER_LEN, PicFlags, PicImage, PicLoad, PicPacket, PicReply, PicStep, pic_card_type};
 pub use select::{

@@ -207,6 +207,10 @@ pub enum ConfErrorKind {
     /// The input exceeds [`MAX_INPUT_LEN`].
     #[error("file too large ({0} bytes; at most {MAX_INPUT_LEN})")]
     TooLarge(usize),
+    /// Reading stopped past [`MAX_INPUT_LEN`]: the file (a pipe, a device) held more, how much
+    /// is not known.
+    #[error("file too large (more than {MAX_INPUT_LEN} bytes)")]
+    TooLargeRead,
     /// Reading the file failed.
     #[error("cannot read: {0}")]
     Io(String),
@@ -368,15 +372,29 @@ pub fn parse_str(file: &str, text: &str) -> Result<SystemConf, ConfErrors> {
 }
 
 /// Reads and parses a file (the one IO convenience of this crate).
+///
+/// At most [`MAX_INPUT_LEN`] + 1 bytes are read, whatever the file is (a pipe or a device
+/// has no size to check beforehand): more is [`ConfErrorKind::TooLargeRead`].
 pub fn parse_file(path: &std::path::Path) -> Result<SystemConf, ConfErrors> {
     let name = path.display().to_string();
     let err =
         |kind| ConfErrors(vec![ConfError { file: name.clone(), at: Location { line: 0, column: 0 }, kind }]);
-    let meta = std::fs::metadata(path).map_err(|e| err(ConfErrorKind::Io(e.to_string())))?;
+    let io = |e: std::io::Error| err(ConfErrorKind::Io(e.to_string()));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
     if meta.len() > MAX_INPUT_LEN as u64 {
         return Err(err(ConfErrorKind::TooLarge(meta.len().min(usize::MAX as u64) as usize)));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| err(ConfErrorKind::Io(e.to_string())))?;
+    let bytes = match xpp_proto::input::read_capped(file, MAX_INPUT_LEN) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            return Err(err(ConfErrorKind::TooLargeRead));
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
+    })?;
     parse_str(&name, &text)
 }
 

@@ -4,8 +4,9 @@ use super::{
     ChannelConf, Coding, ConfError, ConfErrorKind, ConfErrors, DynamicSpanConf, Framing, Location,
     MAX_ERRORS, MAX_INPUT_LEN, RadioSetting, SpanConf, SystemConf,
 };
-use crate::dahdi::{Law, MAX_CONF_CHANNEL, MAX_SPANS, Sig};
-use std::collections::BTreeMap;
+use crate::dahdi::{Law, MAX_CHANNELS, MAX_CONF_CHANNEL, MAX_SPANS, Sig};
+use std::cell::Cell;
+use std::collections::BTreeSet;
 
 type Res<T> = Result<T, (usize, ConfErrorKind)>;
 
@@ -79,7 +80,92 @@ enum Modifier {
 struct Pending {
     keyword: &'static str,
     modifier: Modifier,
-    chans: Vec<(u32, Location)>,
+    items: Vec<(Item, Location)>,
+}
+
+/// One channel-list item `first-last` (`n` is `n-n`); `byte` is where it starts in the line.
+#[derive(Clone, Copy)]
+struct Item {
+    first: u32,
+    last: u32,
+    byte: usize,
+}
+
+impl Item {
+    fn set(&self) -> ChanSet {
+        ChanSet::range(self.first, self.last)
+    }
+
+    /// Channels in the item (at least 1).
+    fn count(&self) -> u32 {
+        self.last - self.first + 1
+    }
+}
+
+const WORDS: usize = (MAX_CHANNELS as usize).div_ceil(64);
+
+/// A set of channel numbers `0..MAX_CHANNELS`, one bit each: ranges are never expanded into
+/// lists, so a file naming `1-1023` many times costs a few words per item, not a channel each.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct ChanSet([u64; WORDS]);
+
+impl ChanSet {
+    /// `first..=last` (both `< MAX_CHANNELS`).
+    fn range(first: u32, last: u32) -> Self {
+        let mut s = Self::default();
+        for (w, word) in s.0.iter_mut().enumerate() {
+            let (lo, hi) = (w as u32 * 64, w as u32 * 64 + 63);
+            if last < lo || first > hi {
+                continue;
+            }
+            let from = first.max(lo) - lo;
+            let to = last.min(hi) - lo;
+            *word = (u64::MAX >> (63 - to)) & (u64::MAX << from);
+        }
+        s
+    }
+
+    fn contains(&self, chan: u32) -> bool {
+        self.0.get(chan as usize / 64).is_some_and(|w| w & (1 << (chan % 64)) != 0)
+    }
+
+    fn insert(&mut self, chan: u32) {
+        if let Some(w) = self.0.get_mut(chan as usize / 64) {
+            *w |= 1 << (chan % 64);
+        }
+    }
+
+    fn and(mut self, other: &Self) -> Self {
+        self.0.iter_mut().zip(other.0).for_each(|(a, b)| *a &= b);
+        self
+    }
+
+    fn minus(mut self, other: &Self) -> Self {
+        self.0.iter_mut().zip(other.0).for_each(|(a, b)| *a &= !b);
+        self
+    }
+
+    fn union(&mut self, other: &Self) {
+        self.0.iter_mut().zip(other.0).for_each(|(a, b)| *a |= b);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    /// The channels, ascending.
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    w as u32 * 64 + b
+                })
+            })
+        })
+    }
 }
 
 /// A cursor over one value, reporting byte offsets within the line.
@@ -152,8 +238,9 @@ impl<'a> Cur<'a> {
         if w.is_empty() { Err((start, ConfErrorKind::Expected(what))) } else { Ok((start, w)) }
     }
 
-    /// `item(,item)*` with `item = n | n-m`, 1..=1023; returns (channel, offset of its item).
-    fn chan_list(&mut self) -> Res<Vec<(u32, usize)>> {
+    /// `item(,item)*` with `item = n | n-m`, 1..=1023; the items as written (one per item,
+    /// so the list is bounded by the line's length).
+    fn chan_list(&mut self) -> Res<Vec<Item>> {
         let mut out = Vec::new();
         loop {
             self.skip_ws();
@@ -163,7 +250,7 @@ impl<'a> Cur<'a> {
             if b < a {
                 return Err((at, ConfErrorKind::BackwardsRange { start: a, end: b }));
             }
-            out.extend((a..=b).map(|c| (c, at)));
+            out.push(Item { first: a, last: b, byte: at });
             if !self.eat(',') {
                 return Ok(out);
             }
@@ -171,26 +258,67 @@ impl<'a> Cur<'a> {
     }
 }
 
-fn column(line: &str, byte: usize) -> u32 {
-    let byte = byte.min(line.len());
-    // Count characters up to the byte offset (offsets always sit on char boundaries).
-    line.get(..byte).map_or(byte, |p| p.chars().count()) as u32 + 1
+/// Byte offsets of one line to 1-based character columns, counted incrementally: asking for
+/// offsets in increasing order costs one pass over the line in all (a long line with many
+/// errors or modifier items must not be recounted from its start each time).
+struct Columns<'a> {
+    line: &'a str,
+    /// The last offset asked for and its column.
+    last: Cell<(usize, u32)>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(line: &'a str) -> Self {
+        Self { line, last: Cell::new((0, 1)) }
+    }
+
+    fn column(&self, byte: usize) -> u32 {
+        let byte = byte.min(self.line.len());
+        let (mut from, mut col) = self.last.get();
+        if byte < from {
+            (from, col) = (0, 1);
+        }
+        // Count characters up to the byte offset (offsets always sit on char boundaries).
+        match self.line.get(from..byte) {
+            Some(p) => {
+                let col = col + p.chars().count() as u32;
+                self.last.set((byte, col));
+                col
+            }
+            None => byte as u32 + 1,
+        }
+    }
+
+    fn at(&self, line: u32, byte: usize) -> Location {
+        Location { line, column: self.column(byte) }
+    }
 }
 
 struct Parser<'f> {
     file: &'f str,
     conf: SystemConf,
     errors: Vec<ConfError>,
-    chan_lines: BTreeMap<u32, u32>,
+    /// Channels configured by a signalling line so far.
+    configured: ChanSet,
+    /// The line that configured each channel of `configured`.
+    chan_lines: [u32; MAX_CHANNELS as usize],
     pending: Vec<Pending>,
     default_zone_line: Option<u32>,
+    /// `conf.zones` as a set, so a file of many zones is not searched once per line.
+    zones: BTreeSet<String>,
 }
 
 impl Parser<'_> {
     fn error(&mut self, at: Location, kind: ConfErrorKind) {
-        if self.errors.len() < MAX_ERRORS {
+        if !self.full() {
             self.errors.push(ConfError { file: self.file.to_owned(), at, kind });
         }
+    }
+
+    /// Whether [`MAX_ERRORS`] are recorded: later errors are dropped, so their places are
+    /// not computed.
+    fn full(&self) -> bool {
+        self.errors.len() >= MAX_ERRORS
     }
 
     fn line(&mut self, lineno: u32, raw: &str) {
@@ -200,31 +328,40 @@ impl Parser<'_> {
         if first == text.len() {
             return;
         }
-        let loc = |byte: usize| Location { line: lineno, column: column(raw, byte) };
+        let cols = Columns::new(raw);
         if text.ends_with('\\') {
-            self.error(loc(text.len() - 1), ConfErrorKind::Continuation);
+            self.error(cols.at(lineno, text.len() - 1), ConfErrorKind::Continuation);
             return;
         }
         let Some(eq) = text.find('=') else {
-            self.error(loc(first), ConfErrorKind::MissingEquals);
+            self.error(cols.at(lineno, first), ConfErrorKind::MissingEquals);
             return;
         };
         let key = text[first..eq].trim_end().to_ascii_lowercase();
         let mut cur = Cur { s: text, pos: eq + 1 };
         if cur.at_end() {
-            self.error(loc(eq + 1), ConfErrorKind::EmptyValue);
+            self.error(cols.at(lineno, eq + 1), ConfErrorKind::EmptyValue);
             return;
         }
-        let at = loc(first);
-        if let Err((byte, kind)) = self.keyword(&key, at, &mut cur, lineno, raw) {
-            self.error(loc(byte), kind);
+        let at = cols.at(lineno, first);
+        if let Err((byte, kind)) = self.keyword(&key, at, &mut cur, lineno, &cols)
+            && !self.full()
+        {
+            self.error(cols.at(lineno, byte), kind);
         }
     }
 
-    fn keyword(&mut self, key: &str, at: Location, cur: &mut Cur<'_>, lineno: u32, raw: &str) -> Res<()> {
-        let loc = |byte: usize| Location { line: lineno, column: column(raw, byte) };
+    fn keyword(
+        &mut self,
+        key: &str,
+        at: Location,
+        cur: &mut Cur<'_>,
+        lineno: u32,
+        cols: &Columns<'_>,
+    ) -> Res<()> {
+        let raw = cols.line;
         if let Some(&(kw, sig, bundled, suffix)) = SIG_KEYWORDS.iter().find(|(k, ..)| *k == key) {
-            return self.sig_line(kw, sig, bundled, suffix, at, cur, &loc);
+            return self.sig_line(kw, sig, bundled, suffix, at, cur, cols);
         }
         match key {
             "span" => self.span_line(at, cur),
@@ -253,10 +390,10 @@ impl Parser<'_> {
                     "deflaw" => ("deflaw", Modifier::Law(Law::Default)),
                     _ => ("56k", Modifier::Hdlc56),
                 };
-                let chans = cur.chan_list()?;
+                let items = cur.chan_list()?;
                 cur.expect_end()?;
-                let chans = chans.into_iter().map(|(c, b)| (c, loc(b))).collect();
-                self.pending.push(Pending { keyword, modifier, chans });
+                let items = items.into_iter().map(|i| (i, cols.at(lineno, i.byte))).collect();
+                self.pending.push(Pending { keyword, modifier, items });
                 Ok(())
             }
             "echocanceller" => {
@@ -268,13 +405,13 @@ impl Parser<'_> {
                     ));
                 }
                 expect(cur, ',')?;
-                let chans = cur.chan_list()?;
+                let items = cur.chan_list()?;
                 cur.expect_end()?;
-                let chans = chans.into_iter().map(|(c, b)| (c, loc(b))).collect();
+                let items = items.into_iter().map(|i| (i, cols.at(lineno, i.byte))).collect();
                 self.pending.push(Pending {
                     keyword: "echocanceller",
                     modifier: Modifier::Echo(name.to_ascii_lowercase()),
-                    chans,
+                    items,
                 });
                 Ok(())
             }
@@ -295,7 +432,8 @@ impl Parser<'_> {
                     self.conf.default_zone = Some(zone.clone());
                 }
                 // Decision: defaultzone also loads its zone, so "defaultzone=us" alone works.
-                if !self.conf.zones.contains(&zone) {
+                if !self.zones.contains(&zone) {
+                    self.zones.insert(zone.clone());
                     self.conf.zones.push(zone);
                 }
                 Ok(())
@@ -318,9 +456,11 @@ impl Parser<'_> {
         suffix: Suffix,
         at: Location,
         cur: &mut Cur<'_>,
-        loc: &dyn Fn(usize) -> Location,
+        cols: &Columns<'_>,
     ) -> Res<()> {
-        let chans = cur.chan_list()?;
+        let items = cur.chan_list()?;
+        // Channels named, counting repeats (each item names at least one).
+        let named = items.iter().fold(0u32, |n, i| n.saturating_add(i.count()));
         let (mut idlebits, mut dacs_dest, mut netdev) = (None, None, None);
         match suffix {
             Suffix::None => {}
@@ -339,8 +479,7 @@ impl Parser<'_> {
                     cur.pos
                 };
                 let first = cur.number("destination channel", 1, MAX_CONF_CHANNEL)?;
-                let span = chans.len() as u32;
-                if first.saturating_add(span - 1) > MAX_CONF_CHANNEL {
+                if first.saturating_add(named - 1) > MAX_CONF_CHANNEL {
                     return Err((
                         dat,
                         ConfErrorKind::OutOfRange {
@@ -366,31 +505,45 @@ impl Parser<'_> {
             }
         }
         cur.expect_end()?;
-        let master = bundled.then(|| chans.first().map(|&(c, _)| c)).flatten();
-        for (i, &(chan, byte)) in chans.iter().enumerate() {
-            if let Some(&first_line) = self.chan_lines.get(&chan) {
-                self.error(loc(byte), ConfErrorKind::ChannelTwice { chan, first_line });
-                continue;
+        let master = bundled.then(|| items.first().map(|i| i.first)).flatten();
+        // Index in the line's list (repeats included) of the item's first channel.
+        let mut index = 0u32;
+        for item in &items {
+            let set = item.set();
+            // Repeats: an error each, in channel order, while errors are still recorded.
+            let twice = set.and(&self.configured);
+            if !twice.is_empty() && !self.full() {
+                let place = cols.at(at.line, item.byte);
+                for chan in twice.iter() {
+                    let first_line = self.chan_lines[chan as usize];
+                    self.error(place, ConfErrorKind::ChannelTwice { chan, first_line });
+                }
             }
-            self.chan_lines.insert(chan, at.line);
-            // Decision: a bundle is a whole line's list: its first channel is the master,
-            // the others are SLAVE members pointing at it.
-            let is_slave = bundled && i > 0;
-            self.conf.channels.insert(
-                chan,
-                ChannelConf {
-                    sig: if is_slave { Sig::Slave } else { sig },
-                    keyword,
-                    master: if is_slave { master } else { None },
-                    idlebits,
-                    dacs_dest: dacs_dest.map(|d| d + i as u32),
-                    netdev: netdev.clone(),
-                    law: Law::Default,
-                    echocanceller: None,
-                    hdlc56: false,
-                    at,
-                },
-            );
+            // New channels: at most MAX_CHANNELS over the whole file.
+            for chan in set.minus(&self.configured).iter() {
+                let i = index + (chan - item.first);
+                self.configured.insert(chan);
+                self.chan_lines[chan as usize] = at.line;
+                // Decision: a bundle is a whole line's list: its first channel is the master,
+                // the others are SLAVE members pointing at it.
+                let is_slave = bundled && i > 0;
+                self.conf.channels.insert(
+                    chan,
+                    ChannelConf {
+                        sig: if is_slave { Sig::Slave } else { sig },
+                        keyword,
+                        master: if is_slave { master } else { None },
+                        idlebits,
+                        dacs_dest: dacs_dest.map(|d| d + i),
+                        netdev: netdev.clone(),
+                        law: Law::Default,
+                        echocanceller: None,
+                        hdlc56: false,
+                        at,
+                    },
+                );
+            }
+            index = index.saturating_add(item.count());
         }
         Ok(())
     }
@@ -473,21 +626,68 @@ impl Parser<'_> {
     fn finish(mut self) -> Result<SystemConf, ConfErrors> {
         // Decision: modifiers may come before or after the signalling line, must name
         // configured channels, and the last one of a kind wins.
-        for p in std::mem::take(&mut self.pending) {
-            for (chan, at) in p.chans {
-                let Some(c) = self.conf.channels.get_mut(&chan) else {
-                    self.error(at, ConfErrorKind::NotConfigured { chan, keyword: p.keyword });
+        let pending = std::mem::take(&mut self.pending);
+        // Channels 56k may not name: configured, neither clear-derived nor SLAVE.
+        let mut not56k = ChanSet::default();
+        for (&chan, c) in &self.conf.channels {
+            if !c.sig.is_clear_derived() && c.sig != Sig::Slave {
+                not56k.insert(chan);
+            }
+        }
+        // Errors first, in file order (which of them fit under MAX_ERRORS depends on it).
+        for p in &pending {
+            for &(item, at) in &p.items {
+                if self.full() {
+                    break;
+                }
+                let set = item.set();
+                let mut bad = set.minus(&self.configured);
+                if matches!(p.modifier, Modifier::Hdlc56) {
+                    bad.union(&set.and(&not56k));
+                }
+                for chan in bad.iter() {
+                    let kind = if self.configured.contains(chan) {
+                        let sig = self.conf.channels.get(&chan).map_or(Sig::None, |c| c.sig);
+                        ConfErrorKind::Not56k { chan, sig }
+                    } else {
+                        ConfErrorKind::NotConfigured { chan, keyword: p.keyword }
+                    };
+                    self.error(at, kind);
+                }
+            }
+        }
+        // Then the settings: the last line of a kind naming a channel decides it, so walk the
+        // lines backwards and set each channel once per kind.
+        let (mut law_done, mut echo_done) = (ChanSet::default(), ChanSet::default());
+        let mut hdlc56 = ChanSet::default();
+        for p in pending.iter().rev() {
+            let mut named = ChanSet::default();
+            for (item, _) in &p.items {
+                named.union(&item.set());
+            }
+            let named = named.and(&self.configured);
+            let done = match p.modifier {
+                Modifier::Law(_) => &mut law_done,
+                Modifier::Echo(_) => &mut echo_done,
+                Modifier::Hdlc56 => {
+                    hdlc56.union(&named.minus(&not56k));
                     continue;
-                };
+                }
+            };
+            let new = named.minus(done);
+            done.union(&new);
+            for chan in new.iter() {
+                let Some(c) = self.conf.channels.get_mut(&chan) else { continue };
                 match &p.modifier {
                     Modifier::Law(l) => c.law = *l,
                     Modifier::Echo(name) => c.echocanceller = Some(name.clone()),
-                    Modifier::Hdlc56 if !c.sig.is_clear_derived() && c.sig != Sig::Slave => {
-                        let sig = c.sig;
-                        self.error(at, ConfErrorKind::Not56k { chan, sig });
-                    }
-                    Modifier::Hdlc56 => c.hdlc56 = true,
+                    Modifier::Hdlc56 => {}
                 }
+            }
+        }
+        for chan in hdlc56.iter() {
+            if let Some(c) = self.conf.channels.get_mut(&chan) {
+                c.hdlc56 = true;
             }
         }
         if self.errors.is_empty() {
@@ -521,9 +721,11 @@ pub(super) fn parse(file: &str, text: &str) -> Result<SystemConf, ConfErrors> {
         file,
         conf: SystemConf::default(),
         errors: Vec::new(),
-        chan_lines: BTreeMap::new(),
+        configured: ChanSet::default(),
+        chan_lines: [0; MAX_CHANNELS as usize],
         pending: Vec::new(),
         default_zone_line: None,
+        zones: BTreeSet::new(),
     };
     for (i, raw) in text.lines().enumerate() {
         p.line(i as u32 + 1, raw);

@@ -246,3 +246,67 @@ fn parse_file_reads_and_names_the_file() {
     assert!(missing.to_string().contains("nope.conf:0:0: cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 15: `fxoks=1-1023,1-1023,...` up to the input cap, every channel after the first
+/// item a repeat. The errors are capped at MAX_ERRORS, all at the second item, channels in
+/// order; nothing is expanded per channel (`tests/sysconf_bounded.rs` counts the bytes).
+#[test]
+fn adversarial_repeated_ranges_are_capped() {
+    let mut text = String::from("fxoks=1-1023");
+    while text.len() + ",1-1023".len() <= MAX_INPUT_LEN {
+        text += ",1-1023";
+    }
+    let errs = parse_str("system.conf", &text).expect_err("repeats");
+    assert_eq!(errs.0.len(), MAX_ERRORS);
+    for (e, chan) in errs.0.iter().zip(1..) {
+        assert_eq!(e.to_string(), format!("system.conf:1:14: channel {chan} already configured on line 1"));
+    }
+    // The issue's file: each item followed by a comma, so the list ends without a number.
+    let text = format!("fxoks={}", "1-1023,".repeat(50_000));
+    let errs = parse_str("system.conf", &text).expect_err("trailing comma");
+    assert_eq!(errs.to_string(), format!("system.conf:1:{}: expected channel number", text.len() + 1));
+    // Modifier lines are ranges too: repeats set each channel once, errors stop at the cap.
+    let text = format!("fxoks=1-8\nalaw={}1-1023\n", "1-1023,".repeat(50_000));
+    let errs = parse_str("system.conf", &text).expect_err("alaw names unconfigured channels");
+    assert_eq!(errs.0.len(), MAX_ERRORS);
+    assert_eq!(errs.0[0].to_string(), "system.conf:2:6: alaw: channel 9 has no signalling line");
+    assert_eq!(errs.0[31].to_string(), "system.conf:2:6: alaw: channel 40 has no signalling line");
+}
+
+#[test]
+fn modifiers_last_line_of_a_kind_wins() {
+    let text = "clear=1-3\nfxoks=4\nalaw=1-4,2\nmulaw=2\necho=1\nechocanceller=mg2,1-3\n\
+                echocanceller=oslec,3,3\n56k=1-3,1\nloadzone=us\nloadzone=de\nloadzone=us\n";
+    let text = text.replace("echo=1\n", "");
+    let c = parse_str("system.conf", &text).expect("valid");
+    let ch = |n: u32| &c.channels[&n];
+    assert_eq!([ch(1).law, ch(2).law, ch(3).law, ch(4).law], [Law::Alaw, Law::Mulaw, Law::Alaw, Law::Alaw]);
+    assert_eq!(ch(1).echocanceller.as_deref(), Some("mg2"));
+    assert_eq!(ch(3).echocanceller.as_deref(), Some("oslec"));
+    assert_eq!(ch(4).echocanceller, None);
+    assert!(ch(1).hdlc56 && ch(2).hdlc56 && ch(3).hdlc56 && !ch(4).hdlc56);
+    assert_eq!((ch(2).sig, ch(2).master), (Sig::Slave, Some(1)));
+    assert_eq!(c.zones, ["us", "de"]);
+}
+
+#[test]
+fn repeats_keep_their_index_in_the_list() {
+    // dacs destinations and bundle members count the list as written, repeats included.
+    let c = parse_str("system.conf", "dacs=1-2,1,3:10\nclear=5,5,6\n").expect_err("1 and 5 twice");
+    assert_eq!(
+        c.to_string(),
+        "system.conf:1:10: channel 1 already configured on line 1\n\
+         system.conf:2:9: channel 5 already configured on line 2"
+    );
+    let c = parse_str("system.conf", "dacs=1-2,3:10\nclear=5,6\n").expect("valid");
+    assert_eq!(c.channels[&3].dacs_dest, Some(12));
+    assert_eq!((c.channels[&6].sig, c.channels[&6].master), (Sig::Slave, Some(5)));
+}
+
+/// A device or pipe has no size in its metadata: the read itself stops past the cap.
+#[cfg(target_os = "linux")]
+#[test]
+fn parse_file_refuses_endless_input() {
+    let errs = parse_file(std::path::Path::new("/dev/zero")).expect_err("endless");
+    assert_eq!(errs.to_string(), format!("/dev/zero:0:0: file too large (more than {MAX_INPUT_LEN} bytes)"));
+}
