@@ -21,6 +21,22 @@ use common::{firmware, until, within};
 
 const FXS1: u32 = 1;
 
+/// A running TwinStar device (jump delay 100 ms, `watchdog` timeout) in real time, served
+/// over USB/IP on loopback; the target of each of its ports.
+fn twinstar_device(
+    watchdog: Duration,
+) -> (Emulator, xpp_emu::RealTimeRunner, UsbIpServer, impl Fn(u8) -> Target) {
+    let mut core = CoreConfig::default();
+    core.jump_delay = Duration::from_millis(100);
+    core.watchdog_timeout = watchdog;
+    let cfg = DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running).with_core(core);
+    let (emu, runner) = Emulator::real_time(cfg);
+    let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
+    let addr = server.local_addr();
+    let target = move |port: u8| -> Target { format!("usbip:{addr}/{}", busid(port)).parse().unwrap() };
+    (emu, runner, server, target)
+}
+
 fn tws(e: &DriverEvent, pred: impl Fn(&TwsEvent) -> bool) -> bool {
     matches!(e, DriverEvent::TwinStar(t) if pred(t))
 }
@@ -28,15 +44,7 @@ fn tws(e: &DriverEvent, pred: impl Fn(&TwsEvent) -> bool) -> bool {
 #[test]
 fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
     within(120, || {
-        let mut core = CoreConfig::default();
-        core.jump_delay = Duration::from_millis(100);
-        let cfg =
-            DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running).with_core(core);
-        let (emu, _runner) = Emulator::real_time(cfg);
-        let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
-        let target = |port: u8| -> Target {
-            format!("usbip:{}/{}", server.local_addr(), busid(port)).parse().unwrap()
-        };
+        let (emu, _runner, server, target) = twinstar_device(Duration::from_secs(2));
         let ms = Duration::from_millis;
         let controller = Config::default().with_health(ms(100), ms(200), 3).with_anti_flap(
             Duration::ZERO,
@@ -128,16 +136,7 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
 #[test]
 fn a_stopped_data_stream_fires_the_watchdog_and_the_backup_takes_over() {
     within(120, || {
-        let mut core = CoreConfig::default();
-        core.jump_delay = Duration::from_millis(100);
-        core.watchdog_timeout = Duration::from_millis(200);
-        let cfg =
-            DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running).with_core(core);
-        let (emu, _runner) = Emulator::real_time(cfg);
-        let server = UsbIpServer::bind_loopback(emu.clone(), 0).expect("bind 127.0.0.1:0");
-        let target = |port: u8| -> Target {
-            format!("usbip:{}/{}", server.local_addr(), busid(port)).parse().unwrap()
-        };
+        let (emu, _runner, server, target) = twinstar_device(Duration::from_millis(200));
         let options = TwinStarOptions::new(firmware());
         let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
         let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));

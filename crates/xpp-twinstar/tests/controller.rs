@@ -110,6 +110,17 @@ impl Host {
         h
     }
 
+    /// The device comes back a second later, is taken over, passes a check, and 31 s pass
+    /// (past the default dwell).
+    fn comes_back_and_dwells(&mut self, device: DeviceKey) {
+        self.now += Duration::from_secs(1);
+        self.c.handle_device_arrived(self.now, device);
+        self.c.handle_takeover_done(self.now, device, true);
+        self.take_actions();
+        self.checks(ms(100), true);
+        self.now += Duration::from_secs(31);
+    }
+
     /// Runs health checks answered with `healthy` for `d`.
     fn checks(&mut self, d: Duration, healthy: bool) -> Vec<Action> {
         let end = self.now + d;
@@ -319,23 +330,13 @@ fn health_hand_overs_respect_the_dwell_and_the_window() {
     h.c.handle_device_left(h.now, A);
     h.take_actions();
     // The device comes back later; after the dwell, one health hand-over is allowed...
-    h.now += Duration::from_secs(1);
-    h.c.handle_device_arrived(h.now, A);
-    h.c.handle_takeover_done(h.now, A, true);
-    h.take_actions();
-    h.checks(ms(100), true);
-    h.now += Duration::from_secs(31);
+    h.comes_back_and_dwells(A);
     h.checks(ms(300), false);
     h.answer(&[mpp(A, MppRequest::PowerGet)], 0, 0b11);
     assert_eq!(h.take_actions(), [mpp(A, MppRequest::PortSet(1))]);
     h.c.handle_device_left(h.now, A);
     // ... and the second within the window is refused.
-    h.now += Duration::from_secs(1);
-    h.c.handle_device_arrived(h.now, A);
-    h.c.handle_takeover_done(h.now, A, true);
-    h.take_actions();
-    h.checks(ms(100), true);
-    h.now += Duration::from_secs(31);
+    h.comes_back_and_dwells(A);
     h.take_events();
     let seen = h.checks(ms(300), false);
     assert!(!seen.iter().any(|a| matches!(a, Action::Mpp { request: MppRequest::PowerGet, .. })));
