@@ -21,7 +21,7 @@ use xpp_usb::{Clock, Transport};
 use crate::election::{self, Timing};
 use crate::error::DriverError;
 use crate::event::{DeviceId, DriverEvent, Receiver};
-use crate::info::{ChanInfo, SpanInfo, chan_info};
+use crate::info::{ChanInfo, DeviceStats, SpanInfo, chan_info};
 use crate::options::{DriverOptions, HOOK_WAIT};
 use crate::run_loop;
 use crate::shared::{DeviceShared, Devices};
@@ -302,6 +302,12 @@ impl Driver {
     /// Counters of `device`'s bus.
     pub fn stats(&self, device: DeviceId) -> Result<XbusStats, DriverError> {
         Ok(self.device(device)?.lock().core.stats())
+    }
+
+    /// USB-level counters of `device`'s run loop: failed data IN transfers, halts cleared,
+    /// backoffs ([`DeviceStats`]).
+    pub fn device_stats(&self, device: DeviceId) -> Result<DeviceStats, DriverError> {
+        Ok(self.device(device)?.lock().link)
     }
 
     /// Whether `device`'s run loop is running (not removed, not closed).

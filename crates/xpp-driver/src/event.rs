@@ -70,6 +70,16 @@ pub enum DriverEvent {
         /// What it reported.
         state: SyncState,
     },
+    /// The device's data IN endpoint kept failing through every retry (see
+    /// [`DeviceStats`](crate::DeviceStats)): the driver gives up on it as if it had been
+    /// unplugged, and [`DriverEvent::DeviceRemoved`] follows (a [`Supervisor`](crate::Supervisor)
+    /// then opens it again).
+    DeviceFailed {
+        /// The device.
+        device: DeviceId,
+        /// The last failure.
+        error: xpp_usb::TransferError,
+    },
     /// Surprise removal: every channel got REMOVED, the run loop ended.
     DeviceRemoved {
         /// The device.

@@ -71,3 +71,29 @@ pub(crate) fn chan_info(device: DeviceId, c: &xpp_span::xbus::Channel) -> ChanIn
         law: c.law(),
     }
 }
+
+/// Counters of a device's run loop at the USB level (the bus counters are
+/// [`XbusStats`](xpp_span::xbus::XbusStats), from [`Driver::stats`](crate::Driver::stats)).
+///
+/// A failed data IN transfer (anything but a disconnect) makes the run loop back off before it
+/// queues reads again: 1 ms after the first failure, doubling per consecutive failure up to
+/// 100 ms, on the driver's clock; a stalled endpoint has its halt cleared first
+/// ([`Transport::clear_halt`](xpp_usb::Transport::clear_halt)). The tenth consecutive failure
+/// ends the device as failed ([`DriverEvent::DeviceFailed`](crate::DriverEvent::DeviceFailed),
+/// then [`DriverEvent::DeviceRemoved`](crate::DriverEvent::DeviceRemoved)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DeviceStats {
+    /// Data IN transfers that completed with `Stall` (the endpoint halted).
+    pub in_stalls: u64,
+    /// Data IN transfers that failed otherwise (not counting a disconnect).
+    pub in_errors: u64,
+    /// Halts of the data IN endpoint cleared (CLEAR_FEATURE(ENDPOINT_HALT) accepted).
+    pub halts_cleared: u64,
+    /// Attempts to clear a halt that failed.
+    pub clear_halt_errors: u64,
+    /// Times the loop backed off before queuing reads again.
+    pub backoffs: u64,
+    /// Consecutive failures now (0 once a data IN transfer succeeds again).
+    pub consecutive_failures: u32,
+}

@@ -79,7 +79,7 @@ pub use crossbeam_channel as channel;
 pub use driver::{Driver, bus_setup};
 pub use error::{DriverError, ErrorCode};
 pub use event::{DeviceId, DriverEvent, Receiver};
-pub use info::{ChanInfo, SpanInfo};
+pub use info::{ChanInfo, DeviceStats, SpanInfo};
 pub use options::{DriverOptions, HOOK_WAIT, Pacing};
 pub use supervisor::{Supervisor, SupervisorOptions, SupervisorStatus};
 pub use target::Target;

@@ -18,6 +18,24 @@ use crate::shared::{DevState, DeviceShared, Devices};
 /// Size of every bulk transfer buffer.
 const XFER: usize = 512;
 
+/// The backoff after the first failed data IN transfer; doubled per consecutive failure.
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
+/// The longest backoff.
+// Decision: 100 ms. Long enough that a device failing for good costs next to no CPU, short
+// enough that a transient failure (one stall, a burst of bus errors) costs a few ticks only.
+const BACKOFF_MAX: Duration = Duration::from_millis(100);
+/// Consecutive failed data IN transfers (each after a backoff) that end the device as failed:
+/// 1 + 2 + 4 + ... + 64 + 100 + 100 ms = 327 ms of retrying.
+const MAX_FAILURES: u32 = 10;
+/// How long the IN queue is waited for after a cancel, before a halt is cleared.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The backoff after the `n`-th consecutive failure (`n` >= 1).
+fn backoff(n: u32) -> Duration {
+    let shift = n.saturating_sub(1).min(16);
+    BACKOFF_MIN.saturating_mul(1 << shift).min(BACKOFF_MAX)
+}
+
 /// What a run loop shares with the other devices: the device list and the timing election.
 pub(crate) struct Coord {
     pub(crate) devices: Devices,
@@ -49,6 +67,8 @@ pub(crate) fn spawn<T: Transport + 'static>(
             spare_in: Vec::with_capacity(n),
             mgmt_buf: Box::new([0; XFER]),
             mgmt_in: None,
+            failures: 0,
+            retry_at: None,
         };
         lp.run();
     })
@@ -59,6 +79,8 @@ pub(crate) fn spawn<T: Transport + 'static>(
 enum End {
     Removed,
     Closed,
+    /// The data IN endpoint failed [`MAX_FAILURES`] times in a row.
+    Failed(TransferError),
 }
 
 struct Loop<T> {
@@ -81,6 +103,10 @@ struct Loop<T> {
     mgmt_buf: Box<[u8; XFER]>,
     /// The management IN buffer, between its completion and the next request.
     mgmt_in: Option<Vec<u8>>,
+    /// Consecutive failed data IN transfers (each one after the backoff of the previous).
+    failures: u32,
+    /// While backing off after a failed data IN transfer: when reads are queued again.
+    retry_at: Option<Instant>,
 }
 
 impl<T: Transport> Loop<T> {
@@ -93,6 +119,14 @@ impl<T: Transport> Loop<T> {
         match end {
             End::Removed => self.removed(),
             End::Closed => self.close(),
+            End::Failed(error) => {
+                log::warn!(
+                    "{}: data IN failed {MAX_FAILURES} times in a row ({error}); giving up",
+                    self.dev.id
+                );
+                let _ = self.tx.send(DriverEvent::DeviceFailed { device: self.dev.id, error });
+                self.removed();
+            }
         }
         self.dev.cond.notify_all();
         // This device no longer runs: another one may have to take the timing over.
@@ -105,32 +139,42 @@ impl<T: Transport> Loop<T> {
             if self.dev.stop.load(Ordering::SeqCst) {
                 return End::Closed;
             }
-            if !self.keep_reads() {
+            let now = self.clock.now();
+            if self.retry_at.is_some_and(|t| t <= now) {
+                self.retry_at = None;
+            }
+            if self.retry_at.is_none() && !self.keep_reads() {
                 return End::Removed;
             }
             let wait = {
-                let now = self.clock.now();
                 let st = self.lock();
                 let max = self.options.max_wait;
-                st.core.poll_timeout().map_or(max, |t| t.saturating_duration_since(now).min(max))
+                let wait = st.core.poll_timeout().map_or(max, |t| t.saturating_duration_since(now).min(max));
+                self.retry_at.map_or(wait, |t| wait.min(t.saturating_duration_since(now)))
             };
             if self.t.pending(ep::DATA_IN) == 0 {
-                // Nothing could be queued (a transient refusal): do not spin.
-                std::thread::sleep(wait.into());
+                // Nothing queued (backing off, or a transient refusal): wait on the driver's
+                // clock (a virtual one moves there), never spin.
+                self.clock.sleep_until(now + wait);
                 self.input(None);
                 continue;
             }
             let ticked = match self.t.wait_next_complete(ep::DATA_IN, wait.into()) {
                 Some(c) => match c.status {
                     Ok(()) => {
+                        if self.failures != 0 {
+                            self.failures = 0;
+                            self.lock().link.consecutive_failures = 0;
+                        }
                         let ticked = self.input(Some(&c));
                         self.recycle_in(c);
                         ticked
                     }
                     Err(TransferError::Disconnected) => return End::Removed,
                     Err(e) => {
-                        log::debug!("{}: IN transfer failed: {e}", self.dev.id);
-                        self.recycle_in(c);
+                        if let Err(end) = self.in_failed(c.buffer, e) {
+                            return end;
+                        }
                         self.input(None)
                     }
                 },
@@ -160,6 +204,55 @@ impl<T: Transport> Loop<T> {
             }
         }
         true
+    }
+
+    /// A data IN transfer failed with `e` (not a disconnect). The first failure after a
+    /// backoff (or after a success) counts: the halt of a stalled endpoint is cleared (with
+    /// nothing pending on it, as USB wants), and reads are queued again only after a backoff
+    /// that doubles per consecutive failure. Failures while backing off are the same failure
+    /// seen on the other queued transfers. `Err` when the device is gone or failed for good.
+    fn in_failed(&mut self, buffer: Vec<u8>, e: TransferError) -> Result<(), End> {
+        log::debug!("{}: IN transfer failed: {e}", self.dev.id);
+        self.spare_in.push(buffer);
+        {
+            let mut st = self.lock();
+            if e == TransferError::Stall {
+                st.link.in_stalls += 1;
+            } else {
+                st.link.in_errors += 1;
+            }
+        }
+        if self.retry_at.is_some() {
+            return Ok(());
+        }
+        self.failures += 1;
+        self.lock().link.consecutive_failures = self.failures;
+        if self.failures >= MAX_FAILURES {
+            return Err(End::Failed(e));
+        }
+        if e == TransferError::Stall {
+            self.t.cancel_all(ep::DATA_IN);
+            while self.t.pending(ep::DATA_IN) > 0 {
+                let Some(c) = self.t.wait_next_complete(ep::DATA_IN, CANCEL_WAIT) else { break };
+                if c.status == Err(TransferError::Disconnected) {
+                    return Err(End::Removed);
+                }
+                // Decision: data that made it in before the cancel is dropped with the rest;
+                // the stall has already cost this tick.
+                self.spare_in.push(c.buffer);
+            }
+            match self.t.clear_halt(ep::DATA_IN) {
+                Ok(()) => self.lock().link.halts_cleared += 1,
+                Err(TransferError::Disconnected) => return Err(End::Removed),
+                Err(e) => {
+                    log::debug!("{}: clearing the IN halt failed: {e}", self.dev.id);
+                    self.lock().link.clear_halt_errors += 1;
+                }
+            }
+        }
+        self.retry_at = Some(self.clock.now() + backoff(self.failures));
+        self.lock().link.backoffs += 1;
+        Ok(())
     }
 
     fn recycle_in(&mut self, c: Completion) {
@@ -389,5 +482,17 @@ impl<T: Transport> Loop<T> {
         self.send_events();
         log::info!("{}: closed", self.dev.id);
         let _ = self.tx.send(DriverEvent::DeviceClosed { device: self.dev.id });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_1_ms_to_100_ms() {
+        let ms: Vec<u64> = (1..=MAX_FAILURES).map(|n| backoff(n).total_millis()).collect();
+        assert_eq!(ms, [1, 2, 4, 8, 16, 32, 64, 100, 100, 100]);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
     }
 }

@@ -9,6 +9,7 @@ use xpp_span::xbus::{ChanError, XbusCore};
 
 use crate::error::DriverError;
 use crate::event::DeviceId;
+use crate::info::DeviceStats;
 use crate::mgmt::MgmtLane;
 
 /// The devices, shared by the driver and the run loops (which re-run the election when
@@ -27,6 +28,8 @@ pub(crate) struct DevState {
     pub(crate) alive: bool,
     /// The management (MPP) lane beside the data stream.
     pub(crate) mgmt: MgmtLane,
+    /// The run loop's USB-level counters.
+    pub(crate) link: DeviceStats,
 }
 
 /// One device of the driver.
@@ -57,7 +60,14 @@ impl DeviceShared {
     ) -> Self {
         Self {
             id,
-            state: Mutex::new(DevState { core, tick: 0, acked: 0, alive: true, mgmt: MgmtLane::default() }),
+            state: Mutex::new(DevState {
+                core,
+                tick: 0,
+                acked: 0,
+                alive: true,
+                mgmt: MgmtLane::default(),
+                link: DeviceStats::default(),
+            }),
             cond: Condvar::new(),
             stop: AtomicBool::new(false),
             result,

@@ -686,4 +686,10 @@ impl Transport for EmulatedTransport {
         emu.shared.cond.notify_all();
         Ok(())
     }
+
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        // The emulated host keeps no endpoint state of its own: the standard request is the
+        // whole operation, and the device model clears its halt on it (MODEL.md USB-10).
+        self.control_out(ControlSetup::clear_halt(endpoint), &[], std::time::Duration::ZERO).map(|_| ())
+    }
 }

@@ -4,6 +4,10 @@ use std::time::Duration;
 
 use crate::info::{DeviceInfo, Direction, endpoint_direction};
 
+/// How long [`Transport::clear_halt`]'s control transfer may take (a standard request the
+/// device answers from its USB core; 1 s as libusb's and usbfs's usual control timeout).
+const CLEAR_HALT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Why a transfer failed. One function per backend maps its OS or library codes to these
 /// (nusb's `TransferError`, which this mirrors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
@@ -74,6 +78,14 @@ impl ControlSetup {
         [self.request_type, self.request, v[0], v[1], i[0], i[1], l[0], l[1]]
     }
 
+    /// CLEAR_FEATURE(ENDPOINT_HALT) to `endpoint` (USB 2.0 §9.4.1, §9.4.5): standard request
+    /// to an endpoint (`bmRequestType` 0x02), `bRequest` 1, `wValue` 0 (the ENDPOINT_HALT
+    /// feature selector), `wIndex` the endpoint address; no data stage.
+    #[doc(alias = "CLEAR_FEATURE")]
+    pub const fn clear_halt(endpoint: u8) -> Self {
+        Self { request_type: 0x02, request: 0x01, value: 0, index: endpoint as u16 }
+    }
+
     /// Parses an 8-byte SETUP packet into the setup and its `wLength`.
     pub const fn from_bytes(b: [u8; 8]) -> (Self, u16) {
         (
@@ -104,7 +116,10 @@ impl ControlSetup {
 ///    a [`Completion`], unless the transport is dropped.
 /// 4. [`Transport::cancel_all`] makes every pending transfer of an endpoint complete with
 ///    [`TransferError::Cancelled`] (or its real result if it already finished).
-/// 5. Control transfers and [`Transport::reset`] are synchronous.
+/// 5. Control transfers, [`Transport::clear_halt`] and [`Transport::reset`] are synchronous.
+/// 6. A transfer that completed with [`TransferError::Stall`] leaves its endpoint halted: every
+///    later transfer on it fails the same way until [`Transport::clear_halt`] (best called once
+///    nothing is pending on the endpoint, e.g. after [`Transport::cancel_all`]).
 ///
 /// **Disconnect**: once the device is gone, every pending transfer completes with
 /// [`TransferError::Disconnected`], and every later call fails with it; nothing blocks past its
@@ -151,6 +166,19 @@ pub trait Transport: Send {
 
     /// USB port reset of the device (the reference driver resets at probe).
     fn reset(&mut self) -> Result<(), TransferError>;
+
+    /// Clears a halt (STALL) of bulk endpoint `endpoint`: CLEAR_FEATURE(ENDPOINT_HALT) to the
+    /// device (USB 2.0 §9.4.1; the device resets the endpoint's data toggle, §9.4.5) and,
+    /// where the host keeps state per endpoint, the host side's toggle and halt as well.
+    ///
+    /// The provided implementation sends the standard request ([`ControlSetup::clear_halt`])
+    /// through [`Transport::control_out`], which is all a transport without host-side endpoint
+    /// state needs; the usbfs and libusb backends use their stacks' own call instead.
+    // Decision: provided rather than required, so that a transport written outside this crate
+    // (test doubles, recorders) keeps compiling and still does the right thing on the wire.
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        self.control_out(ControlSetup::clear_halt(endpoint), &[], CLEAR_HALT_TIMEOUT).map(|_| ())
+    }
 
     /// Submits one buffer and waits for it: a blocking single transfer, for control-plane
     /// exchanges (MPP) where nothing else is queued on the endpoint.
@@ -210,6 +238,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn reset(&mut self) -> Result<(), TransferError> {
         (**self).reset()
     }
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        (**self).clear_halt(endpoint)
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +258,8 @@ mod tests {
         done: VecDeque<Completion>,
         pending_in: VecDeque<Vec<u8>>,
         gone: bool,
+        /// Every control OUT setup received.
+        controls: Vec<ControlSetup>,
     }
 
     impl Loopback {
@@ -249,6 +282,7 @@ mod tests {
                 done: VecDeque::new(),
                 pending_in: VecDeque::new(),
                 gone: false,
+                controls: Vec::new(),
             }
         }
 
@@ -311,7 +345,13 @@ mod tests {
                 }
             }
         }
-        fn control_out(&mut self, _: ControlSetup, data: &[u8], _: Duration) -> Result<usize, TransferError> {
+        fn control_out(
+            &mut self,
+            setup: ControlSetup,
+            data: &[u8],
+            _: Duration,
+        ) -> Result<usize, TransferError> {
+            self.controls.push(setup);
             Ok(data.len())
         }
         fn control_in(&mut self, _: ControlSetup, _: &mut [u8], _: Duration) -> Result<usize, TransferError> {
@@ -358,6 +398,20 @@ mod tests {
             t.transfer_blocking(0x02, vec![1], Duration::ZERO).status,
             Err(TransferError::Disconnected)
         );
+    }
+
+    #[test]
+    fn provided_clear_halt_sends_clear_feature_endpoint_halt() {
+        let mut t: Box<dyn Transport> = Box::new(Loopback::new());
+        t.clear_halt(0x86).unwrap();
+        let mut inner = Loopback::new();
+        inner.clear_halt(0x86).unwrap();
+        // USB 2.0 §9.4.1: standard, to an endpoint; CLEAR_FEATURE; ENDPOINT_HALT; the endpoint.
+        assert_eq!(
+            inner.controls,
+            vec![ControlSetup { request_type: 0x02, request: 1, value: 0, index: 0x86 }]
+        );
+        assert_eq!(ControlSetup::clear_halt(0x86).to_bytes(0), [0x02, 0x01, 0, 0, 0x86, 0, 0, 0]);
     }
 
     #[test]

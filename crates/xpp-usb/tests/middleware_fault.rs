@@ -151,12 +151,22 @@ fn stall_sticks_until_cleared_or_reset() {
     inj.reset().unwrap();
     inj.submit(ep::DATA_OUT, vec![1]).unwrap();
     assert_eq!(inj.wait_next_complete(ep::DATA_OUT, T).unwrap().status, Ok(()));
+    // CLEAR_FEATURE(ENDPOINT_HALT) through the trait clears the injected halt too, and
+    // reaches the device below.
+    inj.stall(ep::DATA_OUT);
+    inj.submit(ep::DATA_OUT, vec![1]).unwrap();
+    assert_eq!(inj.wait_next_complete(ep::DATA_OUT, T).unwrap().status, Err(TransferError::Stall));
+    inj.clear_halt(ep::DATA_OUT).unwrap();
+    inj.submit(ep::DATA_OUT, vec![1]).unwrap();
+    assert_eq!(inj.wait_next_complete(ep::DATA_OUT, T).unwrap().status, Ok(()));
     // A control stall is a one-off protocol stall.
     inj.set_faults(0, Faults { stall: 1.0, ..Faults::NONE });
     let s = ControlSetup { request_type: 0x40, request: 1, value: 0, index: 0 };
     assert_eq!(inj.control_out(s, &[1], T), Err(TransferError::Stall));
     inj.set_faults(0, Faults::NONE);
     assert_eq!(inj.control_out(s, &[1], T), Ok(1));
+    let log = inj.into_inner().control_log;
+    assert!(log.iter().any(|(s, _)| *s == ControlSetup::clear_halt(ep::DATA_OUT)), "{log:?}");
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub struct Faults {
     /// Upper bound of a delay, in `wait_next_complete` calls on the endpoint (at least 1).
     pub max_delay_polls: u32,
     /// Halt the endpoint at this submit: it and every later transfer fail with `Stall`
-    /// until [`FaultInjector::clear_stall`] or [`Transport::reset`].
+    /// until [`FaultInjector::clear_stall`], [`Transport::clear_halt`] or [`Transport::reset`].
     pub stall: f64,
 }
 
@@ -78,7 +78,7 @@ struct EndpointState {
 ///   reproducible); later completions queue behind it.
 /// - **stall**: at a submit the endpoint halts; that transfer and all later ones complete with
 ///   [`TransferError::Stall`] without reaching the device, until
-///   [`FaultInjector::clear_stall`] or a reset. Control transfers (endpoint 0) use endpoint 0's
+///   [`FaultInjector::clear_stall`], [`Transport::clear_halt`] or a reset. Control transfers (endpoint 0) use endpoint 0's
 ///   probabilities; a stalled control transfer fails once (a protocol stall).
 ///
 /// **Disconnect** ([`FaultInjector::set_disconnect`], [`FaultInjector::disconnect_after`],
@@ -428,5 +428,12 @@ impl<T: Transport> Transport for FaultInjector<T> {
             s.stalled = false;
         }
         Ok(())
+    }
+
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        self.operation()?;
+        // The injected halt, then whatever halt the device itself may have.
+        self.clear_stall(endpoint);
+        self.inner.clear_halt(endpoint)
     }
 }

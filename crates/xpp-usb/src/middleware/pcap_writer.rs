@@ -476,4 +476,10 @@ impl<T: Transport, W: Write + Send> Transport for PcapWriter<T, W> {
     fn reset(&mut self) -> Result<(), TransferError> {
         self.inner.reset()
     }
+
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        // Recorded as the control transfer usbmon shows for it.
+        let setup = ControlSetup::clear_halt(endpoint);
+        self.control(setup, 0, Some(&[]), |t| (t.clear_halt(endpoint).map(|()| 0), None)).map(|_| ())
+    }
 }

@@ -226,4 +226,10 @@ impl<T: Transport> Transport for Tracer<T> {
         trace!(target: TRACE_TARGET, "reset -> {r:?}");
         r
     }
+
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        let r = self.inner.clear_halt(endpoint);
+        trace!(target: TRACE_TARGET, "clear_halt ep={endpoint:#04x} -> {r:?}");
+        r
+    }
 }

@@ -345,6 +345,21 @@ impl Transport for NusbTransport {
         let r = self.device.reset().wait().map_err(|e| map_error(NusbFailure::Device(e.kind())));
         self.note(r)
     }
+
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        if self.gone {
+            return Err(TransferError::Disconnected);
+        }
+        // nusb's endpoint call: USBDEVFS_CLEAR_HALT on Linux, which sends the request and
+        // resets the host controller's toggle for the endpoint too.
+        let ep = self.ep(endpoint).ok_or(TransferError::InvalidArgument)?;
+        let r = match &mut ep.queue {
+            Queue::In { ep, .. } => ep.clear_halt().wait(),
+            Queue::Out(ep) => ep.clear_halt().wait(),
+        };
+        let r = r.map_err(|e| map_error(NusbFailure::Device(e.kind())));
+        self.note(r)
+    }
 }
 
 #[cfg(test)]

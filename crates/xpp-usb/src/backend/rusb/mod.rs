@@ -449,6 +449,18 @@ impl Transport for RusbTransport {
         });
         self.note(r)
     }
+
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        if self.is_gone() {
+            return Err(TransferError::Disconnected);
+        }
+        if self.endpoint(endpoint).is_none() {
+            return Err(TransferError::InvalidArgument);
+        }
+        // libusb_clear_halt: the request plus the host side's toggle reset.
+        let r = self.handle.clear_halt(endpoint).map_err(map_error);
+        self.note(r)
+    }
 }
 
 #[cfg(test)]

@@ -677,6 +677,12 @@ impl Transport for UsbIpTransport {
         };
         self.control_out(setup, &[], SETUP_TIMEOUT).map(|_| ())
     }
+
+    fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
+        // The server's host stack keeps the endpoint state; over USB/IP the standard request
+        // is the whole operation (Linux's vhci forwards usb_clear_halt the same way).
+        self.control_out(ControlSetup::clear_halt(endpoint), &[], SETUP_TIMEOUT).map(|_| ())
+    }
 }
 
 impl Drop for UsbIpTransport {
