@@ -150,6 +150,8 @@ pub struct FxoLine {
     sign_changes: u8,
     raw_ring: bool,
     ring: bool,
+    /// The ring bit seen while battery was still unknown (applied when battery is seen).
+    early_ring: bool,
     power: Power,
     green: Option<bool>,
     timers: TimerTable<Timer, 6>,
@@ -174,6 +176,7 @@ impl FxoLine {
             sign_changes: 0,
             raw_ring: false,
             ring: false,
+            early_ring: false,
             power: Power::Unknown,
             green: None,
             timers,
@@ -386,10 +389,18 @@ impl FxoLine {
     }
 
     fn ring_signal(&mut self, now: Instant, present: bool) {
-        // Decision: while battery is not on, ring bits are ignored entirely (not even kept as
-        // the raw state), as the reference ignores them.
-        if self.battery != Some(true) {
-            return;
+        // Decision: while battery is known off, ring bits are ignored entirely (not even kept
+        // as the raw state), as the reference ignores them. Before the first line-voltage
+        // reply (battery unknown: the first milliseconds after an attach or a take-over) the
+        // last ring bit is kept and applied when battery is seen: the device reports a ring
+        // only when it starts, so dropping it lost the whole first ring (issue 14, item 3).
+        match self.battery {
+            Some(true) => {}
+            Some(false) => return,
+            None => {
+                self.early_ring = present;
+                return;
+            }
         }
         self.raw_ring = present;
         if present {
@@ -414,6 +425,9 @@ impl FxoLine {
             if self.battery != Some(true) {
                 self.battery = Some(true);
                 self.out.emit(Event::Battery { present: true, at: now });
+                if std::mem::take(&mut self.early_ring) {
+                    self.ring_signal(now, true);
+                }
             }
             let negative = v < 0;
             match self.negative {

@@ -416,3 +416,25 @@ fn an_fxo_seize_before_battery_is_refused_and_can_be_retried() {
         drv.close();
     });
 }
+
+/// A call that rings in right after the attach (the PBX restarting while a call arrives) is
+/// reported at its first ring, not one ring cadence later (issue 14, item 3: the ring's start
+/// came before the port's first line-voltage reply and was dropped).
+#[test]
+fn a_ring_right_after_open_is_reported_at_once() {
+    within(60, || {
+        let (emu, _drv, _id, rx) = start(EmuStage::Running, DriverOptions::default());
+        until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        let rang_at = emu.with_device(|d| {
+            let now = d.now();
+            d.data_mut().pstn_mut(1, 0).expect("PSTN line").ring(now);
+            now
+        });
+        let seen = until(&rx, |e| chan_event(e, FXO1, Event::RINGBEGIN));
+        let Some(DriverEvent::Chan { at, .. }) = seen.last() else { unreachable!() };
+        let after = at.saturating_duration_since(rang_at);
+        // One ring cadence is 6 s (2 s on, 4 s off); the first ring is seen after the 50 ms
+        // debounce and the first line-voltage read.
+        assert!(after < xpp_proto::Duration::from_millis(1000), "RINGBEGIN {after} after the ring started");
+    });
+}

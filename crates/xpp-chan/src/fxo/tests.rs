@@ -172,6 +172,29 @@ fn ring_ignored_without_battery() {
     assert!(events(&mut l).iter().all(|e| !matches!(e, Event::RingDetected { .. })));
 }
 
+/// A ring that starts before the first line-voltage reply is reported once battery is seen,
+/// 50 ms later (the device reports a ring only when it starts; dropping it lost the ring).
+#[test]
+fn ring_before_the_first_vbat_reply_is_kept() {
+    let mut l = FxoLine::new(ms(0), addr(), PORT, quiet());
+    l.handle_packet(ms(3), &sig(1 << PORT, 1 << PORT));
+    run_until(&mut l, 0, 19);
+    assert!(events(&mut l).iter().all(|e| !matches!(e, Event::RingDetected { .. })));
+    vbat(&mut l, 20, 90);
+    run_until(&mut l, 20, 70);
+    assert_eq!(
+        events(&mut l),
+        vec![Event::Battery { present: true, at: ms(20) }, Event::RingDetected { on: true, at: ms(70) }]
+    );
+    // A ring that ended before battery was seen is not reported.
+    let mut l = FxoLine::new(ms(0), addr(), PORT, quiet());
+    l.handle_packet(ms(3), &sig(1 << PORT, 1 << PORT));
+    l.handle_packet(ms(9), &sig(0, 1 << PORT));
+    vbat(&mut l, 20, 48);
+    run_until(&mut l, 0, 200);
+    assert_eq!(events(&mut l), vec![Event::Battery { present: true, at: ms(20) }]);
+}
+
 #[test]
 fn vbat_ignored_during_ring() {
     let mut l = with_battery(quiet());
