@@ -24,17 +24,9 @@ use crate::event::{DeviceId, DriverEvent, Receiver};
 use crate::info::{ChanInfo, DeviceStats, SpanInfo, chan_info};
 use crate::options::{DriverOptions, HOOK_WAIT};
 use crate::run_loop;
-use crate::shared::{DeviceShared, Devices};
+pub(crate) use crate::shared::DeviceEnd;
+use crate::shared::{DeviceShared, DeviceTable, Devices};
 use crate::target::Target;
-
-/// How a device's run loop ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DeviceEnd {
-    /// The device went away.
-    Removed,
-    /// Closed through the driver.
-    Closed,
-}
 
 /// The bus setup a bring-up established: each unit's descriptor, present ports and PRI
 /// protocol, and the sync state the device reported.
@@ -60,7 +52,8 @@ pub struct Driver {
     options: DriverOptions,
     devices: Devices,
     timing: Arc<Timing>,
-    threads: Mutex<Vec<Option<JoinHandle<()>>>>,
+    /// Run-loop threads not yet joined (a removed device's is joined at the next attach).
+    threads: Mutex<Vec<(DeviceId, JoinHandle<()>)>>,
     tx: Sender<DriverEvent>,
     rx: Receiver<DriverEvent>,
 }
@@ -83,7 +76,7 @@ impl Driver {
         Self {
             clock: Arc::new(clock),
             options,
-            devices: Arc::new(RwLock::new(Vec::new())),
+            devices: Arc::new(RwLock::new(DeviceTable::default())),
             timing: Arc::new(Timing::new()),
             threads: Mutex::new(Vec::new()),
             tx,
@@ -154,12 +147,14 @@ impl Driver {
     pub fn attach<T: Transport + 'static>(&self, ready: Ready<T>) -> Result<DeviceId, DriverError> {
         let now = self.clock.now();
         let setup = bus_setup(&ready.result);
+        self.join_finished();
         let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
-        let id = DeviceId(devices.len());
+        let id = DeviceId(devices.next_id);
         // DAHDI's automatic assignment: the first free numbers among the devices in use, so a
         // device that comes back (re-plug, TwinStar jump) gets its old numbers again.
         let (nspans, nchans) = XbusCore::numbers_needed(&setup)?;
         let taken: Vec<_> = devices
+            .present
             .iter()
             .filter(|d| d.lock().alive)
             .map(|d| (d.spans.clone(), d.channels.clone()))
@@ -186,73 +181,112 @@ impl Driver {
             self.options,
             run_loop::Coord { devices: self.devices.clone(), timing: self.timing.clone() },
         )?;
-        devices.push(shared);
-        self.threads.lock().unwrap_or_else(PoisonError::into_inner).push(Some(handle));
+        devices.present.push(shared);
+        devices.next_id += 1;
+        self.threads.lock().unwrap_or_else(PoisonError::into_inner).push((id, handle));
         drop(devices);
         self.reelect();
         let _ = self.tx.send(DriverEvent::DeviceReady { device: id, spans, channels });
         Ok(id)
     }
 
+    /// Joins the run-loop threads that have ended.
+    fn join_finished(&self) {
+        let finished: Vec<_> = {
+            let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+            let (done, running) = threads.drain(..).partition(|(_, h)| h.is_finished());
+            *threads = running;
+            done
+        };
+        for (id, h) in finished {
+            if h.join().is_err() {
+                log::error!("{id}: run loop panicked");
+            }
+        }
+    }
+
+    /// The present device `id`; a gone one is [`ChanError::Removed`].
     fn device(&self, id: DeviceId) -> Result<Arc<DeviceShared>, DriverError> {
         let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
-        devices.get(id.0).cloned().ok_or(DriverError::NoSuchDevice(id))
-    }
-
-    /// The devices whose spans and channels are listed: every live one, and a removed one
-    /// until a live device took its numbers.
-    fn listed_devices(&self) -> Vec<Arc<DeviceShared>> {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
-        let alive: Vec<bool> = devices.iter().map(|d| d.lock().alive).collect();
-        let overlaps = |a: &DeviceShared, b: &DeviceShared| {
-            let overlap = |x: &RangeInclusive<u32>, y: &RangeInclusive<u32>| {
-                x.start() <= y.end() && y.start() <= x.end()
-            };
-            overlap(&a.channels, &b.channels) || overlap(&a.spans, &b.spans)
-        };
-        devices
-            .iter()
-            .enumerate()
-            .filter(|&(i, d)| {
-                alive[i] || !devices.iter().enumerate().any(|(j, o)| alive[j] && overlaps(d, o))
-            })
-            .map(|(_, d)| d.clone())
-            .collect()
-    }
-
-    /// The device `has` a number: the live one if there is one (numbers of a removed device
-    /// are reused), else the latest removed one (whose channels answer REMOVED/ENODEV).
-    fn device_with(&self, has: impl Fn(&DeviceShared) -> bool) -> Option<Arc<DeviceShared>> {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
-        let mut matching = devices.iter().rev().filter(|d| has(d));
-        let latest = matching.next()?;
-        if latest.lock().alive {
-            return Some(latest.clone());
+        match devices.present(id) {
+            Some(d) => Ok(d.clone()),
+            None if devices.gone(id).is_some() => Err(ChanError::Removed.into()),
+            None => Err(DriverError::NoSuchDevice(id)),
         }
-        Some(matching.find(|d| d.lock().alive).unwrap_or(latest).clone())
+    }
+
+    /// What `f` answers for the present device `id`, or `gone` for a gone one.
+    fn device_or_gone<R>(
+        &self,
+        id: DeviceId,
+        f: impl FnOnce(&DeviceShared) -> R,
+        gone: impl FnOnce(&crate::shared::GoneDevice) -> R,
+    ) -> Result<R, DriverError> {
+        let d = {
+            let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+            match (devices.present(id), devices.gone(id)) {
+                (Some(d), _) => d.clone(),
+                (None, Some(g)) => return Ok(gone(g)),
+                (None, None) => return Err(DriverError::NoSuchDevice(id)),
+            }
+        };
+        Ok(f(&d))
+    }
+
+    /// The devices whose spans and channels are listed: the running ones.
+    fn listed_devices(&self) -> Vec<Arc<DeviceShared>> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).present.clone();
+        devices.into_iter().filter(|d| d.lock().alive).collect()
+    }
+
+    /// The device that `has` a number: the running one if there is one (numbers of a
+    /// removed device are reused), else one whose loop is ending (its channels answer
+    /// REMOVED/ENODEV). `Err(Removed)` if only a gone device had it, `Ok(None)` if none did.
+    fn device_with(
+        &self,
+        has: impl Fn(&RangeInclusive<u32>, &RangeInclusive<u32>) -> bool,
+    ) -> Result<Option<Arc<DeviceShared>>, DriverError> {
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+        let mut matching = devices.present.iter().rev().filter(|d| has(&d.spans, &d.channels));
+        if let Some(latest) = matching.next() {
+            if latest.lock().alive {
+                return Ok(Some(latest.clone()));
+            }
+            return Ok(Some(matching.find(|d| d.lock().alive).unwrap_or(latest).clone()));
+        }
+        if devices.gone.iter().any(|g| has(&g.spans, &g.channels)) {
+            return Err(ChanError::Removed.into());
+        }
+        Ok(None)
     }
 
     fn device_of_chan(&self, channo: u32) -> Result<Arc<DeviceShared>, DriverError> {
-        self.device_with(|d| d.channels.contains(&channo)).ok_or(DriverError::NoSuchChannel(channo))
+        self.device_with(|_, c| c.contains(&channo))?.ok_or(DriverError::NoSuchChannel(channo))
     }
 
     fn device_of_span(&self, spanno: u32) -> Result<Arc<DeviceShared>, DriverError> {
-        self.device_with(|d| d.spans.contains(&spanno)).ok_or(DriverError::NoSuchSpan(spanno))
+        self.device_with(|s, _| s.contains(&spanno))?.ok_or(DriverError::NoSuchSpan(spanno))
     }
 
     // ----- enumeration -----
 
-    /// The devices, in attach order.
+    /// The devices, in attach order: the present ones and those that went (removed or
+    /// closed, whose ids stay valid and are never reused).
     pub fn devices(&self) -> Vec<DeviceId> {
-        self.devices.read().unwrap_or_else(PoisonError::into_inner).iter().map(|d| d.id).collect()
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
+        let mut ids: Vec<DeviceId> =
+            devices.present.iter().map(|d| d.id).chain(devices.gone.iter().map(|g| g.id)).collect();
+        ids.sort_unstable();
+        ids
     }
 
-    /// What the bring-up of `device` found (its timeline, units, firmware stage...).
+    /// What the bring-up of `device` found (its timeline, units, firmware stage...); a device
+    /// that went keeps no bring-up result (`ChanError::Removed`).
     pub fn bring_up_result(&self, device: DeviceId) -> Result<BringUpResult, DriverError> {
         Ok(self.device(device)?.result.clone())
     }
 
-    /// Every span, in span-number order.
+    /// Every span of the running devices, in span-number order.
     pub fn spans(&self) -> Vec<SpanInfo> {
         let mut out = Vec::new();
         for d in self.listed_devices() {
@@ -274,7 +308,7 @@ impl Driver {
         out
     }
 
-    /// Every channel, in channel-number order.
+    /// Every channel of the running devices, in channel-number order.
     pub fn channels(&self) -> Vec<ChanInfo> {
         let mut out = Vec::new();
         for d in self.listed_devices() {
@@ -285,39 +319,44 @@ impl Driver {
         out
     }
 
-    /// One channel.
+    /// One channel; a number that only a device that went had is `ChanError::Removed`.
     pub fn channel(&self, channo: u32) -> Result<ChanInfo, DriverError> {
         let d = self.device_of_chan(channo)?;
         let st = d.lock();
         st.core.channel(channo).map(|c| chan_info(d.id, c)).ok_or(DriverError::NoSuchChannel(channo))
     }
 
-    /// The alarm word of span `spanno`.
+    /// The alarm word of span `spanno`; NOTOPEN for a span only a device that went had (as a
+    /// removed device's span reports).
     pub fn alarms(&self, spanno: u32) -> Result<Alarms, DriverError> {
-        let d = self.device_of_span(spanno)?;
+        let d = match self.device_of_span(spanno) {
+            Err(DriverError::Chan(ChanError::Removed)) => return Ok(Alarms::NOTOPEN),
+            r => r?,
+        };
         let st = d.lock();
         st.core.span(spanno).map(|s| s.alarms()).ok_or(DriverError::NoSuchSpan(spanno))
     }
 
-    /// Counters of `device`'s bus.
+    /// Counters of `device`'s bus (`ChanError::Removed` once it went: its core is gone).
     pub fn stats(&self, device: DeviceId) -> Result<XbusStats, DriverError> {
         Ok(self.device(device)?.lock().core.stats())
     }
 
     /// USB-level counters of `device`'s run loop: failed data IN transfers, halts cleared,
     /// backoffs ([`DeviceStats`]).
+    /// The counters stay readable after the device went.
     pub fn device_stats(&self, device: DeviceId) -> Result<DeviceStats, DriverError> {
-        Ok(self.device(device)?.lock().link)
+        self.device_or_gone(device, |d| d.lock().link, |g| g.link)
     }
 
     /// Whether `device`'s run loop is running (not removed, not closed).
     pub fn is_running(&self, device: DeviceId) -> Result<bool, DriverError> {
-        Ok(self.device(device)?.lock().alive)
+        self.device_or_gone(device, |d| d.lock().alive, |_| false)
     }
 
-    /// Host ticks run on `device` so far.
+    /// Host ticks run on `device` so far (all it ran, once it went).
     pub fn tick_count(&self, device: DeviceId) -> Result<u64, DriverError> {
-        Ok(self.device(device)?.lock().tick)
+        self.device_or_gone(device, |d| d.lock().tick, |g| g.ticks)
     }
 
     // ----- configuration and signalling -----
@@ -333,7 +372,7 @@ impl Driver {
     /// Every channel of every device with its natural signalling
     /// ([`XbusCore::configure_defaults`]).
     pub fn configure_defaults(&self) {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).present.clone();
         for d in devices {
             let now = self.clock.now();
             d.lock().core.configure_defaults(now);
@@ -349,7 +388,7 @@ impl Driver {
     // no lock cycle), so the file is validated and applied against one consistent state.
     // Removed or closed devices take no part: their channels no longer exist, as in DAHDI.
     pub fn apply_system_conf(&self, file: &str, conf: &SystemConf) -> Result<Applied, ConfErrors> {
-        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).present.clone();
         let mut guards: Vec<_> = devices.iter().map(|d| d.lock()).filter(|st| st.alive).collect();
         let now = self.clock.now();
         let applied = conf.apply(file, now, guards.iter_mut().map(|st| &mut st.core))?;
@@ -559,14 +598,22 @@ impl Driver {
     /// Blocks until `device`'s run loop has ended (the device was removed or closed), at most
     /// `timeout`; whether it has.
     pub fn wait_gone(&self, device: DeviceId, timeout: std::time::Duration) -> Result<bool, DriverError> {
-        self.device(device)?;
+        self.device_or_gone(device, |_| (), |_| ())?;
         Ok(self.device_end(device, timeout).is_some())
     }
 
     /// How `device`'s run loop ended, waiting at most `timeout` for it (`None`: still running).
     /// An unknown device counts as removed.
     pub(crate) fn device_end(&self, device: DeviceId, timeout: std::time::Duration) -> Option<DeviceEnd> {
-        let Ok(d) = self.device(device) else { return Some(DeviceEnd::Removed) };
+        let d = match self.device_or_gone(device, |_| None, |g| Some(g.end)) {
+            Ok(Some(end)) => return Some(end),
+            Ok(None) => match self.device(device) {
+                Ok(d) => d,
+                // It went meanwhile.
+                Err(_) => return self.device_or_gone(device, |_| None, |g| Some(g.end)).ok().flatten(),
+            },
+            Err(_) => return Some(DeviceEnd::Removed),
+        };
         let st = d.lock();
         let (st, _) =
             d.cond.wait_timeout_while(st, timeout, |s| s.alive).unwrap_or_else(PoisonError::into_inner);
@@ -583,15 +630,19 @@ impl Driver {
     /// [`DriverEvent::DeviceClosed`], and its thread is joined. A removed device's thread is
     /// just joined.
     pub fn close_device(&self, device: DeviceId) -> Result<(), DriverError> {
-        let d = self.device(device)?;
-        d.stop.store(true, Ordering::SeqCst);
-        d.cond.notify_all();
-        let handle = self
-            .threads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(device.0)
-            .and_then(Option::take);
+        match self.device(device) {
+            Ok(d) => {
+                d.stop.store(true, Ordering::SeqCst);
+                d.cond.notify_all();
+            }
+            // Gone already: only its thread may be left to join.
+            Err(DriverError::Chan(ChanError::Removed)) => {}
+            Err(e) => return Err(e),
+        }
+        let handle = {
+            let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+            threads.iter().position(|(id, _)| *id == device).map(|i| threads.swap_remove(i).1)
+        };
         if let Some(h) = handle
             && h.join().is_err()
         {

@@ -23,7 +23,7 @@ const TICK_US: u64 = 1000;
 
 /// Re-runs the election over the current device list (taken without holding its lock).
 pub(crate) fn reelect_all(devices: &Devices, timing: &Timing) {
-    let list = devices.read().unwrap_or_else(PoisonError::into_inner).clone();
+    let list = devices.read().unwrap_or_else(PoisonError::into_inner).present.clone();
     timing.reelect(&list);
 }
 
@@ -33,9 +33,10 @@ const NONE: usize = usize::MAX;
 /// The election state shared by the driver and its run loops.
 #[derive(Debug)]
 pub(crate) struct Timing {
-    /// Serializes elections (held across the per-device core locks, one at a time).
-    election: Mutex<SyncElection>,
-    /// The master's device index, [`NONE`] if none (read per tick without a lock).
+    /// The elected master; serializes elections (held across the per-device core locks, one
+    /// at a time).
+    election: Mutex<Option<DeviceId>>,
+    /// The master's device id, [`NONE`] if none (read per tick without a lock).
     master: AtomicUsize,
     /// The master's latest tick, tagged with the master it came from.
     sample: Mutex<Option<(usize, TickSample)>>,
@@ -43,11 +44,7 @@ pub(crate) struct Timing {
 
 impl Timing {
     pub(crate) fn new() -> Self {
-        Self {
-            election: Mutex::new(SyncElection::new()),
-            master: AtomicUsize::new(NONE),
-            sample: Mutex::new(None),
-        }
+        Self { election: Mutex::new(None), master: AtomicUsize::new(NONE), sample: Mutex::new(None) }
     }
 
     /// The elected master.
@@ -58,14 +55,14 @@ impl Timing {
         }
     }
 
-    /// Re-runs the election over `devices` (in device order) and applies it to every running
-    /// device. Locks each device's core in turn (never two at once).
+    /// Re-runs the election over `devices` (the present ones, in id order) and applies it to
+    /// every running device. Locks each device's core in turn (never two at once).
     // Decision: the result is applied to every running device on every election, not only
     // when the master changed: `apply_election` sends SYNC_SOURCE only when the device's
     // reported mode differs, so a newly attached device gets its mode and the others are
     // left alone.
     pub(crate) fn reelect(&self, devices: &[Arc<DeviceShared>]) {
-        let mut election = self.election.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut elected = self.election.lock().unwrap_or_else(PoisonError::into_inner);
         let cands: Vec<Candidate> = devices
             .iter()
             .map(|d| {
@@ -73,18 +70,22 @@ impl Timing {
                 if st.alive { st.core.sync_candidate() } else { Candidate::default() }
             })
             .collect();
-        let changed = election.update(&cands).is_some();
-        let master = election.master();
+        // Decision: the result is kept as a device id, not a position: the list loses the
+        // devices that went, so positions move.
+        let master = SyncElection::elect(&cands).and_then(|i| devices.get(i)).map(|d| d.id);
+        let changed = *elected != master;
         if changed {
-            self.master.store(master.unwrap_or(NONE), Ordering::Release);
+            log::info!("sync master: {:?} -> {master:?}", *elected);
+            *elected = master;
+            self.master.store(master.map_or(NONE, |m| m.0), Ordering::Release);
             *self.sample.lock().unwrap_or_else(PoisonError::into_inner) = None;
         }
-        for (i, d) in devices.iter().enumerate() {
+        for d in devices {
             let mut st = d.lock();
             if !st.alive {
                 continue;
             }
-            let is_master = master == Some(i);
+            let is_master = master == Some(d.id);
             st.core.apply_election(is_master);
             if changed && !is_master {
                 // A new reference: the drift loop starts over.

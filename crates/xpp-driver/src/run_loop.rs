@@ -13,7 +13,7 @@ use xpp_span::xbus::{OUT_QUEUE, XbusEvent};
 use crate::election::{Timing, reelect_all};
 use crate::event::DriverEvent;
 use crate::options::{DriverOptions, Pacing};
-use crate::shared::{DevState, DeviceShared, Devices};
+use crate::shared::{DevState, DeviceEnd, DeviceShared, Devices};
 
 /// Size of every bulk transfer buffer.
 const XFER: usize = 512;
@@ -128,6 +128,10 @@ impl<T: Transport> Loop<T> {
                 self.removed();
             }
         }
+        // Only the record of the device stays in the table; its core goes with the last
+        // reference (this loop's, or a PBX call still holding it).
+        let how = if end == End::Closed { DeviceEnd::Closed } else { DeviceEnd::Removed };
+        self.coord.devices.write().unwrap_or_else(PoisonError::into_inner).retire(self.dev.id, how);
         self.dev.cond.notify_all();
         // This device no longer runs: another one may have to take the timing over.
         reelect_all(&self.coord.devices, &self.coord.timing);

@@ -12,9 +12,76 @@ use crate::event::DeviceId;
 use crate::info::DeviceStats;
 use crate::mgmt::MgmtLane;
 
-/// The devices, shared by the driver and the run loops (which re-run the election when
-/// their device goes).
-pub(crate) type Devices = Arc<RwLock<Vec<Arc<DeviceShared>>>>;
+/// The devices, shared by the driver and the run loops (which move their device to the gone
+/// list and re-run the election when it goes).
+pub(crate) type Devices = Arc<RwLock<DeviceTable>>;
+
+/// How a device's run loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceEnd {
+    /// The device went away (or failed for good).
+    Removed,
+    /// Closed through the driver.
+    Closed,
+}
+
+/// The driver's devices: the present ones whole, the gone ones as a small record.
+// Decision: a device whose run loop ended keeps no core, transport or buffers (they went
+// with the loop; a re-plugged device used to leak about 200 KB each time), only its id, its
+// numbers (so its channels answer REMOVED until a device takes them) and its last counters.
+// Ids are never reused, so an id held by a PBX never names another device.
+#[derive(Debug, Default)]
+pub(crate) struct DeviceTable {
+    /// Devices attached and not yet moved to `gone`, in id order.
+    pub(crate) present: Vec<Arc<DeviceShared>>,
+    /// Devices whose run loop ended, in id order.
+    pub(crate) gone: Vec<GoneDevice>,
+    /// The next id to hand out.
+    pub(crate) next_id: usize,
+}
+
+impl DeviceTable {
+    /// The present device `id`.
+    pub(crate) fn present(&self, id: DeviceId) -> Option<&Arc<DeviceShared>> {
+        self.present.iter().find(|d| d.id == id)
+    }
+
+    /// The gone device `id`.
+    pub(crate) fn gone(&self, id: DeviceId) -> Option<&GoneDevice> {
+        self.gone.iter().find(|g| g.id == id)
+    }
+
+    /// Moves device `id` from the present to the gone list (its run loop ended `end`).
+    pub(crate) fn retire(&mut self, id: DeviceId, end: DeviceEnd) {
+        let Some(i) = self.present.iter().position(|d| d.id == id) else { return };
+        let d = self.present.remove(i);
+        let st = d.lock();
+        let g = GoneDevice {
+            id,
+            end,
+            spans: d.spans.clone(),
+            channels: d.channels.clone(),
+            ticks: st.tick,
+            link: st.link,
+        };
+        drop(st);
+        let at = self.gone.partition_point(|o| o.id < id);
+        self.gone.insert(at, g);
+    }
+}
+
+/// What remains of a device whose run loop ended.
+#[derive(Debug, Clone)]
+pub(crate) struct GoneDevice {
+    pub(crate) id: DeviceId,
+    pub(crate) end: DeviceEnd,
+    pub(crate) spans: RangeInclusive<u32>,
+    pub(crate) channels: RangeInclusive<u32>,
+    /// Ticks it ran.
+    pub(crate) ticks: u64,
+    /// Its run loop's last USB-level counters.
+    pub(crate) link: DeviceStats,
+}
 
 /// What the run loop and the PBX calls share, behind [`DeviceShared::state`].
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use std::time::Instant as StdInstant;
 
-use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions};
+use xpp_driver::{DeviceId, Driver, DriverEvent, DriverOptions, ErrorCode};
 use xpp_emu::config::Stage as EmuStage;
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::SyncMode;
@@ -116,8 +116,13 @@ fn a_device_that_comes_back_gets_its_numbers_again() {
                 Err(e) => panic!("no DeviceRemoved: {e}"),
             }
         }
-        assert_eq!(drv.channel(1).unwrap().device, a);
-        assert!(drv.write_chunk(1, &[0xFF; 8]).is_err(), "a removed device's channel refuses audio");
+        // Only its numbers remain (issue 15: its core is dropped): they answer REMOVED, and the
+        // listings show the running device only.
+        assert_eq!(drv.channel(1).unwrap_err().code(), ErrorCode::ChanRemoved);
+        assert_eq!(drv.write_chunk(1, &[0xFF; 8]).unwrap_err().code(), ErrorCode::ChanRemoved);
+        assert_eq!(numbers(a), (vec![], None, None), "a removed device is not listed");
+        assert_eq!(drv.spans().len(), 2);
+        assert_eq!(drv.is_running(a).ok(), Some(false));
         // It comes back (a new device as far as USB goes): the first free numbers are its old ones.
         let (_emu_c, _run_c, c) = open_running(&drv);
         assert_ne!(c, a);
