@@ -337,9 +337,9 @@ impl Driver {
         st.core.span(spanno).map(|s| s.alarms()).ok_or(DriverError::NoSuchSpan(spanno))
     }
 
-    /// Counters of `device`'s bus (`ChanError::Removed` once it went: its core is gone).
+    /// Counters of `device`'s bus; after the device went, their last values.
     pub fn stats(&self, device: DeviceId) -> Result<XbusStats, DriverError> {
-        Ok(self.device(device)?.lock().core.stats())
+        self.device_or_gone(device, |d| d.lock().core.stats(), |g| g.bus)
     }
 
     /// USB-level counters of `device`'s run loop: failed data IN transfers, halts cleared,

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
 use xpp_bringup::BringUpResult;
-use xpp_span::xbus::{ChanError, XbusCore};
+use xpp_span::xbus::{ChanError, XbusCore, XbusStats};
 
 use crate::error::DriverError;
 use crate::event::DeviceId;
@@ -63,6 +63,7 @@ impl DeviceTable {
             channels: d.channels.clone(),
             ticks: st.tick,
             link: st.link,
+            bus: st.core.stats(),
         };
         drop(st);
         let at = self.gone.partition_point(|o| o.id < id);
@@ -81,6 +82,8 @@ pub(crate) struct GoneDevice {
     pub(crate) ticks: u64,
     /// Its run loop's last USB-level counters.
     pub(crate) link: DeviceStats,
+    /// Its bus core's last counters.
+    pub(crate) bus: XbusStats,
 }
 
 /// What the run loop and the PBX calls share, behind [`DeviceShared::state`].

@@ -304,6 +304,8 @@ fn orderly_close_stops_the_device_and_joins() {
         emu.advance(xpp_proto::Duration::from_millis(5));
         assert!(!emu.with_device(|d| d.data().is_ticking()));
         assert!(matches!(drv.wait_tick(id, WAIT), Err(DriverError::Chan(ChanError::Removed))));
+        // The counters stay readable after the close (tools report them).
+        assert!(drv.stats(id).unwrap().ticks > 0);
     });
 }
 
