@@ -44,13 +44,24 @@ pub struct Hooks {
     pub offline: Option<PathBuf>,
     /// Run when the PBX is unhealthy and no backup can take the lines.
     pub last_resort: Option<PathBuf>,
+    /// Automatic failback's peer check ([`Action::CheckPeer`]): exit status 0 means the
+    /// other host is ready to take the lines back (for example `ssh peer twinstar status
+    /// --socket ...`, or a cluster manager's view). Without one, the other port's power
+    /// alone, for the hold-down, is taken as ready.
+    pub peer_check: Option<PathBuf>,
     /// Longest run of one hook.
     pub timeout: StdDuration,
 }
 
 impl Default for Hooks {
     fn default() -> Self {
-        Self { online: None, offline: None, last_resort: None, timeout: StdDuration::from_secs(10) }
+        Self {
+            online: None,
+            offline: None,
+            last_resort: None,
+            peer_check: None,
+            timeout: StdDuration::from_secs(10),
+        }
     }
 }
 
@@ -154,6 +165,13 @@ impl TwinStarHost {
         let quit = Arc::new(AtomicBool::new(false));
         let watchers = Watchers::default();
         let checker = HealthWorker::start(health)?;
+        let (peer_tx, peer_results) = mpsc::channel();
+        let mut options = options;
+        if options.controller.expected_devices == 0 {
+            // This host's targets are the installation's units (each host lists them all,
+            // through its own port): a unit found alone on the wrong port is moved back.
+            options.controller.expected_devices = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+        }
         let mut host = Host {
             controller: Controller::new(options.controller),
             slots: targets.into_iter().map(Slot::new).collect(),
@@ -161,6 +179,8 @@ impl TwinStarHost {
             options,
             commands: rx,
             checker,
+            peer_tx,
+            peer_results,
             status: Arc::clone(&status),
             watchers: watchers.clone(),
         };
@@ -273,6 +293,9 @@ struct Host {
     options: TwinStarOptions,
     commands: mpsc::Receiver<Command>,
     checker: HealthWorker,
+    /// Peer-check results (automatic failback).
+    peer_tx: mpsc::Sender<bool>,
+    peer_results: mpsc::Receiver<bool>,
     status: Arc<Mutex<TwinStarStatus>>,
 }
 
@@ -291,6 +314,9 @@ impl Host {
             }
             while let Ok(ok) = self.checker.results.try_recv() {
                 self.controller.handle_health(self.driver.now(), ok);
+            }
+            while let Ok(ready) = self.peer_results.try_recv() {
+                self.controller.handle_peer_ready(self.driver.now(), ready);
             }
             self.watch();
             let now = self.driver.now();
@@ -379,6 +405,7 @@ impl Host {
             Action::CheckHealth => {
                 let _ = self.checker.ask.send(());
             }
+            Action::CheckPeer => self.check_peer(),
             Action::RunHook { hook } => self.run_hook(hook),
             other => log::debug!("twinstar: action not handled: {other:?}"),
         }
@@ -410,6 +437,25 @@ impl Host {
                 log::warn!("twinstar: take-over of {}: {e}", slot.target);
                 self.controller.handle_takeover_done(now, key, false);
             }
+        }
+    }
+
+    /// Runs the peer check on its own thread; its answer comes back through `peer_results`.
+    fn check_peer(&self) {
+        let Some(program) = self.options.hooks.peer_check.clone() else {
+            let _ = self.peer_tx.send(true);
+            return;
+        };
+        let mut cmd = Process::new(&program);
+        cmd.env("ACTION", "peer-check").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (tx, timeout) = (self.peer_tx.clone(), self.options.hooks.timeout);
+        let name = format!("{} peer-check", program.display());
+        let spawned = std::thread::Builder::new().name("xpp-twinstar-peer".into()).spawn(move || {
+            let _ = tx.send(run_bounded(&name, cmd, timeout));
+        });
+        if let Err(e) = spawned {
+            log::warn!("twinstar: peer check thread: {e}");
+            let _ = self.peer_tx.send(false);
         }
     }
 
@@ -474,11 +520,15 @@ impl Host {
     }
 }
 
-/// Runs a hook program, killing it after `timeout`; its exit and output are logged.
-fn run_bounded(name: &str, mut cmd: Process, timeout: StdDuration) {
+/// Runs a hook program, killing it after `timeout`; its exit and output are logged. True
+/// when it exited with status 0.
+fn run_bounded(name: &str, mut cmd: Process, timeout: StdDuration) -> bool {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return log::warn!("twinstar hook {name}: {e}"),
+        Err(e) => {
+            log::warn!("twinstar hook {name}: {e}");
+            return false;
+        }
     };
     let end = std::time::Instant::now() + timeout;
     let status = loop {
@@ -506,6 +556,7 @@ fn run_bounded(name: &str, mut cmd: Process, timeout: StdDuration) {
     for line in out.lines().chain(err.lines()) {
         log::info!("twinstar hook {name}: {line}");
     }
+    status.is_some_and(|s| s.success())
 }
 
 /// A hook's output, at most 64 KiB of it.
