@@ -20,11 +20,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
-use xpp_bringup::{BringUpConfig, FirmwareSet, OnRunning, RunOptions};
+use xpp_bringup::{
+    BringUpConfig, BringUpError, Failure, FirmwareSet, OnRunning, Phase as BringUpPhase, RunOptions,
+};
 use xpp_proto::Duration;
 use xpp_twinstar::{Action, Command, Config, Controller, DeviceKey, Event, Hook, Role, Timeline};
 
 use crate::driver::{DeviceEnd, Driver};
+use crate::error::DriverError;
 use crate::event::{DeviceId, DriverEvent};
 use crate::target::Target;
 
@@ -244,13 +247,11 @@ struct Slot {
     device: Option<DeviceId>,
     /// Tick count at the take-over, until the first audio is reported.
     audio_from: Option<u64>,
-    /// Present when the host started (not a failover): brought up in full.
-    at_start: bool,
 }
 
 impl Slot {
     const fn new(target: Target) -> Self {
-        Self { target, here: false, device: None, audio_from: None, at_start: false }
+        Self { target, here: false, device: None, audio_from: None }
     }
 }
 
@@ -301,12 +302,7 @@ struct Host {
 
 impl Host {
     fn run(&mut self, quit: &AtomicBool) {
-        // What is here before the start is taken over in full; what arrives later is a
-        // failover and is verified.
         self.watch();
-        for s in &mut self.slots {
-            s.at_start = s.here;
-        }
         while !quit.load(Ordering::SeqCst) {
             let now = self.driver.now();
             while let Ok(c) = self.commands.try_recv() {
@@ -417,15 +413,25 @@ impl Host {
 
     fn take_over(&mut self, key: DeviceKey) {
         let Some(slot) = self.slots.get_mut(key.0 as usize) else { return };
-        // Decision: a device present when the host starts gets the full init (it may never
-        // have been initialised: verify checks that the chips answer, not how they are set
-        // up); a device that arrives later comes from the other host, which initialised it,
-        // and is verified so that its calls survive.
-        let on_running =
-            if std::mem::take(&mut slot.at_start) { OnRunning::Reset } else { OnRunning::Verify };
+        // Decision: every device found running is verified first, whether it came from the
+        // other host or was here when this host started (a restarted driver keeps its calls
+        // too): the verify reads back the registers the card init sets, so a device that was
+        // never initialised, or was reset since, fails it and gets the full init below.
+        let on_running = OnRunning::Verify;
         let config = self.options.bring_up.with_on_running(on_running);
-        let opened =
-            self.driver.open_target(&slot.target, config, self.options.firmware.clone(), self.options.run);
+        let firmware = self.options.firmware.clone();
+        let mut opened = self.driver.open_target(&slot.target, config, firmware.clone(), self.options.run);
+        if let Err(DriverError::BringUp(e)) = &opened
+            && on_running == OnRunning::Verify
+            && cannot_trust(e)
+        {
+            // The device is there and answers, but its state cannot be trusted: a full init
+            // (the calls on it are lost), said in an event and in the timeline.
+            log::warn!("twinstar: {}: {e}; falling back to a full init", slot.target);
+            self.controller.handle_takeover_fallback(self.driver.now(), key);
+            let config = self.options.bring_up.with_on_running(OnRunning::Reset);
+            opened = self.driver.open_target(&slot.target, config, firmware, self.options.run);
+        }
         let now = self.driver.now();
         match opened {
             Ok(id) => {
@@ -518,6 +524,14 @@ impl Host {
         }
         st.stopped = self.controller.is_stopped();
     }
+}
+
+/// Whether a failed verify says the device's state cannot be trusted (rather than that the
+/// device is gone): its chips were reset since their init, its units differ from what was
+/// expected, or a unit's verification failed.
+fn cannot_trust(e: &BringUpError) -> bool {
+    matches!(e.reason, Failure::NotConfigured { .. } | Failure::UnitMismatch { .. })
+        || matches!(e.phase, BringUpPhase::Verify { .. })
 }
 
 /// Runs a hook program, killing it after `timeout`; its exit and output are logged. True

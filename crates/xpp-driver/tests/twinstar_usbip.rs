@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 
 use xpp_driver::tws::{Config, Event as TwsEvent, Phase, Role};
 use xpp_driver::{Driver, DriverEvent, DriverOptions, Target, TwinStarHost, TwinStarOptions};
-use xpp_emu::config::{CoreConfig, Stage as EmuStage};
+use xpp_emu::config::{CoreConfig, LineStateOnJump, Stage as EmuStage};
 use xpp_emu::usbip_server::{UsbIpServer, busid};
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::Duration;
@@ -26,7 +26,16 @@ const FXS1: u32 = 1;
 fn twinstar_device(
     watchdog: Duration,
 ) -> (Emulator, xpp_emu::RealTimeRunner, UsbIpServer, impl Fn(u8) -> Target) {
+    twinstar_device_with(watchdog, LineStateOnJump::Keep)
+}
+
+/// [`twinstar_device`], with what a jump does to the chips.
+fn twinstar_device_with(
+    watchdog: Duration,
+    line_state: LineStateOnJump,
+) -> (Emulator, xpp_emu::RealTimeRunner, UsbIpServer, impl Fn(u8) -> Target) {
     let mut core = CoreConfig::default();
+    core.line_state_on_jump = line_state;
     core.jump_delay = Duration::from_millis(100);
     core.watchdog_timeout = watchdog;
     let cfg = DeviceConfig::default().with_twinstar(true).with_start_stage(EmuStage::Running).with_core(core);
@@ -161,6 +170,60 @@ fn a_stopped_data_stream_fires_the_watchdog_and_the_backup_takes_over() {
         }
         until(&rx_a, |e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Backup }));
         assert_eq!(host_a.status().role, Role::Backup);
+
+        host_b.stop(StdDuration::from_secs(10));
+        host_a.stop(StdDuration::from_secs(10));
+        Arc::try_unwrap(drv_a).expect("released").close();
+        Arc::try_unwrap(drv_b).expect("released").close();
+        server.shutdown();
+    });
+}
+
+/// A device whose jump resets its chips (`line_state_on_jump = Reset`): the backup's verify
+/// finds the units not configured, falls back to a full init and says so (an event, a
+/// full-init phase in the timeline, a bring-up that is not "verified"); the phone that is
+/// still off hook is reported off hook on the new host.
+#[test]
+fn a_device_reset_by_its_jump_gets_a_full_init_and_says_so() {
+    within(120, || {
+        let (emu, _runner, server, target) =
+            twinstar_device_with(Duration::from_millis(200), LineStateOnJump::Reset);
+        let options = TwinStarOptions::new(firmware());
+        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+        let host_a =
+            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
+                .unwrap();
+        let host_b =
+            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
+        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        emu.with_device(|d| {
+            let now = d.now();
+            d.data_mut().phone_mut(0, 0).expect("phone").off_hook(now);
+        });
+        let offhook =
+            |e: &DriverEvent| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::RINGOFFHOOK, .. });
+        until(&rx_a, offhook);
+
+        let device_a = host_a.status().devices[0].expect("A holds the device");
+        drv_a.close_device(device_a).unwrap();
+        let seen_b = until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        assert!(
+            seen_b.iter().any(|e| tws(e, |t| matches!(t, TwsEvent::FullInit { .. }))),
+            "the fallback is reported"
+        );
+        let Some(DriverEvent::TwinStar(TwsEvent::Failover { timeline })) = seen_b.last().cloned() else {
+            unreachable!()
+        };
+        let phases: Vec<Phase> = timeline.phases().iter().map(|p| p.phase).collect();
+        assert_eq!(phases, [Phase::TakeOver, Phase::FullInit, Phase::FirstAudio], "{timeline}");
+        let device_b = host_b.status().devices[0].expect("B holds the device");
+        assert!(!drv_b.bring_up_result(device_b).unwrap().verified, "a full init, not a verify");
+        if !seen_b.iter().any(offhook) {
+            until(&rx_b, offhook);
+        }
+        eprintln!("host B (full init):\n{timeline}");
 
         host_b.stop(StdDuration::from_secs(10));
         host_a.stop(StdDuration::from_secs(10));

@@ -186,6 +186,12 @@ pub enum Event {
         /// The phases.
         timeline: Timeline,
     },
+    /// A take-over could not trust the device (its verify failed) and fell back to a full
+    /// init: the lines are re-initialised and calls in progress on it are lost.
+    FullInit {
+        /// The device.
+        device: DeviceKey,
+    },
     /// A take-over failed; the driver may offer the device again.
     TakeOverFailed {
         /// The device.
@@ -542,7 +548,7 @@ impl Controller {
             return;
         }
         d.taken = true;
-        if self.timeline.open_phase().is_some_and(|(p, _)| p == Phase::TakeOver) {
+        if self.timeline.open_phase().is_some_and(|(p, _)| matches!(p, Phase::TakeOver | Phase::FullInit)) {
             self.timeline.begin(now, Phase::FirstAudio);
         }
         // Re-arm: the watchdog does not survive a jump (docs/reference/mpp-twinstar-firmware.md
@@ -562,6 +568,19 @@ impl Controller {
                 self.peer_powered_since = None;
                 self.timers.set(Timer::Failback, now + self.config.health_interval);
             }
+        }
+    }
+
+    /// The take-over of `device` could not verify it and goes on with a full init (reported
+    /// as [`Event::FullInit`] and as [`Phase::FullInit`] in the timeline); its end is still
+    /// reported with [`Controller::handle_takeover_done`].
+    pub fn handle_takeover_fallback(&mut self, now: Instant, device: DeviceKey) {
+        if !self.devices.get(&device).is_some_and(|d| d.attached) {
+            return;
+        }
+        self.events.push_back(Event::FullInit { device });
+        if self.timeline.open_phase().is_some_and(|(p, _)| p == Phase::TakeOver) {
+            self.timeline.begin(now, Phase::FullInit);
         }
     }
 
