@@ -242,6 +242,7 @@ fn event(e: &Event) -> Value {
         }
         Event::Failover { timeline: t } => json!({ "event": "failover", "timeline": timeline(Some(t)) }),
         Event::TakeOverFailed { device } => json!({ "event": "take-over-failed", "device": device.0 }),
+        Event::FullInit { device } => json!({ "event": "full-init", "device": device.0 }),
         Event::MppFailed { device, request } => {
             json!({ "event": "mpp-failed", "device": device.0, "request": format!("{request:?}") })
         }
