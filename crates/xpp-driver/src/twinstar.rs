@@ -34,9 +34,10 @@ use crate::target::Target;
 /// The hook programs a [`TwinStarHost`] runs (dahdi-tools' `twinstar_hook` events).
 ///
 /// Each runs with `ACTION` (`online`, `offline` or `last-resort`), `XPP_TWINSTAR_ROLE`
-/// (`master`/`backup`), and for each device `XBUS_NUM` (two digits) and `XBUS_NAME`
-/// (`XBUS-NN`), the way the dahdi-tools hooks receive them, plus `XPP_TARGET` (the device's
-/// target text). It is killed after [`Hooks::timeout`]; its output is logged. A hook never
+/// (`master`/`backup`), `XPP_INIT_DIR` ([`Hooks::init_dir`]), and for each device `XBUS_NUM`
+/// (two digits) and `XBUS_NAME` (`XBUS-NN`), the way the dahdi-tools hooks receive them
+/// (docs/reference/mpp-twinstar-firmware.md §4.6), plus `XPP_TARGET` (the device's target
+/// text). It is killed after [`Hooks::timeout`]; its output is logged. A hook never
 /// blocks the controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -54,6 +55,8 @@ pub struct Hooks {
     pub peer_check: Option<PathBuf>,
     /// Longest run of one hook.
     pub timeout: StdDuration,
+    /// `XPP_INIT_DIR` in the hooks' environment (dahdi-tools' default, `/usr/share/dahdi`).
+    pub init_dir: PathBuf,
 }
 
 impl Default for Hooks {
@@ -64,6 +67,7 @@ impl Default for Hooks {
             last_resort: None,
             peer_check: None,
             timeout: StdDuration::from_secs(10),
+            init_dir: PathBuf::from("/usr/share/dahdi"),
         }
     }
 }
@@ -488,6 +492,7 @@ impl Host {
                 .env("XBUS_NUM", format!("{num:02}"))
                 .env("XBUS_NAME", format!("XBUS-{num:02}"))
                 .env("XPP_TARGET", slot.target.to_string())
+                .env("XPP_INIT_DIR", &self.options.hooks.init_dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());

@@ -232,3 +232,84 @@ fn a_device_reset_by_its_jump_gets_a_full_init_and_says_so() {
         server.shutdown();
     });
 }
+
+/// The hooks run with the environment the dahdi-tools hooks receive (`ACTION`, `XBUS_NUM`,
+/// `XBUS_NAME`, `XPP_INIT_DIR`) plus the role and the target: `online` when A takes the
+/// device, `last-resort` when A's PBX fails and the backup port has no power (no jump).
+#[test]
+fn hooks_run_with_the_dahdi_tools_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    within(120, || {
+        let dir = std::env::temp_dir().join(format!("xpp-hooks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hook = dir.join("hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\nenv > '{}/'\"$ACTION\".tmp && mv '{0}/'\"$ACTION\".tmp '{0}/'\"$ACTION\".env\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let read = |action: &str| -> Vec<String> {
+            let file = dir.join(format!("{action}.env"));
+            let end = std::time::Instant::now() + StdDuration::from_secs(20);
+            while !file.exists() {
+                assert!(std::time::Instant::now() < end, "the {action} hook ran");
+                std::thread::sleep(StdDuration::from_millis(10));
+            }
+            std::fs::read_to_string(&file).unwrap().lines().map(str::to_owned).collect()
+        };
+
+        let (emu, _runner, server, target) = twinstar_device(Duration::from_secs(2));
+        let ms = Duration::from_millis;
+        let controller = Config::default().with_health(ms(100), ms(200), 3).with_anti_flap(
+            Duration::ZERO,
+            3,
+            Duration::from_secs(600),
+        );
+        let mut hooks = xpp_driver::Hooks::default();
+        hooks.online = Some(hook.clone());
+        hooks.last_resort = Some(hook.clone());
+        hooks.init_dir = dir.clone();
+        let options = TwinStarOptions::new(firmware()).with_controller(controller).with_hooks(hooks);
+        let drv = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let healthy = Arc::new(AtomicBool::new(true));
+        let h = Arc::clone(&healthy);
+        let host = TwinStarHost::start(
+            Arc::clone(&drv),
+            vec![target(0)],
+            Role::Master,
+            move || h.load(Ordering::SeqCst),
+            options,
+        )
+        .unwrap();
+
+        let online = read("online");
+        let num = host.status().devices[0].expect("held").0;
+        for want in [
+            "ACTION=online".to_owned(),
+            format!("XBUS_NUM={num:02}"),
+            format!("XBUS_NAME=XBUS-{num:02}"),
+            format!("XPP_INIT_DIR={}", dir.display()),
+            "XPP_TWINSTAR_ROLE=master".to_owned(),
+            format!("XPP_TARGET={}", target(0)),
+        ] {
+            assert!(online.contains(&want), "{want} in {online:?}");
+        }
+
+        // No host on port 1: a failing PBX gets the last resort, and the lines stay.
+        emu.with_device(|d| d.set_power(d.now(), 1, false));
+        healthy.store(false, Ordering::SeqCst);
+        let last = read("last-resort");
+        assert!(last.contains(&"ACTION=last-resort".to_owned()), "{last:?}");
+        assert_eq!(emu.with_device(|d| d.active_port()), 0);
+        assert_eq!(host.status().role, Role::Master);
+
+        host.stop(StdDuration::from_secs(10));
+        Arc::try_unwrap(drv).expect("released").close();
+        server.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
