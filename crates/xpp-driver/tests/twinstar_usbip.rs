@@ -313,3 +313,78 @@ fn hooks_run_with_the_dahdi_tools_environment() {
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
+
+/// An FXO call (the PBX has seized the PSTN line, the far party answered) survives a crash
+/// failover: the line stays seized through the take-over, and the backup's PBX can release
+/// it afterwards (the new host's line model knows the loop is closed).
+#[test]
+fn an_fxo_call_survives_the_failover_and_the_backup_can_hang_it_up() {
+    use xpp_emu::data::CallState;
+    use xpp_span::HookCmd;
+    use xpp_span::hook::HookMode;
+    const FXO1: u32 = 15;
+    within(120, || {
+        let (emu, _runner, server, target) = twinstar_device(Duration::from_millis(200));
+        let options = TwinStarOptions::new(firmware());
+        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+        let host_a =
+            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
+                .unwrap();
+        let host_b =
+            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
+        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let pstn = |f: &dyn Fn(&mut xpp_emu::data::PstnLine, xpp_proto::Instant)| {
+            emu.with_device(|d| {
+                let now = d.now();
+                f(d.data_mut().pstn_mut(1, 0).expect("PSTN line"), now);
+            });
+        };
+        let state = || emu.with_device(|d| d.data().pstn(1, 0).expect("PSTN line").state());
+        let seized = || emu.with_device(|d| d.data().fxo_state(1, 0).expect("FXO port").off_hook);
+        // A's PBX seizes the line (once the line model has seen battery) and the far end answers.
+        let end = std::time::Instant::now() + StdDuration::from_secs(10);
+        while drv_a.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking).is_err() {
+            assert!(std::time::Instant::now() < end, "battery seen");
+            std::thread::sleep(StdDuration::from_millis(10));
+        }
+        let end = std::time::Instant::now() + StdDuration::from_secs(10);
+        while !seized() {
+            assert!(std::time::Instant::now() < end, "the line is seized");
+            std::thread::sleep(StdDuration::from_millis(10));
+        }
+        let end = std::time::Instant::now() + StdDuration::from_secs(5);
+        while state() != CallState::DialTone {
+            assert!(std::time::Instant::now() < end, "dial tone: {:?}", state());
+            std::thread::sleep(StdDuration::from_millis(10));
+        }
+        pstn(&|l, now| l.answer(now));
+        let end = std::time::Instant::now() + StdDuration::from_secs(5);
+        while state() != CallState::Connected {
+            assert!(std::time::Instant::now() < end, "the far party answers: {:?}", state());
+            std::thread::sleep(StdDuration::from_millis(10));
+        }
+
+        let device_a = host_a.status().devices[0].expect("A holds the device");
+        drv_a.close_device(device_a).unwrap();
+        until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        std::thread::sleep(StdDuration::from_millis(500));
+        assert!(seized(), "the take-over keeps the loop closed");
+        assert_eq!(state(), CallState::Connected, "the far party is still there");
+
+        // B's PBX hangs up the call it inherited.
+        let _ = drv_b.set_hook(FXO1, HookCmd::OnHook, HookMode::Blocking).unwrap();
+        let end = std::time::Instant::now() + StdDuration::from_secs(5);
+        while seized() {
+            assert!(std::time::Instant::now() < end, "B releases the line");
+            std::thread::sleep(StdDuration::from_millis(10));
+        }
+
+        host_b.stop(StdDuration::from_secs(10));
+        host_a.stop(StdDuration::from_secs(10));
+        Arc::try_unwrap(drv_a).expect("released").close();
+        Arc::try_unwrap(drv_b).expect("released").close();
+        server.shutdown();
+    });
+}
