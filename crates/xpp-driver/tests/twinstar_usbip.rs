@@ -388,3 +388,49 @@ fn an_fxo_call_survives_the_failover_and_the_backup_can_hang_it_up() {
         server.shutdown();
     });
 }
+
+/// A host that crashes while a phone rings leaves its line feed at "ringing": the backup's
+/// take-over reads the line feed back and restores the idle line, so the phone does not ring
+/// on for a call that is gone.
+#[test]
+fn a_ring_left_on_by_a_crashed_master_stops_on_the_backup() {
+    use xpp_emu::data::LineFeed;
+    use xpp_span::HookCmd;
+    use xpp_span::hook::HookMode;
+    within(120, || {
+        let (emu, _runner, server, target) = twinstar_device(Duration::from_millis(200));
+        let options = TwinStarOptions::new(firmware());
+        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+        let host_a =
+            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
+                .unwrap();
+        let host_b =
+            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
+        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let feed = || emu.with_device(|d| d.data().fxs_state(0, 0).expect("FXS port").line_feed);
+        let _ = drv_a.set_hook(FXS1, HookCmd::Ring, HookMode::NonBlocking).unwrap();
+        let end = std::time::Instant::now() + StdDuration::from_secs(10);
+        while feed() != LineFeed::Ringing {
+            assert!(std::time::Instant::now() < end, "the phone rings: {:?}", feed());
+            std::thread::sleep(StdDuration::from_millis(1));
+        }
+        // A crashes mid-ring: its data stream stops, the line feed stays at "ringing".
+        let device_a = host_a.status().devices[0].expect("A holds the device");
+        drv_a.close_device(device_a).unwrap();
+        until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        let end = std::time::Instant::now() + StdDuration::from_secs(2);
+        while feed() == LineFeed::Ringing {
+            assert!(std::time::Instant::now() < end, "B stops the ring");
+            std::thread::sleep(StdDuration::from_millis(5));
+        }
+        assert_eq!(feed(), LineFeed::ForwardActive, "the idle line");
+
+        host_b.stop(StdDuration::from_secs(10));
+        host_a.stop(StdDuration::from_secs(10));
+        Arc::try_unwrap(drv_a).expect("released").close();
+        Arc::try_unwrap(drv_b).expect("released").close();
+        server.shutdown();
+    });
+}

@@ -124,10 +124,12 @@ impl Line {
     }
 
     /// Reads the state a previous host left on the chip instead of assuming the card init's
-    /// (FXO: the hook register).
+    /// (FXO: the hook register; FXS: the line feed).
     pub(super) fn adopt_state(&mut self) {
-        if let Self::Fxo(l) = self {
-            l.read_hook_state();
+        match self {
+            Self::Fxo(l) => l.read_hook_state(),
+            Self::Fxs(l) => l.read_line_feed_state(),
+            Self::None => {}
         }
     }
 
