@@ -50,10 +50,65 @@ fn tws(e: &DriverEvent, pred: impl Fn(&TwsEvent) -> bool) -> bool {
     matches!(e, DriverEvent::TwinStar(t) if pred(t))
 }
 
+/// Two hosts on one TwinStar device: A (port 0) started as master with `health_a` as its
+/// PBX's check, B (port 1) as backup, both with `options`; A has taken the device and armed
+/// its watchdog.
+struct Pair {
+    emu: Emulator,
+    _runner: xpp_emu::RealTimeRunner,
+    server: UsbIpServer,
+    drv_a: Arc<Driver>,
+    drv_b: Arc<Driver>,
+    rx_a: xpp_driver::channel::Receiver<DriverEvent>,
+    rx_b: xpp_driver::channel::Receiver<DriverEvent>,
+    host_a: TwinStarHost,
+    host_b: TwinStarHost,
+}
+
+impl Pair {
+    fn start(
+        watchdog: Duration,
+        line_state: LineStateOnJump,
+        options: TwinStarOptions,
+        health_a: impl FnMut() -> bool + Send + 'static,
+    ) -> Self {
+        let (emu, runner, server, target) = twinstar_device_with(watchdog, line_state);
+        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+        let host_a =
+            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, health_a, options.clone())
+                .unwrap();
+        let host_b =
+            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
+        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        Self { emu, _runner: runner, server, drv_a, drv_b, rx_a, rx_b, host_a, host_b }
+    }
+
+    /// Defaults, a 200 ms watchdog, a PBX on A that stays healthy.
+    fn crash_ready(line_state: LineStateOnJump) -> Self {
+        Self::start(Duration::from_millis(200), line_state, TwinStarOptions::new(firmware()), || true)
+    }
+
+    /// Host A's run loop stops behind its controller's back (a crash): no more data on port 0.
+    fn crash_a(&self) {
+        let device_a = self.host_a.status().devices[0].expect("A holds the device");
+        self.drv_a.close_device(device_a).unwrap();
+    }
+
+    /// Orderly stops (B first), the drivers closed, the server shut down.
+    fn stop(self) {
+        self.host_b.stop(StdDuration::from_secs(10));
+        self.host_a.stop(StdDuration::from_secs(10));
+        Arc::try_unwrap(self.drv_a).expect("released").close();
+        Arc::try_unwrap(self.drv_b).expect("released").close();
+        self.server.shutdown();
+    }
+}
+
 #[test]
 fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
     within(120, || {
-        let (emu, _runner, server, target) = twinstar_device(Duration::from_secs(2));
         let ms = Duration::from_millis;
         let controller = Config::default().with_health(ms(100), ms(200), 3).with_anti_flap(
             Duration::ZERO,
@@ -61,25 +116,14 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
             Duration::from_secs(600),
         );
         let options = TwinStarOptions::new(firmware()).with_controller(controller);
-
-        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
         let healthy_a = Arc::new(AtomicBool::new(true));
         let h = Arc::clone(&healthy_a);
-        let host_a = TwinStarHost::start(
-            Arc::clone(&drv_a),
-            vec![target(0)],
-            Role::Master,
-            move || h.load(Ordering::SeqCst),
-            options.clone(),
-        )
-        .unwrap();
-        let host_b =
-            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
+        let p = Pair::start(Duration::from_secs(2), LineStateOnJump::Keep, options, move || {
+            h.load(Ordering::SeqCst)
+        });
+        let Pair { emu, drv_b, rx_a, rx_b, host_a, host_b, .. } = &p;
 
-        // A takes the device and arms its watchdog; B waits.
-        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        // A has taken the device and armed its watchdog; B waits.
         assert_eq!(host_a.status().role, Role::Master);
         assert_eq!(host_b.status().role, Role::Backup);
         assert!(emu.with_device(|d| d.active_port()) == 0);
@@ -89,11 +133,11 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
             let now = d.now();
             d.data_mut().phone_mut(0, 0).expect("phone").off_hook(now);
         });
-        until(&rx_a, |e| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::RINGOFFHOOK, .. }));
+        until(rx_a, |e| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::RINGOFFHOOK, .. }));
 
         // A's PBX hangs: after three failed checks A hands over to the powered port 1.
         healthy_a.store(false, Ordering::SeqCst);
-        let seen_a = until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::RoleChanged { role: Role::Backup })));
+        let seen_a = until(rx_a, |e| tws(e, |t| matches!(t, TwsEvent::RoleChanged { role: Role::Backup })));
         let failover_a = seen_a.iter().find_map(|e| match e {
             DriverEvent::TwinStar(TwsEvent::Failover { timeline }) => Some(timeline.clone()),
             _ => None,
@@ -106,7 +150,7 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
         assert!(!seen_a.iter().any(onhook), "A never reports the call hung up");
 
         // B takes over warm: verified, not reset; its PBX sees the line off hook, once.
-        let seen_b = until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        let seen_b = until(rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
         assert!(seen_b.iter().any(|e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Master })));
         let Some(DriverEvent::TwinStar(TwsEvent::Failover { timeline: failover_b })) = seen_b.last().cloned()
         else {
@@ -119,7 +163,7 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
         assert_eq!(emu.with_device(|d| d.active_port()), 1);
         let offhook =
             |e: &DriverEvent| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::RINGOFFHOOK, .. });
-        let hook_b = if seen_b.iter().any(offhook) { Vec::new() } else { until(&rx_b, offhook) };
+        let hook_b = if seen_b.iter().any(offhook) { Vec::new() } else { until(rx_b, offhook) };
         let seen_b: Vec<DriverEvent> = seen_b.into_iter().chain(hook_b).collect();
         assert_eq!(seen_b.iter().filter(|e| offhook(e)).count(), 1, "off hook, reported once");
         assert!(!seen_b.iter().any(onhook), "B never reports the call hung up");
@@ -130,12 +174,9 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
         eprintln!("host A:\n{failover_a}\nhost B:\n{failover_b}");
 
         // Orderly stops: B disarms before releasing, never a jump.
-        host_b.stop(StdDuration::from_secs(10));
-        host_a.stop(StdDuration::from_secs(10));
+        let emu = emu.clone();
+        p.stop();
         assert_eq!(emu.with_device(|d| d.active_port()), 1, "no jump on an orderly stop");
-        Arc::try_unwrap(drv_a).expect("released").close();
-        Arc::try_unwrap(drv_b).expect("released").close();
-        server.shutdown();
     });
 }
 
@@ -145,37 +186,24 @@ fn a_hung_pbx_hands_its_call_to_the_warm_backup() {
 #[test]
 fn a_stopped_data_stream_fires_the_watchdog_and_the_backup_takes_over() {
     within(120, || {
-        let (emu, _runner, server, target) = twinstar_device(Duration::from_millis(200));
-        let options = TwinStarOptions::new(firmware());
-        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
-        let host_a =
-            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
-                .unwrap();
-        let host_b =
-            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
-        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let p = Pair::crash_ready(LineStateOnJump::Keep);
+        let Pair { emu, drv_a, rx_a, rx_b, host_a, .. } = &p;
         let device_a = host_a.status().devices[0].expect("A holds the device");
 
         // A's run loop stops behind the controller's back: no more data on port 0.
         drv_a.close_device(device_a).unwrap();
         let closed_at = std::time::Instant::now();
-        let seen_b = until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        let seen_b = until(rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
         let audio_after = closed_at.elapsed();
         assert!(seen_b.iter().any(|e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Master })));
         assert_eq!(emu.with_device(|d| d.active_port()), 1, "the watchdog jumped");
         if let Some(DriverEvent::TwinStar(TwsEvent::Failover { timeline })) = seen_b.last() {
             eprintln!("data stream stopped -> first audio on B: {audio_after:?}\nhost B:\n{timeline}");
         }
-        until(&rx_a, |e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Backup }));
+        until(rx_a, |e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Backup }));
         assert_eq!(host_a.status().role, Role::Backup);
 
-        host_b.stop(StdDuration::from_secs(10));
-        host_a.stop(StdDuration::from_secs(10));
-        Arc::try_unwrap(drv_a).expect("released").close();
-        Arc::try_unwrap(drv_b).expect("released").close();
-        server.shutdown();
+        p.stop();
     });
 }
 
@@ -186,29 +214,18 @@ fn a_stopped_data_stream_fires_the_watchdog_and_the_backup_takes_over() {
 #[test]
 fn a_device_reset_by_its_jump_gets_a_full_init_and_says_so() {
     within(120, || {
-        let (emu, _runner, server, target) =
-            twinstar_device_with(Duration::from_millis(200), LineStateOnJump::Reset);
-        let options = TwinStarOptions::new(firmware());
-        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
-        let host_a =
-            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
-                .unwrap();
-        let host_b =
-            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
-        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let p = Pair::crash_ready(LineStateOnJump::Reset);
+        let Pair { emu, drv_b, rx_a, rx_b, host_b, .. } = &p;
         emu.with_device(|d| {
             let now = d.now();
             d.data_mut().phone_mut(0, 0).expect("phone").off_hook(now);
         });
         let offhook =
             |e: &DriverEvent| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::RINGOFFHOOK, .. });
-        until(&rx_a, offhook);
+        until(rx_a, offhook);
 
-        let device_a = host_a.status().devices[0].expect("A holds the device");
-        drv_a.close_device(device_a).unwrap();
-        let seen_b = until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        p.crash_a();
+        let seen_b = until(rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
         assert!(
             seen_b.iter().any(|e| tws(e, |t| matches!(t, TwsEvent::FullInit { .. }))),
             "the fallback is reported"
@@ -221,15 +238,11 @@ fn a_device_reset_by_its_jump_gets_a_full_init_and_says_so() {
         let device_b = host_b.status().devices[0].expect("B holds the device");
         assert!(!drv_b.bring_up_result(device_b).unwrap().verified, "a full init, not a verify");
         if !seen_b.iter().any(offhook) {
-            until(&rx_b, offhook);
+            until(rx_b, offhook);
         }
         eprintln!("host B (full init):\n{timeline}");
 
-        host_b.stop(StdDuration::from_secs(10));
-        host_a.stop(StdDuration::from_secs(10));
-        Arc::try_unwrap(drv_a).expect("released").close();
-        Arc::try_unwrap(drv_b).expect("released").close();
-        server.shutdown();
+        p.stop();
     });
 }
 
@@ -324,17 +337,8 @@ fn an_fxo_call_survives_the_failover_and_the_backup_can_hang_it_up() {
     use xpp_span::hook::HookMode;
     const FXO1: u32 = 15;
     within(120, || {
-        let (emu, _runner, server, target) = twinstar_device(Duration::from_millis(200));
-        let options = TwinStarOptions::new(firmware());
-        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
-        let host_a =
-            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
-                .unwrap();
-        let host_b =
-            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
-        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let p = Pair::crash_ready(LineStateOnJump::Keep);
+        let Pair { emu, drv_a, drv_b, rx_b, .. } = &p;
         let pstn = |f: &dyn Fn(&mut xpp_emu::data::PstnLine, xpp_proto::Instant)| {
             emu.with_device(|d| {
                 let now = d.now();
@@ -366,9 +370,8 @@ fn an_fxo_call_survives_the_failover_and_the_backup_can_hang_it_up() {
             std::thread::sleep(StdDuration::from_millis(10));
         }
 
-        let device_a = host_a.status().devices[0].expect("A holds the device");
-        drv_a.close_device(device_a).unwrap();
-        until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        p.crash_a();
+        until(rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
         std::thread::sleep(StdDuration::from_millis(500));
         assert!(seized(), "the take-over keeps the loop closed");
         assert_eq!(state(), CallState::Connected, "the far party is still there");
@@ -381,11 +384,7 @@ fn an_fxo_call_survives_the_failover_and_the_backup_can_hang_it_up() {
             std::thread::sleep(StdDuration::from_millis(10));
         }
 
-        host_b.stop(StdDuration::from_secs(10));
-        host_a.stop(StdDuration::from_secs(10));
-        Arc::try_unwrap(drv_a).expect("released").close();
-        Arc::try_unwrap(drv_b).expect("released").close();
-        server.shutdown();
+        p.stop();
     });
 }
 
@@ -398,17 +397,8 @@ fn a_ring_left_on_by_a_crashed_master_stops_on_the_backup() {
     use xpp_span::HookCmd;
     use xpp_span::hook::HookMode;
     within(120, || {
-        let (emu, _runner, server, target) = twinstar_device(Duration::from_millis(200));
-        let options = TwinStarOptions::new(firmware());
-        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
-        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
-        let host_a =
-            TwinStarHost::start(Arc::clone(&drv_a), vec![target(0)], Role::Master, || true, options.clone())
-                .unwrap();
-        let host_b =
-            TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options).unwrap();
-        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let p = Pair::crash_ready(LineStateOnJump::Keep);
+        let Pair { emu, drv_a, rx_b, .. } = &p;
         let feed = || emu.with_device(|d| d.data().fxs_state(0, 0).expect("FXS port").line_feed);
         let _ = drv_a.set_hook(FXS1, HookCmd::Ring, HookMode::NonBlocking).unwrap();
         let end = std::time::Instant::now() + StdDuration::from_secs(10);
@@ -417,9 +407,8 @@ fn a_ring_left_on_by_a_crashed_master_stops_on_the_backup() {
             std::thread::sleep(StdDuration::from_millis(1));
         }
         // A crashes mid-ring: its data stream stops, the line feed stays at "ringing".
-        let device_a = host_a.status().devices[0].expect("A holds the device");
-        drv_a.close_device(device_a).unwrap();
-        until(&rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        p.crash_a();
+        until(rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
         let end = std::time::Instant::now() + StdDuration::from_secs(2);
         while feed() == LineFeed::Ringing {
             assert!(std::time::Instant::now() < end, "B stops the ring");
@@ -427,10 +416,6 @@ fn a_ring_left_on_by_a_crashed_master_stops_on_the_backup() {
         }
         assert_eq!(feed(), LineFeed::ForwardActive, "the idle line");
 
-        host_b.stop(StdDuration::from_secs(10));
-        host_a.stop(StdDuration::from_secs(10));
-        Arc::try_unwrap(drv_a).expect("released").close();
-        Arc::try_unwrap(drv_b).expect("released").close();
-        server.shutdown();
+        p.stop();
     });
 }
