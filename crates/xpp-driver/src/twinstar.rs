@@ -30,6 +30,7 @@ use crate::driver::{DeviceEnd, Driver};
 use crate::error::DriverError;
 use crate::event::{DeviceId, DriverEvent};
 use crate::target::Target;
+use xpp_span::sysconf::SystemConf;
 
 /// The hook programs a [`TwinStarHost`] runs (dahdi-tools' `twinstar_hook` events).
 ///
@@ -93,6 +94,10 @@ pub struct TwinStarOptions {
     pub mpp_timeout: StdDuration,
     /// The hook programs.
     pub hooks: Hooks,
+    /// A `system.conf` (its name in errors, and the parsed file), applied to this host's
+    /// devices right after each take-over, inside the take-over phase: the standby has it
+    /// parsed and checked before any device arrives, so taking over costs no file reading.
+    pub system_conf: Option<(String, SystemConf)>,
 }
 
 impl TwinStarOptions {
@@ -106,6 +111,7 @@ impl TwinStarOptions {
             run: RunOptions::default(),
             mpp_timeout: StdDuration::from_secs(3),
             hooks: Hooks::default(),
+            system_conf: None,
         }
     }
 
@@ -113,6 +119,14 @@ impl TwinStarOptions {
     #[must_use]
     pub fn with_controller(mut self, config: Config) -> Self {
         self.controller = config;
+        self
+    }
+
+    /// Sets [`TwinStarOptions::system_conf`]: `conf` (parsed, e.g. with
+    /// [`xpp_span::sysconf::parse_file`]) applied after each take-over, `name` in its errors.
+    #[must_use]
+    pub fn with_system_conf(mut self, name: impl Into<String>, conf: SystemConf) -> Self {
+        self.system_conf = Some((name.into(), conf));
         self
     }
 
@@ -440,6 +454,13 @@ impl Host {
         match opened {
             Ok(id) => {
                 slot.device = Some(id);
+                if let Some((name, conf)) = &self.options.system_conf
+                    && let Err(e) = self.driver.apply_system_conf(name, conf)
+                {
+                    // The lines run with their default signalling; the PBX sees why.
+                    log::warn!("twinstar: {}: {name} not applied: {e}", slot.target);
+                }
+                let now = self.driver.now();
                 slot.audio_from = self.driver.tick_count(id).ok();
                 self.controller.handle_takeover_done(now, key, true);
             }

@@ -419,3 +419,25 @@ fn a_ring_left_on_by_a_crashed_master_stops_on_the_backup() {
         p.stop();
     });
 }
+
+/// A `system.conf` given to the TwinStar hosts (parsed once, before any device arrives) is
+/// applied at every take-over: on A at the start, on B after the failover.
+#[test]
+fn the_system_conf_is_applied_at_every_take_over() {
+    use xpp_span::Sig;
+    within(120, || {
+        let conf = xpp_span::sysconf::parse_str("test.conf", "fxols=1-2\n").unwrap();
+        let options = TwinStarOptions::new(firmware()).with_system_conf("test.conf", conf);
+        let p = Pair::start(Duration::from_millis(200), LineStateOnJump::Keep, options, || true);
+        let sig =
+            |drv: &Driver, channo: u32| drv.channels().iter().find(|c| c.channo == channo).map(|c| c.sig);
+        assert_eq!(
+            (sig(&p.drv_a, 1), sig(&p.drv_a, 2), sig(&p.drv_a, 3)),
+            (Some(Sig::Fxols), Some(Sig::Fxols), Some(Sig::Fxoks))
+        );
+        p.crash_a();
+        until(&p.rx_b, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. })));
+        assert_eq!((sig(&p.drv_b, 1), sig(&p.drv_b, 2)), (Some(Sig::Fxols), Some(Sig::Fxols)));
+        p.stop();
+    });
+}
