@@ -61,6 +61,15 @@ struct Args {
     usbip: Option<std::net::SocketAddr>,
 }
 
+/// Reads and parses a scenario file. An IO error reads `path: reason` (with the byte offset
+/// of text that is not UTF-8), a script error `path:line:column: reason`.
+fn load_script(path: &std::path::Path) -> Result<Vec<script::ScriptEvent>, String> {
+    // At most script::MAX_SCRIPT_LEN + 1 bytes are read (the file may be a pipe).
+    let text = std::fs::File::open(path).and_then(script::read_text);
+    let text = text.map_err(|e| format!("{}: {e}", path.display()))?;
+    script::parse(&text).map_err(|e| format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.reason))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let cfg = match report::device_config(
@@ -79,21 +88,13 @@ fn main() -> ExitCode {
     };
     let events = match &args.script {
         None => Vec::new(),
-        Some(path) => {
-            // At most script::MAX_SCRIPT_LEN + 1 bytes are read (the file may be a pipe).
-            let text = std::fs::File::open(path).and_then(script::read_text);
-            // An IO error reads `path: reason`, a script error `path:line:column: reason`.
-            let parsed = text.map_err(|e| format!(" {e}")).and_then(|text| {
-                script::parse(&text).map_err(|e| format!("{}:{}: {}", e.line, e.column, e.reason))
-            });
-            match parsed {
-                Ok(ev) => ev,
-                Err(e) => {
-                    eprintln!("emulator: {}:{e}", path.display());
-                    return ExitCode::FAILURE;
-                }
+        Some(path) => match load_script(path) {
+            Ok(ev) => ev,
+            Err(e) => {
+                eprintln!("emulator: {e}");
+                return ExitCode::FAILURE;
             }
-        }
+        },
     };
     let (emu, _runner) = Emulator::real_time(cfg);
     let _server = match args.usbip.map(|addr| UsbIpServer::bind(emu.clone(), addr)) {
@@ -133,4 +134,25 @@ fn main() -> ExitCode {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_script;
+
+    #[test]
+    fn script_errors_name_the_file_and_where() {
+        let dir = std::env::temp_dir().join(format!("xpp-emulator-example-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad_utf8 = dir.join("x.scn");
+        std::fs::write(&bad_utf8, b"0ms phone 0/1 offhook\n\xff").unwrap();
+        assert_eq!(load_script(&bad_utf8), Err(format!("{}: not UTF-8 at byte 22", bad_utf8.display())));
+        let bad_line = dir.join("y.scn");
+        std::fs::write(&bad_line, "0ms phone 0/1 offhook\n5ms frobnicate\n").unwrap();
+        let e = load_script(&bad_line).unwrap_err();
+        assert!(e.starts_with(&format!("{}:2:", bad_line.display())), "{e}");
+        let missing = dir.join("none.scn");
+        assert!(load_script(&missing).unwrap_err().starts_with(&format!("{}: ", missing.display())));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -110,7 +110,7 @@ fn exported_json(addr: &str, d: &ExportedDevice, m: Model) -> Value {
 fn run(args: &Args) -> Result<(), String> {
     let mut hotplug = None;
     let (text, json): (Vec<String>, Vec<Value>) = if let Some(addr) = &args.usbip {
-        let devices = list_devices(addr.as_str()).map_err(|e| format!("{addr}: {e}"))?;
+        let devices = list_devices(addr.as_str()).map_err(|e| e.to_string())?;
         devices
             .iter()
             .filter_map(|d| exported_model(d).map(|m| (exported_text(addr, d, m), exported_json(addr, d, m))))

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         measure(|| emu.transport(0), fw, args.seconds)
     } else if let Some(addr) = &args.usbip {
         println!("device: USB/IP {addr} bus id {}", args.busid);
-        measure(|| UsbIpTransport::connect(addr.as_str(), &args.busid).ok(), fw, args.seconds)
+        usbip_opener(addr, &args.busid).and_then(|open| measure(open, fw, args.seconds))
     } else {
         match NusbTransport::open_first_astribank() {
             Err(e) => Err(format!("no local Astribank: {e}")),
@@ -102,6 +102,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The USB/IP device's opener for bring-up. The first import happens here, so a closed port,
+/// a bus id the server does not export or a silent server is reported at once with its
+/// cause; bring-up's own re-opens (a device that resets) import again.
+fn usbip_opener(addr: &str, busid: &str) -> Result<impl FnMut() -> Option<UsbIpTransport>, String> {
+    let mut first = Some(UsbIpTransport::connect(addr, busid).map_err(|e| e.to_string())?);
+    let (addr, busid) = (addr.to_owned(), busid.to_owned());
+    Ok(move || first.take().or_else(|| UsbIpTransport::connect(addr.as_str(), &busid).ok()))
 }
 
 /// Brings the device up and measures for `seconds`.
@@ -185,4 +194,24 @@ fn log_once(count: &mut u64, msg: &str) {
         eprintln!("timing: {msg}");
     }
     *count += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usbip_opener;
+
+    #[test]
+    fn a_closed_port_is_refused_at_once() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let Err(e) = usbip_opener(&addr, "1-1") else { panic!("connected to a closed port") };
+        assert_eq!(e, format!("USB/IP server {addr}: connection refused"));
+    }
+
+    #[test]
+    fn an_unknown_bus_id_is_not_exported() {
+        let cfg = xpp_emu::DeviceConfig::default();
+        let server = xpp_emu::usbip_server::UsbIpServer::serve(cfg, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let Err(e) = usbip_opener(&server.local_addr().to_string(), "1-9") else { panic!("imported 1-9") };
+        assert!(e.contains("bus id 1-9 is not exported"), "{e}");
+    }
 }

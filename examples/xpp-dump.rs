@@ -9,7 +9,9 @@
 //! whitespace, commas, colons and `0x` prefixes are ignored. Data interface (default): one line
 //! per packet, `@offset  OPCODE unit/subunit fields`. `--mgmt`: the transfer is one management
 //! (xtalk/MPP) packet. `--json`: one JSON object per packet instead. Invalid input prints
-//! `xpp-dump: <where>: <reason>` on stderr (after the packets that did decode) and exits 1.
+//! `xpp-dump: <where>: <reason>` on stderr (after the packets that did decode) and exits 1:
+//! `input: line L, column C` (characters, from 1) for text that is not hex, `byte N` (of the
+//! decoded transfer) for a transfer that does not decode.
 //! Standard input is read up to [`MAX_INPUT_TEXT`] bytes: past that it could only be refused.
 
 use std::process::ExitCode;
@@ -49,22 +51,40 @@ fn read_input(reader: impl std::io::Read) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("stdin: not UTF-8 at byte {}", e.utf8_error().valid_up_to()))
 }
 
-/// Parses hex text into bytes; the error names the character position.
+/// Parses hex text into bytes; an error names where in the text: line and column, counted
+/// in characters from 1 (`0x` prefixes and separators `,` `:` and whitespace are skipped).
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let mut digits = Vec::new();
-    for word in text.split(|c: char| c.is_whitespace() || c == ',' || c == ':') {
-        let word = word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")).unwrap_or(word);
-        digits.extend(word.chars());
+    // Each digit with its line and column.
+    let mut digits: Vec<(char, usize, usize)> = Vec::new();
+    for (l, line) in text.lines().enumerate() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut c = 0;
+        while c < chars.len() {
+            let ch = chars[c];
+            if ch.is_whitespace() || ch == ',' || ch == ':' {
+                c += 1;
+                continue;
+            }
+            let word_start = c == 0 || matches!(chars[c - 1], ',' | ':') || chars[c - 1].is_whitespace();
+            if word_start && ch == '0' && matches!(chars.get(c + 1), Some('x' | 'X')) {
+                c += 2;
+                continue;
+            }
+            digits.push((ch, l + 1, c + 1));
+            c += 1;
+        }
     }
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
     digits
         .chunks_exact(2)
-        .enumerate()
-        .map(|(i, pair)| match (pair[0].to_digit(16), pair[1].to_digit(16)) {
+        .map(|pair| match (pair[0].0.to_digit(16), pair[1].0.to_digit(16)) {
             (Some(hi), Some(lo)) => Ok((hi * 16 + lo) as u8),
-            _ => Err(format!("byte {i}: not a hex byte: {}{}", pair[0], pair[1])),
+            _ => Err(format!(
+                "line {}, column {}: not a hex byte: {}{}",
+                pair[0].1, pair[0].2, pair[0].0, pair[1].0
+            )),
         })
         .collect()
 }
@@ -127,7 +147,10 @@ mod tests {
         assert_eq!(parse_hex("0x06,0x00:0700\n1e00"), Ok(vec![6, 0, 7, 0, 0x1E, 0]));
         assert_eq!(parse_hex(""), Ok(vec![]));
         assert_eq!(parse_hex("0A 0"), Err("odd number of hex digits (3)".into()));
-        assert_eq!(parse_hex("0A 0G"), Err("byte 1: not a hex byte: 0G".into()));
+        assert_eq!(parse_hex("0A 0G"), Err("line 1, column 4: not a hex byte: 0G".into()));
+        // The position is the text's, not the index of the decoded byte (1 here).
+        assert_eq!(parse_hex("0x0A,\n  0x0G"), Err("line 2, column 5: not a hex byte: 0G".into()));
+        assert_eq!(parse_hex("é0 0A"), Err("line 1, column 1: not a hex byte: é0".into()));
     }
 
     #[test]

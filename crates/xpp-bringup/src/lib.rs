@@ -42,9 +42,11 @@
 //! then everything it had queued is read and dropped until its SYNC_REPLY(NONE) (or the IN side
 //! goes quiet, or [`Timeouts::drain`] passes) — and only then is AB_REQUEST sent; a warning
 //! says how much was drained. A quiet device gets the reference's AB_REQUEST and
-//! SYNC_SOURCE(NONE) at once. AB_REQUEST, SYNC_SOURCE and register reads whose reply does not
-//! come are sent again, up to [`BringUpConfig::request_attempts`] times in all, each time
-//! with a warning.
+//! SYNC_SOURCE(NONE) at once. AB_REQUEST, SYNC_SOURCE, register reads and echo-canceller
+//! queries whose reply does not come are sent again, up to
+//! [`BringUpConfig::request_attempts`] times in all, and PIC images whose reply is late or
+//! reports a bad checksum up to [`BringUpConfig::pic_attempts`] times, each time with a
+//! warning; the timeline counts them per phase ([`TimelineEvent::retries`]).
 //!
 //! # Found running: verify, don't reset
 //!
@@ -183,6 +185,9 @@ pub struct TimelineEvent {
     pub duration: Duration,
     /// How it ended.
     pub outcome: Outcome,
+    /// How many requests, register reads or firmware images it sent again because their
+    /// answer did not come or was a failure (each also a warning).
+    pub retries: u16,
 }
 
 impl fmt::Display for TimelineEvent {
@@ -198,7 +203,12 @@ impl fmt::Display for TimelineEvent {
             self.start.total_micros() as f64 / 1000.0,
             self.phase.to_string(),
             self.duration.total_micros() as f64 / 1000.0
-        )
+        )?;
+        match self.retries {
+            0 => Ok(()),
+            1 => write!(f, " (1 retry)"),
+            n => write!(f, " ({n} retries)"),
+        }
     }
 }
 
@@ -525,6 +535,9 @@ pub struct Timeouts {
     pub pic_reply: Duration,
     /// Echo: the whole phase.
     pub echo: Duration,
+    /// Echo: one reply to the test packet or the version query (sent again after it, at
+    /// most [`BringUpConfig::request_attempts`] times in all).
+    pub echo_reply: Duration,
     /// Descriptors: from its start (the listen and the drain included) until a valid
     /// AB_DESCRIPTION.
     pub descriptors: Duration,
@@ -562,6 +575,8 @@ impl Default for Timeouts {
             pic: Duration::from_secs(30),
             pic_reply: Duration::from_millis(500),
             echo: Duration::from_secs(10),
+            // Decision: like pic_reply; three sends fit in the phase's 10 s many times over.
+            echo_reply: Duration::from_millis(500),
             descriptors: Duration::from_secs(2),
             listen: Duration::from_millis(5),
             drain: Duration::from_millis(250),
@@ -593,17 +608,28 @@ pub struct BringUpConfig {
     /// Run the LED self-test of the card init (about 100 ms per line).
     // Decision: off by default; it only blinks LEDs and would add ~0.8 s per analog unit.
     pub led_test: bool,
-    /// How many times in all AB_REQUEST, SYNC_SOURCE and a register read are sent when their
-    /// reply does not come (at least 1).
+    /// How many times in all AB_REQUEST, SYNC_SOURCE, a register read and an echo-canceller
+    /// query are sent when their reply does not come (at least 1). Each retry is a warning and
+    /// counts in its phase's [`TimelineEvent::retries`].
     // Decision: 3. The reference sends each once and never resends (§7.6), so one lost reply
     // fails its bring-up; resending is safe because all three are idempotent (a read changes
     // nothing in the registers bring-up reads, a second SYNC_SOURCE sets the same mode, and a
     // second AB_DESCRIPTION is ignored here, not taken for a protocol error as in §6.2 rule 4).
+    // The echo queries are safe to repeat too: the test packet and the version query only
+    // read (issue 15, item 9).
     // Decision (assumed, confirm on hardware): the device answers every AB_REQUEST it gets,
     // not only the first after enumeration. §6.1 only says the host sends one; the emulator
     // answers each (MODEL XPP-8, also an assumption). If hardware answers once, a lost reply
     // is not recovered by the resend and bring-up fails as before, after the same 2 s.
     pub request_attempts: u8,
+    /// How many times in all one PIC image is sent when its PIC_REPLY reports a bad checksum
+    /// or does not come (at least 1); each retry is a warning and counts in the Pic phase's
+    /// [`TimelineEvent::retries`].
+    // Decision: 10. An image is 400-500 one-packet transfers, so a transfer loss rate p fails
+    // one send with probability about 1-(1-p)^450: 60 % at the soak's 0.2 %, where three sends
+    // still failed one image in five and ten fail one in a hundred (about 0.5 s of transfers
+    // per send). A START resets the module's checksum (§5.5), so sending again is safe.
+    pub pic_attempts: u8,
     /// What to do with a device found running.
     pub on_running: OnRunning,
     /// The description the device must give (e.g. [`BringUpResult::description`] of a previous
@@ -625,6 +651,7 @@ impl Default for BringUpConfig {
             sync: SyncPolicy::Master,
             led_test: false,
             request_attempts: 3,
+            pic_attempts: 10,
             on_running: OnRunning::Reset,
             expected_description: None,
         }
@@ -685,6 +712,13 @@ impl BringUpConfig {
     #[must_use]
     pub const fn with_request_attempts(mut self, n: u8) -> Self {
         self.request_attempts = n;
+        self
+    }
+
+    /// Sets [`BringUpConfig::pic_attempts`] (0 counts as 1).
+    #[must_use]
+    pub const fn with_pic_attempts(mut self, n: u8) -> Self {
+        self.pic_attempts = n;
         self
     }
 }

@@ -101,10 +101,16 @@ enum Work {
         steps: VecDeque<PicStep>,
         total: usize,
         reply: PicWait,
+        /// The packets of the image being sent (START to END), to send again.
+        burst: Vec<PicStep>,
+        /// How many times this image has been sent.
+        attempt: u8,
     },
     Echo {
         stage: EchoStage,
         deadline: Instant,
+        /// How many times this stage's packet has been sent.
+        attempt: u8,
     },
     RenumSent,
     /// Descriptors, before anything is sent: listening for input left for a previous host.
@@ -177,6 +183,8 @@ pub struct BringUp {
     phase: Phase,
     phase_start: Instant,
     phase_deadline: Instant,
+    /// Requests, reads and images sent again in the current phase (for its timeline entry).
+    retries: u16,
     total_deadline: Instant,
     work: Work,
     device: Option<DeviceInfo>,
@@ -238,6 +246,7 @@ impl BringUp {
         let mut b = Self {
             phase: Phase::Detect,
             phase_start: now,
+            retries: 0,
             phase_deadline: now + cfg.timeouts.detect,
             total_deadline: now + cfg.timeouts.total,
             cfg,
@@ -507,12 +516,8 @@ impl BringUp {
                 self.enter_unit(now, 0);
             }
             Work::Card(_) => self.advance_card(now),
-            Work::Pic { reply: PicWait::Until(d), .. } if now >= *d => {
-                self.fail(now, Failure::Timeout { waiting_for: "PIC_REPLY" });
-            }
-            Work::Echo { deadline, .. } if now >= *deadline => {
-                self.fail(now, Failure::Timeout { waiting_for: "the echo canceller's reply" });
-            }
+            Work::Pic { reply: PicWait::Until(d), .. } if now >= *d => self.pic_reply_late(now),
+            Work::Echo { deadline, .. } if now >= *deadline => self.echo_reply_late(now),
             _ => {}
         }
         if self.is_finished() {
@@ -564,6 +569,7 @@ impl BringUp {
         self.end_phase(now, outcome);
         self.phase = next;
         self.phase_start = now;
+        self.retries = 0;
         self.phase_deadline = now + self.timeout_of(next);
         self.events.push_back(Event::PhaseStarted { phase: next, at: now });
     }
@@ -574,6 +580,7 @@ impl BringUp {
             start: self.phase_start,
             duration: now.saturating_duration_since(self.phase_start),
             outcome,
+            retries: self.retries,
         };
         self.timeline.push(ev);
         self.events.push_back(Event::Timeline(ev));
@@ -898,7 +905,8 @@ impl BringUp {
             }
             Ok(steps) => {
                 let total = steps.len();
-                self.work = Work::Pic { steps, total, reply: PicWait::Nothing };
+                self.work =
+                    Work::Pic { steps, total, reply: PicWait::Nothing, burst: Vec::new(), attempt: 1 };
                 self.next_pic(now);
             }
         }
@@ -908,14 +916,18 @@ impl BringUp {
     fn start_phase_only(&mut self, now: Instant, phase: Phase) {
         self.phase = phase;
         self.phase_start = now;
+        self.retries = 0;
         self.phase_deadline = now + self.timeout_of(phase);
         self.events.push_back(Event::PhaseStarted { phase, at: now });
     }
 
     fn next_pic(&mut self, now: Instant) {
-        let Work::Pic { steps, total, reply } = &mut self.work else { return };
+        let Work::Pic { steps, total, reply, burst, attempt } = &mut self.work else { return };
         let mut out = Vec::new();
+        burst.clear();
+        *attempt = 1;
         while let Some(step) = steps.pop_front() {
+            burst.push(step);
             let mut buf = [0u8; 16];
             if let Ok(n) = step.packet.emit(&mut buf) {
                 out.push(buf[..n].to_vec());
@@ -952,10 +964,78 @@ impl BringUp {
             format!("PIC_REPLY card type {} status {}", reply.card_type, reply.status),
         );
         if reply.check().is_err() {
-            self.fail(now, Failure::Rejected("PIC reports a bad checksum"));
+            if !self.resend_pic("PIC reports a bad checksum") {
+                self.fail(now, Failure::Rejected("PIC reports a bad checksum"));
+            }
             return;
         }
         self.next_pic(now);
+    }
+
+    /// The PIC_REPLY after END did not come: the image again, or the end.
+    fn pic_reply_late(&mut self, now: Instant) {
+        if !self.resend_pic("no PIC_REPLY") {
+            self.fail(now, Failure::Timeout { waiting_for: "PIC_REPLY" });
+        }
+    }
+
+    /// The echo canceller did not answer: the query again, or the end.
+    fn echo_reply_late(&mut self, now: Instant) {
+        if !self.resend_echo(now) {
+            self.fail(now, Failure::Timeout { waiting_for: "the echo canceller's reply" });
+        }
+    }
+
+    /// Sends the current PIC image (START to END) again after `why`, while the attempts
+    /// ([`BringUpConfig::pic_attempts`]) last; false when they are used up.
+    // Decision: a PIC image is sent whole again: START resets the module's checksum (§5.5),
+    // so a packet lost on the way (one bad checksum) costs one image, not the bring-up.
+    fn resend_pic(&mut self, why: &str) -> bool {
+        let attempts = self.cfg.pic_attempts.max(1);
+        let Work::Pic { reply, burst, attempt, .. } = &mut self.work else { return false };
+        if *attempt >= attempts || burst.is_empty() {
+            return false;
+        }
+        *attempt += 1;
+        *reply = PicWait::Sending;
+        let (n, card_type) = (*attempt, burst[0].packet.card_type);
+        let mut out = Vec::with_capacity(burst.len());
+        for step in burst.iter() {
+            let mut buf = [0u8; 16];
+            if let Ok(len) = step.packet.emit(&mut buf) {
+                out.push(buf[..len].to_vec());
+            }
+        }
+        self.actions.extend(out.into_iter().map(Action::DataOut));
+        self.retries += 1;
+        self.warn(format!(
+            "{why} for the PIC image of card type {card_type}: image sent again (attempt {n} of {attempts})"
+        ));
+        true
+    }
+
+    /// Sends the echo canceller's test or version query again after its reply did not come,
+    /// while the attempts last; false when they are used up.
+    fn resend_echo(&mut self, now: Instant) -> bool {
+        let attempts = self.cfg.request_attempts.max(1);
+        let timeout = self.cfg.timeouts.echo_reply;
+        let Work::Echo { stage, deadline, attempt } = &mut self.work else { return false };
+        if *attempt >= attempts {
+            return false;
+        }
+        *attempt += 1;
+        *deadline = now + timeout;
+        let (stage, n) = (*stage, *attempt);
+        let (packet, what) = match stage {
+            EchoStage::Test => (EchoPacket::Test, "test packet"),
+            EchoStage::Version => (EchoPacket::Spi(SpiPacket::version_query()), "CPLD version query"),
+        };
+        self.send_echo(packet);
+        self.retries += 1;
+        self.warn(format!(
+            "no answer from the echo canceller within {timeout}: {what} sent again (attempt {n} of {attempts})"
+        ));
+        true
     }
 
     /// The phase is already `Echo`.
@@ -965,6 +1045,7 @@ impl BringUp {
             // No echo module: the phase does not run (nothing recorded).
             self.phase = Phase::Renum;
             self.phase_start = now;
+            self.retries = 0;
             self.phase_deadline = now + self.timeout_of(Phase::Renum);
             self.events.push_back(Event::PhaseStarted { phase: Phase::Renum, at: now });
             self.enter_renum(now);
@@ -979,7 +1060,8 @@ impl BringUp {
             self.enter_renum(now);
             return;
         }
-        self.work = Work::Echo { stage: EchoStage::Test, deadline: now + self.cfg.timeouts.echo };
+        self.work =
+            Work::Echo { stage: EchoStage::Test, deadline: now + self.cfg.timeouts.echo_reply, attempt: 1 };
         self.send_echo(EchoPacket::Test);
     }
 
@@ -996,8 +1078,9 @@ impl BringUp {
             EchoStage::Test => {
                 let Ok(v) = echo::parse_test_reply(transfer) else { return };
                 self.answer(now, AnswerSource::Data, format!("echo test reply 0x{v:04x}"));
-                if let Work::Echo { stage, .. } = &mut self.work {
-                    *stage = EchoStage::Version;
+                let timeout = self.cfg.timeouts.echo_reply;
+                if let Work::Echo { stage, deadline, attempt } = &mut self.work {
+                    (*stage, *deadline, *attempt) = (EchoStage::Version, now + timeout, 1);
                 }
                 self.send_echo(EchoPacket::Spi(SpiPacket::version_query()));
             }
@@ -1110,6 +1193,7 @@ impl BringUp {
         retry.attempt += 1;
         retry.at = now + wait;
         let attempt = retry.attempt;
+        self.retries += 1;
         let (request, reply) = match sync {
             None => {
                 self.send_xpp(Address::ZERO, Message::AbRequest(AbRequest::default()));
@@ -1239,6 +1323,7 @@ impl BringUp {
                         // Decision: a read whose reply did not come is sent again (the
                         // reference's scripts only wait, §7.6); reads change nothing.
                         run.wait = Wait::Reply { step, deadline: now + read_timeout, attempt: attempt + 1 };
+                        self.retries += 1;
                         let (port, reg) = (cmd.port, cmd.reg);
                         let cmd = RegCmd::Reg(cmd);
                         self.next_cmd_at = now + cost(pacing, &cmd);

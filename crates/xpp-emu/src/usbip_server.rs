@@ -61,7 +61,12 @@
 //!
 //! # Bounds
 //!
-//! At most [`MAX_CONNECTIONS`] connections; OUT transfers longer than [`MAX_URB_DATA`] are
+//! At most [`MAX_CONNECTIONS`] connections that have not imported yet; when one more arrives,
+//! the oldest of them is closed to make room, so idle or slow connections can never keep a
+//! well-formed client out (it sends its request at once and is served within
+//! [`OP_DEADLINE`]). A request (`OP_REQ_*`) must arrive whole within [`OP_DEADLINE`] of the
+//! connection, and every URB message within [`MESSAGE_DEADLINE`] of its first byte, however
+//! the bytes are spread: a connection that trickles them is closed. OUT transfers longer than [`MAX_URB_DATA`] are
 //! refused with `-EINVAL` (their bytes are read and dropped, never buffered); an IN buffer is
 //! at most [`MAX_URB_DATA`] bytes whatever the URB asks (the device sends at most 512); at most
 //! [`MAX_INFLIGHT`] queued IN URBs per connection (more: `-ENOMEM`); isochronous URBs are
@@ -77,14 +82,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xpp_usb::middleware::usbmon::status_to_errno;
 use xpp_usb::usbip::codec::{
@@ -103,8 +108,16 @@ pub const DEFAULT_PORT: u16 = 3240;
 pub const DEFAULT_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, DEFAULT_PORT));
 /// The bus number of every exported device.
 pub const BUSNUM: u32 = 1;
-/// Most simultaneous connections; more are closed at once.
+/// Most simultaneous connections that have not imported (yet); one more closes the oldest.
 pub const MAX_CONNECTIONS: usize = 32;
+/// How long a new connection may take to send its whole `OP_REQ_*` message.
+pub const OP_DEADLINE: Duration = Duration::from_secs(2);
+/// How long an imported connection may take to send one whole URB message (header and OUT
+/// data), counted from its first byte; between messages it may stay silent.
+pub const MESSAGE_DEADLINE: Duration = Duration::from_secs(5);
+/// Most connection threads (waiting, listing or imported) at once: a bound on threads,
+/// far above what eviction leaves alive.
+const MAX_THREADS: usize = 8 * MAX_CONNECTIONS;
 /// Most queued IN URBs per connection.
 pub const MAX_INFLIGHT: usize = 1024;
 /// Longest transfer the server accepts (an Astribank transfer is at most 512 bytes).
@@ -116,8 +129,6 @@ pub const IDLE_POLL: Duration = Duration::from_millis(5);
 const BUSY_POLL: Duration = Duration::from_millis(1);
 /// How long the acceptor sleeps when nobody is connecting.
 const ACCEPT_POLL: Duration = Duration::from_millis(10);
-/// How long a client may take to send its first message.
-const OP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a write may block before the connection is given up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Commands parsed ahead of the serving thread.
@@ -173,10 +184,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Shared {
     emu: Emulator,
     stop: AtomicBool,
-    /// A clone of every open connection's socket, to shut them down on stop.
-    sockets: Mutex<HashMap<u64, TcpStream>>,
+    /// A clone of every open connection's socket (to shut them down on stop or evict them),
+    /// in arrival order, and whether it imported.
+    sockets: Mutex<BTreeMap<u64, Conn>>,
     /// Ports with a live import.
     imported: Mutex<HashSet<u8>>,
+}
+
+/// An open connection, as the acceptor sees it.
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    /// It imported a port: never evicted.
+    imported: bool,
 }
 
 impl Shared {
@@ -305,7 +325,7 @@ impl UsbIpServer {
         let shared = Arc::new(Shared {
             emu,
             stop: AtomicBool::new(false),
-            sockets: Mutex::new(HashMap::new()),
+            sockets: Mutex::new(BTreeMap::new()),
             imported: Mutex::new(HashSet::new()),
         });
         let acceptor_shared = Arc::clone(&shared);
@@ -369,38 +389,76 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             std::thread::sleep(ACCEPT_POLL);
             continue;
         };
-        if conns.len() >= MAX_CONNECTIONS || stream.set_nonblocking(false).is_err() {
+        if conns.len() >= MAX_THREADS || stream.set_nonblocking(false).is_err() {
             continue; // dropping the stream closes it
         }
         let _ = stream.set_nodelay(true);
         let Ok(clone) = stream.try_clone() else { continue };
         let id = next_id;
         next_id += 1;
-        lock(&shared.sockets).insert(id, clone);
+        let mut sockets = lock(&shared.sockets);
+        evict_oldest_waiting(&mut sockets);
+        sockets.insert(id, Conn { stream: clone, imported: false });
+        drop(sockets);
         let conn_shared = Arc::clone(shared);
         let spawned = std::thread::Builder::new().name(format!("usbip-conn-{id}")).spawn(move || {
-            serve_connection(stream, &conn_shared);
+            serve_connection(stream, &conn_shared, id);
             lock(&conn_shared.sockets).remove(&id);
         });
         match spawned {
             Ok(h) => conns.push(h),
             Err(_) => {
-                if let Some(s) = lock(&shared.sockets).remove(&id) {
-                    let _ = s.shutdown(Shutdown::Both);
+                if let Some(c) = lock(&shared.sockets).remove(&id) {
+                    let _ = c.stream.shutdown(Shutdown::Both);
                 }
             }
         }
     }
-    for s in lock(&shared.sockets).values() {
-        let _ = s.shutdown(Shutdown::Both);
+    for c in lock(&shared.sockets).values() {
+        let _ = c.stream.shutdown(Shutdown::Both);
     }
     for h in conns {
         let _ = h.join();
     }
 }
 
-/// Reads one `OP_REQ_*` message (at most 40 bytes).
-fn read_op_request(s: &mut TcpStream) -> Option<OpRequest> {
+/// With [`MAX_CONNECTIONS`] connections waiting (not imported), closes the oldest of them:
+/// its thread sees the shutdown and ends. Imported connections are never evicted.
+fn evict_oldest_waiting(sockets: &mut BTreeMap<u64, Conn>) {
+    let waiting: Vec<u64> = sockets.iter().filter(|(_, c)| !c.imported).map(|(&id, _)| id).collect();
+    if waiting.len() < MAX_CONNECTIONS {
+        return;
+    }
+    if let Some(c) = sockets.remove(&waiting[0]) {
+        let _ = c.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Reads exactly `buf.len()` bytes before `deadline`, however slowly they come.
+fn read_by(s: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    let mut at = 0;
+    while at < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        s.set_read_timeout(Some(left))?;
+        match s.read(&mut buf[at..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => at += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one `OP_REQ_*` message (at most 40 bytes) before `deadline`.
+fn read_op_request(s: &mut TcpStream, deadline: Instant) -> Option<OpRequest> {
     let mut buf = Vec::new();
     loop {
         match OpRequest::parse(&buf) {
@@ -409,20 +467,25 @@ fn read_op_request(s: &mut TcpStream) -> Option<OpRequest> {
                 let needed = e.needed().filter(|&n| n <= codec::OP_HEADER_LEN + codec::BUSID_LEN)?;
                 let start = buf.len();
                 buf.resize(needed, 0);
-                s.read_exact(&mut buf[start..]).ok()?;
+                read_by(s, &mut buf[start..], deadline).ok()?;
             }
         }
     }
 }
 
-fn serve_connection(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_read_timeout(Some(OP_TIMEOUT));
+/// Marks connection `id` imported (never evicted from now on); false if it was evicted.
+fn mark_imported(shared: &Shared, id: u64) -> bool {
+    lock(&shared.sockets).get_mut(&id).map(|c| c.imported = true).is_some()
+}
+
+fn serve_connection(mut stream: TcpStream, shared: &Shared, id: u64) {
+    let deadline = Instant::now() + OP_DEADLINE;
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     if shared.stop.load(Ordering::SeqCst) {
         return;
     }
     let mut out = Vec::new();
-    match read_op_request(&mut stream) {
+    match read_op_request(&mut stream, deadline) {
         Some(OpRequest::DevList) => {
             let reply = OpReply::DevList { status: st::OK, devices: shared.exported() };
             if reply.emit(&mut out).is_ok() {
@@ -434,7 +497,10 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
             match claimed {
                 Ok((port, (record, generation))) => {
                     let reply = OpReply::Import { status: st::OK, device: Some(record) };
-                    if reply.emit(&mut out).is_ok() && stream.write_all(&out).is_ok() {
+                    if mark_imported(shared, id)
+                        && reply.emit(&mut out).is_ok()
+                        && stream.write_all(&out).is_ok()
+                    {
                         serve_urbs(stream.try_clone().ok(), &stream, shared, port, generation);
                     }
                     // Also on the paths where the session never started.
@@ -463,12 +529,12 @@ enum Cmd {
     Unlink(CmdUnlink),
 }
 
-/// Reads and drops `n` bytes.
-fn skip(s: &mut TcpStream, mut n: usize) -> io::Result<()> {
+/// Reads and drops `n` bytes before `deadline`.
+fn skip(s: &mut TcpStream, mut n: usize, deadline: Instant) -> io::Result<()> {
     let mut scratch = [0u8; 4096];
     while n > 0 {
         let k = n.min(scratch.len());
-        s.read_exact(&mut scratch[..k])?;
+        read_by(s, &mut scratch[..k], deadline)?;
         n -= k;
     }
     Ok(())
@@ -480,7 +546,12 @@ fn skip(s: &mut TcpStream, mut n: usize) -> io::Result<()> {
 fn read_commands(mut s: TcpStream, tx: &SyncSender<Cmd>) {
     let mut header = [0u8; URB_HEADER_LEN];
     loop {
-        if s.read_exact(&mut header).is_err() {
+        // Silence between messages is allowed; once one starts it must end in time.
+        if s.set_read_timeout(None).is_err() || s.read_exact(&mut header[..1]).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + MESSAGE_DEADLINE;
+        if read_by(&mut s, &mut header[1..], deadline).is_err() {
             return;
         }
         let Ok(urb) = Urb::parse(&header) else { return };
@@ -491,17 +562,17 @@ fn read_commands(mut s: TcpStream, tx: &SyncSender<Cmd>) {
                 let iso_len = urb.payload_len(Direction::Out).saturating_sub(data_len);
                 let data = if data_len <= MAX_URB_DATA {
                     let mut v = vec![0u8; data_len];
-                    if s.read_exact(&mut v).is_err() {
+                    if read_by(&mut s, &mut v, deadline).is_err() {
                         return;
                     }
                     Some(v)
                 } else {
-                    if skip(&mut s, data_len).is_err() {
+                    if skip(&mut s, data_len, deadline).is_err() {
                         return;
                     }
                     None
                 };
-                if skip(&mut s, iso_len).is_err() {
+                if skip(&mut s, iso_len, deadline).is_err() {
                     return;
                 }
                 Cmd::Submit(c, data)

@@ -261,31 +261,102 @@ fn hostile_input_ends_one_connection_and_nothing_else() {
     });
 }
 
+/// Waits until the server counts `n` connections.
+fn wait_connections(server: &UsbIpServer, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.connections() != n {
+        assert!(std::time::Instant::now() < deadline, "{} connections, want {n}", server.connections());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// True once the server has closed `s` (end of stream or reset).
+fn closed(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut b = [0u8; 1];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
 #[test]
-fn idle_connections_are_bounded() {
+fn idle_connections_never_keep_a_client_out() {
+    use xpp_emu::usbip_server::MAX_CONNECTIONS;
     bounded(LIMIT, || {
         let server = serve(running());
         let addr = server.local_addr();
-        let idle: Vec<TcpStream> =
-            (0..xpp_emu::usbip_server::MAX_CONNECTIONS).map(|_| TcpStream::connect(addr).unwrap()).collect();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while server.connections() < idle.len() {
-            assert!(std::time::Instant::now() < deadline, "{} connections", server.connections());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // One more is closed at once, unanswered.
-        let mut extra = TcpStream::connect(addr).unwrap();
-        extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let _ = extra.write_all(&[0x01, 0x11, 0x80, 0x05, 0, 0, 0, 0]);
-        let mut buf = Vec::new();
-        assert_eq!(extra.read_to_end(&mut buf).map(|_| buf.len()).unwrap_or(0), 0);
-        drop(idle);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while server.connections() > 0 {
-            assert!(std::time::Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let mut idle: Vec<TcpStream> =
+            (0..MAX_CONNECTIONS).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        wait_connections(&server, MAX_CONNECTIONS);
+        // A well-formed client still gets its list and its import: the oldest idle
+        // connection makes room (it was turned away before).
         assert_eq!(xpp_usb::usbip::list_devices(addr).unwrap().len(), 1);
+        let t = xpp_usb::UsbIpTransport::connect(addr, "1-1").unwrap();
+        assert!(closed(&mut idle[0]), "the oldest idle connection is closed");
+        assert!(closed(&mut idle[1]), "and the next one, for the second client");
+        // The imported connection is never evicted: another flood leaves it alone.
+        let flood: Vec<TcpStream> =
+            (0..MAX_CONNECTIONS * 4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        wait_connections(&server, MAX_CONNECTIONS + 1);
+        assert_eq!(server.imported_ports(), vec![0]);
+        assert_eq!(xpp_usb::usbip::list_devices(addr).unwrap()[0].device.busid, "1-1");
+        drop((flood, idle, t));
+        wait_connections(&server, 0);
+    });
+}
+
+#[test]
+fn a_request_trickled_a_byte_at_a_time_is_cut_off() {
+    bounded(LIMIT, || {
+        let server = serve(running());
+        let mut s = TcpStream::connect(server.local_addr()).unwrap();
+        let mut req = Vec::new();
+        OpRequest::Import { busid: "1-1".into() }.emit(&mut req).unwrap();
+        // One byte every 250 ms: 10 s for the 40 bytes, each read well inside any per-read
+        // timeout; the request's deadline (2 s) closes the connection long before the end.
+        let mut sent = 0;
+        for b in &req {
+            if s.write_all(&[*b]).is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(250));
+            s.set_nonblocking(true).unwrap();
+            let gone = matches!(s.read(&mut [0u8; 1]), Ok(0));
+            s.set_nonblocking(false).unwrap();
+            if gone {
+                break;
+            }
+        }
+        assert!(sent < req.len(), "the whole request went through ({sent} bytes)");
+        assert!(server.imported_ports().is_empty());
+    });
+}
+
+#[test]
+fn an_urb_trickled_after_an_import_is_cut_off() {
+    bounded(LIMIT, || {
+        let server = serve(running());
+        let (mut raw, _) = Raw::import(server.local_addr(), "1-1");
+        assert_eq!(server.imported_ports(), vec![0]);
+        let mut out = Vec::new();
+        Urb::CmdUnlink(CmdUnlink {
+            header: BasicHeader { seqnum: 1, devid: raw.devid, direction: 0, ep: 0 },
+            unlink_seqnum: 9,
+        })
+        .emit(&mut out);
+        // 48 bytes at one every 250 ms: 12 s; the message deadline (5 s) ends the session.
+        let mut sent = 0;
+        for b in &out {
+            if raw.s.write_all(&[*b]).is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(250));
+            if server.imported_ports().is_empty() {
+                break;
+            }
+        }
+        assert!(sent < out.len(), "the whole message went through ({sent} bytes)");
+        assert!(closed(&mut raw.s));
     });
 }
 

@@ -36,15 +36,43 @@ pub enum Error {
     /// The USB/IP peer sent bytes that do not parse.
     #[error(transparent)]
     Protocol(#[from] CodecError),
-    /// The USB/IP server refused the import of `busid` (OP_REP_IMPORT status).
-    #[error("USB/IP server refused to import {busid:?} (status {status})")]
+    /// The USB/IP server refused the import of `busid` (OP_REP_IMPORT status): status 1
+    /// (`ST_NA`) or 4 (`ST_NODEV`) means the bus id is not exported, 2 (`ST_DEV_BUSY`) that
+    /// another client imported it.
+    #[error("{}", import_refused(busid, *status))]
     ImportRefused {
         /// The bus id asked for.
         busid: String,
         /// The reply's status field (1 = error in Linux usbipd).
         status: u32,
     },
+    /// Nothing listens at the USB/IP server's address (TCP connection refused).
+    #[error("USB/IP server {addr}: connection refused")]
+    Refused {
+        /// The address connected to.
+        addr: String,
+    },
+    /// A USB/IP operation (connecting, listing, importing) did not finish within its deadline:
+    /// the server is silent or too slow.
+    #[error("USB/IP server {addr}: {what} timed out after {after:?}")]
+    TimedOut {
+        /// The server's address.
+        addr: String,
+        /// The operation: "connect", "device list", "import of 1-1".
+        what: String,
+        /// The operation's deadline.
+        after: std::time::Duration,
+    },
     /// Any other backend error, with its message.
     #[error("{0}")]
     Other(String),
+}
+
+/// The message of [`Error::ImportRefused`].
+fn import_refused(busid: &str, status: u32) -> String {
+    match status {
+        1 | 4 => format!("USB/IP: bus id {busid} is not exported by the server (status {status})"),
+        2 => format!("USB/IP: bus id {busid} is busy: another client imported it (status 2)"),
+        _ => format!("USB/IP server refused to import bus id {busid} (status {status})"),
+    }
 }

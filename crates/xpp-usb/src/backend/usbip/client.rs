@@ -25,23 +25,26 @@
 //! fails with it.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::codec::{
-    self, BasicHeader, CmdSubmit, CmdUnlink, ExportedDevice, OpReply, OpRequest, URB_HEADER_LEN, Urb,
-    UsbDevice,
+    self, BasicHeader, CmdSubmit, CmdUnlink, DEVICE_LEN, ExportedDevice, INTERFACE_LEN, MAX_DEVICES,
+    OP_HEADER_LEN, OpHeader, OpReply, OpRequest, URB_HEADER_LEN, Urb, UsbDevice, op,
 };
 use super::descriptors::{kind, parse_configuration, parse_string};
 use crate::error::Error;
 use crate::info::{DeviceInfo, Direction, TransferType, endpoint_direction};
 use crate::transport::{Completion, ControlSetup, TransferError, Transport};
 
-/// How long the `OP_*` exchange and the descriptor reads may take before connecting fails.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default deadline of one set-up operation ([`list_devices`], [`UsbIpTransport::connect`]):
+/// the TCP connect, the `OP_*` exchange and the descriptor reads together.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+/// How long [`Transport::reset`] and [`Transport::clear_halt`] wait for their control transfer.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a timed-out control transfer waits for its unlink to be answered.
 const UNLINK_GRACE: Duration = Duration::from_millis(500);
 
@@ -59,50 +62,158 @@ pub const fn map_status(status: i32) -> Result<(), TransferError> {
     })
 }
 
-/// The devices a USB/IP server exports (`OP_REQ_DEVLIST`).
+/// The devices a USB/IP server exports (`OP_REQ_DEVLIST`), within [`DEFAULT_DEADLINE`].
 pub fn list_devices(addr: impl ToSocketAddrs) -> Result<Vec<ExportedDevice>, Error> {
-    let mut s = connect_tcp(addr)?;
+    list_devices_within(addr, DEFAULT_DEADLINE)
+}
+
+/// The devices a USB/IP server exports (`OP_REQ_DEVLIST`): connecting, asking and reading
+/// the whole list take at most `deadline` together, whatever the server does
+/// ([`Error::TimedOut`] past it, [`Error::Refused`] if nothing listens).
+pub fn list_devices_within(
+    addr: impl ToSocketAddrs,
+    deadline: Duration,
+) -> Result<Vec<ExportedDevice>, Error> {
+    let mut op = Operation::connect(addr, "device list", deadline)?;
     let mut out = Vec::new();
     OpRequest::DevList.emit(&mut out)?;
-    s.write_all(&out)?;
-    match read_op_reply(&mut s)? {
+    op.write_all(&out)?;
+    match op.read_op_reply()? {
         OpReply::DevList { status: 0, devices } => Ok(devices),
         OpReply::DevList { status, .. } => {
-            Err(Error::Other(format!("USB/IP device list failed (status {status})")))
+            Err(Error::Other(format!("USB/IP server {}: device list failed (status {status})", op.addr)))
         }
-        other => Err(Error::Other(format!("USB/IP: unexpected reply {other:?}"))),
+        other => Err(Error::Other(format!("USB/IP server {}: unexpected reply {other:?}", op.addr))),
     }
 }
 
-fn connect_tcp(addr: impl ToSocketAddrs) -> Result<TcpStream, Error> {
-    let mut last = None;
-    for a in addr.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&a, SETUP_TIMEOUT) {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                s.set_read_timeout(Some(SETUP_TIMEOUT))?;
-                s.set_write_timeout(Some(SETUP_TIMEOUT))?;
-                return Ok(s);
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.map_or_else(|| Error::NotFound("address resolved to nothing".into()), Error::Io))
+/// One set-up operation on a fresh connection, under one overall deadline: every read and
+/// write gets the time that is left, so a server that trickles bytes cannot stretch it.
+pub(super) struct Operation {
+    pub(super) stream: TcpStream,
+    pub(super) addr: String,
+    what: String,
+    limit: Duration,
+    deadline: Instant,
+    /// Bytes handed to the codec's parsers (a reply is parsed in fixed-size pieces, then
+    /// once whole: at most twice its length).
+    pub(super) parsed: usize,
 }
 
-/// Reads one `OP_REP_*` message, as many bytes as the parser asks for.
-fn read_op_reply(s: &mut TcpStream) -> Result<OpReply, Error> {
-    let mut buf = Vec::new();
-    loop {
-        match OpReply::parse(&buf) {
-            Ok((reply, _)) => return Ok(reply),
-            Err(e) => {
-                let needed = e.needed().ok_or(e)?;
-                let start = buf.len();
-                buf.resize(needed, 0);
-                s.read_exact(&mut buf[start..])?;
+impl Operation {
+    /// Connects to the first address of `addr` that answers.
+    pub(super) fn connect(addr: impl ToSocketAddrs, what: &str, limit: Duration) -> Result<Self, Error> {
+        let deadline = Instant::now() + limit;
+        let mut last: Option<(std::net::SocketAddr, std::io::Error)> = None;
+        for a in addr.to_socket_addrs()? {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::TimedOut { addr: a.to_string(), what: what.into(), after: limit });
+            }
+            match TcpStream::connect_timeout(&a, left) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    return Ok(Self {
+                        stream,
+                        addr: a.to_string(),
+                        what: what.into(),
+                        limit,
+                        deadline,
+                        parsed: 0,
+                    });
+                }
+                Err(e) => last = Some((a, e)),
             }
         }
+        Err(match last {
+            None => Error::NotFound("address resolved to nothing".into()),
+            Some((a, e)) => match e.kind() {
+                ErrorKind::ConnectionRefused => Error::Refused { addr: a.to_string() },
+                ErrorKind::TimedOut | ErrorKind::WouldBlock => {
+                    Error::TimedOut { addr: a.to_string(), what: "connect".into(), after: limit }
+                }
+                _ => Error::Io(e),
+            },
+        })
+    }
+
+    /// Takes over an already connected stream.
+    fn over(stream: TcpStream, what: &str, limit: Duration) -> Self {
+        let addr = stream.peer_addr().map_or_else(|_| "(unknown)".into(), |a| a.to_string());
+        Self { stream, addr, what: what.into(), limit, deadline: Instant::now() + limit, parsed: 0 }
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::TimedOut { addr: self.addr.clone(), what: self.what.clone(), after: self.limit }
+    }
+
+    /// The time left, or the timeout error.
+    pub(super) fn left(&self) -> Result<Duration, Error> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() { Err(self.timed_out()) } else { Ok(left) }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let left = self.left()?;
+        self.stream.set_write_timeout(Some(left))?;
+        self.stream.write_all(bytes).map_err(|e| match e.kind() {
+            ErrorKind::WouldBlock | ErrorKind::TimedOut => self.timed_out(),
+            _ => Error::Io(e),
+        })
+    }
+
+    /// Appends exactly `n` bytes from the stream to `buf`, before the deadline.
+    fn fill(&mut self, buf: &mut Vec<u8>, n: usize) -> Result<(), Error> {
+        let mut at = buf.len();
+        buf.resize(at + n, 0);
+        while at < buf.len() {
+            let left = self.left()?;
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(&mut buf[at..]) {
+                Ok(0) => {
+                    return Err(Error::Other(format!(
+                        "USB/IP server {}: connection closed during the {} (after {at} bytes)",
+                        self.addr, self.what
+                    )));
+                }
+                Ok(k) => at += k,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(Error::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one `OP_REP_*` message: the header, then each part whose length the parts
+    /// before it gave, each parsed once on its own; then the whole message once. Linear in
+    /// the message's length, and never reads past its end (URBs follow an import).
+    pub(super) fn read_op_reply(&mut self) -> Result<OpReply, Error> {
+        let mut msg = Vec::with_capacity(OP_HEADER_LEN + DEVICE_LEN);
+        self.fill(&mut msg, OP_HEADER_LEN)?;
+        self.parsed += OP_HEADER_LEN;
+        let h = OpHeader::parse(&msg)?;
+        match (h.code, h.status) {
+            (op::REP_DEVLIST, 0) => {
+                self.fill(&mut msg, 4)?;
+                let n = u32::from_be_bytes([msg[8], msg[9], msg[10], msg[11]]);
+                // Past MAX_DEVICES: read nothing more; the whole-message parse below says so.
+                for _ in 0..if n > MAX_DEVICES { 0 } else { n } {
+                    let start = msg.len();
+                    self.fill(&mut msg, DEVICE_LEN)?;
+                    self.parsed += DEVICE_LEN;
+                    let device = UsbDevice::parse(&msg[start..])?;
+                    self.fill(&mut msg, usize::from(device.num_interfaces) * INTERFACE_LEN)?;
+                }
+            }
+            (op::REP_IMPORT, 0) => self.fill(&mut msg, DEVICE_LEN)?,
+            _ => {}
+        }
+        self.parsed += msg.len();
+        Ok(OpReply::parse(&msg)?.0)
     }
 }
 
@@ -316,30 +427,47 @@ impl std::fmt::Debug for UsbIpTransport {
 
 impl UsbIpTransport {
     /// Connects to `addr`, imports the device with bus id `busid` (`OP_REQ_IMPORT`), and
-    /// reads its configuration and strings over endpoint 0.
+    /// reads its configuration and strings over endpoint 0, all within [`DEFAULT_DEADLINE`].
     pub fn connect(addr: impl ToSocketAddrs, busid: &str) -> Result<Self, Error> {
-        let stream = connect_tcp(addr)?;
-        let peer = stream.peer_addr()?;
-        Self::import(stream, busid, &format!("usbip:{peer}/{busid}"))
+        Self::connect_within(addr, busid, DEFAULT_DEADLINE)
     }
 
-    /// Imports `busid` over an already connected stream; `location` goes into
-    /// [`DeviceInfo::location`].
-    pub fn import(mut stream: TcpStream, busid: &str, location: &str) -> Result<Self, Error> {
+    /// [`UsbIpTransport::connect`] with its own deadline for the whole set-up: past it,
+    /// [`Error::TimedOut`]; nothing listening, [`Error::Refused`]; a bus id the server does
+    /// not export, [`Error::ImportRefused`].
+    pub fn connect_within(addr: impl ToSocketAddrs, busid: &str, deadline: Duration) -> Result<Self, Error> {
+        let op = Operation::connect(addr, &format!("import of {busid}"), deadline)?;
+        let location = format!("usbip:{}/{busid}", op.addr);
+        Self::import_op(op, busid, &location)
+    }
+
+    /// Imports `busid` over an already connected stream, within [`DEFAULT_DEADLINE`];
+    /// `location` goes into [`DeviceInfo::location`].
+    pub fn import(stream: TcpStream, busid: &str, location: &str) -> Result<Self, Error> {
+        Self::import_op(
+            Operation::over(stream, &format!("import of {busid}"), DEFAULT_DEADLINE),
+            busid,
+            location,
+        )
+    }
+
+    fn import_op(mut op: Operation, busid: &str, location: &str) -> Result<Self, Error> {
         let mut out = Vec::new();
         OpRequest::Import { busid: busid.to_owned() }.emit(&mut out)?;
-        stream.set_read_timeout(Some(SETUP_TIMEOUT))?;
-        stream.write_all(&out)?;
-        let exported = match read_op_reply(&mut stream)? {
+        op.write_all(&out)?;
+        let exported = match op.read_op_reply()? {
             OpReply::Import { status: 0, device: Some(d) } => d,
             OpReply::Import { status, .. } => {
                 return Err(Error::ImportRefused { busid: busid.to_owned(), status });
             }
-            other => return Err(Error::Other(format!("USB/IP: unexpected reply {other:?}"))),
+            other => {
+                return Err(Error::Other(format!("USB/IP server {}: unexpected reply {other:?}", op.addr)));
+            }
         };
+        let stream = op.stream.try_clone()?;
         // From here the reader blocks without a timeout; drop() ends it by shutdown.
         stream.set_read_timeout(None)?;
-        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(CONTROL_TIMEOUT))?;
         let shared = Arc::new(Shared { state: Mutex::new(State::default()), cond: Condvar::new() });
         let reader_stream = stream.try_clone()?;
         let reader_shared = Arc::clone(&shared);
@@ -359,7 +487,7 @@ impl UsbIpTransport {
         };
         let mut t =
             Self { info, exported, stream, shared, reader: Some(reader), next_seqnum: 1, wbuf: Vec::new() };
-        t.read_descriptors()?;
+        t.read_descriptors(&op)?;
         Ok(t)
     }
 
@@ -368,15 +496,22 @@ impl UsbIpTransport {
         &self.exported
     }
 
-    fn read_descriptors(&mut self) -> Result<(), Error> {
-        let get = |t: &mut Self, kind: u8, index: u8, lang: u16, buf: &mut [u8]| {
+    fn read_descriptors(&mut self, op: &Operation) -> Result<(), Error> {
+        let get = |t: &mut Self, kind: u8, index: u8, lang: u16, buf: &mut [u8]| -> Result<usize, Error> {
             let setup = ControlSetup {
                 request_type: 0x80,
                 request: 0x06, // GET_DESCRIPTOR
                 value: u16::from(kind) << 8 | u16::from(index),
                 index: lang,
             };
-            t.control_in(setup, buf, SETUP_TIMEOUT)
+            match t.control_in(setup, buf, op.left()?) {
+                Ok(n) => Ok(n),
+                // A transfer cut short by the deadline: say so, not "cancelled".
+                Err(TransferError::Cancelled) => {
+                    Err(op.left().err().unwrap_or(TransferError::Cancelled.into()))
+                }
+                Err(e) => Err(e.into()),
+            }
         };
         let mut dev = [0u8; 18];
         let n = get(self, kind::DEVICE, 0, 0, &mut dev)?;
@@ -675,13 +810,13 @@ impl Transport for UsbIpTransport {
             value: u16::from(self.exported.configuration_value.max(1)),
             index: 0,
         };
-        self.control_out(setup, &[], SETUP_TIMEOUT).map(|_| ())
+        self.control_out(setup, &[], CONTROL_TIMEOUT).map(|_| ())
     }
 
     fn clear_halt(&mut self, endpoint: u8) -> Result<(), TransferError> {
         // The server's host stack keeps the endpoint state; over USB/IP the standard request
         // is the whole operation (Linux's vhci forwards usb_clear_halt the same way).
-        self.control_out(ControlSetup::clear_halt(endpoint), &[], SETUP_TIMEOUT).map(|_| ())
+        self.control_out(ControlSetup::clear_halt(endpoint), &[], CONTROL_TIMEOUT).map(|_| ())
     }
 }
 

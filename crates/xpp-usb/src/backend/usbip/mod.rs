@@ -11,9 +11,11 @@ pub mod client;
 pub mod codec;
 mod descriptors;
 
-pub use client::{UsbIpTransport, list_devices, map_status};
+pub use client::{DEFAULT_DEADLINE, UsbIpTransport, list_devices, list_devices_within, map_status};
 pub use codec::CodecError;
 pub use descriptors::parse_configuration;
 
+#[cfg(test)]
+mod hostile;
 #[cfg(test)]
 mod tests;
