@@ -87,6 +87,15 @@ const DTMF_KEY_DOWN: u8 = 0x10;
 
 /// The type-6 overheat check period (docs/reference/xpp-protocol.md §9.1).
 const OVERHEAT_POLL: Duration = Duration::from_millis(30_000);
+/// How often the hook-state register is read again, so that a hook change whose SIG_CHANGED
+/// was lost on the way is seen within this period (plus the command pacing) — issue 15,
+/// item 8: without it one lost IN transfer lost the change for good.
+// Decision: 1 s, like the FXO's VBAT and loop-current polls in spirit (500 ms there, one read per
+// port): 8 reads a second per FXS unit against the bus's 1000 commands a second; a PBX
+// times a lost off-hook at most a second late. A read whose answer equals the state known
+// raises nothing; the device answers in order with its SIG_CHANGED reports, so a poll never
+// reports a state older than the last change.
+pub const HOOK_POLL: Duration = Duration::from_millis(1_000);
 /// LED blink half-period while ringing.
 const LED_BLINK: Duration = Duration::from_millis(125);
 /// Type-6 message lamp: lit for 300 ms of every 1000 ms.
@@ -204,6 +213,10 @@ pub struct FxsConfig {
     /// Keep the line in PCM while on-hook so the span layer can search its transmit audio for
     /// MWI FSK patterns (docs/reference/xpp-protocol.md §7.1 "card extras").
     pub vmwi_fsk_search: bool,
+    /// Read the hook state again at this period ([`HOOK_POLL`] by default), so that a hook
+    /// change whose SIG_CHANGED was lost is still seen; `None`: only SIG_CHANGED and
+    /// [`FxsLine::read_hook_state`] tell it.
+    pub hook_poll: Option<Duration>,
 }
 
 impl Default for FxsConfig {
@@ -215,6 +228,7 @@ impl Default for FxsConfig {
             auto_leds: true,
             vmwi6: None,
             vmwi_fsk_search: false,
+            hook_poll: Some(HOOK_POLL),
         }
     }
 }
@@ -298,6 +312,8 @@ xpp_proto::timer_enum! {
         VmwiLamp,
         /// The type-6 overheat check.
         OverheatPoll,
+        /// The hook-state re-read ([`HOOK_POLL`]).
+        HookPoll,
     }
 }
 
@@ -330,8 +346,10 @@ enum RingGen {
 ///
 /// The line assumes card init has run (line feed forward active, software-controlled
 /// ringing); it learns the hook state from SIG_CHANGED or from
-/// [`read_hook_state`](Self::read_hook_state). Type 6 lines read their line feed every
-/// 30 s to detect chip overheat; the unit-level digital-input polling is not a line's job.
+/// [`read_hook_state`](Self::read_hook_state), and reads the hook state again every
+/// [`HOOK_POLL`] (1 s), so a change whose SIG_CHANGED was lost is seen within that time.
+/// Type 6 lines read their line feed every 30 s to detect chip overheat; the unit-level
+/// digital-input polling is not a line's job.
 #[derive(Debug, Clone)]
 pub struct FxsLine {
     addr: Address,
@@ -351,7 +369,7 @@ pub struct FxsLine {
     green: Option<bool>,
     blink_on: bool,
     lamp_lit: bool,
-    timers: TimerTable<Timer, 5>,
+    timers: TimerTable<Timer, 6>,
     out: Outbox,
 }
 
@@ -383,6 +401,9 @@ impl FxsLine {
         };
         if chip == ChipType::Type6 {
             line.timers.set(Timer::OverheatPoll, now + OVERHEAT_POLL);
+        }
+        if let Some(period) = config.hook_poll {
+            line.timers.set(Timer::HookPoll, now + period);
         }
         line
     }
@@ -538,6 +559,11 @@ impl FxsLine {
                 Timer::OverheatPoll => {
                     self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, reg6::LINE_FEED)));
                     self.timers.set(Timer::OverheatPoll, next_period(due, now, OVERHEAT_POLL));
+                }
+                Timer::HookPoll => {
+                    let period = self.config.hook_poll.unwrap_or(HOOK_POLL);
+                    self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, self.chip.hook_state_reg())));
+                    self.timers.set(Timer::HookPoll, next_period(due, now, period));
                 }
             }
         }

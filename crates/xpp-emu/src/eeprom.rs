@@ -9,9 +9,9 @@ use xpp_proto::mgmt::{CapKey, Capabilities, EepromTable};
 
 use crate::config::{DeviceConfig, EepromKind, FxsChip, ModuleConfig};
 
-const TABLE: core::ops::Range<usize> = 0x00..0x10;
-const CAPS: core::ops::Range<usize> = 0x10..0x1C;
-const KEY: core::ops::Range<usize> = 0x1C..0x2C;
+pub(crate) const TABLE: core::ops::Range<usize> = 0x00..0x10;
+pub(crate) const CAPS: core::ops::Range<usize> = 0x10..0x1C;
+pub(crate) const KEY: core::ops::Range<usize> = 0x1C..0x2C;
 const EXTRAINFO: core::ops::Range<usize> = 0x2C..0x44;
 
 /// The emulator's capkey oracle (MPP-14): the first 16 bytes of
@@ -118,7 +118,13 @@ impl Eeprom {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e.to_string()),
         };
-        let bytes = match xpp_proto::input::read_capped(file, self.raw.len()) {
+        self.load_from(file).map(|()| true)
+    }
+
+    /// Replaces the contents with an image read from `reader`: exactly the EEPROM's size,
+    /// at most one byte more read; anything else is an error and changes nothing.
+    pub(crate) fn load_from(&mut self, reader: impl std::io::Read) -> Result<(), String> {
+        let bytes = match xpp_proto::input::read_capped(reader, self.raw.len()) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
                 return Err(format!("{e}, expected {}", self.raw.len()));
@@ -129,7 +135,7 @@ impl Eeprom {
             return Err(format!("{} bytes, expected {}", bytes.len(), self.raw.len()));
         }
         self.raw = bytes;
-        Ok(true)
+        Ok(())
     }
 
     /// MODEL: MPP-18 — writes the contents to `path` (through a temporary file and a rename,

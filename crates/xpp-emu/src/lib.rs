@@ -20,6 +20,7 @@ pub mod data;
 pub mod device;
 pub mod eeprom;
 pub mod fault;
+pub mod fuzzing;
 mod loader;
 mod mpp;
 pub mod report;

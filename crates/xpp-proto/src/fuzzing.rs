@@ -18,6 +18,28 @@ pub fn hex_file(data: &[u8]) {
     crate::firmware::fuzz_hex(data);
 }
 
+/// Reads bytes as each PIC and echo-canceller packet the bring-up exchanges: PIC_REQUEST,
+/// PIC_REPLY, an SPI packet, the SPI and test replies. A packet that parses re-emits to one
+/// that parses the same.
+pub fn pic_echo_packet(data: &[u8]) {
+    use crate::firmware::echo::{SpiPacket, parse_spi_reply, parse_test_reply};
+    use crate::firmware::{PicPacket, PicReply};
+    let mut buf = [0u8; 64];
+    if let Ok(p) = PicPacket::parse(data) {
+        let n = p.emit(&mut buf).expect("a parsed PIC packet emits");
+        assert_eq!(PicPacket::parse(&buf[..n]).ok(), Some(p));
+    }
+    if let Ok(r) = PicReply::parse(data) {
+        let n = r.emit(&mut buf).expect("a parsed PIC reply emits");
+        assert_eq!(PicReply::parse(&buf[..n]).ok(), Some(r));
+    }
+    if let Ok(p) = SpiPacket::parse(data) {
+        let n = p.emit(&mut buf).expect("a parsed SPI packet emits");
+        assert_eq!(SpiPacket::parse(&buf[..n]).ok(), Some(p));
+    }
+    let _ = (parse_spi_reply(data), parse_test_reply(data));
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -34,6 +56,15 @@ mod tests {
             super::data_transfer(i);
             super::mgmt_packet(i);
             super::hex_file(i);
+            super::pic_echo_packet(i);
+        }
+        // A PIC_REQUEST, a PIC_REPLY and an SPI packet, whole and cut.
+        let pic = [0x0B, 0x00, 0x09, 0x00, 0x01, 0x01, 0x00, 0x00, 0xAA, 0xBB, 0xCC];
+        let reply = [0x09, 0x00, 0x0A, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00];
+        for p in [&pic[..], &reply[..]] {
+            for n in 0..=p.len() {
+                super::pic_echo_packet(&p[..n]);
+            }
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod alarm;
 pub mod chan;
 pub mod dahdi;
 pub mod events;
+pub mod fuzzing;
 pub mod g711;
 pub mod hook;
 pub mod pace;

@@ -9,7 +9,7 @@ use crate::test_util::*;
 const PORT: u8 = 3;
 
 fn quiet() -> FxsConfig {
-    FxsConfig { auto_leds: false, ..FxsConfig::default() }
+    FxsConfig { auto_leds: false, hook_poll: None, ..FxsConfig::default() }
 }
 
 fn line(chip: ChipType, config: FxsConfig) -> FxsLine {
@@ -146,6 +146,44 @@ fn hook_state_read(#[case] chip: ChipType, #[case] reg: u8, #[case] value: u8, #
     let mut l = line(chip, quiet());
     l.handle_packet(ms(3), &reply(PORT + 1, reg, value));
     assert_eq!(l.off_hook(), None);
+}
+
+/// Issue 15, item 8: the off-hook report (SIG_CHANGED) is lost; the hook-state read every
+/// HOOK_POLL finds the change within one period, once, and a read that agrees with what is
+/// known raises nothing.
+#[rstest]
+#[case(ChipType::Type1, 0x44, 0x01, 0x00)]
+#[case(ChipType::Type6, 0x22, 0x02, 0x00)]
+fn a_lost_hook_change_is_found_by_the_poll(
+    #[case] chip: ChipType,
+    #[case] reg: u8,
+    #[case] off: u8,
+    #[case] on: u8,
+) {
+    let mut l = line(chip, FxsConfig { auto_leds: false, ..FxsConfig::default() });
+    let reads = |l: &mut FxsLine| sent(l).into_iter().filter(|c| *c == rd(PORT, reg)).count();
+    assert_eq!(l.poll_timeout(), Some(ms(0) + HOOK_POLL));
+    // On-hook known from the first read.
+    l.handle_packet(ms(5), &reply(PORT, reg, on));
+    assert_eq!(events(&mut l), vec![Event::HookChanged { off_hook: false, at: ms(5) }]);
+    // The phone goes off-hook at 200 ms; its SIG_CHANGED never arrives. Nothing is read
+    // before the period is over.
+    run_until(&mut l, 6, 999);
+    assert_eq!(reads(&mut l), 0);
+    run_until(&mut l, 1000, 1000);
+    assert_eq!(reads(&mut l), 1);
+    l.handle_packet(ms(1003), &reply(PORT, reg, off));
+    assert_eq!(events(&mut l), vec![Event::HookChanged { off_hook: true, at: ms(1003) }]);
+    // The next reads agree: no event.
+    run_until(&mut l, 1004, 2000);
+    assert_eq!(reads(&mut l), 1);
+    run_until(&mut l, 2001, 3000);
+    assert_eq!(reads(&mut l), 1);
+    l.handle_packet(ms(3003), &reply(PORT, reg, off));
+    assert_eq!(events(&mut l), vec![]);
+    // A read not yet sent is not queued twice (the bus was busy for two periods).
+    run_until(&mut l, 3004, 5000);
+    assert_eq!(reads(&mut l), 1);
 }
 
 #[test]

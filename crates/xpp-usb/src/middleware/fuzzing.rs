@@ -57,6 +57,46 @@ fn exercise(mut r: PcapReplay, setups: &[(ControlSetup, u16)]) {
     let _ = (r.reset(), r.stats(), r.remaining(), r.is_disconnected());
 }
 
+/// Reads bytes as every USB/IP message: `OP_REQ_*`, `OP_REP_*`, an URB header and an ISO
+/// packet descriptor. A message that parses and emits parses back the same.
+pub fn usbip_codec(data: &[u8]) {
+    use crate::backend::usbip::codec::{IsoPacketDescriptor, OpReply, OpRequest, Urb};
+    use crate::info::Direction;
+    let mut out = Vec::new();
+    if let Ok((req, _)) = OpRequest::parse(data)
+        && req.emit(&mut out).is_ok()
+    {
+        assert_eq!(OpRequest::parse(&out).map(|r| r.0).ok(), Some(req));
+    }
+    out.clear();
+    if let Ok((reply, _)) = OpReply::parse(data)
+        && reply.emit(&mut out).is_ok()
+    {
+        assert_eq!(OpReply::parse(&out).map(|r| r.0).ok(), Some(reply));
+    }
+    out.clear();
+    if let Ok(urb) = Urb::parse(data) {
+        let _ = (urb.payload_len(Direction::In), urb.payload_len(Direction::Out));
+        urb.emit(&mut out);
+        assert_eq!(Urb::parse(&out).ok(), Some(urb));
+    }
+    out.clear();
+    if let Ok(d) = IsoPacketDescriptor::parse(data) {
+        d.emit(&mut out);
+        assert_eq!(IsoPacketDescriptor::parse(&out).ok(), Some(d));
+    }
+}
+
+/// Reads bytes as a configuration descriptor (with its interfaces and endpoints) and as a
+/// string descriptor.
+pub fn usb_descriptors(data: &[u8]) {
+    use crate::backend::usbip::descriptors::{parse_configuration, parse_string};
+    for i in parse_configuration(data) {
+        assert!(i.endpoints.len() <= data.len());
+    }
+    let _ = parse_string(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +112,34 @@ mod tests {
         zero_record.extend_from_slice(&[0; 80]);
         for input in [&b""[..], &[0xD4, 0xC3, 0xB2, 0xA1], &header, &garbage_record, &zero_record] {
             pcap_file(input);
+            usbip_codec(input);
+            usb_descriptors(input);
+        }
+        // A device list, an import request, an URB and a configuration, whole and cut.
+        let mut list = Vec::new();
+        crate::usbip::codec::OpReply::DevList {
+            status: 0,
+            devices: vec![crate::usbip::codec::ExportedDevice {
+                device: crate::usbip::codec::UsbDevice {
+                    busid: "1-1".into(),
+                    num_interfaces: 1,
+                    ..Default::default()
+                },
+                interfaces: vec![crate::usbip::codec::UsbInterface::default()],
+            }],
+        }
+        .emit(&mut list)
+        .unwrap();
+        let config: &[u8] = &[
+            0x09, 0x02, 0x20, 0x00, 0x01, 0x01, 0x00, 0x80, 0x32, 0x09, 0x04, 0x00, 0x00, 0x02, 0xFF, 0x00,
+            0x00, 0x00, 0x07, 0x05, 0x02, 0x02, 0x00, 0x02, 0x00, 0x07, 0x05, 0x86, 0x02, 0x00, 0x02, 0x00,
+        ];
+        let urb = [&[0, 0, 0, 1][..], &[0; 44]].concat();
+        for whole in [&list[..], config, &urb] {
+            for n in 0..=whole.len() {
+                usbip_codec(&whole[..n]);
+                usb_descriptors(&whole[..n]);
+            }
         }
         // The fuzz seeds, when the workspace is around, and prefixes of them.
         let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/pcap_file");

@@ -9,7 +9,7 @@
 
 pub mod client;
 pub mod codec;
-mod descriptors;
+pub(crate) mod descriptors;
 
 pub use client::{DEFAULT_DEADLINE, UsbIpTransport, list_devices, list_devices_within, map_status};
 pub use codec::CodecError;
