@@ -15,7 +15,7 @@
 //! `--watchdog-ms` and `--jump-delay-ms` set the TwinStar watchdog timeout and jump delay
 //! (defaults: the emulator's). `--commands` reads one command per line on stdin, for scripts
 //! (the cluster tests, `ci/cluster/`): `offhook` / `onhook` (the phone on FXS port 1),
-//! `status` (prints `status: port=P phone=on-hook|off-hook line=STATE`, the active port and
+//! `vbus P on|off` (power from the host on TwinStar port P: a cable plugged or pulled), `status` (prints `status: port=P phone=on-hook|off-hook line=STATE`, the active port and
 //! the PSTN line's call state on FXO port 1).
 
 use std::net::SocketAddr;
@@ -50,7 +50,7 @@ struct Args {
     /// TwinStar jump delay in ms (default: the emulator's).
     #[arg(long, value_name = "N")]
     jump_delay_ms: Option<u64>,
-    /// Read commands on stdin: offhook, onhook, status.
+    /// Read commands on stdin: offhook, onhook, vbus P on|off, status.
     #[arg(long)]
     commands: bool,
 }
@@ -82,7 +82,14 @@ fn command(emu: &xpp_emu::Emulator, cmd: &str) -> String {
                 let line = d.data_mut().pstn_mut(1, 0).map(|l| format!("{:?}", l.state()));
                 format!("status: port={port} phone={phone} line={}", line.as_deref().unwrap_or("none"))
             }
-            other => format!("error: unknown command {other:?} (offhook, onhook, status)"),
+            vbus if vbus.starts_with("vbus ") => match vbus.split_whitespace().collect::<Vec<_>>()[..] {
+                [_, p @ ("0" | "1"), on @ ("on" | "off")] => {
+                    d.set_power(now, u8::from(p == "1"), on == "on");
+                    format!("ok: vbus {p} {on}")
+                }
+                _ => "error: vbus P on|off (P: 0 or 1)".to_owned(),
+            },
+            other => format!("error: unknown command {other:?} (offhook, onhook, vbus P on|off, status)"),
         }
     })
 }
