@@ -25,7 +25,7 @@ cargo build --locked --example xppd --example twinstar --example usbip-serve
 echo "build: $(secs $T)"
 E="$PWD/target/debug/examples"
 
-for t in ${XPP_CLUSTER_TESTS:-ocf-test pcmk-test}; do
+for t in ${XPP_CLUSTER_TESTS:-ocf-test pcmk-test keepalived-test}; do
   T=$(date +%s)
   echo "--- $t"
   $SUDO bash "ci/cluster/$t.sh" "$E"
