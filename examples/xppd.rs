@@ -179,7 +179,15 @@ fn health(cmd: Option<String>) -> impl FnMut() -> bool + Send + 'static {
 /// Tells systemd (`$NOTIFY_SOCKET`, a path or an abstract `@name`) one state line, e.g.
 /// `READY=1`. Nothing to do without the variable.
 fn sd_notify(state: &str) -> std::io::Result<()> {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Ok(()) };
+    match std::env::var_os("NOTIFY_SOCKET") {
+        Some(path) => sd_notify_to(&path, state),
+        None => Ok(()),
+    }
+}
+
+/// Sends `state` to the notification socket `path` (a file path, or `@name` in the abstract
+/// namespace).
+fn sd_notify_to(path: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
     let sock = std::os::unix::net::UnixDatagram::unbound()?;
     let bytes = path.as_encoded_bytes();
     if let Some(name) = bytes.strip_prefix(b"@") {
@@ -187,7 +195,7 @@ fn sd_notify(state: &str) -> std::io::Result<()> {
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
         sock.send_to_addr(state.as_bytes(), &addr)?;
     } else {
-        sock.send_to(state.as_bytes(), PathBuf::from(path))?;
+        sock.send_to(state.as_bytes(), path)?;
     }
     Ok(())
 }
@@ -387,5 +395,71 @@ fn main() -> ExitCode {
             eprintln!("xppd: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixDatagram;
+
+    use super::*;
+
+    fn received(sock: &UnixDatagram) -> String {
+        sock.set_read_timeout(Some(StdDuration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 256];
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[test]
+    fn readiness_reaches_a_path_socket() {
+        let dir = std::env::temp_dir().join(format!("xppd-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sd_notify_to(path.as_os_str(), "READY=1\nSTATUS=x").unwrap();
+        assert_eq!(received(&sock), "READY=1\nSTATUS=x");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn readiness_reaches_an_abstract_socket() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("xppd-notify-test-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let sock = UnixDatagram::bind_addr(&addr).unwrap();
+        sd_notify_to(std::ffi::OsStr::new(&format!("@{name}")), "READY=1").unwrap();
+        assert_eq!(received(&sock), "READY=1");
+    }
+
+    #[test]
+    fn a_missing_socket_is_an_error() {
+        let path = std::env::temp_dir().join("xppd-notify-nonexistent/notify.sock");
+        assert!(sd_notify_to(path.as_os_str(), "READY=1").is_err());
+    }
+
+    fn args(argv: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("xppd").chain(argv.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn arguments_become_targets_and_bridges() {
+        let p = plan(&args(&["--usbip", "127.0.0.1:3240", "--busid", "1-2", "--bridge", "2:16"])).unwrap();
+        let targets: Vec<String> = p.targets.iter().map(ToString::to_string).collect();
+        assert_eq!(targets, ["usbip:127.0.0.1:3240/1-2"]);
+        assert_eq!(p.bridges, [(2, 16)]);
+        let p = plan(&args(&["--device", "usbip:127.0.0.1:3240/1-1"])).unwrap();
+        assert_eq!(p.bridges, [(1, 15)]);
+    }
+
+    #[test]
+    fn bad_arguments_say_which() {
+        let e = |argv: &[&str]| plan(&args(argv)).err().expect("refused");
+        assert!(e(&[]).contains("no device"));
+        assert!(e(&["--usbip", "h:1", "--bridge", "3:3"]).contains("--bridge 3:3"));
+        assert!(e(&["--usbip", "h:1", "--bridge", "x"]).contains("--bridge x"));
+        assert!(e(&["--usbip", "h:1", "--health-failures", "0"]).contains("--health-failures"));
+        assert!(e(&["--device", "nonsense target"]).contains("--device nonsense target"));
     }
 }
