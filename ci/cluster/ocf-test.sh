@@ -54,9 +54,16 @@ expect 5 "is not an executable file" start OCF_RESKEY_binary=/nonexistent/xppd
 expect 5 "is not an executable file" validate-all OCF_RESKEY_twinstar=/nonexistent/twinstar
 expect 7 "" monitor OCF_RESKEY_binary=/nonexistent/xppd OCF_RESKEY_CRM_meta_interval=0
 expect 0 "" stop OCF_RESKEY_binary=/nonexistent/xppd
+expect 6 "needs meta attribute notify=true" start OCF_RESKEY_CRM_meta_clone_max=2 OCF_RESKEY_CRM_meta_notify=false
 # the socket missing: nothing answers there
 expect 7 "" monitor
 expect 7 "promote: xppd is not running" promote
 # xppd refuses its arguments: start fails as a configuration error, with xppd's reason
 expect 6 "bad arguments" start OCF_RESKEY_options="--bridge 3:3"
+# the socket removed under a running xppd: a failure, said so; stop still succeeds
+expect 0 "" start OCF_RESKEY_start_settle=1
+rm -f "$W/bad/xppd.sock"
+expect 1 "control socket $W/bad/xppd.sock does not answer" monitor OCF_RESKEY_CRM_meta_interval=3000
+expect 0 "" stop
+[ -z "$(ls "$HA_RSCTMP")" ] || fail "state left behind: $(ls "$HA_RSCTMP")"
 echo "PASS"
