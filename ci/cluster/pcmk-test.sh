@@ -185,4 +185,8 @@ echo "5. move --promoted $TARGET: $TARGET promoted with the device after $(el $T
 holds $o && fail "node$o still holds the device"
 $C x 1 crm_resource --clear -r xpp-clone >/dev/null 2>&1
 call_up || fail "call lost: $(emu status)"
+if [ -n "${XPP_CLUSTER_VERBOSE:-}" ]; then
+  for n in 1 2; do echo "--- node$n xppd.log"; $C x $n cat /run/xpp/xppd.log; done
+  grep -h "xpp" "$BASE"/node*/var-log-pacemaker/pacemaker.log | grep -E "Result of|Initiating" | tail -n 40
+fi
 echo "PASS"
