@@ -10,7 +10,7 @@ secs() { echo "$(( $(date +%s) - $1 ))s"; }
 
 T=$(date +%s)
 need=""
-for p in pacemaker corosync resource-agents pacemaker-cli-utils keepalived libxml2-utils bc iproute2; do
+for p in pacemaker corosync resource-agents pacemaker-cli-utils keepalived libxml2-utils bc iproute2 systemd; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
@@ -25,7 +25,7 @@ cargo build --locked --example xppd --example twinstar --example usbip-serve
 echo "build: $(secs $T)"
 E="$PWD/target/debug/examples"
 
-for t in ${XPP_CLUSTER_TESTS:-ocf-test pcmk-test keepalived-test}; do
+for t in ${XPP_CLUSTER_TESTS:-unit-test ocf-test pcmk-test keepalived-test}; do
   T=$(date +%s)
   echo "--- $t"
   $SUDO bash "ci/cluster/$t.sh" "$E"
