@@ -15,7 +15,10 @@
 //! `--watchdog-ms` and `--jump-delay-ms` set the TwinStar watchdog timeout and jump delay
 //! (defaults: the emulator's). `--commands` reads one command per line on stdin, for scripts
 //! (the cluster tests, `ci/cluster/`): `offhook` / `onhook` (the phone on FXS port 1),
-//! `vbus P on|off` (power from the host on TwinStar port P: a cable plugged or pulled), `status` (prints `status: port=P phone=on-hook|off-hook line=STATE`, the active port and
+//! `answer` (the far party of the PSTN line on FXO port 1 answers a seized line),
+//! `vbus P on|off` (power from the host on TwinStar port P: a cable plugged or pulled), `tone`
+//! (the phone plays 1 kHz) and `heard` (prints `heard: 1kHz=yes|no level=L dB`, what the PSTN
+//! line heard since `tone`, and silences the phone), `status` (prints `status: port=P phone=on-hook|off-hook line=STATE`, the active port and
 //! the PSTN line's call state on FXO port 1).
 
 use std::net::SocketAddr;
@@ -25,6 +28,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use xpp_emu::DeviceConfig;
 use xpp_emu::config::{CoreConfig, Stage};
+use xpp_emu::data::g711::{Source, has_tone, level_db};
 use xpp_emu::usbip_server::{DEFAULT_ADDR, UsbIpServer};
 use xpp_usb::usbip::codec::ExportedDevice;
 
@@ -50,7 +54,7 @@ struct Args {
     /// TwinStar jump delay in ms (default: the emulator's).
     #[arg(long, value_name = "N")]
     jump_delay_ms: Option<u64>,
-    /// Read commands on stdin: offhook, onhook, vbus P on|off, status.
+    /// Read commands on stdin: offhook, onhook, answer, tone, heard, vbus P on|off, status.
     #[arg(long)]
     commands: bool,
 }
@@ -89,7 +93,35 @@ fn command(emu: &xpp_emu::Emulator, cmd: &str) -> String {
                 }
                 _ => "error: vbus P on|off (P: 0 or 1)".to_owned(),
             },
-            other => format!("error: unknown command {other:?} (offhook, onhook, vbus P on|off, status)"),
+            "answer" => match d.data_mut().pstn_mut(1, 0) {
+                Some(l) => {
+                    l.answer(now);
+                    "ok: the far party answers".to_owned()
+                }
+                None => "error: no PSTN line on FXO port 1".to_owned(),
+            },
+            "tone" => match d.data_mut().phone_mut(0, 0) {
+                Some(p) => {
+                    p.play(Source::tone_1k());
+                    let _ = d.data_mut().pstn_mut(1, 0).map(|l| l.take_heard());
+                    "ok: phone plays 1 kHz".to_owned()
+                }
+                None => "error: no phone on FXS port 1".to_owned(),
+            },
+            "heard" => {
+                if let Some(p) = d.data_mut().phone_mut(0, 0) {
+                    p.play(Source::Silence);
+                }
+                match d.data_mut().pstn_mut(1, 0).map(|l| l.take_heard()) {
+                    Some(heard) => {
+                        let tail = &heard[heard.len().saturating_sub(2000)..];
+                        let tone = !tail.is_empty() && has_tone(tail, 1000.0);
+                        format!("heard: 1kHz={} level={:.1}dB", if tone { "yes" } else { "no" }, level_db(tail))
+                    }
+                    None => "error: no PSTN line on FXO port 1".to_owned(),
+                }
+            }
+            other => format!("error: unknown command {other:?} (offhook, onhook, answer, tone, heard, vbus P on|off, status)"),
         }
     })
 }
