@@ -148,6 +148,9 @@ pub struct TwinStarStatus {
     pub healthy: bool,
     /// Per target, the driver's device while it is attached here.
     pub devices: Vec<Option<DeviceId>>,
+    /// Per target, whether the device is on this host's port (listed), taken over or not
+    /// yet: a cluster agent's `start` can tell "here, being taken over" from "elsewhere".
+    pub present: Vec<bool>,
     /// The last failover's phases on this host.
     pub last_failover: Option<Timeline>,
     /// The controller has stopped ([`Command::Stop`] done).
@@ -180,6 +183,7 @@ impl TwinStarHost {
             role: Role::Backup,
             healthy: true,
             devices: vec![None; targets.len()],
+            present: vec![false; targets.len()],
             last_failover: None,
             stopped: false,
         }));
@@ -545,6 +549,7 @@ impl Host {
         st.role = self.controller.role();
         st.healthy = self.controller.is_healthy();
         st.devices = self.slots.iter().map(|s| s.device).collect();
+        st.present = self.slots.iter().map(|s| s.here).collect();
         if failover.is_some() {
             st.last_failover = failover;
         }
