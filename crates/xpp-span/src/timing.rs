@@ -273,6 +273,9 @@ pub struct TickMeter {
     worst: f64,
     sum: f64,
     histogram: Histogram,
+    /// Ticks missed over the whole run as of the last pass's end: each pass reports what it
+    /// adds to this count, so the passes add up to the summary's (issue 14, item 5).
+    missed_so_far: u64,
 }
 
 impl Default for TickMeter {
@@ -296,6 +299,7 @@ impl TickMeter {
             worst: f64::INFINITY,
             sum: 0.0,
             histogram: Histogram::new(),
+            missed_so_far: 0,
         }
     }
 
@@ -316,7 +320,13 @@ impl TickMeter {
             return None;
         }
         self.passes += 1;
-        let p = Pass::from_accum(self.passes, &self.pass, self.nominal);
+        let mut p = Pass::from_accum(self.passes, &self.pass, self.nominal);
+        // Decision: a pass's missed ticks are what it adds to the run's count (from the
+        // whole elapsed time, rounded once), not its own rounded count: rounding each pass on
+        // its own made the passes disagree with the summary by a tick here and there.
+        let missed = self.missed_now().max(self.missed_so_far);
+        p.missed = missed - self.missed_so_far;
+        self.missed_so_far = missed;
         self.best = self.best.max(p.accuracy);
         self.worst = self.worst.min(p.accuracy);
         self.sum += p.accuracy;
@@ -324,15 +334,23 @@ impl TickMeter {
         Some(p)
     }
 
-    /// The run so far.
+    /// Ticks missed over the whole run so far.
+    fn missed_now(&self) -> u64 {
+        missed_ticks(self.total.intervals, self.total.elapsed, self.nominal)
+    }
+
+    /// The run so far. Its missed ticks are the passes' sum plus what the partial pass
+    /// after the last one adds.
     pub fn summary(&self) -> Summary {
         let some = self.passes > 0;
+        let mut overall = Pass::from_accum(self.passes, &self.total, self.nominal);
+        overall.missed = self.missed_now().max(self.missed_so_far);
         Summary {
             passes: self.passes,
             best: if some { self.best } else { 0.0 },
             worst: if some { self.worst } else { 0.0 },
             average: if some { self.sum / f64::from(self.passes) } else { 0.0 },
-            overall: Pass::from_accum(self.passes, &self.total, self.nominal),
+            overall,
             histogram: self.histogram.clone(),
         }
     }

@@ -153,3 +153,32 @@ fn tick_transfers_are_pcm_frames_with_the_sync_bit_first() {
     assert!(!is_tick_transfer(&[0xFF, 0xFF]));
     assert!(!is_tick_transfer(&[]));
 }
+
+/// The passes' missed ticks add up to the summary's, whatever the gaps and bursts and
+/// wherever the pass boundaries fall (issue 14, item 5: `timing` printed per-pass counts that
+/// did not add up to its summary).
+#[test]
+fn passes_add_up_to_the_summary() {
+    for seed in 0..200u64 {
+        let mut meter = TickMeter::new(us(1000), 50);
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let intervals: Vec<u64> = (0..1000)
+            .map(|_| match next() % 20 {
+                0 => 2000 + next() % 3000, // a gap: ticks missed
+                1 => 0,                    // a burst
+                2 => 400 + next() % 600,   // early
+                _ => 1000,
+            })
+            .collect();
+        let passes = feed(&mut meter, intervals);
+        let summed: u64 = passes.iter().map(|p| p.missed).sum();
+        // 1000 intervals make 20 full passes: nothing is left to a partial pass.
+        assert_eq!(summed, meter.summary().overall.missed, "seed {seed}");
+    }
+}
