@@ -26,12 +26,24 @@ pub const ECHO_IMAGE: &str = "OCT6104E-256D.ima";
 pub struct FirmwareSet {
     images: BTreeMap<String, (String, Result<HexFile, FirmwareError>)>,
     echo: Option<Vec<u8>>,
+    origin: Option<String>,
 }
 
 impl FirmwareSet {
     /// An empty set.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Where the set was read from (a folder, by [`crate::read_firmware_dir`]): named in the
+    /// error when a file the device needs is not in the set.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    /// Sets [`FirmwareSet::origin`].
+    pub fn set_origin(&mut self, origin: impl Into<String>) {
+        self.origin = Some(origin.into());
     }
 
     /// Parses `bytes` as the Intel-HEX file `name` and stores the result (image or error).

@@ -345,10 +345,15 @@ pub enum Failure {
         bcd: u16,
     },
     /// The firmware set lacks a file the device needs.
-    #[error("firmware file {name} not found")]
+    #[error("firmware file {name} not found{}", match .searched {
+        Some(dir) => format!(" in {dir}"),
+        None => String::new(),
+    })]
     MissingImage {
         /// The file name.
         name: String,
+        /// Where the set was read from ([`FirmwareSet::origin`]), if from a folder.
+        searched: Option<String>,
     },
     /// A firmware file does not parse or does not suit its load.
     #[error("firmware file {name}: {error}")]

@@ -661,7 +661,10 @@ impl BringUp {
             return;
         };
         let reqs: Result<VecDeque<(ControlSetup, Vec<u8>)>, Failure> = match self.fw.get(name) {
-            None => Err(Failure::MissingImage { name: name.to_owned() }),
+            None => Err(Failure::MissingImage {
+                name: name.to_owned(),
+                searched: self.fw.origin().map(str::to_owned),
+            }),
             Some(Err(e)) => Err(Failure::BadImage { name: name.to_owned(), error: *e }),
             Some(Ok(hex)) => Fx2Load::new(hex)
                 .map(|load| {
@@ -771,7 +774,10 @@ impl BringUp {
             return;
         };
         let plan: Result<([u8; 6], VecDeque<MppReq>), Failure> = match self.fw.get(name) {
-            None => Err(Failure::MissingImage { name: name.to_owned() }),
+            None => Err(Failure::MissingImage {
+                name: name.to_owned(),
+                searched: self.fw.origin().map(str::to_owned),
+            }),
             Some(Err(e)) => Err(Failure::BadImage { name: name.to_owned(), error: *e }),
             Some(Ok(hex)) => MppLoad::fpga(hex)
                 .map(|load| {

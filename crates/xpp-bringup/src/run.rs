@@ -346,6 +346,7 @@ pub fn read_firmware_dir(dir: &Path) -> std::io::Result<FirmwareSet> {
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
     };
     let mut fw = FirmwareSet::new();
+    fw.set_origin(dir.display().to_string());
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -535,3 +535,19 @@ fn cold_bring_ups_survive_out_loss() {
     }
     assert!(retried > 0, "no bring-up met a lost packet: the test tests nothing");
 }
+
+/// A firmware folder without the file the device needs: the error names the file and the
+/// folder that was read (issue 14, item 4), and nothing reaches the device.
+#[test]
+fn a_missing_image_names_the_folder_searched() {
+    let dir = std::env::temp_dir().join(format!("xpp-no-firmware-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fw = read_firmware_dir(&dir).expect("an empty folder reads");
+    let r = run(DeviceConfig::default(), BringUpConfig::default(), fw);
+    let e = r.outcome.err().expect("must fail");
+    assert_eq!(e.phase, Phase::UsbFirmware);
+    let want = format!("firmware file USB_FW.hex not found in {}", dir.display());
+    assert!(e.to_string().contains(&want), "{e}");
+    assert!(r.log.is_empty(), "{:?}", r.log);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
