@@ -16,7 +16,8 @@ fn json_and_text_for_fpga_1161() {
     assert_eq!(v["records"]["data"], 1061);
     assert_eq!(v["records"]["extended_linear_address"], 3);
     assert_eq!(v["data_bytes"], 135_771);
-    assert_eq!(v["address_ranges"], serde_json::json!([{ "start": 0, "end": 135_771 }]));
+    // The same convention as the text below: first and last address, both included.
+    assert_eq!(v["address_ranges"], serde_json::json!([{ "first": 0, "last": 0x2125A }]));
     assert_eq!(v["target"], serde_json::json!({ "Mpp": "FPGA" }));
     assert_eq!(v["load"], "FPGA via MPP DEV_SEND (dest=FPGA), 1061 segments");
     let text = summary.to_string();

@@ -141,12 +141,35 @@ pub struct Summary {
     pub records: RecordCounts,
     /// Data bytes in data records.
     pub data_bytes: usize,
-    /// Merged absolute address ranges of the data (end exclusive).
+    /// Merged absolute address ranges of the data (end exclusive). Printed and serialized
+    /// as the first and the last address (both included): `0x0000-0x0050` in the text,
+    /// `{"first":0,"last":80}` in JSON, so both say the same thing.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "serialize_inclusive"))]
     pub address_ranges: Vec<Range<u64>>,
     /// What the file name says the image is for.
     pub target: LoadTarget,
     /// The load it implies ([`LoadTarget::describe`]).
     pub load: String,
+}
+
+/// `[{"first": a, "last": b}]`, both included, as the text shows them.
+#[cfg(feature = "serde")]
+fn serialize_inclusive<S: serde::Serializer>(ranges: &[Range<u64>], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::{SerializeSeq, SerializeStruct};
+    struct Inclusive<'a>(&'a Range<u64>);
+    impl serde::Serialize for Inclusive<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_struct("AddressRange", 2)?;
+            st.serialize_field("first", &self.0.start)?;
+            st.serialize_field("last", &self.0.end.saturating_sub(1))?;
+            st.end()
+        }
+    }
+    let mut seq = s.serialize_seq(Some(ranges.len()))?;
+    for r in ranges {
+        seq.serialize_element(&Inclusive(r))?;
+    }
+    seq.end()
 }
 
 impl Summary {
