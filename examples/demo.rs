@@ -1,7 +1,7 @@
 //! `demo`: an emulated Astribank (FXS + FXO), the xpp driver, and a tiny PBX making a call.
 //!
 //! ```text
-//! cargo run --example demo -- [--stage cold|running] [--virtual] [--crash]
+//! cargo run --example demo -- [--stage cold|usb|fpga|running] [--virtual] [--crash]
 //! ```
 //!
 //! Starts an emulated device in real time (`--virtual`: on the emulator's auto-advancing
@@ -20,6 +20,8 @@
 //! host B takes it over warm (verified, not reset) and bridges the call, whose audio is
 //! checked both ways; each host's failover timeline is printed with a total. With `--crash`,
 //! host A crashes instead (its run loop stops, no more data): the device's watchdog moves it.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,9 +57,9 @@ const CALL_LIMIT_MS: u64 = 20_000;
 #[derive(Parser)]
 #[command(name = "demo")]
 struct Args {
-    /// Power-on stage of the emulated device: cold or running.
-    #[arg(long, default_value = "cold")]
-    stage: String,
+    /// Power-on stage of the emulated device.
+    #[arg(long, value_enum, default_value_t)]
+    stage: common::StageArg,
     /// Run on the emulator's virtual clock (fast, deterministic) instead of real time.
     #[arg(long = "virtual")]
     virtual_clock: bool,
@@ -607,15 +609,9 @@ const fn verdict(pass: bool) -> &'static str {
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = Args::parse();
-    let stage = match args.stage.as_str() {
-        "cold" => Stage::Cold,
-        "running" => Stage::Running,
-        other => {
-            eprintln!("demo: unknown stage {other:?} (cold or running)");
-            return ExitCode::from(2);
-        }
-    };
+    let stage = Stage::from(args.stage);
     let opts = Options { crash: args.crash, ..Options::new(stage, args.virtual_clock) };
     match run(&opts, &mut |line| println!("{line}")) {
         Ok(checks) if !checks.is_empty() && checks.iter().all(|c| c.pass) => {

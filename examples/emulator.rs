@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --example emulator -- [--modules fxs,fxo] [--echo] [--twinstar]
 //!     [--stage cold|usb|fpga|running] [--label TEXT] [--seed N] [--script FILE] [--seconds N]
-//!     [--usbip ADDR]
+//!     [--usbip ADDR] [--json]
 //! ```
 //!
 //! Builds the device from the flags (`--modules`: `fxs`, `fxs6`, `fxo`, `pri-e1`, `pri-t1`,
@@ -17,6 +17,9 @@
 //! `xpp::emu::report` and `xpp::emu::scenario`. `--usbip ADDR` also serves the device over
 //! USB/IP (e.g. `127.0.0.1:3240`; give a non-loopback address only if you mean it), so
 //! `lsastribank --usbip ADDR`, xpp's USB/IP transport or Linux `usbip attach` can drive it.
+//! The exit status is 1 when a scenario action FAILED (after the run), 0 otherwise.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,9 +44,9 @@ struct Args {
     /// Two USB ports with TwinStar switching.
     #[arg(long)]
     twinstar: bool,
-    /// Power-on stage: cold, usb, fpga or running.
-    #[arg(long, default_value = "running")]
-    stage: String,
+    /// Power-on stage.
+    #[arg(long, value_enum, default_value_t)]
+    stage: common::StageArg,
     /// Device label (1..8 ASCII characters; USB serial).
     #[arg(long)]
     label: Option<String>,
@@ -59,6 +62,10 @@ struct Args {
     /// Also serve the device over USB/IP at this address (e.g. 127.0.0.1:3240).
     #[arg(long)]
     usbip: Option<std::net::SocketAddr>,
+    /// Print one JSON document at the end (`{"events":[{"at_us":..,"line":..}],
+    /// "failed_actions":N}`) instead of lines; needs an end (`--seconds` or `--script`).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Reads and parses a scenario file. An IO error reads `path: reason` (with the byte offset
@@ -71,12 +78,13 @@ fn load_script(path: &std::path::Path) -> Result<Vec<script::ScriptEvent>, Strin
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = Args::parse();
     let cfg = match report::device_config(
         &args.modules,
         args.echo,
         args.twinstar,
-        &args.stage,
+        args.stage.word(),
         args.label.as_deref(),
         args.seed,
     ) {
@@ -100,7 +108,9 @@ fn main() -> ExitCode {
     let _server = match args.usbip.map(|addr| UsbIpServer::bind(emu.clone(), addr)) {
         None => None,
         Some(Ok(server)) => {
-            println!("serving USB/IP on {}", server.local_addr());
+            if !args.json {
+                println!("serving USB/IP on {}", server.local_addr());
+            }
             Some(server)
         }
         Some(Err(e)) => {
@@ -119,19 +129,38 @@ fn main() -> ExitCode {
         }
         None => has_script.then(|| scenario.end() + Duration::from_secs(1)),
     };
+    if args.json && end.is_none() {
+        eprintln!("emulator: --json prints its document at the end: give --seconds or --script");
+        return ExitCode::from(2);
+    }
+    let mut failed = 0usize;
+    let mut events = Vec::new();
     let mut reporter = Reporter::new(start);
     loop {
         let now = emu.now();
         let (applied, mut lines) = emu.with_device(|d| (scenario.apply_due(d, now), reporter.poll(d, now)));
+        failed += applied.iter().filter(|a| a.result.is_err()).count();
         lines.extend(applied.iter().map(|a| (a.at, report::applied(a))));
         lines.sort_by_key(|(at, _)| *at);
-        for (at, line) in &lines {
-            println!("{} {line}", report::timestamp(*at));
+        for (at, line) in lines {
+            if args.json {
+                let at_us = at.saturating_duration_since(start).total_micros();
+                events.push(serde_json::json!({ "at_us": at_us, "line": line }));
+            } else {
+                println!("{} {line}", report::timestamp(at));
+            }
         }
         if end.is_some_and(|e| now >= e) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "events": events, "failed_actions": failed }));
+    }
+    if failed > 0 {
+        eprintln!("emulator: {failed} scenario action(s) FAILED");
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }

@@ -9,6 +9,8 @@
 //! the same as one JSON object. An invalid file prints `fwinfo: FILE: line N: reason` on stderr
 //! and exits with status 1. All logic is in `xpp::proto::firmware::Summary`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,6 +43,7 @@ fn run(args: &Args) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = Args::parse();
     match run(&args) {
         Ok(out) => {

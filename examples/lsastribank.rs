@@ -10,6 +10,8 @@
 //! departures for N seconds. Where listing is impossible (no USB subsystem, server
 //! unreachable) it prints one line `lsastribank: ...` on stderr and exits with status 1.
 
+mod common;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -152,6 +154,7 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

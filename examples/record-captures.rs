@@ -32,6 +32,8 @@
 //! the driver's waits; the run loop in lockstep with this program's `wait_tick` calls), and
 //! timestamps are that clock from 2024-01-01T00:00:00Z. Re-recording gives the same bytes.
 
+mod common;
+
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -194,6 +196,7 @@ fn replay_bringup(capture: &[u8]) -> Result<xpp::bringup::BringUpResult, String>
 }
 
 fn main() -> ExitCode {
+    common::init();
     let dir = std::env::args().nth(1).map_or_else(|| PathBuf::from("hardware-captures"), PathBuf::from);
     let only: Vec<String> = std::env::args().skip(2).collect();
     let fxs = Some(ModuleConfig::FXS);

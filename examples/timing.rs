@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example timing -- [--emulator | --usbip ADDR [--busid 1-1]]
-//!     [--seconds N] [--firmware DIR]
+//!     [--seconds N] [--firmware DIR] [--json]
 //! ```
 //!
 //! Brings the device up to ticking (from any firmware stage; firmware from `--firmware`,
@@ -14,11 +14,16 @@
 //!
 //! Prints one line per pass (1000 ticks = `dahdi_test`'s 8000 samples): accuracy, mean,
 //! shortest and longest interval, worst deviation, missed ticks; then `dahdi_test`'s
-//! "Results after N passes" summary and a histogram of every interval.
+//! "Results after N passes" summary and a histogram of every interval. A pass's missed ticks
+//! are what it adds to the run's count, so the passes add up to the summary's. `--json`
+//! prints one JSON document at the end instead (device, bring-up phases, passes, summary,
+//! histogram).
 //!
 //! The device is the first local Astribank (nusb) unless `--emulator` (the in-process
 //! emulator on the wall clock, FXS + FXO modules, running stage) or `--usbip ADDR` (a USB/IP
 //! server such as `cargo run --example usbip-serve`) is given.
+
+mod common;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +33,7 @@ use xpp_bringup::{BringUpConfig, FirmwareSet, RunOptions, bring_up, find_firmwar
 use xpp_emu::config::{ModuleConfig, Stage};
 use xpp_emu::{DeviceConfig, Emulator};
 use xpp_proto::wire::{Address, Framer, Pcm};
-use xpp_span::timing::{TickMeter, is_tick_transfer};
+use xpp_span::timing::{Pass, TickMeter, is_tick_transfer};
 use xpp_usb::{Clock, SystemClock};
 use xpp_usb::{NusbTransport, TransferError, Transport, UsbIpTransport, ep};
 
@@ -52,6 +57,43 @@ struct Args {
     /// the repository's `testdata/firmware`, `/usr/share/dahdi`).
     #[arg(long, value_name = "DIR")]
     firmware: Option<PathBuf>,
+    /// Print one JSON document at the end instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where the results go: text lines as they come, or one JSON document at the end.
+struct Report {
+    json: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Report {
+    fn line(&mut self, text: impl std::fmt::Display) {
+        if self.json.is_none() {
+            println!("{text}");
+        }
+    }
+
+    fn set(&mut self, key: &str, value: serde_json::Value) {
+        if let Some(m) = &mut self.json {
+            m.insert(key.to_owned(), value);
+        }
+    }
+}
+
+fn pass_json(p: &Pass) -> serde_json::Value {
+    serde_json::json!({
+        "pass": p.number,
+        "intervals": p.intervals,
+        "elapsed_us": p.elapsed.total_micros(),
+        "accuracy": p.accuracy,
+        "mean_us": p.mean_us,
+        "min_us": p.min.total_micros(),
+        "max_us": p.max.total_micros(),
+        "worst_deviation_us": p.worst_deviation.total_micros(),
+        "late": p.late,
+        "missed": p.missed,
+    })
 }
 
 /// IN transfers kept queued on the data endpoint.
@@ -72,31 +114,42 @@ fn firmware(dir: Option<PathBuf>) -> FirmwareSet {
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = Args::parse();
     let fw = firmware(args.firmware.clone());
+    let mut out = Report { json: args.json.then(serde_json::Map::new) };
+    let device = |out: &mut Report, name: String| {
+        out.line(format!("device: {name}"));
+        out.set("device", serde_json::Value::String(name));
+    };
     let result = if args.emulator {
         let cfg = DeviceConfig::default()
             .with_slots([Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None])
             .with_start_stage(Stage::Running);
         let (emu, _runner) = Emulator::real_time(cfg);
-        println!("device: emulator (real time, FXS + FXO)");
-        measure(|| emu.transport(0), fw, args.seconds)
+        device(&mut out, "emulator (real time, FXS + FXO)".into());
+        measure(|| emu.transport(0), fw, args.seconds, &mut out)
     } else if let Some(addr) = &args.usbip {
-        println!("device: USB/IP {addr} bus id {}", args.busid);
-        usbip_opener(addr, &args.busid).and_then(|open| measure(open, fw, args.seconds))
+        device(&mut out, format!("USB/IP {addr} bus id {}", args.busid));
+        usbip_opener(addr, &args.busid).and_then(|open| measure(open, fw, args.seconds, &mut out))
     } else {
         match NusbTransport::open_first_astribank() {
             Err(e) => Err(format!("no local Astribank: {e}")),
             Ok(first) => {
-                println!("device: {}", first.info().location);
+                device(&mut out, first.info().location.to_string());
                 let mut first = Some(first);
                 let open = move || first.take().or_else(|| NusbTransport::open_first_astribank().ok());
-                measure(open, fw, args.seconds)
+                measure(open, fw, args.seconds, &mut out)
             }
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some(doc) = out.json {
+                println!("{}", serde_json::Value::Object(doc));
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("timing: {e}");
             ExitCode::FAILURE
@@ -118,13 +171,23 @@ fn measure<T: Transport>(
     open: impl FnMut() -> Option<T>,
     fw: FirmwareSet,
     seconds: u64,
+    out: &mut Report,
 ) -> Result<(), String> {
     let clock = SystemClock::new();
     let ready = bring_up(open, &clock, BringUpConfig::default(), fw, RunOptions::default(), |_| {})
         .map_err(|e| format!("bring-up failed: {e}"))?;
     for t in &ready.result.timeline {
-        println!("  {t}");
+        out.line(format!("  {t}"));
     }
+    out.set(
+        "bring_up",
+        ready
+            .result
+            .timeline
+            .iter()
+            .map(|t| serde_json::json!({ "phase": t.phase.to_string(), "duration_us": t.duration.total_micros() }))
+            .collect(),
+    );
     let mut t = ready.transport;
     while t.pending(ep::DATA_IN) < IN_QUEUE {
         t.submit(ep::DATA_IN, vec![0; 512]).map_err(|e| format!("IN submit: {e}"))?;
@@ -142,7 +205,8 @@ fn measure<T: Transport>(
     round.push(Address::ZERO, &pcm, |b: &[u8]| answer.push(b.to_vec())).map_err(|e| e.to_string())?;
     round.finish(|b: &[u8]| answer.push(b.to_vec()));
 
-    println!("measuring {seconds} s ({} ticks per pass)...", TickMeter::default().ticks_per_pass());
+    out.line(format!("measuring {seconds} s ({} ticks per pass)...", TickMeter::default().ticks_per_pass()));
+    let mut passes = Vec::new();
     let mut meter = TickMeter::default();
     let start = clock.now();
     let end = start + xpp_proto::Duration::from_secs(seconds);
@@ -164,7 +228,8 @@ fn measure<T: Transport>(
         if c.status.is_ok() && is_tick_transfer(&c.buffer) {
             last_tick = now;
             if let Some(pass) = meter.record(now) {
-                println!("{pass}");
+                out.line(pass);
+                passes.push(pass_json(&pass));
             }
             for b in &answer {
                 if let Err(e) = t.submit(ep::DATA_OUT, b.clone()) {
@@ -181,10 +246,29 @@ fn measure<T: Transport>(
             }
         }
     }
-    println!("{}", meter.summary());
+    let summary = meter.summary();
+    out.line(&summary);
     if out_errors > 0 {
-        println!("transfer errors: {out_errors}");
+        out.line(format!("transfer errors: {out_errors}"));
     }
+    out.set("passes", serde_json::Value::Array(passes));
+    let histogram: Vec<serde_json::Value> = summary
+        .histogram
+        .buckets()
+        .map(|(lo, hi, n)| serde_json::json!({ "from_us": lo.total_micros(), "to_us": hi.total_micros(), "count": n }))
+        .collect();
+    out.set(
+        "summary",
+        serde_json::json!({
+            "passes": summary.passes,
+            "best": summary.best,
+            "worst": summary.worst,
+            "average": summary.average,
+            "overall": pass_json(&summary.overall),
+            "histogram": histogram,
+        }),
+    );
+    out.set("transfer_errors", serde_json::json!(out_errors));
     Ok(())
 }
 

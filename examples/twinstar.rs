@@ -21,6 +21,8 @@
 //! `--socket PATH` sends the verb (also `timeline` and `watch`) and prints the driver's JSON
 //! answer (`xpp_driver::control` documents the protocol).
 
+mod common;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -308,6 +310,7 @@ fn via_socket(path: &std::path::Path, verb: &str, out: &mut dyn Write, err: &mut
 }
 
 fn main() -> ExitCode {
+    common::init();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     ExitCode::from(run(&argv, &mut std::io::stdout(), &mut std::io::stderr(), None))

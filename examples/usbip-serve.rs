@@ -1,12 +1,12 @@
 //! `usbip-serve`: serve one emulated Astribank (modules FXS, FXO) over USB/IP.
 //!
 //! ```text
-//! cargo run --example usbip-serve -- [--listen 127.0.0.1:3240] [--twinstar]
+//! cargo run --example usbip-serve -- [--usbip 127.0.0.1:3240] [--twinstar]
 //!     [--stage cold|usb|fpga|running] [--seconds N] [--watchdog-ms N] [--jump-delay-ms N]
 //!     [--commands]
 //! ```
 //!
-//! Listens on 127.0.0.1:3240 unless `--listen` names another address. Port 0 of the emulator
+//! Listens on 127.0.0.1:3240 unless `--usbip` names another address. Port 0 of the emulator
 //! is bus id `1-1`, TwinStar's port 1 is `1-2`. Prints the exported devices at start and
 //! whenever they change (a firmware stage, a RENUM, a TwinStar jump), and runs until killed,
 //! or for `--seconds N`. List it with `cargo run --example lsastribank -- --usbip ADDR`;
@@ -21,11 +21,13 @@
 //! line heard since `tone`, and silences the phone), `status` (prints `status: port=P phone=on-hook|off-hook line=STATE`, the active port and
 //! the PSTN line's call state on FXO port 1).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use xpp_emu::DeviceConfig;
 use xpp_emu::config::{CoreConfig, Stage};
 use xpp_emu::data::g711::{Source, has_tone, level_db};
@@ -36,15 +38,16 @@ use xpp_usb::usbip::codec::ExportedDevice;
 #[derive(Parser)]
 #[command(name = "usbip-serve")]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, value_name = "ADDR", default_value_t = DEFAULT_ADDR)]
+    /// Address to serve USB/IP on (the same option as the clients' `--usbip`; `--listen` is
+    /// the old name).
+    #[arg(long = "usbip", alias = "listen", value_name = "ADDR", default_value_t = DEFAULT_ADDR)]
     listen: SocketAddr,
     /// Two USB ports with TwinStar switching.
     #[arg(long)]
     twinstar: bool,
     /// Firmware stage at power-on.
-    #[arg(long, value_enum, default_value_t = StageArg::Cold)]
-    stage: StageArg,
+    #[arg(long, value_enum, default_value_t)]
+    stage: common::StageArg,
     /// Stop after this many seconds (0: run until killed).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seconds: u64,
@@ -126,18 +129,6 @@ fn command(emu: &xpp_emu::Emulator, cmd: &str) -> String {
     })
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum StageArg {
-    /// 11x0: waiting for the USB firmware (FX2 download).
-    Cold,
-    /// 11x1: USB firmware running, FPGA empty.
-    Usb,
-    /// 11x1 with the FPGA loaded, waiting for RENUM.
-    Fpga,
-    /// 11x2: data interface live.
-    Running,
-}
-
 fn line(d: &ExportedDevice) -> String {
     let r = &d.device;
     format!(
@@ -153,13 +144,9 @@ fn line(d: &ExportedDevice) -> String {
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = Args::parse();
-    let stage = match args.stage {
-        StageArg::Cold => Stage::Cold,
-        StageArg::Usb => Stage::UsbLoaded,
-        StageArg::Fpga => Stage::FpgaLoaded,
-        StageArg::Running => Stage::Running,
-    };
+    let stage = Stage::from(args.stage);
     let mut core = CoreConfig::default();
     if let Some(ms) = args.watchdog_ms {
         core.watchdog_timeout = xpp_proto::Duration::from_millis(ms);

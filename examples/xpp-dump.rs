@@ -14,6 +14,8 @@
 //! decoded transfer) for a transfer that does not decode.
 //! Standard input is read up to [`MAX_INPUT_TEXT`] bytes: past that it could only be refused.
 
+mod common;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -127,6 +129,7 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,6 +30,8 @@
 //! jump; the socket file is removed. Exit status: 0 after an orderly stop, 1 when it could not
 //! start (the reason on stderr), 2 bad arguments.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -378,6 +380,7 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    common::init();
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
