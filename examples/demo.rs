@@ -1,7 +1,7 @@
 //! `demo`: an emulated Astribank (FXS + FXO), the xpp driver, and a tiny PBX making a call.
 //!
 //! ```text
-//! cargo run --example demo -- [--stage cold|running] [--virtual]
+//! cargo run --example demo -- [--stage cold|running] [--virtual] [--crash]
 //! ```
 //!
 //! Starts an emulated device in real time (`--virtual`: on the emulator's auto-advancing
@@ -18,7 +18,8 @@
 //! loopback, two hosts (two drivers, each with its TwinStar controller) on its two USB ports.
 //! A call is up on host A; A's PBX hangs (its health checks fail); A hands the device over,
 //! host B takes it over warm (verified, not reset) and bridges the call, whose audio is
-//! checked both ways; each host's failover timeline is printed with a total.
+//! checked both ways; each host's failover timeline is printed with a total. With `--crash`,
+//! host A crashes instead (its run loop stops, no more data): the device's watchdog moves it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +61,10 @@ struct Args {
     /// Run on the emulator's virtual clock (fast, deterministic) instead of real time.
     #[arg(long = "virtual")]
     virtual_clock: bool,
+    /// Failover by a crash of host A (its data stream stops; the watchdog path) instead of a
+    /// hung PBX.
+    #[arg(long)]
+    crash: bool,
 }
 
 /// What the demo runs.
@@ -68,12 +73,14 @@ pub(crate) struct Options {
     pub(crate) stage: Stage,
     pub(crate) virtual_clock: bool,
     pub(crate) firmware: Result<PathBuf, String>,
+    /// The failover is a crash of host A, not a hung PBX.
+    pub(crate) crash: bool,
 }
 
 impl Options {
     /// Cold start, real time, the default firmware folder.
     pub(crate) fn new(stage: Stage, virtual_clock: bool) -> Self {
-        Self { stage, virtual_clock, firmware: default_firmware_dir() }
+        Self { stage, virtual_clock, firmware: default_firmware_dir(), crash: false }
     }
 }
 
@@ -457,15 +464,27 @@ fn failover(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, S
     out(format!("  host A: call up, phone on FXS 1 <-> PSTN line 1 through FXO 1: {}", verdict(up)));
     checks.push(Check { name: "call up on host A".into(), pass: up });
 
-    // Host A's PBX hangs: its health checks fail; A hands the device over.
-    out("  host A: PBX hangs (health checks fail)".to_owned());
-    healthy_a.store(false, Ordering::SeqCst);
-    let timeline_a = tws(&rx_a, &|t| matches!(t, TwsEvent::Failover { .. }));
+    // Host A's PBX hangs (its health checks fail; A hands the device over), or host A
+    // crashes (its data stream stops; the device's watchdog moves it).
+    let fault_at = clock.now();
+    let timeline_a = if opts.crash {
+        out("  host A: crashes (its run loop stops: no more data on port 0)".to_owned());
+        drop(bridge_a);
+        let _ = drv_a.close_device(device_a);
+        None
+    } else {
+        out("  host A: PBX hangs (health checks fail)".to_owned());
+        healthy_a.store(false, Ordering::SeqCst);
+        let t = tws(&rx_a, &|t| matches!(t, TwsEvent::Failover { .. }));
+        drop(bridge_a);
+        t
+    };
     let timeline_b = tws(&rx_b, &|t| matches!(t, TwsEvent::Failover { .. }));
-    drop(bridge_a);
-    let (Some(TwsEvent::Failover { timeline: ta }), Some(TwsEvent::Failover { timeline: tb })) =
-        (timeline_a, timeline_b)
-    else {
+    let ta = match timeline_a {
+        Some(TwsEvent::Failover { timeline }) => Some(timeline),
+        _ => None,
+    };
+    let (Some(TwsEvent::Failover { timeline: tb }), true) = (timeline_b, opts.crash || ta.is_some()) else {
         checks.push(Check { name: "the device moved to host B".into(), pass: false });
         return Ok(checks);
     };
@@ -475,9 +494,10 @@ fn failover(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, S
     let warm = drv_b.bring_up_result(device_b).is_ok_and(|r| r.verified);
     checks.push(Check { name: "host B took over warm (verified, no reset)".into(), pass: warm });
 
-    // Host B's PBX takes the call: it seizes FXO 1 (the port is still off hook on the device;
-    // B's line model accepts the command once it has read the line voltage, a few ms after the
-    // take-over) and the bridge resumes on B.
+    // Host B's PBX takes the call: it seizes FXO 1 (the port is still off hook on the device,
+    // and B's line model has read that from the hook register; the command is accepted once
+    // the model has read the line voltage, a few ms after the take-over) and the bridge
+    // resumes on B.
     let seize_from = std::time::Instant::now();
     while drv_b.set_hook(FXO1, HookCmd::OffHook, HookMode::Blocking).is_err()
         && seize_from.elapsed() < StdDuration::from_secs(3)
@@ -515,20 +535,25 @@ fn failover(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, S
     checks.push(Check { name: "after failover: audio PSTN -> phone (2 kHz)".into(), pass: down_ok });
     drop(bridge_b);
 
-    out("  timeline, host A:".to_owned());
-    for l in ta.to_string().lines() {
-        out(format!("    {l}"));
+    if let Some(ta) = &ta {
+        out("  timeline, host A:".to_owned());
+        for l in ta.to_string().lines() {
+            out(format!("    {l}"));
+        }
     }
     out("  timeline, host B:".to_owned());
     for l in tb.to_string().lines() {
         out(format!("    {l}"));
     }
-    let start = ta.phases().first().map(|p| p.start);
+    let (start, from) = match &ta {
+        Some(ta) => (ta.phases().first().map(|p| p.start), "the first failed check"),
+        None => (Some(fault_at), "the crash"),
+    };
     let end = tb.phases().last().map(|p| p.start + p.duration);
     if let (Some(s), Some(e)) = (start, end) {
         let total = e.saturating_duration_since(s);
         out(format!(
-            "  total: {:.1} ms from the first failed check to the first audio frame on host B",
+            "  total: {:.1} ms from {from} to the first audio frame on host B",
             total.total_micros() as f64 / 1000.0
         ));
     }
@@ -591,7 +616,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let opts = Options::new(stage, args.virtual_clock);
+    let opts = Options { crash: args.crash, ..Options::new(stage, args.virtual_clock) };
     match run(&opts, &mut |line| println!("{line}")) {
         Ok(checks) if !checks.is_empty() && checks.iter().all(|c| c.pass) => {
             println!("demo: all {} checks passed", checks.len());

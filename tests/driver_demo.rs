@@ -8,9 +8,12 @@ mod demo;
 use xpp::emu::config::Stage;
 
 fn run(stage: Stage) -> Vec<String> {
+    run_with(demo::Options::new(stage, true))
+}
+
+fn run_with(opts: demo::Options) -> Vec<String> {
     let mut lines = Vec::new();
-    let checks =
-        demo::run(&demo::Options::new(stage, true), &mut |l| lines.push(l)).unwrap_or_else(|e| panic!("{e}"));
+    let checks = demo::run(&opts, &mut |l| lines.push(l)).unwrap_or_else(|e| panic!("{e}"));
     for l in &lines {
         println!("{l}");
     }
@@ -73,6 +76,19 @@ fn demo_failover_keeps_the_call_and_prints_its_timelines() {
     ] {
         assert!(failover.iter().any(|l| l.contains(w)), "{w:?} in {failover:#?}");
     }
+}
+
+/// `--crash`: host A's run loop stops instead; the watchdog moves the device, the call's
+/// audio is checked on B, B's timeline and the total from the crash are printed.
+#[test]
+fn demo_crash_failover_keeps_the_call() {
+    let lines = run_with(demo::Options { crash: true, ..demo::Options::new(Stage::Running, true) });
+    let failover: Vec<&String> = lines.iter().skip_while(|l| !l.starts_with("== failover")).collect();
+    for w in ["host A: crashes", "host B: audio phone -> PSTN (1 kHz", "timeline, host B:", "total:"] {
+        assert!(failover.iter().any(|l| l.contains(w)), "{w:?} in {failover:#?}");
+    }
+    assert!(failover.iter().any(|l| l.contains("from the crash")), "{failover:#?}");
+    assert!(!failover.iter().any(|l| l.contains("timeline, host A:")), "A had no failover of its own");
 }
 
 #[test]

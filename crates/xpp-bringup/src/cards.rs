@@ -109,6 +109,10 @@ pub(crate) enum Purpose {
     ChipId(u8),
     /// Only that the chip answers (the verify path): the value is not used.
     Answers,
+    /// The verify path's check that the card init has run: the register must read back the
+    /// value the init writes (a chip reset since, e.g. by a jump with the line state lost,
+    /// reads its power-on value). Ports whose chip is absent are not checked.
+    Configured(u8),
 }
 
 /// One step of a card's sequence.
@@ -251,9 +255,21 @@ pub(crate) fn verify_steps(unit: u8, kind: CardKind, ports: u8) -> Vec<Step> {
     let mut s = Seq::new(unit);
     let check =
         |p: u8, xpd: u8, reg: u8| Step::Read(addr(unit, xpd), RegAccess::read(p, reg), Purpose::Answers);
+    // The PCM mode register the card init sets to 0x28 on each port (FXS 0x01, FXO 0x21; see
+    // `fxs1` and `fxo`): a chip that reads anything else was reset after the init and must
+    // be initialised again, whatever its line state.
+    let configured =
+        |p: u8, reg: u8| Step::Read(addr(unit, 0), RegAccess::read(p, reg), Purpose::Configured(0x28));
     match kind {
-        CardKind::FxsType1 | CardKind::FxsType6 => s.chip_ids(ports),
-        CardKind::Fxo => s.steps.extend((0..ports.min(8)).map(|p| check(p, 0, 0x1D))),
+        CardKind::FxsType1 => {
+            s.chip_ids(ports);
+            s.steps.extend((0..ports.min(8)).map(|p| configured(p, 0x01)));
+        }
+        CardKind::FxsType6 => s.chip_ids(ports),
+        CardKind::Fxo => {
+            s.steps.extend((0..ports.min(8)).map(|p| check(p, 0, 0x1D)));
+            s.steps.extend((0..ports.min(8)).map(|p| configured(p, 0x21)));
+        }
         CardKind::Pri => s.steps.extend((0..ports.min(4)).map(|p| check(p, p, 0x4C))),
         CardKind::Bri => s.steps.extend((0..ports.min(8)).map(|p| check(p, p, 0x30))),
         CardKind::Echo => {}
@@ -782,9 +798,9 @@ mod tests {
     #[test]
     fn verify_reads_only() {
         for (kind, ports, reads) in [
-            (CardKind::FxsType1, 8, 8),
+            (CardKind::FxsType1, 8, 16),
             (CardKind::FxsType6, 8, 8),
-            (CardKind::Fxo, 8, 8),
+            (CardKind::Fxo, 8, 16),
             (CardKind::Pri, 4, 4),
             (CardKind::Bri, 4, 4),
             (CardKind::Echo, 1, 0),

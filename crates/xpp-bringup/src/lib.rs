@@ -59,7 +59,9 @@
 //! register write; per unit a [`Phase::Verify`] of reads only, each of which must be answered
 //! — FXS chip IDs (register 0x00 per port, which fill the unit's present ports again), and per
 //! port the FXO line voltage, PRI FRS0 or BRI layer-1 state, registers the reference host
-//! itself polls on a running device (ECHO: none) — then SyncSource as
+//! itself polls on a running device (ECHO: none); and for FXS type 1 and FXO the PCM mode
+//! register the card init sets (0x01 / 0x21 = 0x28) must read back, or the unit was reset
+//! since and the verify fails with [`Failure::NotConfigured`] — then SyncSource as
 //! [`BringUpConfig::sync`] says. [`BringUpResult::verified`] and
 //! the timeline tell which path was taken. A device found in an earlier stage still gets the
 //! full bring-up.
@@ -390,6 +392,24 @@ pub enum Failure {
         expected: Option<UnitDescriptor>,
         /// Its descriptor in the device's (`None`: not there).
         found: Option<UnitDescriptor>,
+    },
+    /// Verifying a device found running: a register the card init sets reads another value,
+    /// so the unit's chips were reset since their init (the caller falls back to a full
+    /// init).
+    #[error(
+        "unit {unit} port {port}: register 0x{register:02X} reads 0x{found:02X}, the card init sets 0x{want:02X}: not configured"
+    )]
+    NotConfigured {
+        /// The unit.
+        unit: u8,
+        /// The chip port.
+        port: u8,
+        /// The register read back.
+        register: u8,
+        /// What it read.
+        found: u8,
+        /// What the init writes.
+        want: u8,
     },
     /// A calibration register did not reach its "done" value in 10 polls.
     #[error("unit {unit} port {port}: {what} did not finish")]

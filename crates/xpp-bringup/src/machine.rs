@@ -1461,6 +1461,14 @@ impl BringUp {
                     }
                 }
             }
+            Step::Read(a, cmd, cards::Purpose::Configured(want)) if r.data_low != want => {
+                let present = self.units.get(index).is_none_or(|u| u.present & (1 << cmd.port) != 0);
+                if present {
+                    let (unit, port, register, found) = (a.unit(), cmd.port, cmd.reg, r.data_low);
+                    self.fail(now, Failure::NotConfigured { unit, port, register, found, want });
+                    return true;
+                }
+            }
             Step::Poll { addr, cmd, mask, want, tries, what } if r.data_low & mask != want => {
                 if tries > 1 {
                     run.steps.push_front(Step::Poll { addr, cmd, mask, want, tries: tries - 1, what });

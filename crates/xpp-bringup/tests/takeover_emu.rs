@@ -342,8 +342,9 @@ fn found_ticking_is_verified_not_reset() {
     println!("full bring-up {} ms, verify {} ms", took(&master).total_millis(), took(res).total_millis());
     assert!(res.verified && !master.verified);
     assert_eq!(phases(res), VERIFY_PHASES);
-    // 8 chip-ID reads on the FXS unit, 8 line-voltage reads on the FXO unit.
-    assert_eq!(assert_read_only(&sent), 16);
+    // FXS unit: 8 chip IDs and 8 PCM-mode read-backs; FXO unit: 8 line voltages and 8
+    // PCM-mode read-backs.
+    assert_eq!(assert_read_only(&sent), 32);
     assert_eq!(res.units, master.units);
     assert_eq!(res.units[0].chip_ids, [Some(0x05); 8]);
     assert!(warnings(&events).iter().any(|(_, w)| w.contains("found ticking")));
@@ -448,7 +449,7 @@ fn call_in_progress_survives_a_twinstar_take_over() {
     }
     assert!(ready.result.verified);
     assert_eq!(phases(&ready.result), VERIFY_PHASES);
-    assert_eq!(assert_read_only(&sent), 16);
+    assert_eq!(assert_read_only(&sent), 32);
     bench.emu.advance(Duration::from_millis(50));
     assert_eq!(line_events(&bench.emu), []);
     assert_eq!(lines(&bench.emu), before);
@@ -510,9 +511,29 @@ fn verify_against_another_description_names_the_unit() {
     let mut same = fxo;
     same.reserved = [0xAA, 0x55];
     same.ec_addr = 0x40;
-    let bench = Bench::running(CoreConfig::default());
+    let (bench, _) = Bench::running(CoreConfig::default()).left_ticking();
     let cfg = BringUpConfig::default().with_expected_description(Some(description(Some(same))));
     assert!(bench.verify_running(cfg).outcome.is_ok());
+}
+
+/// A running device whose chips were never initialised (or were reset since: a jump that
+/// loses the line state): the verify reads the PCM mode register the card init sets (FXS
+/// 0x01 := 0x28, docs/reference/xpp-protocol.md §14) and fails, naming the unit, the port
+/// and the register, after reads only — the caller's cue for a full init.
+#[test]
+fn verify_finds_a_unit_that_was_never_configured() {
+    let bench = Bench::running(CoreConfig::default());
+    let run = bench.verify_running(BringUpConfig::default());
+    let e = run.outcome.err().expect("must fail");
+    println!("{e}");
+    assert_eq!(e.phase, Phase::Verify { unit: 0 });
+    assert_eq!(
+        e.reason,
+        Failure::NotConfigured { unit: 0, port: 0, register: 0x01, found: 0x00, want: 0x28 }
+    );
+    assert!(e.to_string().contains("register 0x01 reads 0x00, the card init sets 0x28"), "{e}");
+    // The 8 chip IDs, then the first read-back.
+    assert_eq!(assert_read_only(&run.sent), 9);
 }
 
 /// `verify_running` on a device that is not running (cold, or with the USB firmware only)

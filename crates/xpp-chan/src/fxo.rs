@@ -152,6 +152,8 @@ pub struct FxoLine {
     ring: bool,
     /// The ring bit seen while battery was still unknown (applied when battery is seen).
     early_ring: bool,
+    /// A read of the hook register is out ([`FxoLine::read_hook_state`]).
+    hook_read: bool,
     power: Power,
     green: Option<bool>,
     timers: TimerTable<Timer, 6>,
@@ -177,6 +179,7 @@ impl FxoLine {
             raw_ring: false,
             ring: false,
             early_ring: false,
+            hook_read: false,
             power: Power::Unknown,
             green: None,
             timers,
@@ -279,6 +282,7 @@ impl FxoLine {
             reg::VBAT => self.vbat(now, r.data_low as i8),
             reg::LOOP_CURRENT => self.loop_current(now, r.data_low),
             reg::INTERRUPT_SOURCE => self.interrupt(now, r.data_low),
+            reg::HOOK if std::mem::take(&mut self.hook_read) => self.adopt_hook(now, r.data_low),
             _ => {}
         }
     }
@@ -327,6 +331,17 @@ impl FxoLine {
     }
 
     // ----- commands -----
+
+    /// Reads the hook register (0x05) and adopts what it says, instead of assuming that the
+    /// card init left the line on hook: for a device taken over running (a TwinStar
+    /// take-over, a restarted driver), where the previous host may have left the loop closed
+    /// on a call. A closed loop becomes this model's off-hook state, silently (nothing is
+    /// written; DAHDI has no event for it), so that the calls carry on and the PBX's on-hook
+    /// opens the loop.
+    pub fn read_hook_state(&mut self) {
+        self.hook_read = true;
+        self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, reg::HOOK)));
+    }
 
     /// Closes the loop (register 0x05 := 0x09). Refused unless the VBAT polls have seen
     /// battery (docs/reference/xpp-protocol.md §9.2). No-op if already off-hook.
@@ -381,6 +396,23 @@ impl FxoLine {
                 state
             );
             self.state = state;
+        }
+    }
+
+    fn adopt_hook(&mut self, now: Instant, value: u8) {
+        let closed = value & 0x01 != 0;
+        if closed && self.state == FxoState::OnHook {
+            log::info!(
+                "fxo {}/{} port {}: found off hook (0x{value:02X}): adopted",
+                self.addr.unit(),
+                self.addr.subunit(),
+                self.port
+            );
+            self.set_state(FxoState::OffHook);
+            self.power = Power::Unknown;
+            self.timers.set(Timer::PowerRead, now + POWER_READ_DELAY);
+            self.update_leds();
+            self.out.emit(Event::LoopFoundClosed { at: now });
         }
     }
 

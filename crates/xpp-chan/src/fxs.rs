@@ -360,6 +360,8 @@ pub struct FxsLine {
     off_hook: Option<bool>,
     reversed: bool,
     line_feed: LineFeed,
+    /// A read of the line feed is out ([`FxsLine::read_line_feed_state`]).
+    line_feed_read: bool,
     vmwi: bool,
     cadence: Cadence,
     ring_step: usize,
@@ -386,6 +388,7 @@ impl FxsLine {
             // Decision: card init leaves every line forward active (§9.1), so that is the
             // starting point; nothing is written until a command or an input needs it.
             line_feed: LineFeed::ForwardActive,
+            line_feed_read: false,
             vmwi: false,
             cadence: Cadence::CONTINUOUS,
             ring_step: 0,
@@ -504,6 +507,9 @@ impl FxsLine {
         if r.expander || r.do_subreg {
             return;
         }
+        if r.reg == self.chip.line_feed_reg() && std::mem::take(&mut self.line_feed_read) {
+            return self.adopt_line_feed(r.data_low);
+        }
         match (self.chip, r.reg) {
             // Valid only if bits 3-7 are 0 (0xFF = absent port); bit 0 = off-hook.
             (ChipType::Type1, reg1::HOOK_STATE) if r.data_low & 0xF8 == 0 => {
@@ -568,6 +574,16 @@ impl FxsLine {
     /// Queues the hook-state read (type 1 reg 0x44, type 6 reg 0x22), as card init does.
     pub fn read_hook_state(&mut self, _now: Instant) {
         self.out.send(RegCmd::Reg(RegAccess::read(self.port, self.chip.hook_state_reg())));
+    }
+
+    /// Reads the line feed and reconciles it with this model, instead of assuming the card
+    /// init's forward active: for a device taken over running, where the previous host may
+    /// have left the line ringing (a call that is gone with it: the ring would never stop),
+    /// open, or in on-hook transmission. A reversed polarity (an answered call's supervision)
+    /// is adopted; any other state differing from the model is overwritten with the model's.
+    pub fn read_line_feed_state(&mut self) {
+        self.line_feed_read = true;
+        self.out.send_poll(RegCmd::Reg(RegAccess::read(self.port, self.chip.line_feed_reg())));
     }
 
     /// Enables or disables the chip's DTMF detector (type 1 reg 0x17 = 1/0, type 6 reg 0x3E =
@@ -982,6 +998,22 @@ impl FxsLine {
                 RegAccess::write(self.port, reg, v[1])
             };
             self.out.send(RegCmd::Reg(cmd));
+        }
+    }
+
+    fn adopt_line_feed(&mut self, value: u8) {
+        let found = LineFeed::from_value(value);
+        if found == self.line_feed || self.state != FxsState::Idle {
+            return;
+        }
+        let (unit, sub, port) = (self.addr.unit(), self.addr.subunit(), self.port);
+        if found == LineFeed::ReverseActive && self.line_feed == LineFeed::ForwardActive {
+            log::info!("fxs {unit}/{sub} port {port}: found in reverse polarity: adopted");
+            self.reversed = true;
+            self.line_feed = found;
+        } else {
+            log::info!("fxs {unit}/{sub} port {port}: found {found:?}, restoring {:?}", self.line_feed);
+            self.write_line_feed(self.line_feed);
         }
     }
 

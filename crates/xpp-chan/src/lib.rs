@@ -105,6 +105,13 @@ pub enum Event {
         /// When the line-feed read showed it.
         at: Instant,
     },
+    /// FXO: the hook-register read of a take-over ([`FxoLine::read_hook_state`]) found the
+    /// loop closed by the previous host: the model is off hook now, and so must the
+    /// channel's tx state be (nothing was written to the line).
+    LoopFoundClosed {
+        /// When the read answered.
+        at: Instant,
+    },
 }
 
 impl Event {
@@ -117,7 +124,8 @@ impl Event {
             | Self::PolarityReversed { at }
             | Self::PowerDenial { at }
             | Self::DtmfDigit { at, .. }
-            | Self::Overheat { at } => at,
+            | Self::Overheat { at }
+            | Self::LoopFoundClosed { at } => at,
         }
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! | Request | Answer |
 //! |---|---|
-//! | `status` | `{"role":"master","healthy":true,"stopped":false,"devices":[0]}` (`devices`: per target, the driver's device number or `null`) |
+//! | `status` | `{"role":"master","healthy":true,"stopped":false,"devices":[0],"present":[true]}` (`devices`: per target, the driver's device number or `null`; `present`: per target, whether the device is on this host's port, taken over or not yet) |
 //! | `jump`, `enable-wd`, `disable-wd` | `{"ok":true}` once the command was handed to the controller |
 //! | `timeline` | `{"phases":[{"phase":"detect","start_us":…,"duration_us":…},…],"total_us":…}` (the last failover; no phases before one) |
 //! | `watch` | `{"ok":true}`, then one object per controller event (`{"event":"role","role":"backup"}` …) until the client closes |
@@ -193,6 +193,7 @@ fn answer(request: &str, host: &TwinStarHost) -> Value {
                 "healthy": st.healthy,
                 "stopped": st.stopped,
                 "devices": st.devices.iter().map(|d| d.map(|d| d.0)).collect::<Vec<_>>(),
+                "present": st.present,
             })
         }
         "jump" => command(Command::Jump),
@@ -242,6 +243,7 @@ fn event(e: &Event) -> Value {
         }
         Event::Failover { timeline: t } => json!({ "event": "failover", "timeline": timeline(Some(t)) }),
         Event::TakeOverFailed { device } => json!({ "event": "take-over-failed", "device": device.0 }),
+        Event::FullInit { device } => json!({ "event": "full-init", "device": device.0 }),
         Event::MppFailed { device, request } => {
             json!({ "event": "mpp-failed", "device": device.0, "request": format!("{request:?}") })
         }

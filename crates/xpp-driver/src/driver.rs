@@ -164,6 +164,9 @@ impl Driver {
         if self.options.configure_defaults {
             core.configure_defaults(now);
         }
+        if ready.result.verified {
+            core.adopt_line_state();
+        }
         // One device's numbers are consecutive (Numbering's decision): ranges, not lists.
         let span_of = |s: Option<&xpp_span::span::Span>| s.map_or(0, |s| s.spanno());
         let spans = span_of(core.spans().first())..=span_of(core.spans().last());

@@ -20,20 +20,25 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
-use xpp_bringup::{BringUpConfig, FirmwareSet, OnRunning, RunOptions};
+use xpp_bringup::{
+    BringUpConfig, BringUpError, Failure, FirmwareSet, OnRunning, Phase as BringUpPhase, RunOptions,
+};
 use xpp_proto::Duration;
 use xpp_twinstar::{Action, Command, Config, Controller, DeviceKey, Event, Hook, Role, Timeline};
 
 use crate::driver::{DeviceEnd, Driver};
+use crate::error::DriverError;
 use crate::event::{DeviceId, DriverEvent};
 use crate::target::Target;
+use xpp_span::sysconf::SystemConf;
 
 /// The hook programs a [`TwinStarHost`] runs (dahdi-tools' `twinstar_hook` events).
 ///
 /// Each runs with `ACTION` (`online`, `offline` or `last-resort`), `XPP_TWINSTAR_ROLE`
-/// (`master`/`backup`), and for each device `XBUS_NUM` (two digits) and `XBUS_NAME`
-/// (`XBUS-NN`), the way the dahdi-tools hooks receive them, plus `XPP_TARGET` (the device's
-/// target text). It is killed after [`Hooks::timeout`]; its output is logged. A hook never
+/// (`master`/`backup`), `XPP_INIT_DIR` ([`Hooks::init_dir`]), and for each device `XBUS_NUM`
+/// (two digits) and `XBUS_NAME` (`XBUS-NN`), the way the dahdi-tools hooks receive them
+/// (docs/reference/mpp-twinstar-firmware.md §4.6), plus `XPP_TARGET` (the device's target
+/// text). It is killed after [`Hooks::timeout`]; its output is logged. A hook never
 /// blocks the controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,13 +49,27 @@ pub struct Hooks {
     pub offline: Option<PathBuf>,
     /// Run when the PBX is unhealthy and no backup can take the lines.
     pub last_resort: Option<PathBuf>,
+    /// Automatic failback's peer check ([`Action::CheckPeer`]): exit status 0 means the
+    /// other host is ready to take the lines back (for example `ssh peer twinstar status
+    /// --socket ...`, or a cluster manager's view). Without one, the other port's power
+    /// alone, for the hold-down, is taken as ready.
+    pub peer_check: Option<PathBuf>,
     /// Longest run of one hook.
     pub timeout: StdDuration,
+    /// `XPP_INIT_DIR` in the hooks' environment (dahdi-tools' default, `/usr/share/dahdi`).
+    pub init_dir: PathBuf,
 }
 
 impl Default for Hooks {
     fn default() -> Self {
-        Self { online: None, offline: None, last_resort: None, timeout: StdDuration::from_secs(10) }
+        Self {
+            online: None,
+            offline: None,
+            last_resort: None,
+            peer_check: None,
+            timeout: StdDuration::from_secs(10),
+            init_dir: PathBuf::from("/usr/share/dahdi"),
+        }
     }
 }
 
@@ -75,6 +94,10 @@ pub struct TwinStarOptions {
     pub mpp_timeout: StdDuration,
     /// The hook programs.
     pub hooks: Hooks,
+    /// A `system.conf` (its name in errors, and the parsed file), applied to this host's
+    /// devices right after each take-over, inside the take-over phase: the standby has it
+    /// parsed and checked before any device arrives, so taking over costs no file reading.
+    pub system_conf: Option<(String, SystemConf)>,
 }
 
 impl TwinStarOptions {
@@ -88,6 +111,7 @@ impl TwinStarOptions {
             run: RunOptions::default(),
             mpp_timeout: StdDuration::from_secs(3),
             hooks: Hooks::default(),
+            system_conf: None,
         }
     }
 
@@ -95,6 +119,14 @@ impl TwinStarOptions {
     #[must_use]
     pub fn with_controller(mut self, config: Config) -> Self {
         self.controller = config;
+        self
+    }
+
+    /// Sets [`TwinStarOptions::system_conf`]: `conf` (parsed, e.g. with
+    /// [`xpp_span::sysconf::parse_file`]) applied after each take-over, `name` in its errors.
+    #[must_use]
+    pub fn with_system_conf(mut self, name: impl Into<String>, conf: SystemConf) -> Self {
+        self.system_conf = Some((name.into(), conf));
         self
     }
 
@@ -116,6 +148,9 @@ pub struct TwinStarStatus {
     pub healthy: bool,
     /// Per target, the driver's device while it is attached here.
     pub devices: Vec<Option<DeviceId>>,
+    /// Per target, whether the device is on this host's port (listed), taken over or not
+    /// yet: a cluster agent's `start` can tell "here, being taken over" from "elsewhere".
+    pub present: Vec<bool>,
     /// The last failover's phases on this host.
     pub last_failover: Option<Timeline>,
     /// The controller has stopped ([`Command::Stop`] done).
@@ -148,12 +183,20 @@ impl TwinStarHost {
             role: Role::Backup,
             healthy: true,
             devices: vec![None; targets.len()],
+            present: vec![false; targets.len()],
             last_failover: None,
             stopped: false,
         }));
         let quit = Arc::new(AtomicBool::new(false));
         let watchers = Watchers::default();
         let checker = HealthWorker::start(health)?;
+        let (peer_tx, peer_results) = mpsc::channel();
+        let mut options = options;
+        if options.controller.expected_devices == 0 {
+            // This host's targets are the installation's units (each host lists them all,
+            // through its own port): a unit found alone on the wrong port is moved back.
+            options.controller.expected_devices = u32::try_from(targets.len()).unwrap_or(u32::MAX);
+        }
         let mut host = Host {
             controller: Controller::new(options.controller),
             slots: targets.into_iter().map(Slot::new).collect(),
@@ -161,6 +204,8 @@ impl TwinStarHost {
             options,
             commands: rx,
             checker,
+            peer_tx,
+            peer_results,
             status: Arc::clone(&status),
             watchers: watchers.clone(),
         };
@@ -224,13 +269,11 @@ struct Slot {
     device: Option<DeviceId>,
     /// Tick count at the take-over, until the first audio is reported.
     audio_from: Option<u64>,
-    /// Present when the host started (not a failover): brought up in full.
-    at_start: bool,
 }
 
 impl Slot {
     const fn new(target: Target) -> Self {
-        Self { target, here: false, device: None, audio_from: None, at_start: false }
+        Self { target, here: false, device: None, audio_from: None }
     }
 }
 
@@ -273,17 +316,15 @@ struct Host {
     options: TwinStarOptions,
     commands: mpsc::Receiver<Command>,
     checker: HealthWorker,
+    /// Peer-check results (automatic failback).
+    peer_tx: mpsc::Sender<bool>,
+    peer_results: mpsc::Receiver<bool>,
     status: Arc<Mutex<TwinStarStatus>>,
 }
 
 impl Host {
     fn run(&mut self, quit: &AtomicBool) {
-        // What is here before the start is taken over in full; what arrives later is a
-        // failover and is verified.
         self.watch();
-        for s in &mut self.slots {
-            s.at_start = s.here;
-        }
         while !quit.load(Ordering::SeqCst) {
             let now = self.driver.now();
             while let Ok(c) = self.commands.try_recv() {
@@ -291,6 +332,9 @@ impl Host {
             }
             while let Ok(ok) = self.checker.results.try_recv() {
                 self.controller.handle_health(self.driver.now(), ok);
+            }
+            while let Ok(ready) = self.peer_results.try_recv() {
+                self.controller.handle_peer_ready(self.driver.now(), ready);
             }
             self.watch();
             let now = self.driver.now();
@@ -379,6 +423,7 @@ impl Host {
             Action::CheckHealth => {
                 let _ = self.checker.ask.send(());
             }
+            Action::CheckPeer => self.check_peer(),
             Action::RunHook { hook } => self.run_hook(hook),
             other => log::debug!("twinstar: action not handled: {other:?}"),
         }
@@ -390,19 +435,36 @@ impl Host {
 
     fn take_over(&mut self, key: DeviceKey) {
         let Some(slot) = self.slots.get_mut(key.0 as usize) else { return };
-        // Decision: a device present when the host starts gets the full init (it may never
-        // have been initialised: verify checks that the chips answer, not how they are set
-        // up); a device that arrives later comes from the other host, which initialised it,
-        // and is verified so that its calls survive.
-        let on_running =
-            if std::mem::take(&mut slot.at_start) { OnRunning::Reset } else { OnRunning::Verify };
+        // Decision: every device found running is verified first, whether it came from the
+        // other host or was here when this host started (a restarted driver keeps its calls
+        // too): the verify reads back the registers the card init sets, so a device that was
+        // never initialised, or was reset since, fails it and gets the full init below.
+        let on_running = OnRunning::Verify;
         let config = self.options.bring_up.with_on_running(on_running);
-        let opened =
-            self.driver.open_target(&slot.target, config, self.options.firmware.clone(), self.options.run);
+        let firmware = self.options.firmware.clone();
+        let mut opened = self.driver.open_target(&slot.target, config, firmware.clone(), self.options.run);
+        if let Err(DriverError::BringUp(e)) = &opened
+            && on_running == OnRunning::Verify
+            && cannot_trust(e)
+        {
+            // The device is there and answers, but its state cannot be trusted: a full init
+            // (the calls on it are lost), said in an event and in the timeline.
+            log::warn!("twinstar: {}: {e}; falling back to a full init", slot.target);
+            self.controller.handle_takeover_fallback(self.driver.now(), key);
+            let config = self.options.bring_up.with_on_running(OnRunning::Reset);
+            opened = self.driver.open_target(&slot.target, config, firmware, self.options.run);
+        }
         let now = self.driver.now();
         match opened {
             Ok(id) => {
                 slot.device = Some(id);
+                if let Some((name, conf)) = &self.options.system_conf
+                    && let Err(e) = self.driver.apply_system_conf(name, conf)
+                {
+                    // The lines run with their default signalling; the PBX sees why.
+                    log::warn!("twinstar: {}: {name} not applied: {e}", slot.target);
+                }
+                let now = self.driver.now();
                 slot.audio_from = self.driver.tick_count(id).ok();
                 self.controller.handle_takeover_done(now, key, true);
             }
@@ -410,6 +472,25 @@ impl Host {
                 log::warn!("twinstar: take-over of {}: {e}", slot.target);
                 self.controller.handle_takeover_done(now, key, false);
             }
+        }
+    }
+
+    /// Runs the peer check on its own thread; its answer comes back through `peer_results`.
+    fn check_peer(&self) {
+        let Some(program) = self.options.hooks.peer_check.clone() else {
+            let _ = self.peer_tx.send(true);
+            return;
+        };
+        let mut cmd = Process::new(&program);
+        cmd.env("ACTION", "peer-check").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let (tx, timeout) = (self.peer_tx.clone(), self.options.hooks.timeout);
+        let name = format!("{} peer-check", program.display());
+        let spawned = std::thread::Builder::new().name("xpp-twinstar-peer".into()).spawn(move || {
+            let _ = tx.send(run_bounded(&name, cmd, timeout));
+        });
+        if let Err(e) = spawned {
+            log::warn!("twinstar: peer check thread: {e}");
+            let _ = self.peer_tx.send(false);
         }
     }
 
@@ -436,6 +517,7 @@ impl Host {
                 .env("XBUS_NUM", format!("{num:02}"))
                 .env("XBUS_NAME", format!("XBUS-{num:02}"))
                 .env("XPP_TARGET", slot.target.to_string())
+                .env("XPP_INIT_DIR", &self.options.hooks.init_dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
@@ -467,6 +549,7 @@ impl Host {
         st.role = self.controller.role();
         st.healthy = self.controller.is_healthy();
         st.devices = self.slots.iter().map(|s| s.device).collect();
+        st.present = self.slots.iter().map(|s| s.here).collect();
         if failover.is_some() {
             st.last_failover = failover;
         }
@@ -474,11 +557,23 @@ impl Host {
     }
 }
 
-/// Runs a hook program, killing it after `timeout`; its exit and output are logged.
-fn run_bounded(name: &str, mut cmd: Process, timeout: StdDuration) {
+/// Whether a failed verify says the device's state cannot be trusted (rather than that the
+/// device is gone): its chips were reset since their init, its units differ from what was
+/// expected, or a unit's verification failed.
+fn cannot_trust(e: &BringUpError) -> bool {
+    matches!(e.reason, Failure::NotConfigured { .. } | Failure::UnitMismatch { .. })
+        || matches!(e.phase, BringUpPhase::Verify { .. })
+}
+
+/// Runs a hook program, killing it after `timeout`; its exit and output are logged. True
+/// when it exited with status 0.
+fn run_bounded(name: &str, mut cmd: Process, timeout: StdDuration) -> bool {
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return log::warn!("twinstar hook {name}: {e}"),
+        Err(e) => {
+            log::warn!("twinstar hook {name}: {e}");
+            return false;
+        }
     };
     let end = std::time::Instant::now() + timeout;
     let status = loop {
@@ -506,6 +601,7 @@ fn run_bounded(name: &str, mut cmd: Process, timeout: StdDuration) {
     for line in out.lines().chain(err.lines()) {
         log::info!("twinstar hook {name}: {line}");
     }
+    status.is_some_and(|s| s.success())
 }
 
 /// A hook's output, at most 64 KiB of it.

@@ -70,6 +70,7 @@ fn every_request_and_every_misuse() {
         let mut c = Client::connect(&path);
         let st = c.ask("status");
         assert_eq!((st["role"].as_str(), st["devices"][0].as_u64()), (Some("master"), Some(0)), "{st}");
+        assert_eq!(st["present"], serde_json::json!([true]), "{st}");
         assert_eq!(c.ask("timeline")["phases"], serde_json::json!([]));
         // Errors keep the connection.
         assert!(c.ask("explode")["error"].as_str().unwrap().contains("unknown request"));

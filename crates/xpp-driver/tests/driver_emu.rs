@@ -392,7 +392,10 @@ fn management_requests_beside_the_data_stream() {
 #[test]
 fn an_fxo_seize_before_battery_is_refused_and_can_be_retried() {
     within(60, || {
-        let (emu, drv, _id, rx) = start(EmuStage::Running, DriverOptions::default());
+        // Lockstep: the loop handles no reply until this thread has had the tick, so the
+        // first seize comes before the line voltage is known, whatever the scheduling.
+        let (emu, drv, id, rx) =
+            start(EmuStage::Running, DriverOptions::default().with_pacing(Pacing::Lockstep));
         until(&rx, |e| matches!(e, DriverEvent::DeviceReady { .. }));
         let line = || emu.with_device(|d| d.data_mut().pstn_mut(1, 0).expect("PSTN line").state());
         // Right after the attach the port's first line-voltage read has not come back.
@@ -402,18 +405,17 @@ fn an_fxo_seize_before_battery_is_refused_and_can_be_retried() {
             "{first:?}"
         );
         // Once the line voltage is known the same command seizes the line.
-        let mut tries = 0;
+        let mut ticks = 0;
         while drv.set_hook(FXO1, HookCmd::OffHook, HookMode::NonBlocking).is_err() {
-            tries += 1;
-            assert!(tries < 1000, "battery never detected");
-            std::thread::sleep(StdDuration::from_millis(2));
+            ticks += 1;
+            assert!(ticks < 2000, "battery never detected");
+            drv.wait_tick(id, StdDuration::from_secs(5)).unwrap();
         }
-        // The driver's loop moves the virtual clock while it waits for the device.
         let mut waited = 0;
         while line() != xpp_emu::data::CallState::DialTone {
             waited += 1;
-            assert!(waited < 1000, "no dial tone: {:?}", line());
-            std::thread::sleep(StdDuration::from_millis(2));
+            assert!(waited < 2000, "no dial tone: {:?}", line());
+            drv.wait_tick(id, StdDuration::from_secs(5)).unwrap();
         }
         drv.close();
     });

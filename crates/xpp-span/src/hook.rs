@@ -473,6 +473,16 @@ impl HookMachine {
         (e != Event::NONE).then_some(e)
     }
 
+    /// The line was found off hook (a device taken over running, its loop closed by the
+    /// previous host): the machine takes that as its tx state and as what the line carries,
+    /// without a hooksig and without an event, so that the PBX's on-hook opens the loop.
+    pub fn adopt_line_offhook(&mut self) {
+        if self.state == TxState::OnHook {
+            self.state = TxState::OffHook;
+            self.line_txsig = TxSig::OffHook;
+        }
+    }
+
     /// The tx hook signal to give the line (the `hooksig` callback), only when it differs from
     /// the last one returned.
     #[must_use]

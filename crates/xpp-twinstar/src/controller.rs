@@ -108,6 +108,9 @@ pub enum Action {
     },
     /// Run the integrator's health check and report with [`Controller::handle_health`].
     CheckHealth,
+    /// Ask whether the other host is ready to take the lines back (automatic failback,
+    /// [`Failback::Automatic`]), and report with [`Controller::handle_peer_ready`].
+    CheckPeer,
     /// Run a hook.
     RunHook {
         /// Which.
@@ -123,6 +126,11 @@ pub enum HandOverReason {
     Unhealthy,
     /// [`Command::Jump`].
     Operator,
+    /// Automatic failback to the host that started as master ([`Failback::Automatic`]).
+    Failback,
+    /// Some of this installation's Astribanks are on this host and more of them on the
+    /// other: the minority moves to join the others ([`Config::expected_devices`]).
+    Regroup,
 }
 
 /// Why a hand-over did not happen.
@@ -178,6 +186,12 @@ pub enum Event {
         /// The phases.
         timeline: Timeline,
     },
+    /// A take-over could not trust the device (its verify failed) and fell back to a full
+    /// init: the lines are re-initialised and calls in progress on it are lost.
+    FullInit {
+        /// The device.
+        device: DeviceKey,
+    },
     /// A take-over failed; the driver may offer the device again.
     TakeOverFailed {
         /// The device.
@@ -193,6 +207,24 @@ pub enum Event {
     /// The orderly stop is complete: watchdogs disarmed (or not answering), devices
     /// released.
     Stopped,
+}
+
+/// Whether the lines go back, by themselves, to the host that started as master once it is
+/// back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Failback {
+    /// Only an operator's (or cluster manager's) [`Command::Jump`] moves them back (the
+    /// default: a host that just failed is not trusted again until someone says so).
+    #[default]
+    Manual,
+    /// A host that started as backup and became master hands the lines back once the other
+    /// port has had power for `hold_down` without a break and the peer check
+    /// ([`Action::CheckPeer`]) says the other host is ready; subject to the anti-flap limits.
+    Automatic {
+        /// How long the other port must have had power.
+        hold_down: Duration,
+    },
 }
 
 /// Controller parameters.
@@ -220,6 +252,18 @@ pub struct Config {
     pub max_switches: u32,
     /// ... in any window of this length.
     pub switch_window: Duration,
+    /// Failback to the host that started as master.
+    pub failback: Failback,
+    /// How many Astribanks this installation has (on both hosts together; 0: unknown). With
+    /// it, a host that holds fewer of them than the other host, once arrivals and departures
+    /// have settled, moves its units to the other port, so that a unit found on the wrong
+    /// port joins the others (no partial switching). On a tie the host that started as
+    /// backup moves; both hosts apply the same rule to the same count, so they never trade
+    /// units back and forth.
+    pub expected_devices: u32,
+    /// How long arrivals and departures must have been quiet before the counts above are
+    /// compared (a watchdog failover brings the units over a few milliseconds apart).
+    pub settle: Duration,
 }
 
 impl Default for Config {
@@ -237,6 +281,11 @@ impl Default for Config {
             min_dwell: Duration::from_secs(30),
             max_switches: 3,
             switch_window: Duration::from_secs(600),
+            failback: Failback::Manual,
+            expected_devices: 0,
+            // Decision: 3 s: longer than a jump (the device's re-enumeration, about 0.5 s)
+            // plus a take-over, so units of one failover never look split.
+            settle: Duration::from_secs(3),
         }
     }
 }
@@ -260,6 +309,21 @@ impl Config {
         self
     }
 
+    /// Sets [`Config::failback`].
+    #[must_use]
+    pub const fn with_failback(mut self, failback: Failback) -> Self {
+        self.failback = failback;
+        self
+    }
+
+    /// Sets [`Config::expected_devices`] and [`Config::settle`].
+    #[must_use]
+    pub const fn with_expected_devices(mut self, count: u32, settle: Duration) -> Self {
+        self.expected_devices = count;
+        self.settle = settle;
+        self
+    }
+
     /// Sets [`Config::jump_timeout`].
     #[must_use]
     pub const fn with_jump_timeout(mut self, timeout: Duration) -> Self {
@@ -279,6 +343,10 @@ xpp_proto::timer_enum! {
         Mpp,
         /// The devices should have left after TWS_PORT_SET (then: after the release).
         Jump,
+        /// Arrivals and departures have settled: compare the unit counts.
+        Settle,
+        /// The next look at the other port's power (automatic failback).
+        Failback,
     }
 }
 
@@ -330,6 +398,13 @@ pub struct Controller {
     config: Config,
     state: State,
     role: Role,
+    /// The role asked for at the start (the tie-break of [`Config::expected_devices`], and
+    /// who fails back to whom).
+    started_as: Role,
+    /// Since when every device here has reported power on its other port (failback).
+    peer_powered_since: Option<Instant>,
+    /// A failback poll's power requests are out.
+    failback_polling: bool,
     devices: BTreeMap<DeviceKey, Dev>,
     /// Arm watchdogs after take-overs.
     watchdog_wanted: bool,
@@ -340,7 +415,7 @@ pub struct Controller {
     master_since: Option<Instant>,
     /// Deliberate hand-overs, for the anti-flap window.
     switches: VecDeque<Instant>,
-    timers: TimerTable<Timer, 4>,
+    timers: TimerTable<Timer, 6>,
     timeline: Timeline,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
@@ -353,6 +428,9 @@ impl Controller {
             config,
             state: State::Idle,
             role: Role::Backup,
+            started_as: Role::Backup,
+            peer_powered_since: None,
+            failback_polling: false,
             devices: BTreeMap::new(),
             watchdog_wanted: true,
             failures: 0,
@@ -396,6 +474,7 @@ impl Controller {
         match (self.state, command) {
             (State::Idle, Command::Start(role)) => {
                 self.state = State::Running;
+                self.started_as = role;
                 log::info!("twinstar: started as {role:?}");
                 // The device decides: only the active port's host sees it, so whatever is
                 // attached here (now or later) is taken over, whichever role was asked for.
@@ -424,6 +503,7 @@ impl Controller {
     pub fn handle_device_arrived(&mut self, now: Instant, device: DeviceKey) {
         let d = self.devices.entry(device).or_default();
         *d = Dev { attached: true, ..Dev::default() };
+        self.arm_settle(now);
         if matches!(self.state, State::Running) {
             if self.role == Role::Backup {
                 self.timeline = Timeline::default();
@@ -438,6 +518,7 @@ impl Controller {
         if let Some(d) = self.devices.get_mut(&device) {
             *d = Dev::default();
         }
+        self.arm_settle(now);
         let any_here = self.devices.values().any(|d| d.attached);
         match self.state {
             State::Jumping { .. } if !any_here => {
@@ -467,7 +548,7 @@ impl Controller {
             return;
         }
         d.taken = true;
-        if self.timeline.open_phase().is_some_and(|(p, _)| p == Phase::TakeOver) {
+        if self.timeline.open_phase().is_some_and(|(p, _)| matches!(p, Phase::TakeOver | Phase::FullInit)) {
             self.timeline.begin(now, Phase::FirstAudio);
         }
         // Re-arm: the watchdog does not survive a jump (docs/reference/mpp-twinstar-firmware.md
@@ -483,6 +564,23 @@ impl Controller {
             self.events.push_back(Event::RoleChanged { role: Role::Master });
             self.actions.push_back(Action::RunHook { hook: Hook::Online });
             self.timers.set(Timer::HealthCheck, now);
+            if self.started_as == Role::Backup && matches!(self.config.failback, Failback::Automatic { .. }) {
+                self.peer_powered_since = None;
+                self.timers.set(Timer::Failback, now + self.config.health_interval);
+            }
+        }
+    }
+
+    /// The take-over of `device` could not verify it and goes on with a full init (reported
+    /// as [`Event::FullInit`] and as [`Phase::FullInit`] in the timeline); its end is still
+    /// reported with [`Controller::handle_takeover_done`].
+    pub fn handle_takeover_fallback(&mut self, now: Instant, device: DeviceKey) {
+        if !self.devices.get(&device).is_some_and(|d| d.attached) {
+            return;
+        }
+        self.events.push_back(Event::FullInit { device });
+        if self.timeline.open_phase().is_some_and(|(p, _)| p == Phase::TakeOver) {
+            self.timeline.begin(now, Phase::FullInit);
         }
     }
 
@@ -504,6 +602,22 @@ impl Controller {
         self.health_result(now, healthy);
     }
 
+    /// The answer to [`Action::CheckPeer`]: whether the other host is ready to take the lines
+    /// back. A ready peer starts the failback (anti-flap limits permitting).
+    pub fn handle_peer_ready(&mut self, now: Instant, ready: bool) {
+        let waiting = self.role == Role::Master
+            && self.state == State::Running
+            && self.started_as == Role::Backup
+            && self.peer_powered_since.is_some();
+        if !waiting {
+            log::debug!("twinstar: peer answer ({ready}) not waited for");
+        } else if ready && self.healthy {
+            self.start_hand_over(now, HandOverReason::Failback);
+        } else {
+            log::info!("twinstar: failback: the other host is not ready");
+        }
+    }
+
     /// A device's answer to an [`Action::Mpp`] request.
     pub fn handle_mpp_reply(
         &mut self,
@@ -515,7 +629,10 @@ impl Controller {
         let Some(d) = self.devices.get_mut(&device) else { return };
         match (request, reply) {
             (MppRequest::PortGet, OwnedReply::TwsPortGetReply { port }) => d.port = Some(*port),
-            (MppRequest::PowerGet, OwnedReply::TwsPwrGetReply(power)) => d.power = Some(*power),
+            (MppRequest::PowerGet, OwnedReply::TwsPwrGetReply(power)) => {
+                d.power = Some(*power);
+                d.power_failed = false;
+            }
             (MppRequest::WatchdogSet(armed), OwnedReply::Ack { .. }) => {
                 d.armed = Some(armed);
                 d.disarm_pending &= armed;
@@ -572,6 +689,12 @@ impl Controller {
                 _ => {}
             }
             self.progress(now);
+        }
+        if self.timers.take_expired(Timer::Settle, now).is_some() {
+            self.regroup(now);
+        }
+        if self.timers.take_expired(Timer::Failback, now).is_some() {
+            self.poll_failback(now);
         }
         if self.timers.take_expired(Timer::Jump, now).is_some()
             && let State::Jumping { released } = self.state
@@ -652,11 +775,20 @@ impl Controller {
         if here.is_empty() || self.role != Role::Master {
             return self.refuse(now, RefusalReason::NoDevice);
         }
-        if reason == HandOverReason::Unhealthy && self.flapping(now) {
+        let flapping = match reason {
+            HandOverReason::Unhealthy | HandOverReason::Failback => self.flapping(now),
+            // Convergence, right after a take-over: only the switch count limits it.
+            HandOverReason::Regroup => {
+                self.flapping(now);
+                self.switches.len() >= self.config.max_switches as usize
+            }
+            _ => false,
+        };
+        if flapping {
             return self.refuse(now, RefusalReason::Flapping);
         }
         self.events.push_back(Event::HandOverStarted { reason });
-        if reason == HandOverReason::Operator {
+        if reason != HandOverReason::Unhealthy {
             self.timeline = Timeline::default();
             self.timeline.begin(now, Phase::Detect);
         }
@@ -709,7 +841,7 @@ impl Controller {
                 if here.iter().any(|(_, d)| !d.power.is_some_and(|p| p.has_power(target(d)))) {
                     return self.refuse(now, RefusalReason::NoPower);
                 }
-                if reason == HandOverReason::Unhealthy {
+                if reason != HandOverReason::Operator {
                     self.switches.push_back(now);
                 }
                 self.timeline.begin(now, Phase::HandOver);
@@ -760,6 +892,9 @@ impl Controller {
     fn become_backup(&mut self) {
         self.timers.stop(Timer::HealthCheck);
         self.timers.stop(Timer::HealthDeadline);
+        self.timers.stop(Timer::Failback);
+        self.peer_powered_since = None;
+        self.failback_polling = false;
         if self.role == Role::Master {
             self.role = Role::Backup;
             self.master_since = None;
@@ -769,6 +904,77 @@ impl Controller {
         // The checks stop with the role; the last result is kept (a host that handed over
         // for its PBX's sake does not re-arm a watchdog until a check passes again).
         self.failures = 0;
+    }
+
+    /// Restarts the settle timer of [`Config::expected_devices`].
+    fn arm_settle(&mut self, now: Instant) {
+        if self.config.expected_devices > 0 && matches!(self.state, State::Running | State::Idle) {
+            self.timers.set(Timer::Settle, now + self.config.settle);
+        }
+    }
+
+    /// Arrivals and departures have settled: a minority of the installation's units on this
+    /// host moves to the other port (see [`Config::expected_devices`]).
+    fn regroup(&mut self, now: Instant) {
+        let expected = self.config.expected_devices as usize;
+        let here = self.devices().count();
+        if self.state != State::Running || here == 0 || here >= expected {
+            return;
+        }
+        if self.devices.values().any(|d| d.attached && !d.taken) {
+            // A take-over is still under way: look again later.
+            return self.arm_settle(now);
+        }
+        let there = expected - here;
+        let yield_here = here < there || (here == there && self.started_as == Role::Backup);
+        if yield_here {
+            log::info!("twinstar: {here} of {expected} units here, {there} elsewhere: moving ours");
+            self.start_hand_over(now, HandOverReason::Regroup);
+        }
+    }
+
+    /// Automatic failback: asks the devices for their ports' power, and the peer check once
+    /// the other port has had power for the hold-down.
+    fn poll_failback(&mut self, now: Instant) {
+        let Failback::Automatic { hold_down } = self.config.failback else { return };
+        if self.role != Role::Master || self.started_as != Role::Backup {
+            return;
+        }
+        self.timers.set(Timer::Failback, now + self.config.health_interval);
+        if self.state != State::Running {
+            return;
+        }
+        if self.failback_polling {
+            // The last poll's answers are in (or never came): judge them.
+            self.failback_polling = false;
+            let here: Vec<Dev> = self.devices.values().filter(|d| d.attached).copied().collect();
+            let powered = !here.is_empty()
+                && here.iter().all(|d| {
+                    let other = 1 - d.port.unwrap_or(0).min(1);
+                    d.power.is_some_and(|p| p.has_power(other))
+                });
+            if !powered {
+                self.peer_powered_since = None;
+            } else {
+                let since = *self.peer_powered_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= hold_down && self.healthy {
+                    self.actions.push_back(Action::CheckPeer);
+                }
+            }
+            return;
+        }
+        for d in self.devices.values_mut().filter(|d| d.attached) {
+            (d.power, d.power_failed) = (None, false);
+        }
+        self.failback_polling = true;
+        self.mpp_to_attached(MppRequest::PowerGet);
+    }
+
+    fn mpp_to_attached(&mut self, request: MppRequest) {
+        let here: Vec<DeviceKey> = self.devices().collect();
+        for device in here {
+            self.actions.push_back(Action::Mpp { device, request });
+        }
     }
 
     fn mpp_to_taken(&mut self, request: MppRequest) {

@@ -21,6 +21,13 @@
 //! - **anti-flap**: no deliberate hand-over within [`Config::min_dwell`] of becoming master,
 //!   and at most [`Config::max_switches`] in any [`Config::switch_window`]; an operator's jump
 //!   is never refused for flapping, but no jump ever goes to an unpowered port;
+//! - **failback**: manual by default (an operator's jump); with [`Failback::Automatic`] a host
+//!   that started as backup hands the lines back once the other port has had power for the
+//!   hold-down and the peer check ([`Action::CheckPeer`]) says the other host is ready;
+//! - **no partial switching**: every hand-over moves all of this host's units or none; with
+//!   [`Config::expected_devices`], a unit found alone on the wrong port is moved to join the
+//!   others once arrivals have settled (the host with fewer units yields, the one that started
+//!   as backup on a tie);
 //! - **last resort**: when the PBX is unhealthy and the other port has no power, the
 //!   last-resort hook runs ([`Hook::LastResort`]) and the lines stay here;
 //! - **a failover timeline**: each phase with its start and duration ([`Timeline`]).
@@ -51,8 +58,8 @@ mod controller;
 mod timeline;
 
 pub use controller::{
-    Action, Command, Config, Controller, DeviceKey, Event, HandOverReason, Hook, MppRequest, RefusalReason,
-    Role,
+    Action, Command, Config, Controller, DeviceKey, Event, Failback, HandOverReason, Hook, MppRequest,
+    RefusalReason, Role,
 };
 pub use timeline::{Phase, PhaseSpan, Timeline};
 pub use xpp_proto::{Duration, Instant};

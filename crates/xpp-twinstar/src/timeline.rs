@@ -16,8 +16,11 @@ pub enum Phase {
     /// Backup: the device appeared on this host's port (re-enumeration), until the take-over
     /// was asked for.
     Enumerate,
-    /// Backup: attach and verify (or a full init), until the spans are up.
+    /// Backup: attach and verify, until the spans are up (or until the verify failed).
     TakeOver,
+    /// Backup: the device could not be trusted (the verify failed: its chips were reset,
+    /// its units differ): a full init, until the spans are up. Calls in progress are lost.
+    FullInit,
     /// Backup: spans up until the first audio frame was exchanged.
     FirstAudio,
 }
@@ -29,6 +32,7 @@ impl fmt::Display for Phase {
             Self::HandOver => "hand-over",
             Self::Enumerate => "enumerate",
             Self::TakeOver => "take-over",
+            Self::FullInit => "full-init",
             Self::FirstAudio => "first-audio",
         })
     }

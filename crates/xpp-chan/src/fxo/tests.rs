@@ -388,3 +388,30 @@ fn leds() {
     l.on_hook(ms(2));
     assert_eq!(sent(&mut l), vec![wd(PORT, 0x05, 0x08), wd(PORT, 0x20, 0x60)]);
 }
+
+/// A take-over: the model reads the hook register instead of assuming the card init's
+/// on-hook; a closed loop (0x09) is adopted silently (no write, one `LoopFoundClosed`), and
+/// the PBX's on-hook then opens it. An open loop (0x08) changes nothing, and a later 0x05
+/// reply that was not asked for is ignored.
+#[test]
+fn a_take_over_adopts_a_closed_loop() {
+    let mut l = with_battery(quiet());
+    l.read_hook_state();
+    assert_eq!(sent(&mut l), vec![rd(PORT, 0x05)]);
+    l.handle_packet(ms(10), &reply(PORT, 0x05, 0x09));
+    assert_eq!(l.state(), FxoState::OffHook);
+    assert_eq!(sent(&mut l), vec![], "nothing written");
+    assert_eq!(events(&mut l), vec![Event::LoopFoundClosed { at: ms(10) }]);
+    assert!(l.wants_pcm());
+    l.on_hook(ms(20));
+    assert_eq!(sent(&mut l), vec![wd(PORT, 0x05, 0x08)]);
+
+    let mut open = with_battery(quiet());
+    open.read_hook_state();
+    let _ = sent(&mut open);
+    open.handle_packet(ms(10), &reply(PORT, 0x05, 0x08));
+    assert_eq!(open.state(), FxoState::OnHook);
+    assert_eq!(events(&mut open), vec![]);
+    open.handle_packet(ms(11), &reply(PORT, 0x05, 0x09));
+    assert_eq!(open.state(), FxoState::OnHook, "an unasked reply is ignored");
+}

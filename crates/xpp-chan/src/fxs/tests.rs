@@ -564,3 +564,24 @@ fn vmwi_fsk_search_keeps_pcm() {
     let l = line(ChipType::Type1, FxsConfig { vmwi_fsk_search: true, ..quiet() });
     assert!(l.wants_pcm());
 }
+
+/// A take-over: the line feed is read back; a ring the previous host left on is replaced by
+/// the model's forward active, a reversed polarity is adopted (nothing written), and a line
+/// feed already as the model has it changes nothing.
+#[test]
+fn a_take_over_reconciles_the_line_feed() {
+    let lf_reg = ChipType::Type1.line_feed_reg();
+    for (found, written, reversed) in [(0x04, Some(0x01), false), (0x05, None, true), (0x01, None, false)] {
+        let mut l = FxsLine::new(ms(0), addr(), PORT, ChipType::Type1, quiet());
+        let _ = sent(&mut l);
+        l.read_line_feed_state();
+        assert_eq!(sent(&mut l), vec![rd(PORT, lf_reg)]);
+        l.handle_packet(ms(5), &reply(PORT, lf_reg, found));
+        let want: Vec<RegCmd> = written.map(|v| wd(PORT, lf_reg, v)).into_iter().collect();
+        assert_eq!(sent(&mut l), want, "found 0x{found:02X}");
+        // The polarity as adopted: reversing back writes forward active.
+        l.set_reversed(ms(6), false).unwrap();
+        let back: Vec<RegCmd> = reversed.then(|| wd(PORT, lf_reg, 0x01)).into_iter().collect();
+        assert_eq!(sent(&mut l), back, "found 0x{found:02X}");
+    }
+}

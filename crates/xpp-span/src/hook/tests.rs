@@ -530,3 +530,22 @@ fn time_never_runs_backwards() {
     m.handle_rxsig(Instant::from_millis(500), RxSig::OnHook); // late report: treated as t=1000
     assert_eq!(m.poll_timeout(), Some(Instant::from_millis(2250)));
 }
+
+/// A line found off hook at a take-over: the machine adopts it (no hooksig, no event), and
+/// the PBX's on-hook is then given to the line; adopting is a no-op unless on hook.
+#[test]
+fn adopted_offhook_line_is_released_by_the_pbx() {
+    let mut s = Sim::new(Sig::Fxsks);
+    s.m.adopt_line_offhook();
+    s.drain();
+    assert_eq!((s.take_events(), s.take_tx()), (vec![], vec![]));
+    assert_eq!(s.m.txsig(), TxSig::OffHook);
+    let _ = s.hook(100, HookCmd::OnHook, Blocking).unwrap();
+    assert_eq!(s.take_tx(), [(100, TxSig::OnHook)]);
+    // Already on its way elsewhere (not on hook): left alone.
+    let _ = s.hook(200, HookCmd::OffHook, Blocking).unwrap();
+    s.m.adopt_line_offhook();
+    s.run_until(2000);
+    assert_eq!(s.m.txsig(), TxSig::OffHook);
+    assert_eq!(s.take_tx(), [(200, TxSig::OffHook)], "one hooksig, from the PBX's command");
+}

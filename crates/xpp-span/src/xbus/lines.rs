@@ -123,6 +123,16 @@ impl Line {
         }
     }
 
+    /// Reads the state a previous host left on the chip instead of assuming the card init's
+    /// (FXO: the hook register; FXS: the line feed).
+    pub(super) fn adopt_state(&mut self) {
+        match self {
+            Self::Fxo(l) => l.read_hook_state(),
+            Self::Fxs(l) => l.read_line_feed_state(),
+            Self::None => {}
+        }
+    }
+
     /// A tx hook signal's line command, applied to the model; `false` if refused.
     pub(super) fn apply_command(&mut self, now: Instant, cmd: LineCommand) -> bool {
         match (self, cmd) {
@@ -281,6 +291,7 @@ fn apply_fact(chan: &mut Chan, ev: xpp_chan::Event, stats: &mut XbusStats) {
             chan.handle_fact(at, if down { LineFact::DtmfDown(d) } else { LineFact::DtmfUp(d) });
         }
         E::Overheat { .. } => stats.overheats += 1,
+        E::LoopFoundClosed { .. } => chan.hook_mut().adopt_line_offhook(),
         _ => {}
     }
 }

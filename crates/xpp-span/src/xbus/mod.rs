@@ -515,6 +515,17 @@ impl XbusCore {
         Ok(())
     }
 
+    /// For a device taken over running (verified, not initialised): the line models read the
+    /// state the previous host left on the chips instead of assuming the card init's (FXO:
+    /// the hook register, so a line seized there stays seized, and the PBX here can release
+    /// it; FXS: the line feed, so a ring left on by the previous host stops and a reversed
+    /// polarity is kept). The reads go out with the next paced commands.
+    pub fn adopt_line_state(&mut self) {
+        for ch in &mut self.chans {
+            ch.line.adopt_state();
+        }
+    }
+
     /// Configures every channel with its natural signalling: FXS ports `fxoks`, FXO ports
     /// `fxsks`, bearer channels `clear`, PRI D-channels `hdlcfcs`, BRI D-channels
     /// `hardhdlc`; digital I/O and broken ports stay unconfigured.
