@@ -95,7 +95,7 @@ use xpp_usb::{ControlSetup, DeviceInfo, TransferError};
 
 pub use cards::CardKind;
 pub use firmware::{ECHO_IMAGE, FirmwareSet};
-pub use machine::BringUp;
+pub use machine::{BringUp, MAX_TRANSFER_FAILURES};
 pub use run::{Ready, RunOptions, bring_up, read_firmware_dir, verify_running};
 pub use search::{
     FIRMWARE_DIR_ENV, FirmwareDirNotFound, SYSTEM_FIRMWARE_DIR, find_firmware_dir, firmware_dirs,
@@ -274,6 +274,9 @@ pub enum Action {
         /// The stage the device should come back in.
         expect: Stage,
     },
+    /// A bulk transfer on this endpoint stalled: clear its halt (CLEAR_FEATURE(ENDPOINT_HALT),
+    /// [`Transport::clear_halt`](xpp_usb::Transport::clear_halt)); nothing is reported back.
+    ClearHalt(u8),
     /// Bring-up finished: the device ticks and its units are initialised.
     Done(Box<BringUpResult>),
     /// Bring-up failed; nothing more will be asked.

@@ -23,6 +23,12 @@ use super::{
 };
 use xpp_proto::wire::Law;
 
+/// Failed bulk transfers (stall, fault) a bring-up goes past before it fails.
+// Decision: 8. A transfer that fails loses its packets like a dropped one, which the steps'
+// retries recover; a device whose transfers keep failing is broken, and eight failures (a
+// few milliseconds each) say so long before any phase timeout.
+pub const MAX_TRANSFER_FAILURES: u8 = 8;
+
 /// An MPP DEV_SEND request with owned data.
 #[derive(Debug)]
 enum MppReq {
@@ -185,6 +191,11 @@ pub struct BringUp {
     phase_deadline: Instant,
     /// Requests, reads and images sent again in the current phase (for its timeline entry).
     retries: u16,
+    /// Transfers that failed (stall, fault) and were gone past, in the whole bring-up.
+    transfer_failures: u8,
+    /// The IN endpoint whose stall was seen and not yet followed by input: the other reads
+    /// queued on it fail with the same stall, which counts once.
+    halted: Option<u8>,
     total_deadline: Instant,
     work: Work,
     device: Option<DeviceInfo>,
@@ -247,6 +258,8 @@ impl BringUp {
             phase: Phase::Detect,
             phase_start: now,
             retries: 0,
+            transfer_failures: 0,
+            halted: None,
             phase_deadline: now + cfg.timeouts.detect,
             total_deadline: now + cfg.timeouts.total,
             cfg,
@@ -429,6 +442,7 @@ impl BringUp {
 
     /// One IN transfer from the management endpoint (0x88).
     pub fn handle_mpp_in(&mut self, now: Instant, transfer: &[u8]) {
+        self.halted = None;
         if self.is_finished() {
             return;
         }
@@ -451,6 +465,7 @@ impl BringUp {
 
     /// One IN transfer from the data endpoint (0x86).
     pub fn handle_data_in(&mut self, now: Instant, transfer: &[u8]) {
+        self.halted = None;
         match &self.work {
             Work::Finished | Work::AwaitDevice(_) | Work::Control { .. } => {}
             Work::Pic { .. } => self.pic_input(now, transfer),
@@ -461,15 +476,41 @@ impl BringUp {
     }
 
     /// A transfer failed on `endpoint`.
+    ///
+    /// A failed bulk transfer (a stall, a bus fault) loses what it carried, as a dropped
+    /// transfer would: up to [`MAX_TRANSFER_FAILURES`] of them in a bring-up are gone past
+    /// with a warning (a stalled endpoint gets its halt cleared, [`Action::ClearHalt`]), and
+    /// the step's own retries send again what a reply did not come for; one more fails the
+    /// bring-up.
     pub fn handle_transfer_error(&mut self, now: Instant, endpoint: u8, error: TransferError) {
-        let _ = endpoint;
         match error {
             TransferError::Cancelled => {}
             TransferError::Disconnected => self.handle_disconnect(now),
             e => {
-                if !self.awaiting_device() && !self.is_finished() {
-                    self.fail(now, Failure::Transfer(e));
+                if self.awaiting_device() || self.is_finished() {
+                    return;
                 }
+                if e == TransferError::Stall && self.halted == Some(endpoint) {
+                    return; // another read queued on the endpoint that stalled
+                }
+                if e == TransferError::Stall && endpoint & 0x80 != 0 {
+                    self.halted = Some(endpoint);
+                }
+                if self.transfer_failures >= MAX_TRANSFER_FAILURES {
+                    self.fail(now, Failure::Transfer(e));
+                    return;
+                }
+                self.transfer_failures += 1;
+                self.retries += 1;
+                if e == TransferError::Stall {
+                    self.actions.push_back(Action::ClearHalt(endpoint));
+                }
+                self.warn(format!(
+                    "a transfer on endpoint 0x{endpoint:02X} failed ({e}){}: going on (failure {} of {} allowed)",
+                    if e == TransferError::Stall { ", halt cleared" } else { "" },
+                    self.transfer_failures,
+                    MAX_TRANSFER_FAILURES
+                ));
             }
         }
     }

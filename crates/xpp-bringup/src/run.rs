@@ -202,6 +202,11 @@ impl<T: Transport, C: Clock + ?Sized, E: FnMut(&Event)> Driver<'_, T, C, E> {
             }
             Action::MppOut(bytes) => self.submit(ep::MGMT_OUT, bytes),
             Action::DataOut(bytes) => self.submit(ep::DATA_OUT, bytes),
+            Action::ClearHalt(endpoint) => {
+                if let Some(Err(e)) = self.transport.as_mut().map(|t| t.clear_halt(endpoint)) {
+                    log::warn!("bring-up: clearing the halt of endpoint 0x{endpoint:02X} failed: {e}");
+                }
+            }
             Action::WaitForReenumeration { .. } => {
                 // The handle is stale once the device leaves (MT §1.2): close it.
                 self.transport = None;

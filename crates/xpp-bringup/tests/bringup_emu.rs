@@ -550,4 +550,47 @@ fn a_missing_image_names_the_folder_searched() {
     assert!(e.to_string().contains(&want), "{e}");
     assert!(r.log.is_empty(), "{:?}", r.log);
     std::fs::remove_dir_all(&dir).unwrap();
+
+/// Issue 15, item 9 (the runner): a stalled data IN transfer during bring-up failed it at
+/// once. The halt is now cleared and bring-up goes on (the lost reply is asked again by its
+/// step), with a warning and a retry in the phase's timeline entry; past
+/// `MAX_TRANSFER_FAILURES` it still fails.
+#[test]
+fn a_stalled_transfer_during_bring_up_is_cleared_and_gone_past() {
+    use xpp_emu::config::CoreConfig;
+    use xpp_emu::fault::{FaultAction, FaultEndpoint, FaultRule, FaultTrigger};
+    let stalling = |nth| {
+        let mut core = CoreConfig::default();
+        core.faults = vec![
+            FaultRule::new(FaultEndpoint::Ep(ep::DATA_IN), FaultAction::Stall)
+                .when(FaultTrigger::EveryNth(nth)),
+        ];
+        DeviceConfig::default().with_start_stage(EmuStage::Running).with_core(core)
+    };
+    // The 40th data IN transfer stalls (during the card init).
+    let r = run(stalling(40), BringUpConfig::default(), firmware());
+    let ready = r.outcome.unwrap_or_else(|e| panic!("{e}"));
+    print_timeline("running, one data IN stall", &ready);
+    assert_timeline_sane(&ready);
+    let stalls: Vec<&String> = ready.result.warnings.iter().filter(|w| w.contains("halt cleared")).collect();
+    assert_eq!(stalls.len(), 1, "{:?}", ready.result.warnings);
+    assert!(
+        stalls[0].contains("endpoint 0x86 failed (") && stalls[0].contains("failure 1 of 8"),
+        "{stalls:?}"
+    );
+    let retries: u16 = ready.result.timeline.iter().map(|t| t.retries).sum();
+    assert!(retries >= 1);
+    let clears = r.log.iter().filter(|s| matches!(s, Sent::Control(_, _, b) if b.is_empty())).count();
+    assert!(clears >= 1, "a CLEAR_FEATURE went out");
+    assert_ticking_ab(&r.emu);
+    // Every other data IN transfer stalls: bring-up fails after the allowed failures.
+    let r = run(stalling(2), BringUpConfig::default(), firmware());
+    let Err(e) = r.outcome else { panic!("bring-up succeeded") };
+    assert!(matches!(e.reason, Failure::Transfer(xpp_usb::TransferError::Stall)), "{e}");
+    let warned = r
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Warning { message, .. } if message.contains("halt cleared")))
+        .count();
+    assert_eq!(warned, usize::from(xpp_bringup::MAX_TRANSFER_FAILURES));
 }
