@@ -550,6 +550,7 @@ fn a_missing_image_names_the_folder_searched() {
     assert!(e.to_string().contains(&want), "{e}");
     assert!(r.log.is_empty(), "{:?}", r.log);
     std::fs::remove_dir_all(&dir).unwrap();
+}
 
 /// Issue 15, item 9 (the runner): a stalled data IN transfer during bring-up failed it at
 /// once. The halt is now cleared and bring-up goes on (the lost reply is asked again by its
