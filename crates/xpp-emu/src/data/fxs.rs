@@ -10,6 +10,11 @@ use super::tick::XpdPcm;
 use super::{OutQueue, SILENCE_U};
 use crate::config::{EquipmentTimings, FxsChip};
 
+/// Type-6 user-mode toggle sequence written to register 0x7E (MODEL: FXS-5 (b)).
+const USER_MODE_SEQ: [u8; 4] = [0x02, 0x08, 0x0E, 0x00];
+/// How long a type-6 calibration runs before the chip clears CAL_EN (MODEL: FXS-5 (c)).
+pub(crate) const CAL_TIME: Duration = Duration::from_millis(40);
+
 /// DTMF digit string of the detector result index (MODEL: FXS-14).
 const DTMF_DIGITS: &[u8; 16] = b"D1234567890*#ABC";
 
@@ -30,6 +35,12 @@ pub(crate) struct FxsPort {
     pub(crate) relay: bool,
     /// FAULT-11 hook contact bounce.
     bounce: Option<super::faults::Bounce>,
+    /// Type 6: user mode on (register 0x7E bit 0, MODEL: FXS-5 (b)).
+    user_mode: bool,
+    /// Type 6: how many bytes of the user-mode sequence have been written in order.
+    user_seq: usize,
+    /// Type 6: the running calibration ends (CAL_EN clears) at this time (MODEL: FXS-5 (c)).
+    cal_until: Option<Instant>,
 }
 
 /// Observable state of one FXS port.
@@ -88,6 +99,9 @@ impl FxsUnit {
                 red: false,
                 relay: false,
                 bounce: None,
+                user_mode: false,
+                user_seq: 0,
+                cal_until: None,
             })
             .collect();
         Self {
@@ -112,6 +126,9 @@ impl FxsUnit {
             p.green = false;
             p.red = false;
             p.relay = false;
+            p.user_mode = false;
+            p.user_seq = 0;
+            p.cal_until = None;
         }
         self.expander = [0; 256];
     }
@@ -197,7 +214,7 @@ impl FxsUnit {
     }
 
     /// A register read; `None` = absent (0xFF). Returns (data_low, data_high).
-    pub(crate) fn read(&self, a: &RegAccess) -> Option<(u8, u8)> {
+    pub(crate) fn read(&self, now: Instant, a: &RegAccess) -> Option<(u8, u8)> {
         let p = usize::from(a.port);
         if a.expander {
             // MODEL: REG-10, FXS-18
@@ -223,7 +240,16 @@ impl FxsUnit {
             return Some((v as u8, (v >> 8) as u8));
         }
         let v = match (self.chip, a.reg) {
-            (FxsChip::Type6, 0x00) => 0xC3,                   // MODEL: FXS-3
+            (FxsChip::Type6, 0x00) => 0xC3, // MODEL: FXS-3
+            // MODEL: FXS-5 (a) — clock, PLL and frame sync detected (low five bits).
+            (FxsChip::Type6, 0x03) => port.regs.get(0x03) | 0x1F,
+            // MODEL: FXS-5 (c) — CAL_EN (bit 7) reads 1 until the calibration time has passed.
+            (FxsChip::Type6, 0x1D) => {
+                let running = port.cal_until.is_some_and(|t| now < t);
+                (port.regs.get(0x1D) & !0x80) | if running { 0x80 } else { 0 }
+            }
+            // MODEL: FXS-5 (b) — bit 0 = user mode.
+            (FxsChip::Type6, 0x7E) => (port.regs.get(0x7E) & !1) | u8::from(port.user_mode),
             (_, 0x00) => 0x05,                                // MODEL: FXS-2
             (FxsChip::Type1, 0x60 | 0x58 | 0x59) => 0x00,     // MODEL: FXS-4
             (FxsChip::Type1, 0x44) => u8::from(self.hook(p)), // MODEL: FXS-7
@@ -254,7 +280,7 @@ impl FxsUnit {
     }
 
     /// A register write (MODEL: REG-4, REG-7, REG-8, REG-10).
-    pub(crate) fn write(&mut self, a: &RegAccess) {
+    pub(crate) fn write(&mut self, now: Instant, a: &RegAccess) {
         if a.expander {
             if self.chip == FxsChip::Type6 {
                 let r = &mut self.expander[usize::from(a.reg)];
@@ -275,6 +301,26 @@ impl FxsUnit {
             return;
         }
         port.regs.set(a.reg, a.data_low);
+        if chip == FxsChip::Type6 {
+            match a.reg {
+                // MODEL: FXS-5 (c) — CAL_EN starts a calibration; writing it clear ends none.
+                0x1D if a.data_low & 0x80 != 0 => port.cal_until = Some(now + CAL_TIME),
+                // MODEL: FXS-5 (b) — 0x02, 0x08, 0x0E, 0x00 in a row toggles user mode; any other
+                // byte restarts the match (0x02 starts it again).
+                0x7E => {
+                    if a.data_low == USER_MODE_SEQ[port.user_seq] {
+                        port.user_seq += 1;
+                    } else {
+                        port.user_seq = usize::from(a.data_low == USER_MODE_SEQ[0]);
+                    }
+                    if port.user_seq == USER_MODE_SEQ.len() {
+                        port.user_mode = !port.user_mode;
+                        port.user_seq = 0;
+                    }
+                }
+                _ => {}
+            }
+        }
         if a.reg == lf {
             port.overheat = false;
         }

@@ -370,7 +370,7 @@ impl DataInterface {
                     // MODEL: REG-3, REG-5 (broadcast read answered with port 0), REG-6
                     let acc = if a.broadcast { RegAccess { port: 0, ..*a } } else { *a };
                     let value = match self.unit(unit) {
-                        Some(Card::Fxs(u)) => u.read(&acc),
+                        Some(Card::Fxs(u)) => u.read(now, &acc),
                         Some(Card::Fxo(u)) => u.read(&acc),
                         Some(Card::Pri(u)) => u.read(&acc),
                         Some(Card::Bri(u)) => u.read(&acc),
@@ -388,7 +388,7 @@ impl DataInterface {
                 for &p in ports {
                     let acc = RegAccess { port: p, ..*a };
                     match self.units.get_mut(usize::from(unit)).and_then(Option::as_mut) {
-                        Some(Card::Fxs(u)) => u.write(&acc),
+                        Some(Card::Fxs(u)) => u.write(now, &acc),
                         Some(Card::Fxo(u)) => u.write(&acc),
                         Some(Card::Pri(u)) => u.write(&acc),
                         Some(Card::Bri(u)) => u.write(now, &acc, &mut log),
