@@ -113,7 +113,26 @@ pub(crate) enum Purpose {
     /// value the init writes (a chip reset since, e.g. by a jump with the line state lost,
     /// reads its power-on value). Ports whose chip is absent are not checked.
     Configured(u8),
+    /// Type-6 chip detection of `port`, first check (§8.4): present only if it reads 0xC3.
+    Fxs6Id(u8),
+    /// A further type-6 detection check of `port` (§8.4): the chip counts only if
+    /// `value & mask == want`; otherwise it is dropped from the present ports.
+    Fxs6Check { port: u8, mask: u8, want: u8 },
+    /// Type-6 user mode of `port` (§8.4): register 0x7E bit 0 is read first and the toggle
+    /// sequence [`FXS6_USER_MODE_SEQ`] sent only if it differs from `on`.
+    Fxs6UserMode { port: u8, on: bool },
 }
+
+/// §8.4: the bytes written to type-6 register 0x7E, in this order, toggle user mode.
+pub(crate) const FXS6_USER_MODE_SEQ: [u8; 4] = [0x02, 0x08, 0x0E, 0x00];
+/// §8.4: the type-6 calibration start bit CAL_EN in register 0x1D; the chip clears it when done.
+const FXS6_CAL_EN: u8 = 0x80;
+/// Polls of type-6 register 0x1D before a calibration counts as failed.
+///
+/// Decision (assumed, confirm on hardware): 230 polls [`POLL_INTERVAL`] apart, about 3 s. The
+/// reference script gives up after 600 polling passes without a stated interval; the bound
+/// keeps a stuck chip from holding the unit for the whole card-init timeout.
+pub(crate) const FXS6_CAL_TRIES: u8 = 230;
 
 /// One step of a card's sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +224,10 @@ impl Seq {
             self.steps.push(Step::Read(self.a, RegAccess::read(p, 0x00), Purpose::ChipId(p)));
         }
     }
+    /// Type-6 user mode of `port` to `on`: read 0x7E, toggle only if it differs (§8.4).
+    fn user_mode(&mut self, port: u8, on: bool) {
+        self.steps.push(Step::Read(self.a, RegAccess::read(port, 0x7E), Purpose::Fxs6UserMode { port, on }));
+    }
     fn poll(&mut self, port: u8, reg: u8, what: &'static str) {
         self.steps.push(Step::Poll {
             addr: self.a,
@@ -229,7 +252,20 @@ pub(crate) fn detect_steps(unit: u8, kind: CardKind, ports: u8) -> Vec<Step> {
         // Decision (assumed, confirm on hardware): the type-6 soft reset (§8.4 "soft reset, detect
         // SLICs") is register 0x01 := 0x80 broadcast (the Si3226x RESET register); the reference
         // names no register.
-        CardKind::FxsType6 => s.wd_all(0x01, 0x80),
+        CardKind::FxsType6 => {
+            s.wd_all(0x01, 0x80);
+            // §8.4 chip detect: 0x00 reads 0xC3; 0x40 written to 0x0E reads back; 0x03 (master
+            // status) has its low five bits set. A chip failing any check is not present.
+            for p in 0..ports.min(8) {
+                s.steps.push(Step::Read(s.a, RegAccess::read(p, 0x00), Purpose::Fxs6Id(p)));
+                s.wd(p, 0x0E, 0x40);
+                let loopback = Purpose::Fxs6Check { port: p, mask: 0xFF, want: 0x40 };
+                s.steps.push(Step::Read(s.a, RegAccess::read(p, 0x0E), loopback));
+                let status = Purpose::Fxs6Check { port: p, mask: 0x1F, want: 0x1F };
+                s.steps.push(Step::Read(s.a, RegAccess::read(p, 0x03), status));
+            }
+            return s.steps;
+        }
         _ => return s.steps,
     }
     s.chip_ids(ports);
@@ -468,23 +504,34 @@ fn fxs6(unit: u8, ports: u8, present: u32, cfg: &BringUpConfig) -> Vec<Step> {
     // 3, 5, 7 inputs (the digital inputs of §9.1, 0x80/0x20/0x08/0x02) and the relay bits 0x01/0x40
     // outputs.
     s.wx(0x01, 0xAA, 0x00, false);
-    // Decision (assumed, confirm on hardware): "load patch/user mode" = the SLIC's user-mode unlock
-    // sequence on register 0x7E (2, 8, 0x0E, 0), broadcast.
-    for v in [0x02, 0x08, 0x0E, 0x00] {
-        s.wd_all(0x7E, v);
+    let live: Vec<u8> = ports_of(present, ports).collect();
+    // §8.4: user mode on around the patch/coefficient load and the calibration, read first and
+    // toggled only where it is off.
+    for &p in &live {
+        s.user_mode(p, true);
     }
     for &(a, v) in &FXS6_RAM {
         s.wr_all(a, v);
     }
-    // Calibration: Decision (assumed, confirm on hardware): CALR0..CALR3 (0x1A..0x1D) := 0x00,
-    // 0x00, 0x01, 0x80 (start) broadcast, then a fixed 100 ms wait. No poll: the reference names no
-    // type-6 register that must read back a value (§14 lists type 1 only), and the emulator keeps
-    // the written value (MODEL FXS-5), so a poll for "bit 7 clear" would never end there.
-    for (reg, v) in [(0x1A, 0x00), (0x1B, 0x00), (0x1C, 0x01), (0x1D, 0x80)] {
+    // §8.4 calibration: registers 0x1A-0x1D with CAL_EN (0x80) in 0x1D, then poll 0x1D until
+    // the chip clears CAL_EN. Decision (assumed, confirm on hardware): CALR0..CALR2 := 0x00,
+    // 0x00, 0x01 (the reference names the registers and the start bit, not the other values).
+    for (reg, v) in [(0x1A, 0x00), (0x1B, 0x00), (0x1C, 0x01), (0x1D, FXS6_CAL_EN)] {
         s.wd_all(reg, v);
     }
-    s.steps.push(Step::Delay(Duration::from_millis(100)));
-    let live: Vec<u8> = ports_of(present, ports).collect();
+    for &p in &live {
+        s.steps.push(Step::Poll {
+            addr: s.a,
+            cmd: RegAccess::read(p, 0x1D),
+            mask: FXS6_CAL_EN,
+            want: 0,
+            tries: FXS6_CAL_TRIES,
+            what: "type-6 calibration (register 0x1D CAL_EN)",
+        });
+    }
+    for &p in &live {
+        s.user_mode(p, false);
+    }
     // §8.4: per-port PCM offset port*8 in u-law. Decision (assumed, confirm on hardware):
     // PCMTXLO/HI 0x0C/0x0D, PCMRXLO/HI 0x0E/0x0F, PCMMODE 0x0B := 0x11 (u-law, PCM on) — the SLIC's
     // PCM registers.
@@ -816,9 +863,45 @@ mod tests {
         // PRI and BRI: each port's read goes to that port's XPD (§9.3, §9.4).
         let pri = verify_steps(1, CardKind::Pri, 4);
         assert!(pri.iter().all(|s| matches!(s, Step::Read(a, r, _) if a.subunit() == r.port)));
-        // Type 6: the chip-ID reads of the detection, without its soft reset.
+        // Type 6: the register-0x00 reads of the detection, without its soft reset and
+        // without the 0x0E write-back check (a verify writes nothing).
         let detect = detect_steps(0, CardKind::FxsType6, 8);
-        assert_eq!(&detect[1..], &verify_steps(0, CardKind::FxsType6, 8)[..]);
+        let id_reads: Vec<Step> =
+            detect.iter().filter(|s| matches!(s, Step::Read(_, r, _) if r.reg == 0x00)).copied().collect();
+        let verify = verify_steps(0, CardKind::FxsType6, 8);
+        assert_eq!(id_reads.len(), verify.len());
+        for (d, v) in id_reads.iter().zip(&verify) {
+            let (Step::Read(da, dr, _), Step::Read(va, vr, _)) = (d, v) else { panic!() };
+            assert_eq!((da, dr), (va, vr));
+        }
+    }
+
+    #[test]
+    fn fxs6_detect_and_init_follow_the_reference_reads() {
+        // §8.4: per port, 0x00 read, 0x40 written to 0x0E, 0x0E read, 0x03 read.
+        let detect = detect_steps(3, CardKind::FxsType6, 8);
+        assert_eq!(count(&detect), (24, 9, 0));
+        let d = desc(CardType::Fxs6, 4, 2, 1);
+        let init = init_steps(3, CardKind::FxsType6, &d, 0b0000_0101, &BringUpConfig::default());
+        // User mode read (on) and read (off) per present port, one CAL_EN poll per present port.
+        let user: Vec<u8> = init
+            .iter()
+            .filter_map(|s| match s {
+                Step::Read(_, r, Purpose::Fxs6UserMode { port, .. }) if r.reg == 0x7E => Some(*port),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(user, [0, 2, 0, 2]);
+        let polls: Vec<(u8, u8)> = init
+            .iter()
+            .filter_map(|s| match s {
+                Step::Poll { cmd, mask, want: 0, .. } if cmd.reg == 0x1D => Some((cmd.port, *mask)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(polls, [(0, 0x80), (2, 0x80)]);
+        // No blind 0x7E write: the sequence comes only from a read's answer.
+        assert!(!init.iter().any(|s| matches!(s, Step::Write(_, RegCmd::Reg(r)) if r.reg == 0x7E)));
     }
 
     #[test]

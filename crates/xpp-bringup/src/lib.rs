@@ -417,6 +417,16 @@ pub enum Failure {
         want: u8,
     },
     /// A calibration register did not reach its "done" value in 10 polls.
+    /// A type-6 FXS module whose descriptor declares ports has no chip that passes the §8.4
+    /// detection checks (chip id 0xC3, register 0x0E read-back, master status 0x03).
+    #[error("unit {unit}: FXS type-6 module declares {ports} ports but no chip passed detection")]
+    NoChip {
+        /// The unit.
+        unit: u8,
+        /// Ports its descriptor declares.
+        ports: u8,
+    },
+    /// A calibration register did not reach its "done" value in its polls.
     #[error("unit {unit} port {port}: {what} did not finish")]
     Calibration {
         /// The unit.

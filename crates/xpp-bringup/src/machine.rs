@@ -1400,6 +1400,13 @@ impl BringUp {
                     let index = run.index;
                     let Some(u) = self.units.get(index) else { return };
                     let (unit, kind, d, present) = (u.unit, u.kind, u.descriptor, u.present);
+                    if kind == CardKind::FxsType6 && present == 0 && u.ports > 0 && !self.verifying {
+                        // §8.4: the reference script exits 0 here and the bus goes READY with
+                        // dead lines; a module that declares ports but has no chip is an error.
+                        let ports = u.ports;
+                        self.fail(now, Failure::NoChip { unit, ports });
+                        return;
+                    }
                     if kind.is_fxs() && present == 0 {
                         self.warn(format!("unit {unit}: no chip answered the detection reads"));
                     }
@@ -1474,6 +1481,27 @@ impl BringUp {
                     self.fail(now, Failure::NotConfigured { unit, port, register, found, want });
                     return true;
                 }
+            }
+            Step::Read(_, _, cards::Purpose::Fxs6Id(p)) => {
+                if let Some(u) = self.units.get_mut(index) {
+                    if let Some(slot) = u.chip_ids.get_mut(usize::from(p)) {
+                        *slot = Some(r.data_low);
+                    }
+                    if r.data_low == 0xC3 {
+                        u.present |= 1 << p;
+                    }
+                }
+            }
+            Step::Read(_, _, cards::Purpose::Fxs6Check { port, mask, want }) if r.data_low & mask != want => {
+                if let Some(u) = self.units.get_mut(index) {
+                    u.present &= !(1u32 << port);
+                }
+            }
+            Step::Read(a, _, cards::Purpose::Fxs6UserMode { port, on }) if (r.data_low & 1 != 0) != on => {
+                for v in cards::FXS6_USER_MODE_SEQ.iter().rev() {
+                    run.steps.push_front(Step::Write(a, RegCmd::Reg(RegAccess::write(port, 0x7E, *v))));
+                }
+                run.total += cards::FXS6_USER_MODE_SEQ.len();
             }
             Step::Poll { addr, cmd, mask, want, tries, what } if r.data_low & mask != want => {
                 if tries > 1 {

@@ -595,3 +595,16 @@ fn a_stalled_transfer_during_bring_up_is_cleared_and_gone_past() {
         .count();
     assert_eq!(warned, usize::from(xpp_bringup::MAX_TRANSFER_FAILURES));
 }
+
+/// Issue 14 item 2: an emulated type-6 module with every chip absent ends bring-up with an
+/// error naming the unit, never a READY with dead lines.
+#[test]
+fn fxs6_without_chips_fails_naming_the_unit() {
+    let fxs6 = ModuleConfig::Fxs { chip: FxsChip::Type6, subtype: 0, absent_ports: 0xFF };
+    let cfg = DeviceConfig::default()
+        .with_slots([Some(ModuleConfig::FXO), Some(fxs6), None, None])
+        .with_start_stage(EmuStage::Running);
+    let r = run(cfg, BringUpConfig::default(), firmware());
+    let e = r.outcome.err().expect("bring-up must fail");
+    assert!(matches!(e.reason, Failure::NoChip { unit: 1, ports: 8 }), "{e}");
+}
