@@ -319,6 +319,39 @@ xpp_result xpp_driver_read_chunk_blocking(const xpp_driver *drv,
 // `drv` is a live driver; `chunk` is valid for reads of 8 bytes.
 xpp_result xpp_driver_write_chunk(const xpp_driver *drv, uint32_t channo, const uint8_t *chunk);
 
+// [`xpp_driver_read_chunk`] as 8 signed 16-bit linear samples (DAHDI's SETLINEAR).
+// Thread-safe.
+//
+// # Safety
+// `drv` is a live driver; `samples` is valid for writes of 8 `int16_t`.
+xpp_result xpp_driver_read_chunk_linear(const xpp_driver *drv, uint32_t channo, int16_t *samples);
+
+// [`xpp_driver_write_chunk`] from 8 signed 16-bit linear samples. Thread-safe.
+//
+// # Safety
+// `drv` is a live driver; `samples` is valid for reads of 8 `int16_t`.
+xpp_result xpp_driver_write_chunk_linear(const xpp_driver *drv,
+                                         uint32_t channo,
+                                         const int16_t *samples);
+
+// DAHDI_SETLAW on `channo`: 0 the span's default, 1 mu-law, 2 A-law; chunks are converted
+// between it and the hardware's law. Thread-safe.
+//
+// # Safety
+// `drv` is a live driver.
+xpp_result xpp_driver_set_law(const xpp_driver *drv, uint32_t channo, uint32_t law);
+
+// [`xpp_driver_apply_system_conf`] from a file (at most 1 MiB is read; a device or a pipe
+// is fine). The error message names `path:line:column`. Thread-safe.
+//
+// # Safety
+// `drv` is a live driver; `path` a NUL-terminated string; `err` is `NULL` or valid for
+// `err_len` bytes.
+xpp_result xpp_driver_load_system_conf(const xpp_driver *drv,
+                                       const char *path,
+                                       char *err,
+                                       size_t err_len);
+
 // DAHDI_HOOK on `channo`: `cmd` is DAHDI's number (0 ONHOOK, 1 OFFHOOK, 2 WINK, 3 FLASH,
 // 4 START, 5 RING, 6 RINGOFF). `blocking` non-zero waits until a wink/flash/start has
 // ended; otherwise it completes with a HOOKCOMPLETE event. Thread-safe.

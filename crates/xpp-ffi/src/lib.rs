@@ -642,6 +642,94 @@ pub unsafe extern "C" fn xpp_driver_write_chunk(
     })
 }
 
+/// [`xpp_driver_read_chunk`] as 8 signed 16-bit linear samples (DAHDI's SETLINEAR).
+/// Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver; `samples` is valid for writes of 8 `int16_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_read_chunk_linear(
+    drv: *const xpp_driver,
+    channo: u32,
+    samples: *mut i16,
+) -> xpp_result {
+    boundary(|| {
+        check_out(samples)?;
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        let mut c = [0i16; 8];
+        d.driver().read_chunk_linear(channo, &mut c).map_err(driver_error)?;
+        // SAFETY: checked not NULL; the caller promises 8 writable samples.
+        unsafe { put(samples.cast::<[i16; 8]>(), c) }
+    })
+}
+
+/// [`xpp_driver_write_chunk`] from 8 signed 16-bit linear samples. Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver; `samples` is valid for reads of 8 `int16_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_write_chunk_linear(
+    drv: *const xpp_driver,
+    channo: u32,
+    samples: *const i16,
+) -> xpp_result {
+    boundary(|| {
+        if samples.is_null() {
+            return Err(xpp_result::XPP_ERR_NULL_ARGUMENT);
+        }
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        // SAFETY: not NULL; the caller promises 8 readable samples.
+        let c = unsafe { samples.cast::<[i16; 8]>().read() };
+        d.driver().write_chunk_linear(channo, &c).map_err(driver_error)
+    })
+}
+
+/// DAHDI_SETLAW on `channo`: 0 the span's default, 1 mu-law, 2 A-law; chunks are converted
+/// between it and the hardware's law. Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_set_law(drv: *const xpp_driver, channo: u32, law: u32) -> xpp_result {
+    boundary(|| {
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        let law = xpp_span::Law::from(law);
+        if matches!(law, xpp_span::Law::Unknown(_)) {
+            return Err(xpp_result::XPP_ERR_INVALID_ARGUMENT);
+        }
+        d.driver().set_law(channo, law).map_err(driver_error)
+    })
+}
+
+/// [`xpp_driver_apply_system_conf`] from a file (at most 1 MiB is read; a device or a pipe
+/// is fine). The error message names `path:line:column`. Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver; `path` a NUL-terminated string; `err` is `NULL` or valid for
+/// `err_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_load_system_conf(
+    drv: *const xpp_driver,
+    path: *const c_char,
+    err: *mut c_char,
+    err_len: usize,
+) -> xpp_result {
+    boundary(|| {
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        // SAFETY: the caller's promise on `path`.
+        let path = unsafe { str_arg(path) }?;
+        d.driver().load_system_conf(std::path::Path::new(path)).map(|_| ()).map_err(|e| {
+            // SAFETY: the caller's promise on `err`/`err_len`.
+            unsafe { copy_text(&e.to_string(), err, err_len) };
+            xpp_result::XPP_ERR_CONFIG
+        })
+    })
+}
+
 /// DAHDI_HOOK on `channo`: `cmd` is DAHDI's number (0 ONHOOK, 1 OFFHOOK, 2 WINK, 3 FLASH,
 /// 4 START, 5 RING, 6 RINGOFF). `blocking` non-zero waits until a wink/flash/start has
 /// ended; otherwise it completes with a HOOKCOMPLETE event. Thread-safe.
