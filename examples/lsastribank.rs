@@ -7,7 +7,8 @@
 //! One line per device: bus path, `BBB/DDD`, `vendor:product/bcd`, model family, firmware
 //! stage, serial and speed; `--json` prints one JSON array instead. `--usbip ADDR` lists what a
 //! USB/IP server (`usbipd`, or the emulator) exports. `--watch N` then prints arrivals and
-//! departures for N seconds. Where listing is impossible (no USB subsystem, server
+//! departures for N seconds; with `--json` the run prints one document when the watch ends,
+//! `{"devices": [..], "events": [{"arrived": ..} | {"left": ..}]}`. Where listing is impossible (no USB subsystem, server
 //! unreachable) it prints one line `lsastribank: ...` on stderr and exits with status 1.
 
 mod common;
@@ -127,22 +128,26 @@ fn run(args: &Args) -> Result<(), String> {
         };
         found.iter().map(|a| (local_text(a), local_json(a))).unzip()
     };
-    if args.json {
+    let watching = hotplug.is_some() && args.watch.is_some();
+    if args.json && !watching {
         println!("{}", Value::Array(json));
-    } else {
+        return Ok(());
+    }
+    if !args.json {
         for line in text {
             println!("{line}");
         }
     }
+    let mut events = Vec::new();
     if let (Some(mut h), Some(secs)) = (hotplug, args.watch) {
         let end = Instant::now() + Duration::from_secs(secs);
         while let Some(left) = end.checked_duration_since(Instant::now()) {
             match h.next_event(left) {
                 Some(HotplugEvent::Arrived(a)) if args.json => {
-                    println!("{}", json!({ "arrived": local_json(&a) }));
+                    events.push(json!({ "arrived": local_json(&a) }));
                 }
                 Some(HotplugEvent::Left(a)) if args.json => {
-                    println!("{}", json!({ "left": local_json(&a) }));
+                    events.push(json!({ "left": local_json(&a) }));
                 }
                 Some(HotplugEvent::Arrived(a)) => println!("+ {}", local_text(&a)),
                 Some(HotplugEvent::Left(a)) => println!("- {}", local_text(&a)),
@@ -150,7 +155,16 @@ fn run(args: &Args) -> Result<(), String> {
             }
         }
     }
+    if args.json {
+        println!("{}", watch_document(json, events));
+    }
     Ok(())
+}
+
+/// `--json --watch`: one document for the run (issue 14 item 5), printed when the watch ends:
+/// the devices found at start and the arrivals and departures in order.
+fn watch_document(devices: Vec<Value>, events: Vec<Value>) -> Value {
+    json!({ "devices": devices, "events": events })
 }
 
 fn main() -> ExitCode {
@@ -230,5 +244,17 @@ mod tests {
         if let Err(e) = run(&args) {
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    /// `--json --watch` is one document: the devices, then the events (issue 14 item 5).
+    #[test]
+    fn watch_json_is_one_document() {
+        let a = modular();
+        let doc = watch_document(vec![local_json(&a)], vec![json!({ "left": local_json(&a) })]);
+        let text = doc.to_string();
+        assert!(!text.contains('\n'));
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["devices"][0], local_json(&a));
+        assert_eq!(back["events"][0]["left"], local_json(&a));
     }
 }
