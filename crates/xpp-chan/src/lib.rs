@@ -44,6 +44,7 @@
 mod common;
 pub mod fxo;
 pub mod fxs;
+pub mod hdlc;
 #[cfg(test)]
 mod test_util;
 
