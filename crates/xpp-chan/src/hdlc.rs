@@ -179,9 +179,17 @@ impl HdlcRx {
     /// Feeds received timeslot bytes; `on_event` sees every finished frame or error in order.
     pub fn feed(&mut self, data: &[u8], mut on_event: impl FnMut(RxEvent<'_>)) {
         for &byte in data {
-            // Fast path: a whole byte of idle ones or flags outside a frame changes nothing
-            // worth a bit loop only when hunting with a long run of ones.
+            // Fast paths for an idle line: a byte of ones inside a long run of ones, and an
+            // aligned flag right after a flag (an empty frame), leave the state unchanged.
             if byte == 0xFF && self.ones >= 7 {
+                continue;
+            }
+            if byte == 0x7E
+                && self.ones == 0
+                && self.state == RxState::Frame
+                && self.nbits == 0
+                && self.len == 0
+            {
                 continue;
             }
             for i in 0..8 {

@@ -243,10 +243,304 @@ impl CasLayout {
     }
 }
 
+/// How often FRS0 is polled (xpp-protocol §9.3).
+pub const FRS0_POLL: xpp_proto::Duration = xpp_proto::Duration::from_millis(500);
+
+/// Configuration of one PRI port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriConfig {
+    /// E1 or T1.
+    pub protocol: Protocol,
+    /// CAS register layout when the span carries CAS; `None` for CCS (a D-channel).
+    pub cas: Option<CasLayout>,
+    /// DAHDI timing priority of the span; 0: the port does not take its clock from the line
+    /// and runs in master mode (LIM0 bit 0).
+    pub timing_priority: u8,
+    /// Local loop (LIM0 bit 1).
+    pub local_loop: bool,
+    /// ABCD bits sent on every CAS channel while the line is alarmed.
+    pub idle_bits: u8,
+}
+
+/// A raw PRI line fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriEvent {
+    /// The FRS0 layer-1 status changed (the first poll always reports).
+    Status {
+        /// The new status.
+        status: LineStatus,
+        /// When the reply arrived.
+        at: xpp_proto::Instant,
+    },
+    /// Received CAS bits of a logical channel changed.
+    Cas {
+        /// 0-based logical channel.
+        channel: usize,
+        /// ABCD, A in bit 3.
+        abcd: u8,
+        /// When the reply arrived.
+        at: xpp_proto::Instant,
+    },
+}
+
+/// One PRI port (one XPD), sans-IO: register replies in, register commands and
+/// [`PriEvent`]s out, every call with the caller's instant.
+#[derive(Debug, Clone)]
+pub struct PriLine {
+    addr: xpp_proto::wire::Address,
+    port: u8,
+    config: PriConfig,
+    commands: std::collections::VecDeque<xpp_proto::wire::RegCmd>,
+    events: std::collections::VecDeque<PriEvent>,
+    next_poll: Option<xpp_proto::Instant>,
+    status: Option<LineStatus>,
+    tx_cas: [u8; 31],
+    rx_cas: [u8; 31],
+}
+
+impl PriLine {
+    /// A port at `addr` (portnum `port`), not started.
+    pub fn new(addr: xpp_proto::wire::Address, port: u8, config: PriConfig) -> Self {
+        Self {
+            addr,
+            port,
+            config,
+            commands: std::collections::VecDeque::with_capacity(64),
+            events: std::collections::VecDeque::with_capacity(8),
+            next_poll: None,
+            status: None,
+            tx_cas: [0; 31],
+            rx_cas: [0xFF; 31],
+        }
+    }
+
+    fn write(&mut self, reg: u8, val: u8) {
+        use xpp_proto::wire::{RegAccess, RegCmd};
+        self.commands.push_back(RegCmd::Reg(RegAccess::write(self.port, reg, val)));
+    }
+
+    fn read(&mut self, reg: u8) {
+        use xpp_proto::wire::{RegAccess, RegCmd};
+        let cmd = RegCmd::Reg(RegAccess::read(self.port, reg));
+        if !self.commands.contains(&cmd) {
+            self.commands.push_back(cmd);
+        }
+    }
+
+    /// Programs the line and starts the span: the default line configuration of the
+    /// protocol, CMDR := 0x50, LIM0 (master bit from the timing priority), XPM2 := 0x00,
+    /// then FRS0 polling every 500 ms (the first poll right away). Decision: the reference
+    /// lists the writes but not one order; this is the order it lists the defaults in, with
+    /// the resets after the configuration they apply.
+    pub fn start(&mut self, now: xpp_proto::Instant) {
+        for &(reg, val) in self.config.protocol.default_line_config() {
+            self.write(reg, val);
+        }
+        self.write(REG_CMDR, 0x50);
+        self.write(REG_LIM0, lim0(self.config.timing_priority, self.config.local_loop));
+        self.write(REG_XPM2, 0x00);
+        self.next_poll = Some(now);
+    }
+
+    /// The layer-1 status of the last FRS0 poll (`None` before the first reply).
+    pub fn status(&self) -> Option<LineStatus> {
+        self.status
+    }
+
+    /// Last received CAS bits of a logical channel (`None` before any report).
+    pub fn rx_cas(&self, channel: usize) -> Option<u8> {
+        self.rx_cas.get(channel).copied().filter(|&b| b != 0xFF)
+    }
+
+    /// Sets the transmitted ABCD bits of a channel. While the line is alarmed they are saved
+    /// and sent when it clears (the idle bits go out meanwhile).
+    pub fn set_cas(&mut self, _now: xpp_proto::Instant, channel: usize, abcd: u8) {
+        let Some(layout) = self.config.cas else { return };
+        if channel >= self.config.protocol.channels() {
+            return;
+        }
+        self.tx_cas[channel] = abcd & 0x0F;
+        if self.alarmed() {
+            return;
+        }
+        self.send_cas(layout, false, Some(channel));
+    }
+
+    fn alarmed(&self) -> bool {
+        self.status.is_some_and(|s| !s.is_up())
+    }
+
+    fn send_cas(&mut self, layout: CasLayout, idle: bool, only: Option<usize>) {
+        let bits = if idle { [self.config.idle_bits & 0x0F; 31] } else { self.tx_cas };
+        let mut writes = [(0u8, 0u8); 16];
+        let mut n = 0;
+        for (reg, val) in layout.encode_all(&bits) {
+            let wanted = only.is_none_or(|ch| {
+                let mut hit = false;
+                layout.decode(reg, 0, |c, _| hit |= c == ch);
+                hit
+            });
+            if wanted {
+                writes[n] = (reg, val);
+                n += 1;
+            }
+        }
+        for &(reg, val) in &writes[..n] {
+            self.write(reg, val);
+        }
+    }
+
+    /// The next register command, addressed to this port's XPD.
+    #[must_use]
+    pub fn poll_transmit(&mut self, _now: xpp_proto::Instant) -> Option<xpp_proto::wire::Repr<'static>> {
+        let cmd = self.commands.pop_front()?;
+        Some(xpp_proto::wire::Repr::command(self.addr, xpp_proto::wire::Message::RegisterRequest(cmd)))
+    }
+
+    /// The next line fact.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<PriEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<xpp_proto::Instant> {
+        self.next_poll
+    }
+
+    /// Runs the FRS0 poll if due.
+    pub fn handle_timeout(&mut self, now: xpp_proto::Instant) {
+        if let Some(due) = self.next_poll
+            && due <= now
+        {
+            self.read(REG_FRS0);
+            self.next_poll = Some(crate::common::next_period(due, now, FRS0_POLL));
+        }
+    }
+
+    /// Processes one packet from the device: FRS0 replies and CAS register reports.
+    pub fn handle_packet(&mut self, now: xpp_proto::Instant, repr: &xpp_proto::wire::Repr<'_>) {
+        let Some(r) = crate::common::reg_reply_for(repr, self.addr, self.port) else { return };
+        if r.expander || r.do_subreg {
+            return;
+        }
+        if r.reg == REG_FRS0 {
+            let status = LineStatus::from_frs0(r.data_low);
+            if self.status == Some(status) {
+                return;
+            }
+            let was_alarmed = self.alarmed();
+            let first = self.status.is_none();
+            self.status = Some(status);
+            self.events.push_back(PriEvent::Status { status, at: now });
+            if let Some(layout) = self.config.cas {
+                if !status.is_up() && (first || !was_alarmed) {
+                    self.send_cas(layout, true, None);
+                } else if status.is_up() && was_alarmed {
+                    self.send_cas(layout, false, None);
+                    for reg in layout.registers() {
+                        self.read(reg);
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(layout) = self.config.cas {
+            let mut changed = [None::<(usize, u8)>; 4];
+            let mut n = 0;
+            layout.decode(r.reg, r.data_low, |ch, abcd| {
+                changed[n] = Some((ch, abcd));
+                n += 1;
+            });
+            for (ch, abcd) in changed.into_iter().flatten() {
+                if self.rx_cas[ch] != abcd {
+                    self.rx_cas[ch] = abcd;
+                    self.events.push_back(PriEvent::Cas { channel: ch, abcd, at: now });
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    use crate::test_util::{addr, drain, ms, rd, reply, wd};
+
+    fn cas_line() -> PriLine {
+        let cfg = PriConfig {
+            protocol: Protocol::E1,
+            cas: Some(CasLayout::E1),
+            timing_priority: 1,
+            local_loop: false,
+            idle_bits: 0x9,
+        };
+        PriLine::new(addr(), 2, cfg)
+    }
+
+    #[test]
+    fn start_programs_e1_and_t1() {
+        for (protocol, prio, lim) in [(Protocol::E1, 1, 0), (Protocol::T1, 0, 1)] {
+            let cfg =
+                PriConfig { protocol, cas: None, timing_priority: prio, local_loop: false, idle_bits: 0 };
+            let mut line = PriLine::new(addr(), 1, cfg);
+            line.start(ms(0));
+            let mut want: Vec<_> = protocol.default_line_config().iter().map(|&(r, v)| wd(1, r, v)).collect();
+            want.extend([wd(1, 0x02, 0x50), wd(1, 0x36, lim), wd(1, 0x28, 0x00)]);
+            assert_eq!(drain(|| line.poll_transmit(ms(0))), want);
+            assert_eq!(line.poll_timeout(), Some(ms(0)));
+            line.handle_timeout(ms(0));
+            assert_eq!(drain(|| line.poll_transmit(ms(0))), vec![rd(1, 0x4C)]);
+            assert_eq!(line.poll_timeout(), Some(ms(500)));
+        }
+    }
+
+    #[test]
+    fn alarms_send_idle_bits_then_resend_and_reread() {
+        let mut line = cas_line();
+        line.start(ms(0));
+        let _ = drain(|| line.poll_transmit(ms(0)));
+        line.handle_packet(ms(10), &reply(2, 0x4C, 0x00));
+        assert_eq!(line.poll_event(), Some(PriEvent::Status { status: LineStatus::default(), at: ms(10) }));
+        line.set_cas(ms(20), 0, 0xA);
+        assert_eq!(drain(|| line.poll_transmit(ms(20))), vec![wd(2, 0x71, 0xA0)]);
+        // same status again: no event
+        line.handle_packet(ms(500), &reply(2, 0x4C, 0x00));
+        assert_eq!(line.poll_event(), None);
+        // LOS: event, idle bits on every CAS register
+        line.handle_packet(ms(1000), &reply(2, 0x4C, 0x80));
+        let los = LineStatus { los: true, ..Default::default() };
+        assert_eq!(line.poll_event(), Some(PriEvent::Status { status: los, at: ms(1000) }));
+        let idle = drain(|| line.poll_transmit(ms(1000)));
+        assert_eq!(idle, (0x71..0x80).map(|r| wd(2, r, 0x99)).collect::<Vec<_>>());
+        // a change while alarmed is saved, not sent
+        line.set_cas(ms(1100), 16, 0x5);
+        assert!(drain(|| line.poll_transmit(ms(1100))).is_empty());
+        // clear: saved bits resent, CAS registers re-read
+        line.handle_packet(ms(1500), &reply(2, 0x4C, 0x00));
+        let out = drain(|| line.poll_transmit(ms(1500)));
+        assert_eq!(out[0], wd(2, 0x71, 0xA5));
+        assert_eq!(out[1..15], (0x72..0x80).map(|r| wd(2, r, 0)).collect::<Vec<_>>()[..]);
+        assert_eq!(out[15..], (0x71..0x80).map(|r| rd(2, r)).collect::<Vec<_>>()[..]);
+    }
+
+    #[test]
+    fn received_cas_reports_changes() {
+        let mut line = cas_line();
+        line.handle_packet(ms(5), &reply(2, 0x72, 0x3C));
+        assert_eq!(line.poll_event(), Some(PriEvent::Cas { channel: 1, abcd: 0x3, at: ms(5) }));
+        assert_eq!(line.poll_event(), Some(PriEvent::Cas { channel: 17, abcd: 0xC, at: ms(5) }));
+        line.handle_packet(ms(6), &reply(2, 0x72, 0x3D));
+        assert_eq!(line.poll_event(), Some(PriEvent::Cas { channel: 17, abcd: 0xD, at: ms(6) }));
+        assert_eq!(line.poll_event(), None);
+        assert_eq!(line.rx_cas(1), Some(3));
+        // another port's reply is ignored
+        line.handle_packet(ms(7), &reply(3, 0x72, 0x00));
+        assert_eq!(line.poll_event(), None);
+    }
 
     #[test]
     fn pcm_bits() {
