@@ -15,9 +15,10 @@
 //! handed to [`HdlcTx::send`] carries two trailing placeholder bytes that the transmitter
 //! overwrites with the FCS.
 //!
-//! Bit order: the bits of each timeslot octet go on the line least significant bit first, the
-//! order of HDLC itself (ISO 13239), and the same in both directions, so the host engine and the
-//! emulator's peer agree. Decision (the reference does not state it): a frame whose bit count
+//! Bit order: inside a frame each octet goes least significant bit first (HDLC, ISO 3309); the
+//! timeslot byte carries the line bits first bit in its most significant bit (G.704 transmits
+//! bit 1 first). This is the decision the emulator's D-channel peer documents (xpp-emu MODEL.md
+//! PRI-8), so both ends agree; a hardware capture would confirm it. Decision (the reference does not state it): a frame whose bit count
 //! between flags is not a multiple of eight, or that is too short to hold an FCS and one byte,
 //! is reported as [`RxEvent::BadFcs`] (DAHDI reports no separate "misaligned" event).
 //!
@@ -192,7 +193,7 @@ impl HdlcRx {
             {
                 continue;
             }
-            for i in 0..8 {
+            for i in (0..8).rev() {
                 let bit = (byte >> i) & 1;
                 if bit == 1 {
                     self.ones += 1;
@@ -430,7 +431,9 @@ impl HdlcTx {
                     }
                 }
             }
-            *slot = self.out as u8;
+            // `out` holds line bits first-in-LSB; the timeslot byte wants the first bit in
+            // its MSB.
+            *slot = (self.out as u8).reverse_bits();
             self.out >>= 8;
             self.nout -= 8;
         }
@@ -463,6 +466,17 @@ mod tests {
     }
 
     #[test]
+    fn line_order_matches_the_emulator_peer() {
+        // xpp-emu MODEL.md PRI-8: frame [0xFF] after its opening flag is 1 1 1 1 1 (stuffed 0)
+        // 1 1 1 on the line, first bit in the MSB of the timeslot byte.
+        let mut tx = HdlcTx::new(8, false);
+        tx.send(&[0xFF]).unwrap();
+        let mut out = [0u8; 2];
+        tx.fill(&mut out);
+        assert_eq!(out, [0x7E, 0b1111_1011]);
+    }
+
+    #[test]
     fn idle_is_flags() {
         let mut tx = HdlcTx::new(64, true);
         let mut out = [0u8; 8];
@@ -477,7 +491,7 @@ mod tests {
         tx.send(&[0xFF, 0xFF]).unwrap();
         let mut out = [0u8; 8];
         tx.fill(&mut out);
-        let bits: Vec<u8> = out.iter().flat_map(|b| (0..8).map(move |i| (b >> i) & 1)).collect();
+        let bits: Vec<u8> = out.iter().flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1)).collect();
         // skip the opening flag, then look for 111111 inside data (before the closing flag)
         let data = &bits[8..8 + 16 + 3];
         assert!(!data.windows(6).any(|w| w.iter().all(|&b| b == 1)), "{data:?}");
@@ -541,7 +555,7 @@ mod tests {
             bits.push(1);
         }
         let bytes: Vec<u8> =
-            bits.chunks(8).map(|c| c.iter().enumerate().fold(0, |a, (i, &b)| a | (b << i))).collect();
+            bits.chunks(8).map(|c| c.iter().enumerate().fold(0, |a, (i, &b)| a | (b << (7 - i)))).collect();
         let mut rx = HdlcRx::new(16, true);
         let mut frames = Vec::new();
         rx.feed(&bytes, |ev| frames.push(format!("{ev:?}")));
