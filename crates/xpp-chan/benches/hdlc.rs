@@ -7,6 +7,9 @@
 //!
 //! Throughput is in line bytes; a D-channel carries 8000 line bytes per second, so one core
 //! carries `throughput / 8000` D-channels.
+//!
+//! Measured 2026-12-04 (shared 2-core VM, under load from other builds): `tx_fill` 52 MiB/s
+//! (~6800 D-channels per core), `rx_feed` 13 MiB/s (~1700), `rx_idle` 360 MiB/s (~47000).
 
 use std::hint::black_box;
 
