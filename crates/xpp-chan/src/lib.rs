@@ -44,6 +44,8 @@
 mod common;
 pub mod fxo;
 pub mod fxs;
+pub mod hdlc;
+pub mod pri;
 #[cfg(test)]
 mod test_util;
 

@@ -760,6 +760,8 @@ pub struct PriFarEnd {
     pub(crate) hdlc_tx: super::hdlc::HdlcTx,
     pub(crate) hdlc_rx: super::hdlc::HdlcRx,
     pub(crate) frames_rx: VecDeque<Vec<u8>>,
+    /// MODEL: PRI-13 — the optional Q.921 peer answering the host's D-channel frames.
+    pub(crate) q921: Option<super::q921::Q921Peer>,
 }
 
 impl PriFarEnd {
@@ -777,6 +779,7 @@ impl PriFarEnd {
             rx_cas: [0; 16],
             hdlc_tx: super::hdlc::HdlcTx::default(),
             hdlc_rx: super::hdlc::HdlcRx::default(),
+            q921: None,
             frames_rx: VecDeque::new(),
         }
     }
@@ -857,6 +860,18 @@ impl PriFarEnd {
     /// Frames from the port with a bad FCS, aborted or too long.
     pub fn dchannel_errors(&self) -> u64 {
         self.hdlc_rx.errors
+    }
+
+    /// Turns the minimal Q.921 peer on or off (MODEL: PRI-13). While on, it answers the
+    /// host's D-channel frames (SABME/DISC with UA, I-frames and polls with RR); the frames
+    /// still appear in [`take_frames`](Self::take_frames).
+    pub fn set_q921(&mut self, on: bool) {
+        self.q921 = on.then(super::q921::Q921Peer::default);
+    }
+
+    /// The Q.921 peer's state, if it is on.
+    pub fn q921(&self) -> Option<&super::q921::Q921Peer> {
+        self.q921.as_ref()
     }
 }
 

@@ -34,6 +34,7 @@ mod hdlc;
 mod link;
 mod patch;
 mod pri;
+pub mod q921;
 mod regs;
 mod tick;
 mod xpp;

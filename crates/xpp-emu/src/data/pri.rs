@@ -190,8 +190,14 @@ impl PriUnit {
                 }
                 // MODEL: PRI-8 — the far end's HDLC receiver on the D timeslot.
                 let frames = &mut far.frames_rx;
+                let q921 = &mut far.q921;
+                let hdlc_tx = &mut far.hdlc_tx;
                 let mut got = |f: Vec<u8>| {
                     log.push(at, Some(PortRef::new(self.unit, pi as u8)), EventKind::FarEndFrame(f.len()));
+                    // MODEL: PRI-13
+                    if let Some(answer) = q921.as_mut().and_then(|p| p.answer(&f)) {
+                        hdlc_tx.queue(&answer);
+                    }
                     if frames.len() >= 64 {
                         frames.pop_front();
                     }

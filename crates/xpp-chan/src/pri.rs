@@ -1,0 +1,648 @@
+//! PRI (E1/T1) line facts and register packing, docs/reference/xpp-protocol.md §9.3.
+//!
+//! The pieces of the PRI line model that are pure functions of the reference: the protocol
+//! constants ([`Protocol`]), the PCM bit of each logical channel, the FRS0 layer-1 status bits
+//! ([`LineStatus`]), the line-configuration defaults, the clock-source and span-start writes,
+//! T1 clear-channel marking and the CAS register packing for E1 CAS, T1 ESF and T1 D4 in both
+//! directions. Like the analog lines, this module reports raw line facts (LOS, AIS, RAI); the
+//! DAHDI alarm bits and their propagation belong to the span core.
+
+/// FRS0, the framer status register polled every 500 ms.
+pub const REG_FRS0: u8 = 0x4C;
+/// CMDR: the value 0x50 resets receiver and transmitter.
+pub const REG_CMDR: u8 = 0x02;
+/// XPM2: 0x00 takes the transmitter out of tristate (span start).
+pub const REG_XPM2: u8 = 0x28;
+/// LIM0: bit 0 master mode (timing priority 0), bit 1 local loop.
+pub const REG_LIM0: u8 = 0x36;
+/// First of the three T1 clear-channel registers (0x2F, 0x30, 0x31).
+pub const REG_T1_CLEAR: u8 = 0x2F;
+/// First of the clock-source registers PC2..PC4 (0x81..0x83), written with portnum 0.
+pub const REG_PC2: u8 = 0x81;
+
+/// E1 or T1 (J1 is rejected by the reference driver).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// 31 channels, A-law, D-channel = channel 16 (logical 15).
+    E1,
+    /// 24 channels, mu-law, D-channel = channel 24 (logical 23).
+    T1,
+}
+
+impl Protocol {
+    /// Number of logical channels.
+    pub const fn channels(self) -> usize {
+        match self {
+            Self::E1 => 31,
+            Self::T1 => 24,
+        }
+    }
+
+    /// The 0-based logical channel of the D-channel.
+    pub const fn dchan(self) -> usize {
+        match self {
+            Self::E1 => 15,
+            Self::T1 => 23,
+        }
+    }
+
+    /// Whether the PCM is A-law (E1) rather than mu-law (T1).
+    pub const fn is_alaw(self) -> bool {
+        matches!(self, Self::E1)
+    }
+
+    /// The PCM_WRITE/PCM_READ bit of a logical channel (`None` past the last channel):
+    /// E1 `i -> i + 1`; T1 `i -> i + i/3 + 1` (bits 0, 4, ..., 28 unused).
+    pub const fn pcm_bit(self, logical: usize) -> Option<u8> {
+        if logical >= self.channels() {
+            return None;
+        }
+        Some(match self {
+            Self::E1 => logical as u8 + 1,
+            Self::T1 => (logical + logical / 3 + 1) as u8,
+        })
+    }
+
+    /// The logical channel carried in a PCM bit, if any.
+    pub const fn logical_of_bit(self, bit: u8) -> Option<usize> {
+        let b = bit as usize;
+        match self {
+            Self::E1 if b >= 1 && b <= 31 => Some(b - 1),
+            Self::T1 if b >= 1 && b <= 31 && !b.is_multiple_of(4) => Some(b - 1 - b / 4),
+            _ => None,
+        }
+    }
+
+    /// The line-configuration defaults of the reference, as (register, value) writes in the
+    /// order FMR1, FMR2, FMR0, FMR4, FMR3 (E1 only), XSP/FMR5.
+    pub fn default_line_config(self) -> &'static [(u8, u8)] {
+        match self {
+            Self::E1 => &[(0x1D, 0x4C), (0x1E, 0x83), (0x1C, 0xF0), (0x20, 0x9F), (0x31, 0x01), (0x21, 0x1C)],
+            Self::T1 => &[(0x1D, 0x1C), (0x1E, 0x62), (0x1C, 0xF0), (0x20, 0x0E), (0x21, 0x40)],
+        }
+    }
+}
+
+/// Layer-1 status decoded from FRS0 (0x4C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineStatus {
+    /// Bit 7: loss of signal (DAHDI red).
+    pub los: bool,
+    /// Bit 6: alarm indication signal, all ones received (DAHDI blue).
+    pub ais: bool,
+    /// Bit 4: remote alarm indication received (DAHDI yellow).
+    pub rai: bool,
+}
+
+impl LineStatus {
+    /// Decodes an FRS0 value.
+    pub const fn from_frs0(frs0: u8) -> Self {
+        Self { los: frs0 & 0x80 != 0, ais: frs0 & 0x40 != 0, rai: frs0 & 0x10 != 0 }
+    }
+
+    /// The FRS0 value with these bits (what an emulated far end reports).
+    pub const fn to_frs0(self) -> u8 {
+        (self.los as u8) << 7 | (self.ais as u8) << 6 | (self.rai as u8) << 4
+    }
+
+    /// No alarm: layer 1 is up.
+    pub const fn is_up(self) -> bool {
+        !self.los && !self.ais && !self.rai
+    }
+}
+
+/// The LIM0 value for a port: master mode when its timing priority is 0.
+pub const fn lim0(timing_priority: u8, local_loop: bool) -> u8 {
+    (timing_priority == 0) as u8 | (local_loop as u8) << 1
+}
+
+/// The clock-source writes (portnum 0): PC2..PC4 from bases 0x00/0x90/0x90, ORed with 0x0A
+/// if bit `i` of the recovering port's number is set, else 0x0B.
+pub fn clock_source_writes(port: u8) -> [(u8, u8); 3] {
+    let base = [0x00u8, 0x90, 0x90];
+    core::array::from_fn(|i| {
+        let v = if port & (1 << i) != 0 { 0x0A } else { 0x0B };
+        (REG_PC2 + i as u8, base[i] | v)
+    })
+}
+
+/// T1 clear-channel marking: the three (register, value) writes, one bit per logical
+/// channel, MSB first in each group of 8, 1 = clear (no robbed bits).
+pub fn t1_clear_channel_writes(clear: u32) -> [(u8, u8); 3] {
+    core::array::from_fn(|g| {
+        let mut v = 0u8;
+        for j in 0..8 {
+            if clear & (1 << (g * 8 + j)) != 0 {
+                v |= 0x80 >> j;
+            }
+        }
+        (REG_T1_CLEAR + g as u8, v)
+    })
+}
+
+/// CAS signalling register layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CasLayout {
+    /// E1 CAS: 0x71+k holds channel k (high nibble) and k+16 (low nibble), k = 0..14.
+    E1,
+    /// T1 ESF: 0x70..0x7B, two channels per register, 4 bits (ABCD), first in the high nibble.
+    T1Esf,
+    /// T1 D4: 0x70..0x75, four channels per register, 2 bits (AB) each, first in the top
+    /// bits; every write duplicated to 0x76+n.
+    T1D4,
+}
+
+impl CasLayout {
+    /// Channels of the span.
+    pub const fn protocol(self) -> Protocol {
+        match self {
+            Self::E1 => Protocol::E1,
+            _ => Protocol::T1,
+        }
+    }
+
+    /// Registers written for the CAS bits (before D4 duplication).
+    pub const fn registers(self) -> core::ops::Range<u8> {
+        match self {
+            Self::E1 => 0x71..0x80,
+            Self::T1Esf => 0x70..0x7C,
+            Self::T1D4 => 0x70..0x76,
+        }
+    }
+
+    /// Channel slots packed into a register, in bit order from the top, with the bits per
+    /// channel. `None` for registers outside the layout.
+    fn slots(self, reg: u8) -> Option<([Option<usize>; 4], u32)> {
+        if !self.registers().contains(&reg) {
+            // D4 replies may come from the duplicate registers too.
+            if self == Self::T1D4 && (0x76..0x7C).contains(&reg) {
+                return self.slots(reg - 6);
+            }
+            return None;
+        }
+        Some(match self {
+            Self::E1 => {
+                let k = usize::from(reg - 0x71);
+                ([Some(k), Some(k + 16), None, None], 4)
+            }
+            Self::T1Esf => {
+                let r = usize::from(reg - 0x70);
+                ([Some(2 * r), Some(2 * r + 1), None, None], 4)
+            }
+            Self::T1D4 => {
+                let r = usize::from(reg - 0x70) * 4;
+                ([Some(r), Some(r + 1), Some(r + 2), Some(r + 3)], 2)
+            }
+        })
+    }
+
+    /// The register value carrying `bits` (ABCD of each logical channel, A in bit 3) for
+    /// register `reg`; D4 sends only A and B (bits 3 and 2). The E1 D-channel/CAS timeslot
+    /// (logical 15) is in no register, so it is never sent; a T1 CAS span signals on all 24. `None` if `reg` is not a CAS register of this layout.
+    pub fn encode(self, reg: u8, bits: &[u8; 31]) -> Option<u8> {
+        let (slots, width) = self.slots(reg)?;
+        let mut v = 0u32;
+        let mut shift = 8;
+        for s in slots.iter().take((8 / width) as usize) {
+            shift -= width;
+            if let Some(ch) = *s
+                && ch < self.protocol().channels()
+            {
+                let abcd = u32::from(bits[ch] & 0x0F);
+                let field = if width == 4 { abcd } else { abcd >> 2 };
+                v |= field << shift;
+            }
+        }
+        Some(v as u8)
+    }
+
+    /// All CAS writes for `bits`: (register, value), D4 including its duplicates.
+    pub fn encode_all(self, bits: &[u8; 31]) -> impl Iterator<Item = (u8, u8)> + '_ {
+        let dup = if self == Self::T1D4 { 2 } else { 1 };
+        (0..dup)
+            .flat_map(move |d| self.registers().map(move |r| (r + d * 6, self.encode(r, bits).unwrap_or(0))))
+    }
+
+    /// Decodes a received CAS register: calls `on_channel(logical, abcd)` for each channel it
+    /// carries (D4: the 2-bit AB in bits 3..2; decision, the reference
+    /// gives only A and B: C and D repeat A and B). Returns false if `reg` is not a CAS register.
+    pub fn decode(self, reg: u8, value: u8, mut on_channel: impl FnMut(usize, u8)) -> bool {
+        let Some((slots, width)) = self.slots(reg) else { return false };
+        let mut shift = 8;
+        for s in slots.iter().take((8 / width) as usize) {
+            shift -= width;
+            if let Some(ch) = *s
+                && ch < self.protocol().channels()
+            {
+                let field = (u32::from(value) >> shift) & ((1 << width) - 1);
+                let abcd = if width == 4 { field as u8 } else { ((field << 2) | field) as u8 };
+                on_channel(ch, abcd);
+            }
+        }
+        true
+    }
+}
+
+/// How often FRS0 is polled (xpp-protocol §9.3).
+pub const FRS0_POLL: xpp_proto::Duration = xpp_proto::Duration::from_millis(500);
+
+/// Configuration of one PRI port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriConfig {
+    /// E1 or T1.
+    pub protocol: Protocol,
+    /// CAS register layout when the span carries CAS; `None` for CCS (a D-channel).
+    pub cas: Option<CasLayout>,
+    /// DAHDI timing priority of the span; 0: the port does not take its clock from the line
+    /// and runs in master mode (LIM0 bit 0).
+    pub timing_priority: u8,
+    /// Local loop (LIM0 bit 1).
+    pub local_loop: bool,
+    /// ABCD bits sent on every CAS channel while the line is alarmed.
+    pub idle_bits: u8,
+}
+
+/// A raw PRI line fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriEvent {
+    /// The FRS0 layer-1 status changed (the first poll always reports).
+    Status {
+        /// The new status.
+        status: LineStatus,
+        /// When the reply arrived.
+        at: xpp_proto::Instant,
+    },
+    /// Received CAS bits of a logical channel changed.
+    Cas {
+        /// 0-based logical channel.
+        channel: usize,
+        /// ABCD, A in bit 3.
+        abcd: u8,
+        /// When the reply arrived.
+        at: xpp_proto::Instant,
+    },
+}
+
+/// One PRI port (one XPD), sans-IO: register replies in, register commands and
+/// [`PriEvent`]s out, every call with the caller's instant.
+#[derive(Debug, Clone)]
+pub struct PriLine {
+    addr: xpp_proto::wire::Address,
+    port: u8,
+    config: PriConfig,
+    commands: std::collections::VecDeque<xpp_proto::wire::RegCmd>,
+    events: std::collections::VecDeque<PriEvent>,
+    next_poll: Option<xpp_proto::Instant>,
+    status: Option<LineStatus>,
+    tx_cas: [u8; 31],
+    rx_cas: [u8; 31],
+}
+
+impl PriLine {
+    /// A port at `addr` (portnum `port`), not started.
+    pub fn new(addr: xpp_proto::wire::Address, port: u8, config: PriConfig) -> Self {
+        Self {
+            addr,
+            port,
+            config,
+            commands: std::collections::VecDeque::with_capacity(64),
+            events: std::collections::VecDeque::with_capacity(8),
+            next_poll: None,
+            status: None,
+            tx_cas: [0; 31],
+            rx_cas: [0xFF; 31],
+        }
+    }
+
+    fn write(&mut self, reg: u8, val: u8) {
+        use xpp_proto::wire::{RegAccess, RegCmd};
+        self.commands.push_back(RegCmd::Reg(RegAccess::write(self.port, reg, val)));
+    }
+
+    fn read(&mut self, reg: u8) {
+        use xpp_proto::wire::{RegAccess, RegCmd};
+        let cmd = RegCmd::Reg(RegAccess::read(self.port, reg));
+        if !self.commands.contains(&cmd) {
+            self.commands.push_back(cmd);
+        }
+    }
+
+    /// Programs the line and starts the span: the default line configuration of the
+    /// protocol, CMDR := 0x50, LIM0 (master bit from the timing priority), XPM2 := 0x00,
+    /// then FRS0 polling every 500 ms (the first poll right away). Decision: the reference
+    /// lists the writes but not one order; this is the order it lists the defaults in, with
+    /// the resets after the configuration they apply.
+    pub fn start(&mut self, now: xpp_proto::Instant) {
+        for &(reg, val) in self.config.protocol.default_line_config() {
+            self.write(reg, val);
+        }
+        self.write(REG_CMDR, 0x50);
+        self.write(REG_LIM0, lim0(self.config.timing_priority, self.config.local_loop));
+        self.write(REG_XPM2, 0x00);
+        self.next_poll = Some(now);
+    }
+
+    /// The layer-1 status of the last FRS0 poll (`None` before the first reply).
+    pub fn status(&self) -> Option<LineStatus> {
+        self.status
+    }
+
+    /// Last received CAS bits of a logical channel (`None` before any report).
+    pub fn rx_cas(&self, channel: usize) -> Option<u8> {
+        self.rx_cas.get(channel).copied().filter(|&b| b != 0xFF)
+    }
+
+    /// Sets the transmitted ABCD bits of a channel. While the line is alarmed they are saved
+    /// and sent when it clears (the idle bits go out meanwhile).
+    pub fn set_cas(&mut self, _now: xpp_proto::Instant, channel: usize, abcd: u8) {
+        let Some(layout) = self.config.cas else { return };
+        if channel >= self.config.protocol.channels() {
+            return;
+        }
+        self.tx_cas[channel] = abcd & 0x0F;
+        if self.alarmed() {
+            return;
+        }
+        self.send_cas(layout, false, Some(channel));
+    }
+
+    fn alarmed(&self) -> bool {
+        self.status.is_some_and(|s| !s.is_up())
+    }
+
+    fn send_cas(&mut self, layout: CasLayout, idle: bool, only: Option<usize>) {
+        let bits = if idle { [self.config.idle_bits & 0x0F; 31] } else { self.tx_cas };
+        let mut writes = [(0u8, 0u8); 16];
+        let mut n = 0;
+        for (reg, val) in layout.encode_all(&bits) {
+            let wanted = only.is_none_or(|ch| {
+                let mut hit = false;
+                layout.decode(reg, 0, |c, _| hit |= c == ch);
+                hit
+            });
+            if wanted {
+                writes[n] = (reg, val);
+                n += 1;
+            }
+        }
+        for &(reg, val) in &writes[..n] {
+            self.write(reg, val);
+        }
+    }
+
+    /// The next register command, addressed to this port's XPD.
+    #[must_use]
+    pub fn poll_transmit(&mut self, _now: xpp_proto::Instant) -> Option<xpp_proto::wire::Repr<'static>> {
+        let cmd = self.commands.pop_front()?;
+        Some(xpp_proto::wire::Repr::command(self.addr, xpp_proto::wire::Message::RegisterRequest(cmd)))
+    }
+
+    /// The next line fact.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<PriEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<xpp_proto::Instant> {
+        self.next_poll
+    }
+
+    /// Runs the FRS0 poll if due.
+    pub fn handle_timeout(&mut self, now: xpp_proto::Instant) {
+        if let Some(due) = self.next_poll
+            && due <= now
+        {
+            self.read(REG_FRS0);
+            self.next_poll = Some(crate::common::next_period(due, now, FRS0_POLL));
+        }
+    }
+
+    /// Processes one packet from the device: FRS0 replies and CAS register reports.
+    pub fn handle_packet(&mut self, now: xpp_proto::Instant, repr: &xpp_proto::wire::Repr<'_>) {
+        let Some(r) = crate::common::reg_reply_for(repr, self.addr, self.port) else { return };
+        if r.expander || r.do_subreg {
+            return;
+        }
+        if r.reg == REG_FRS0 {
+            let status = LineStatus::from_frs0(r.data_low);
+            if self.status == Some(status) {
+                return;
+            }
+            let was_alarmed = self.alarmed();
+            let first = self.status.is_none();
+            self.status = Some(status);
+            self.events.push_back(PriEvent::Status { status, at: now });
+            if let Some(layout) = self.config.cas {
+                if !status.is_up() && (first || !was_alarmed) {
+                    self.send_cas(layout, true, None);
+                } else if status.is_up() && was_alarmed {
+                    self.send_cas(layout, false, None);
+                    for reg in layout.registers() {
+                        self.read(reg);
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(layout) = self.config.cas {
+            let mut changed = [None::<(usize, u8)>; 4];
+            let mut n = 0;
+            layout.decode(r.reg, r.data_low, |ch, abcd| {
+                changed[n] = Some((ch, abcd));
+                n += 1;
+            });
+            for (ch, abcd) in changed.into_iter().flatten() {
+                if self.rx_cas[ch] != abcd {
+                    self.rx_cas[ch] = abcd;
+                    self.events.push_back(PriEvent::Cas { channel: ch, abcd, at: now });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    use crate::test_util::{addr, drain, ms, rd, reply, wd};
+
+    fn cas_line() -> PriLine {
+        let cfg = PriConfig {
+            protocol: Protocol::E1,
+            cas: Some(CasLayout::E1),
+            timing_priority: 1,
+            local_loop: false,
+            idle_bits: 0x9,
+        };
+        PriLine::new(addr(), 2, cfg)
+    }
+
+    #[test]
+    fn start_programs_e1_and_t1() {
+        for (protocol, prio, lim) in [(Protocol::E1, 1, 0), (Protocol::T1, 0, 1)] {
+            let cfg =
+                PriConfig { protocol, cas: None, timing_priority: prio, local_loop: false, idle_bits: 0 };
+            let mut line = PriLine::new(addr(), 1, cfg);
+            line.start(ms(0));
+            let mut want: Vec<_> = protocol.default_line_config().iter().map(|&(r, v)| wd(1, r, v)).collect();
+            want.extend([wd(1, 0x02, 0x50), wd(1, 0x36, lim), wd(1, 0x28, 0x00)]);
+            assert_eq!(drain(|| line.poll_transmit(ms(0))), want);
+            assert_eq!(line.poll_timeout(), Some(ms(0)));
+            line.handle_timeout(ms(0));
+            assert_eq!(drain(|| line.poll_transmit(ms(0))), vec![rd(1, 0x4C)]);
+            assert_eq!(line.poll_timeout(), Some(ms(500)));
+        }
+    }
+
+    #[test]
+    fn alarms_send_idle_bits_then_resend_and_reread() {
+        let mut line = cas_line();
+        line.start(ms(0));
+        let _ = drain(|| line.poll_transmit(ms(0)));
+        line.handle_packet(ms(10), &reply(2, 0x4C, 0x00));
+        assert_eq!(line.poll_event(), Some(PriEvent::Status { status: LineStatus::default(), at: ms(10) }));
+        line.set_cas(ms(20), 0, 0xA);
+        assert_eq!(drain(|| line.poll_transmit(ms(20))), vec![wd(2, 0x71, 0xA0)]);
+        // same status again: no event
+        line.handle_packet(ms(500), &reply(2, 0x4C, 0x00));
+        assert_eq!(line.poll_event(), None);
+        // LOS: event, idle bits on every CAS register
+        line.handle_packet(ms(1000), &reply(2, 0x4C, 0x80));
+        let los = LineStatus { los: true, ..Default::default() };
+        assert_eq!(line.poll_event(), Some(PriEvent::Status { status: los, at: ms(1000) }));
+        let idle = drain(|| line.poll_transmit(ms(1000)));
+        assert_eq!(idle, (0x71..0x80).map(|r| wd(2, r, 0x99)).collect::<Vec<_>>());
+        // a change while alarmed is saved, not sent
+        line.set_cas(ms(1100), 16, 0x5);
+        assert!(drain(|| line.poll_transmit(ms(1100))).is_empty());
+        // clear: saved bits resent, CAS registers re-read
+        line.handle_packet(ms(1500), &reply(2, 0x4C, 0x00));
+        let out = drain(|| line.poll_transmit(ms(1500)));
+        assert_eq!(out[0], wd(2, 0x71, 0xA5));
+        assert_eq!(out[1..15], (0x72..0x80).map(|r| wd(2, r, 0)).collect::<Vec<_>>()[..]);
+        assert_eq!(out[15..], (0x71..0x80).map(|r| rd(2, r)).collect::<Vec<_>>()[..]);
+    }
+
+    #[test]
+    fn received_cas_reports_changes() {
+        let mut line = cas_line();
+        line.handle_packet(ms(5), &reply(2, 0x72, 0x3C));
+        assert_eq!(line.poll_event(), Some(PriEvent::Cas { channel: 1, abcd: 0x3, at: ms(5) }));
+        assert_eq!(line.poll_event(), Some(PriEvent::Cas { channel: 17, abcd: 0xC, at: ms(5) }));
+        line.handle_packet(ms(6), &reply(2, 0x72, 0x3D));
+        assert_eq!(line.poll_event(), Some(PriEvent::Cas { channel: 17, abcd: 0xD, at: ms(6) }));
+        assert_eq!(line.poll_event(), None);
+        assert_eq!(line.rx_cas(1), Some(3));
+        // another port's reply is ignored
+        line.handle_packet(ms(7), &reply(3, 0x72, 0x00));
+        assert_eq!(line.poll_event(), None);
+    }
+
+    #[test]
+    fn pcm_bits() {
+        assert_eq!(Protocol::E1.pcm_bit(0), Some(1));
+        assert_eq!(Protocol::E1.pcm_bit(30), Some(31));
+        assert_eq!(Protocol::T1.pcm_bit(0), Some(1));
+        assert_eq!(Protocol::T1.pcm_bit(3), Some(5));
+        assert_eq!(Protocol::T1.pcm_bit(23), Some(31));
+        assert_eq!(Protocol::T1.pcm_bit(24), None);
+        assert_eq!(Protocol::T1.logical_of_bit(4), None);
+        assert_eq!(Protocol::E1.logical_of_bit(0), None);
+        for p in [Protocol::E1, Protocol::T1] {
+            let used: Vec<u8> = (0..p.channels()).map(|i| p.pcm_bit(i).unwrap()).collect();
+            assert!(used.windows(2).all(|w| w[0] < w[1]));
+            for i in 0..p.channels() {
+                assert_eq!(p.logical_of_bit(p.pcm_bit(i).unwrap()), Some(i));
+            }
+        }
+    }
+
+    #[test]
+    fn frs0_bits() {
+        assert!(LineStatus::from_frs0(0x00).is_up());
+        assert_eq!(LineStatus::from_frs0(0x80), LineStatus { los: true, ..Default::default() });
+        assert_eq!(LineStatus::from_frs0(0x40), LineStatus { ais: true, ..Default::default() });
+        assert_eq!(LineStatus::from_frs0(0x10), LineStatus { rai: true, ..Default::default() });
+        assert!(LineStatus::from_frs0(0x2F).is_up(), "other bits are not alarms");
+    }
+
+    #[test]
+    fn clock_and_master() {
+        assert_eq!(clock_source_writes(0), [(0x81, 0x0B), (0x82, 0x9B), (0x83, 0x9B)]);
+        assert_eq!(clock_source_writes(3), [(0x81, 0x0A), (0x82, 0x9A), (0x83, 0x9B)]);
+        assert_eq!(lim0(0, false), 1);
+        assert_eq!(lim0(1, true), 2);
+        assert_eq!(t1_clear_channel_writes(0b1_0000_0001), [(0x2F, 0x80), (0x30, 0x80), (0x31, 0)]);
+    }
+
+    #[test]
+    fn e1_cas_packing() {
+        let mut bits = [0u8; 31];
+        bits[0] = 0xA;
+        bits[16] = 0x5;
+        bits[15] = 0xF; // D-channel: never sent
+        assert_eq!(CasLayout::E1.encode(0x71, &bits), Some(0xA5));
+        assert_eq!(CasLayout::E1.encode(0x80, &bits), None);
+        assert_eq!(CasLayout::E1.encode(0x70, &bits), None);
+        let writes: Vec<_> = CasLayout::E1.encode_all(&bits).collect();
+        assert_eq!(writes.len(), 15);
+        assert!(writes.iter().all(|&(r, v)| r != 0x71 + 15 && (r == 0x71 || v == 0)));
+    }
+
+    #[test]
+    fn d4_is_duplicated() {
+        let mut bits = [0u8; 31];
+        bits[0] = 0b1100;
+        bits[5] = 0b0100;
+        let writes: Vec<_> = CasLayout::T1D4.encode_all(&bits).collect();
+        assert_eq!(writes.len(), 12);
+        assert_eq!(writes[0], (0x70, 0xC0));
+        assert_eq!(writes[1], (0x71, 0x10));
+        assert_eq!(writes[6], (0x76, 0xC0));
+        assert_eq!(writes[7], (0x77, 0x10));
+    }
+
+    fn layout() -> impl Strategy<Value = CasLayout> {
+        prop_oneof![Just(CasLayout::E1), Just(CasLayout::T1Esf), Just(CasLayout::T1D4)]
+    }
+
+    proptest! {
+        #[test]
+        fn cas_round_trips(layout in layout(), bits in proptest::array::uniform31(0u8..16)) {
+            let p = layout.protocol();
+            let mut got = [0xFFu8; 31];
+            for (reg, val) in layout.encode_all(&bits) {
+                prop_assert!(layout.decode(reg, val, |ch, abcd| got[ch] = abcd));
+            }
+            for ch in 0..31 {
+                if ch >= p.channels() || (p == Protocol::E1 && ch == p.dchan()) {
+                    prop_assert_eq!(got[ch], 0xFF, "channel {} must not be carried", ch);
+                } else if layout == CasLayout::T1D4 {
+                    let ab = bits[ch] >> 2;
+                    prop_assert_eq!(got[ch], (ab << 2) | ab);
+                } else {
+                    prop_assert_eq!(got[ch], bits[ch]);
+                }
+            }
+        }
+
+        #[test]
+        fn decode_never_panics(layout in layout(), reg in any::<u8>(), val in any::<u8>()) {
+            let p = layout.protocol();
+            layout.decode(reg, val, |ch, abcd| {
+                assert!(ch < p.channels() && abcd < 16);
+                assert!(p != Protocol::E1 || ch != p.dchan());
+            });
+        }
+
+        #[test]
+        fn frs0_round_trips(los in any::<bool>(), ais in any::<bool>(), rai in any::<bool>()) {
+            let s = LineStatus { los, ais, rai };
+            prop_assert_eq!(LineStatus::from_frs0(s.to_frs0()), s);
+        }
+    }
+}
