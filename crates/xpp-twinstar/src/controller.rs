@@ -778,10 +778,7 @@ impl Controller {
         let flapping = match reason {
             HandOverReason::Unhealthy | HandOverReason::Failback => self.flapping(now),
             // Convergence, right after a take-over: only the switch count limits it.
-            HandOverReason::Regroup => {
-                self.flapping(now);
-                self.switches.len() >= self.config.max_switches as usize
-            }
+            HandOverReason::Regroup => self.window_full(now),
             _ => false,
         };
         if flapping {
@@ -804,13 +801,19 @@ impl Controller {
 
     /// Whether a deliberate hand-over now would be flapping.
     fn flapping(&mut self, now: Instant) -> bool {
+        let too_soon =
+            self.master_since.is_some_and(|t| now.saturating_duration_since(t) < self.config.min_dwell);
+        too_soon || self.window_full(now)
+    }
+
+    /// Whether [`Config::max_switches`] deliberate hand-overs happened in the last
+    /// [`Config::switch_window`] (older ones are forgotten).
+    fn window_full(&mut self, now: Instant) -> bool {
         let window = self.config.switch_window;
         while self.switches.front().is_some_and(|&t| now.saturating_duration_since(t) >= window) {
             self.switches.pop_front();
         }
-        let too_soon =
-            self.master_since.is_some_and(|t| now.saturating_duration_since(t) < self.config.min_dwell);
-        too_soon || self.switches.len() >= self.config.max_switches as usize
+        self.switches.len() >= self.config.max_switches as usize
     }
 
     fn refuse(&mut self, now: Instant, reason: RefusalReason) {
