@@ -14,7 +14,8 @@
 //! wide: `DEVICE PORT WATCHDOG POWER0 POWER1`, `on`/`off`, `yes`/`no`); `ports` one active
 //! port per line; `jump` moves each device to its other port, and refuses (sending nothing)
 //! when that port has no power; `enable-wd`/`disable-wd` arm or disarm the watchdog. `--json`
-//! prints one JSON object per device instead. Exit status: 0 done, 1 a device failed (each
+//! prints one JSON document instead, `{"devices": [...]}` with one object per device (a
+//! device that failed has an `"error"`). Exit status: 0 done, 1 a device failed (each
 //! failure on stderr), 2 bad arguments (nothing sent).
 //!
 //! A device a running driver holds is reached through that driver's control socket instead:
@@ -49,7 +50,7 @@ struct Args {
     /// An in-process emulated TwinStar Astribank.
     #[arg(long)]
     emulator: bool,
-    /// One JSON object per device.
+    /// One JSON document, `{"devices": [...]}`.
     #[arg(long)]
     json: bool,
     /// Ask the control socket of a running driver instead (verbs also `timeline`, `watch`).
@@ -125,31 +126,42 @@ fn query(t: &mut dyn Transport, s: &mut Session) -> Result<Tws, String> {
     Ok(Tws { port, watchdog, power })
 }
 
-/// Acts on one device; the line to print (text or JSON), or why it failed.
-fn act(dev: &Dev, verb: Verb, json: bool) -> Result<Option<String>, String> {
+/// What one device's verb gave: the text line to print (if the verb prints one) and the same
+/// as a JSON object, one element of the run's `{"devices": [...]}` document.
+struct Outcome {
+    text: Option<String>,
+    json: serde_json::Value,
+}
+
+/// Acts on one device; what to print, or why it failed.
+fn act(dev: &Dev, verb: Verb) -> Result<Outcome, String> {
     let mut t = dev.open()?;
     let mut s = Session::new();
     let tws = query(t.as_mut(), &mut s)?;
     let yes = |b: bool| if b { "yes" } else { "no" };
     let name = dev.name();
-    let line = match verb {
-        Verb::Status if json => serde_json::json!({
-            "device": name,
-            "port": tws.port,
-            "watchdog": if tws.watchdog { "on" } else { "off" },
-            "power0": tws.power.has_power(0),
-            "power1": tws.power.has_power(1),
-        })
-        .to_string(),
-        Verb::Status => format!(
-            "{name:<15} {:<10} {:<15} {:<10} {:<10}",
-            tws.port,
-            if tws.watchdog { "on" } else { "off" },
-            yes(tws.power.has_power(0)),
-            yes(tws.power.has_power(1))
-        ),
-        Verb::Ports if json => serde_json::json!({ "device": name, "port": tws.port }).to_string(),
-        Verb::Ports => tws.port.to_string(),
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    Ok(match verb {
+        Verb::Status => Outcome {
+            text: Some(format!(
+                "{name:<15} {:<10} {:<15} {:<10} {:<10}",
+                tws.port,
+                on_off(tws.watchdog),
+                yes(tws.power.has_power(0)),
+                yes(tws.power.has_power(1))
+            )),
+            json: serde_json::json!({
+                "device": name,
+                "port": tws.port,
+                "watchdog": on_off(tws.watchdog),
+                "power0": tws.power.has_power(0),
+                "power1": tws.power.has_power(1),
+            }),
+        },
+        Verb::Ports => Outcome {
+            text: Some(tws.port.to_string()),
+            json: serde_json::json!({ "device": name, "port": tws.port }),
+        },
         Verb::Jump => {
             let other = if tws.port == 1 { 0 } else { 1 };
             if !tws.power.has_power(other) {
@@ -157,23 +169,16 @@ fn act(dev: &Dev, verb: Verb, json: bool) -> Result<Option<String>, String> {
             }
             mgmt_request(t.as_mut(), &mut s, Request::TwsPortSet { port: other }, TIMEOUT)
                 .map_err(|e| format!("TWS_PORT_SET: {e}"))?;
-            if !json {
-                return Ok(None);
-            }
-            serde_json::json!({ "device": name, "jumped_to": other }).to_string()
+            Outcome { text: None, json: serde_json::json!({ "device": name, "jumped_to": other }) }
         }
         Verb::Watchdog(armed) => {
             match ask(t.as_mut(), &mut s, Request::TwsWdModeSet { armed })? {
                 OwnedReply::Ack { .. } => {}
                 other => return Err(format!("TWS_WD_MODE_SET answered {other:?}")),
             }
-            if !json {
-                return Ok(None);
-            }
-            serde_json::json!({ "device": name, "watchdog": if armed { "on" } else { "off" } }).to_string()
+            Outcome { text: None, json: serde_json::json!({ "device": name, "watchdog": on_off(armed) }) }
         }
-    };
-    Ok(Some(line))
+    })
 }
 
 /// The devices the arguments name.
@@ -255,17 +260,27 @@ pub(crate) fn run(
         );
     }
     let mut status = 0;
+    let mut docs = Vec::new();
     for dev in &devs {
-        match act(dev, verb, args.json) {
-            Ok(Some(line)) => {
+        match act(dev, verb) {
+            Ok(Outcome { json, .. }) if args.json => docs.push(json),
+            Ok(Outcome { text: Some(line), .. }) => {
                 let _ = writeln!(out, "{line}");
             }
-            Ok(None) => {}
+            Ok(Outcome { text: None, .. }) => {}
             Err(e) => {
                 let _ = writeln!(err, "twinstar: {}: {e}", dev.name());
+                if args.json {
+                    docs.push(serde_json::json!({ "device": dev.name(), "error": e }));
+                }
                 status = 1;
             }
         }
+    }
+    if args.json {
+        // One document per run, so `twinstar --json status | jq` works with any number of
+        // devices; a device that failed is in it too, with its error.
+        let _ = writeln!(out, "{}", serde_json::json!({ "devices": docs }));
     }
     status
 }

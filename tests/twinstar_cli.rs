@@ -36,7 +36,11 @@ fn status_prints_the_dahdi_tools_table() {
     assert_eq!((code, out.as_str()), (0, "0\n"));
     let (code, out, _) = run(&emu, &["--emulator", "--json", "status"]);
     assert_eq!(code, 0);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let devices = doc["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{out}");
+    let v = &devices[0];
+    assert_eq!(v["device"], "emulator:0");
     assert_eq!(v["port"], 0);
     assert_eq!(v["watchdog"], "off");
     assert_eq!((v["power0"].as_bool(), v["power1"].as_bool()), (Some(true), Some(true)));
