@@ -146,6 +146,103 @@ impl XbusCore {
         Ok(core)
     }
 
+    /// A bus in warm standby (a TwinStar backup host): built from `setup` (the layout the
+    /// device had when this host last saw it) and numbered like [`new`](Self::new), its spans
+    /// in RED alarm, nothing to send. Channels take configuration (CHANCONFIG, SETLAW, timing
+    /// priorities, `system.conf`), so the PBX can open and configure them before the device
+    /// is here; audio and hook commands answer [`ChanError::Standby`](super::ChanError).
+    /// [`activate`](Self::activate) makes it run when the device arrives.
+    pub fn new_standby(
+        now: Instant,
+        busno: u8,
+        setup: &BusSetup,
+        numbering: &mut Numbering,
+    ) -> Result<Self, SetupError> {
+        let mut core = Self::new(now, busno, setup, numbering)?;
+        core.enter_standby(now);
+        Ok(core)
+    }
+
+    /// The device left this host but its bus stays registered (TwinStar: it jumped to the
+    /// other host and may come back): calls end (each configured channel hangs up, as on a
+    /// CHANCONFIG), the spans go to RED alarm (ALARM on their channels), nothing more is sent.
+    /// A bus that is not running is left as it is.
+    pub fn handle_left(&mut self, now: Instant) {
+        if self.state != BusState::Running {
+            return;
+        }
+        self.enter_standby(now);
+    }
+
+    fn enter_standby(&mut self, now: Instant) {
+        self.cmds.clear();
+        self.out_pcm.clear();
+        self.out_cmd.clear();
+        self.state = BusState::Standby;
+        self.reference = None;
+        self.last_tick = None;
+        for ch in &mut self.chans {
+            let sig = ch.chan.sig();
+            if sig != crate::dahdi::Sig::None {
+                // Accepted before, so accepted again.
+                let _ = ch.chan.configure(now, sig);
+            }
+        }
+        for si in 0..self.spans.len() {
+            self.apply_span_alarms(si, crate::dahdi::Alarms::RED);
+        }
+    }
+
+    /// Take-over: the device this standby bus stands for arrived, with `setup`. The bus runs
+    /// from now on with fresh line models (as [`new`](Self::new) builds them: the lines'
+    /// first reads go out with the next ticks) and keeps everything the PBX side holds: the
+    /// numbers, each channel's signalling, law, hook state and pending events, the spans'
+    /// timing priorities. The spans leave their RED alarm (NOALARM on their channels).
+    ///
+    /// [`SetupError::LayoutChanged`] if `setup` builds other spans or channels than the
+    /// standby was registered with (the bus stays in standby; the caller registers the
+    /// device afresh), [`SetupError::NotStandby`] if the bus is not in standby.
+    pub fn activate(&mut self, now: Instant, setup: &BusSetup) -> Result<(), SetupError> {
+        if self.state != BusState::Standby {
+            return Err(SetupError::NotStandby);
+        }
+        let first_span = self.spans.first().map_or(1, |s| s.spanno);
+        let mut numbering = Numbering { next_span: first_span, next_chan: self.first_chan };
+        let mut fresh = Self::new(now, self.busno, setup, &mut numbering)?;
+        let same_spans = fresh.spans.len() == self.spans.len()
+            && fresh.spans.iter().zip(&self.spans).all(|(a, b)| {
+                (a.spanno, a.addr, a.kind, a.channels) == (b.spanno, b.addr, b.kind, b.channels)
+            });
+        let same_chans = fresh.chans.len() == self.chans.len()
+            && fresh.chans.iter().zip(&self.chans).all(|(a, b)| {
+                (a.chan.channo(), a.kind, a.native, a.chan.sigcap())
+                    == (b.chan.channo(), b.kind, b.native, b.chan.sigcap())
+            });
+        if !(same_spans && same_chans) {
+            return Err(SetupError::LayoutChanged);
+        }
+        for (new, old) in fresh.chans.iter_mut().zip(&mut self.chans) {
+            core::mem::swap(&mut new.chan, &mut old.chan);
+            new.law = old.law;
+        }
+        for (new, old) in fresh.spans.iter_mut().zip(&self.spans) {
+            new.alarms = old.alarms;
+            new.timing_priority = old.timing_priority;
+        }
+        fresh.events = core::mem::take(&mut self.events);
+        fresh.stats = self.stats;
+        *self = fresh;
+        for si in 0..self.spans.len() {
+            self.apply_span_alarms(si, crate::dahdi::Alarms::EMPTY);
+        }
+        // The carried channels' tx state goes to the fresh lines.
+        for ci in 0..self.chans.len() {
+            self.service(ci, now, false);
+        }
+        log::info!("{}: standby taken over", self.name);
+        Ok(())
+    }
+
     /// A running bus with room for `spans` spans and `chans` channels, none added yet.
     fn empty(now: Instant, busno: u8, setup: &BusSetup, spans: usize, chans: usize, first_chan: u32) -> Self {
         let mut core = Self {

@@ -96,6 +96,10 @@ pub enum ChanError {
     /// The line refused a hook command (an FXO port without detected battery).
     #[error("channel {0}: the line refused the hook command")]
     Refused(u32),
+    /// The channel's device is not on this host (warm standby: its span is registered, in
+    /// RED alarm, until the device arrives).
+    #[error("channel {0}: its device is not on this host (standby)")]
+    Standby(u32),
 }
 
 impl ChanError {
@@ -106,6 +110,9 @@ impl ChanError {
             Self::Removed => 19,         // ENODEV
             // Decision: EINVAL for a refused hook command, as for the other refusals.
             Self::NoAudio | Self::BadLaw(_) | Self::Refused(_) => 22, // EINVAL
+            // Decision: EBUSY, "held elsewhere": ENODEV would tell the PBX to close the
+            // channel, and the channel stays (its device is on the other host for now).
+            Self::Standby(_) => 16,
         }
     }
 }
@@ -120,6 +127,13 @@ pub enum SetupError {
     /// The units describe no span at all.
     #[error("no span on this bus")]
     NoSpans,
+    /// The device that arrived for a standby bus has other units than the standby was
+    /// registered with ([`XbusCore::activate`]).
+    #[error("the device's units differ from the standby registration")]
+    LayoutChanged,
+    /// [`XbusCore::activate`] on a bus that is not in standby.
+    #[error("the bus is not in standby")]
+    NotStandby,
 }
 
 /// A bus-level output.
@@ -188,6 +202,9 @@ pub struct XbusStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BusState {
     Running,
+    /// Warm standby: the spans are registered (in RED alarm) for a device that is not here
+    /// (a TwinStar backup host); configuration is accepted, audio and hook commands are not.
+    Standby,
     Stopped,
     Removed,
 }
@@ -390,10 +407,26 @@ impl XbusCore {
 
     fn running_index(&self, channo: u32) -> Result<usize, ChanError> {
         let i = self.index(channo)?;
-        if self.state != BusState::Running {
-            return Err(ChanError::Removed);
+        match self.state {
+            BusState::Running => Ok(i),
+            BusState::Standby => Err(ChanError::Standby(channo)),
+            BusState::Stopped | BusState::Removed => Err(ChanError::Removed),
         }
-        Ok(i)
+    }
+
+    /// A channel that takes configuration: running, or in standby (the configuration is
+    /// kept for the device's arrival).
+    fn configurable_index(&self, channo: u32) -> Result<usize, ChanError> {
+        match self.running_index(channo) {
+            Err(ChanError::Standby(_)) => self.index(channo),
+            r => r,
+        }
+    }
+
+    /// Whether the bus is in warm standby ([`XbusCore::new_standby`],
+    /// [`XbusCore::handle_left`]).
+    pub fn is_standby(&self) -> bool {
+        self.state == BusState::Standby
     }
 
     /// Surprise removal: span alarms NOTOPEN, REMOVED to every channel, nothing more is sent
@@ -412,6 +445,12 @@ impl XbusCore {
     /// Orderly stop: the unsent command queue is discarded, SYNC_SOURCE(NONE) is queued as the
     /// last OUT transfer, then the spans go away as on removal (NOTOPEN, REMOVED).
     pub fn shutdown(&mut self) {
+        if self.state == BusState::Standby {
+            // Nothing to send: the device is not here. The spans go away as on removal.
+            self.teardown();
+            self.state = BusState::Stopped;
+            return;
+        }
         if self.state != BusState::Running {
             return;
         }
@@ -505,13 +544,17 @@ impl XbusCore {
     /// CHANCONFIG: signalling `sig` (checked against the sigcap), then hang-up and rx
     /// INITIAL; the line's known state is reported again.
     pub fn configure_chan(&mut self, now: Instant, channo: u32, sig: Sig) -> Result<(), crate::Error> {
-        let ci = self.running_index(channo)?;
+        let ci = self.configurable_index(channo)?;
         let ch = &mut self.chans[ci];
         ch.chan.configure(now, sig)?;
         if let Some(fact) = ch.line.known_state() {
             ch.chan.handle_fact(now, fact);
         }
         self.service(ci, now, false);
+        if self.state == BusState::Standby {
+            // Nothing goes to a device that is not here; its arrival starts from fresh lines.
+            self.cmds.clear();
+        }
         Ok(())
     }
 
