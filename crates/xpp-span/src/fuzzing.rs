@@ -15,6 +15,23 @@ pub fn system_conf(data: &[u8]) {
     }
 }
 
+/// Parses bytes (as UTF-8, lossily) as a bus layout file; a layout that parses is written
+/// back and read again (the same layout), and a standby bus is built from it.
+pub fn bus_layout(data: &[u8]) {
+    use crate::xbus::{BusSetup, Numbering, XbusCore};
+    let text = String::from_utf8_lossy(data);
+    match BusSetup::from_text(&text) {
+        Ok(setup) => {
+            assert_eq!(BusSetup::from_text(&setup.to_text()).as_ref(), Ok(&setup));
+            let now = xpp_proto::Instant::from_millis(0);
+            if let Ok(core) = XbusCore::new_standby(now, 0, &setup, &mut Numbering::new()) {
+                assert!(core.is_standby());
+            }
+        }
+        Err(e) => assert!(e.line >= 1 && e.column >= 1, "{e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -30,6 +47,9 @@ mod tests {
         ];
         for i in inputs {
             super::system_conf(i);
+            super::bus_layout(i);
         }
+        super::bus_layout(b"unit 0.0 type=PRI chips=255 ports=255 protocol=t1\nunit 1.0 type=BRI chips=4 ports=1\n");
+        super::bus_layout(b"unit 0.0 type=FXS chips=8 ports=1 present=0\n");
     }
 }

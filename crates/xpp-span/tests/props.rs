@@ -194,3 +194,45 @@ proptest! {
         }
     }
 }
+
+/// An arbitrary valid bus layout: 1..=6 units at distinct addresses, the first 0.0.
+fn bus_setup() -> impl Strategy<Value = xpp_span::xbus::BusSetup> {
+    use xpp_proto::wire::pri::PriProtocol;
+    use xpp_proto::wire::{Address, CardType, UnitDescriptor};
+    use xpp_span::span::UnitSetup;
+    let unit = (0u8..16, 0u8..16, any::<u8>(), any::<u8>(), any::<u8>(), any::<u32>(), 0u8..4);
+    (proptest::collection::btree_set(1u8..64, 0..6), proptest::collection::vec(unit, 6)).prop_map(
+        |(addrs, fields)| {
+            let addrs = std::iter::once(0u8).chain(addrs);
+            let units = addrs
+                .zip(fields)
+                .map(|(a, (t, subtype, chips, ports, dir, present, proto))| {
+                    let addr = Address::new(a >> 3, a & 7).unwrap();
+                    let mut d = UnitDescriptor::new(addr, CardType::from(t), subtype, chips, ports);
+                    d.port_dir = dir;
+                    let pri_protocol = [None, Some(PriProtocol::E1), Some(PriProtocol::T1), Some(PriProtocol::J1)]
+                        [usize::from(proto)];
+                    UnitSetup { descriptor: d, present, pri_protocol }
+                })
+                .collect();
+            xpp_span::xbus::BusSetup::new(units)
+        },
+    )
+}
+
+proptest! {
+    /// A layout written as text reads back as the same layout.
+    #[test]
+    fn layout_text_round_trips(setup in bus_setup()) {
+        let text = setup.to_text();
+        prop_assert_eq!(xpp_span::xbus::BusSetup::from_text(&text), Ok(setup), "{}", text);
+    }
+
+    /// Arbitrary text never panics; a refusal names a line that exists.
+    #[test]
+    fn layout_text_never_panics(text in "(unit|[ .=#0-9a-zA-Z]|\n){0,200}") {
+        if let Err(e) = xpp_span::xbus::BusSetup::from_text(&text) {
+            prop_assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "{}", e);
+        }
+    }
+}

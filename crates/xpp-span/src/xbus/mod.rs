@@ -41,11 +41,13 @@
 
 mod audio;
 mod layout;
+mod layout_text;
 mod lines;
 mod routing;
 mod tick;
 
 pub use layout::{BusSetup, Numbering};
+pub use layout_text::LayoutTextError;
 
 use std::collections::VecDeque;
 
