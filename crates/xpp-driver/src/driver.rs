@@ -103,15 +103,26 @@ impl Driver {
         firmware: FirmwareSet,
         run: RunOptions,
     ) -> Result<DeviceId, DriverError> {
+        let ready = self.bring_up(open, config, firmware, run)?;
+        self.attach(ready)
+    }
+
+    /// [`xpp_bringup::bring_up`] on the driver's clock, progress on the event channel.
+    fn bring_up<T: Transport + 'static>(
+        &self,
+        open: impl FnMut() -> Option<T>,
+        config: BringUpConfig,
+        firmware: FirmwareSet,
+        run: RunOptions,
+    ) -> Result<Ready<T>, DriverError> {
         let tx = self.tx.clone();
-        let ready = xpp_bringup::bring_up(open, &*self.clock, config, firmware, run, |e| {
+        Ok(xpp_bringup::bring_up(open, &*self.clock, config, firmware, run, |e| {
             // Decision: unsolicited packets of the bring-up are not replayed into the core;
             // the core re-reads every FXS hook state when it is built.
             if !matches!(e, xpp_bringup::Event::Unsolicited { .. }) {
                 let _ = tx.send(DriverEvent::BringUp(e.clone()));
             }
-        })?;
-        self.attach(ready)
+        })?)
     }
 
     /// Opens the device `target` names, brings it up on the driver's clock and attaches it:
@@ -127,6 +138,31 @@ impl Driver {
         firmware: FirmwareSet,
         run: RunOptions,
     ) -> Result<DeviceId, DriverError> {
+        let ready = self.bring_up_target(target, config, firmware, run)?;
+        self.attach(ready)
+    }
+
+    /// [`Driver::open_target`] onto the standby registration `standby`
+    /// ([`Driver::attach_standby`]).
+    pub fn open_target_standby(
+        &self,
+        target: &Target,
+        standby: DeviceId,
+        config: BringUpConfig,
+        firmware: FirmwareSet,
+        run: RunOptions,
+    ) -> Result<DeviceId, DriverError> {
+        let ready = self.bring_up_target(target, config, firmware, run)?;
+        self.attach_standby(standby, ready)
+    }
+
+    fn bring_up_target(
+        &self,
+        target: &Target,
+        config: BringUpConfig,
+        firmware: FirmwareSet,
+        run: RunOptions,
+    ) -> Result<Ready<Box<dyn Transport>>, DriverError> {
         let first = target.open().map_err(DriverError::Open)?;
         let pinned = target.pinned(first.info());
         let mut first = Some(first);
@@ -139,27 +175,133 @@ impl Driver {
                 }
             })
         };
-        self.open(open, config, firmware, run)
+        self.bring_up(open, config, firmware, run)
     }
 
     /// Attaches a device that is up (its transport with IN transfers possibly queued) and
     /// starts its run loop.
     pub fn attach<T: Transport + 'static>(&self, ready: Ready<T>) -> Result<DeviceId, DriverError> {
-        let now = self.clock.now();
-        let setup = bus_setup(&ready.result);
         self.join_finished();
+        self.attach_new(ready)
+    }
+
+    /// Warm standby: registers the spans and channels of a device that is not on this host
+    /// yet, from `setup` (the layout it had when a host last saw it, e.g.
+    /// [`BusSetup::from_text`]), numbered as it would be at attach. The spans are in RED
+    /// alarm; the channels take configuration ([`Driver::configure_chan`],
+    /// [`Driver::apply_system_conf`], SETLAW) so the PBX can open and configure them, while
+    /// audio and hook calls answer [`ErrorCode::Standby`](crate::ErrorCode::Standby) (EBUSY).
+    /// [`Driver::attach_standby`] (or [`Driver::open_target_standby`]) makes it run with that
+    /// configuration when the device arrives, under the same id and numbers; when it leaves
+    /// again its spans go back to standby instead of away. [`DriverEvent::DeviceStandby`]
+    /// is sent, then the spans' alarms. [`Driver::close_device`] unregisters it.
+    pub fn register_standby(&self, setup: &BusSetup) -> Result<DeviceId, DriverError> {
+        let now = self.clock.now();
         let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
         let id = DeviceId(devices.next_id);
-        // DAHDI's automatic assignment: the first free numbers among the devices in use, so a
-        // device that comes back (re-plug, TwinStar jump) gets its old numbers again.
-        let (nspans, nchans) = XbusCore::numbers_needed(&setup)?;
-        let taken: Vec<_> = devices
-            .present
-            .iter()
-            .filter(|d| d.lock().alive)
-            .map(|d| (d.spans.clone(), d.channels.clone()))
-            .collect();
-        let mut numbering = Numbering::first_fit(nspans, nchans, &taken).ok_or(SetupError::TooMany)?;
+        let mut numbering = Self::numbering(&devices, setup)?;
+        let mut core = XbusCore::new_standby(now, id.0 as u8, setup, &mut numbering)?;
+        if self.options.configure_defaults {
+            core.configure_defaults(now);
+        }
+        let events: Vec<_> = std::iter::from_fn(|| core.poll_event()).collect();
+        let (spans, channels) = Self::ranges(&core);
+        let shared = Arc::new(DeviceShared::new(id, core, None, channels.clone(), spans.clone(), false));
+        devices.present.push(shared);
+        devices.next_id += 1;
+        drop(devices);
+        log::info!("{id}: standby, spans {spans:?}, channels {channels:?}");
+        let _ = self.tx.send(DriverEvent::DeviceStandby { device: id, spans, channels });
+        for e in events {
+            if let Some(ev) = run_loop::forward(id, now, e) {
+                let _ = self.tx.send(ev);
+            }
+        }
+        Ok(id)
+    }
+
+    /// Attaches a device that is up onto the standby registration `standby`
+    /// ([`Driver::register_standby`]): the bus runs under the standby's id and numbers with
+    /// the configuration the PBX gave it, NOALARM on its channels; a device found running and
+    /// verified keeps its line state. When the device's units differ from the registration
+    /// (another unit was fitted), the registration is closed (its channels get REMOVED) and
+    /// the device is attached as a new one, with a warning; a `standby` that is not (or no
+    /// longer) in standby is ignored the same way. The device's id.
+    pub fn attach_standby<T: Transport + 'static>(
+        &self,
+        standby: DeviceId,
+        ready: Ready<T>,
+    ) -> Result<DeviceId, DriverError> {
+        self.join_finished();
+        // The loop of the device's previous stay may still be finishing (it ended when the
+        // device left); its record is the one taken over.
+        self.join_thread(standby);
+        let now = self.clock.now();
+        let setup = bus_setup(&ready.result);
+        let devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(shared) = devices.present(standby).cloned() else {
+            drop(devices);
+            log::warn!("{standby}: no standby registration; attaching as a new device");
+            return self.attach_new(ready);
+        };
+        let mut st = shared.lock();
+        if !st.standby {
+            drop(st);
+            drop(devices);
+            log::warn!("{standby}: not in standby; attaching as a new device");
+            return self.attach_new(ready);
+        }
+        match st.core.activate(now, &setup) {
+            Ok(()) => {}
+            Err(SetupError::LayoutChanged) => {
+                drop(st);
+                drop(devices);
+                log::warn!(
+                    "{standby}: the device's units differ from its standby registration; registering it anew"
+                );
+                self.close_standby(&shared);
+                return self.attach_new(ready);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if ready.result.verified {
+            st.core.adopt_line_state();
+        }
+        st.standby = false;
+        st.alive = true;
+        st.result = Some(ready.result);
+        st.mgmt = crate::mgmt::MgmtLane::default();
+        let has_mgmt = ready.transport.info().interface(xpp_usb::ep::MGMT_INTERFACE).is_some();
+        shared.has_mgmt.store(has_mgmt, Ordering::Release);
+        shared.stop.store(false, Ordering::SeqCst);
+        drop(st);
+        let handle = match self.spawn(ready.transport, &shared) {
+            Ok(h) => h,
+            Err(e) => {
+                // No loop: back to standby, as the device left.
+                let mut st = shared.lock();
+                st.core.handle_left(self.clock.now());
+                st.alive = false;
+                st.standby = true;
+                return Err(e);
+            }
+        };
+        self.threads.lock().unwrap_or_else(PoisonError::into_inner).push((standby, handle));
+        drop(devices);
+        self.reelect();
+        let (spans, channels) = (shared.spans.clone(), shared.channels.clone());
+        log::info!("{standby}: standby taken over");
+        let _ = self.tx.send(DriverEvent::DeviceReady { device: standby, spans, channels });
+        Ok(standby)
+    }
+
+    /// Attaches a device under a new id and the first free numbers.
+    fn attach_new<T: Transport + 'static>(&self, ready: Ready<T>) -> Result<DeviceId, DriverError> {
+        let now = self.clock.now();
+        let setup = bus_setup(&ready.result);
+        let mut devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
+        let id = DeviceId(devices.next_id);
+        let mut numbering = Self::numbering(&devices, &setup)?;
         let mut core = XbusCore::new(now, id.0 as u8, &setup, &mut numbering)?;
         if self.options.configure_defaults {
             core.configure_defaults(now);
@@ -167,23 +309,17 @@ impl Driver {
         if ready.result.verified {
             core.adopt_line_state();
         }
-        // One device's numbers are consecutive (Numbering's decision): ranges, not lists.
-        let span_of = |s: Option<&xpp_span::span::Span>| s.map_or(0, |s| s.spanno());
-        let spans = span_of(core.spans().first())..=span_of(core.spans().last());
-        let first = core.channels().first().map_or(0, |c| c.channo());
-        let last = core.channels().last().map_or(0, |c| c.channo());
-        let channels = first..=last;
+        let (spans, channels) = Self::ranges(&core);
         let has_mgmt = ready.transport.info().interface(xpp_usb::ep::MGMT_INTERFACE).is_some();
-        let shared =
-            Arc::new(DeviceShared::new(id, core, ready.result, channels.clone(), spans.clone(), has_mgmt));
-        let handle = run_loop::spawn(
-            ready.transport,
-            shared.clone(),
-            self.clock.clone(),
-            self.tx.clone(),
-            self.options,
-            run_loop::Coord { devices: self.devices.clone(), timing: self.timing.clone() },
-        )?;
+        let shared = Arc::new(DeviceShared::new(
+            id,
+            core,
+            Some(ready.result),
+            channels.clone(),
+            spans.clone(),
+            has_mgmt,
+        ));
+        let handle = self.spawn(ready.transport, &shared)?;
         devices.present.push(shared);
         devices.next_id += 1;
         self.threads.lock().unwrap_or_else(PoisonError::into_inner).push((id, handle));
@@ -191,6 +327,81 @@ impl Driver {
         self.reelect();
         let _ = self.tx.send(DriverEvent::DeviceReady { device: id, spans, channels });
         Ok(id)
+    }
+
+    /// Where a bus of `setup` is numbered: DAHDI's automatic assignment, the first free
+    /// numbers among the devices in use (running or in standby), so a device that comes back
+    /// (re-plug, TwinStar jump) gets its old numbers again.
+    fn numbering(devices: &DeviceTable, setup: &BusSetup) -> Result<Numbering, DriverError> {
+        let (nspans, nchans) = XbusCore::numbers_needed(setup)?;
+        let taken: Vec<_> = devices
+            .present
+            .iter()
+            .filter(|d| d.lock().is_listed())
+            .map(|d| (d.spans.clone(), d.channels.clone()))
+            .collect();
+        Ok(Numbering::first_fit(nspans, nchans, &taken).ok_or(SetupError::TooMany)?)
+    }
+
+    /// A bus's span and channel numbers (one device's are consecutive, Numbering's decision).
+    fn ranges(core: &XbusCore) -> (RangeInclusive<u32>, RangeInclusive<u32>) {
+        let span_of = |s: Option<&xpp_span::span::Span>| s.map_or(0, |s| s.spanno());
+        let spans = span_of(core.spans().first())..=span_of(core.spans().last());
+        let first = core.channels().first().map_or(0, |c| c.channo());
+        let last = core.channels().last().map_or(0, |c| c.channo());
+        (spans, first..=last)
+    }
+
+    fn spawn<T: Transport + 'static>(
+        &self,
+        transport: T,
+        shared: &Arc<DeviceShared>,
+    ) -> Result<JoinHandle<()>, DriverError> {
+        Ok(run_loop::spawn(
+            transport,
+            shared.clone(),
+            self.clock.clone(),
+            self.tx.clone(),
+            self.options,
+            run_loop::Coord { devices: self.devices.clone(), timing: self.timing.clone() },
+        )?)
+    }
+
+    /// Unregisters a bus in standby: its spans go away (NOTOPEN, REMOVED on the channels),
+    /// [`DriverEvent::DeviceClosed`], and it joins the gone devices.
+    fn close_standby(&self, shared: &Arc<DeviceShared>) {
+        let now = self.clock.now();
+        let mut st = shared.lock();
+        if !st.standby {
+            return;
+        }
+        st.core.shutdown();
+        st.standby = false;
+        let events: Vec<_> = std::iter::from_fn(|| st.core.poll_event()).collect();
+        drop(st);
+        shared.stop.store(true, Ordering::SeqCst);
+        let id = shared.id;
+        for e in events {
+            if let Some(ev) = run_loop::forward(id, now, e) {
+                let _ = self.tx.send(ev);
+            }
+        }
+        self.devices.write().unwrap_or_else(PoisonError::into_inner).retire(id, DeviceEnd::Closed);
+        shared.cond.notify_all();
+        let _ = self.tx.send(DriverEvent::DeviceClosed { device: id });
+    }
+
+    /// Joins the run-loop thread of `device`, if one is left.
+    fn join_thread(&self, device: DeviceId) {
+        let handle = {
+            let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+            threads.iter().position(|(id, _)| *id == device).map(|i| threads.swap_remove(i).1)
+        };
+        if let Some(h) = handle
+            && h.join().is_err()
+        {
+            log::error!("{device}: run loop panicked");
+        }
     }
 
     /// Joins the run-loop threads that have ended.
@@ -239,7 +450,7 @@ impl Driver {
     /// The devices whose spans and channels are listed: the running ones.
     fn listed_devices(&self) -> Vec<Arc<DeviceShared>> {
         let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).present.clone();
-        devices.into_iter().filter(|d| d.lock().alive).collect()
+        devices.into_iter().filter(|d| d.lock().is_listed()).collect()
     }
 
     /// The device that `has` a number: the running one if there is one (numbers of a
@@ -252,10 +463,10 @@ impl Driver {
         let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner);
         let mut matching = devices.present.iter().rev().filter(|d| has(&d.spans, &d.channels));
         if let Some(latest) = matching.next() {
-            if latest.lock().alive {
+            if latest.lock().is_listed() {
                 return Ok(Some(latest.clone()));
             }
-            return Ok(Some(matching.find(|d| d.lock().alive).unwrap_or(latest).clone()));
+            return Ok(Some(matching.find(|d| d.lock().is_listed()).unwrap_or(latest).clone()));
         }
         if devices.gone.iter().any(|g| has(&g.spans, &g.channels)) {
             return Err(ChanError::Removed.into());
@@ -286,7 +497,7 @@ impl Driver {
     /// What the bring-up of `device` found (its timeline, units, firmware stage...); a device
     /// that went keeps no bring-up result (`ChanError::Removed`).
     pub fn bring_up_result(&self, device: DeviceId) -> Result<BringUpResult, DriverError> {
-        Ok(self.device(device)?.result.clone())
+        self.device(device)?.lock().result.clone().ok_or(DriverError::Standby(device))
     }
 
     /// Every span of the running devices, in span-number order.
@@ -392,7 +603,7 @@ impl Driver {
     // Removed or closed devices take no part: their channels no longer exist, as in DAHDI.
     pub fn apply_system_conf(&self, file: &str, conf: &SystemConf) -> Result<Applied, ConfErrors> {
         let devices = self.devices.read().unwrap_or_else(PoisonError::into_inner).present.clone();
-        let mut guards: Vec<_> = devices.iter().map(|d| d.lock()).filter(|st| st.alive).collect();
+        let mut guards: Vec<_> = devices.iter().map(|d| d.lock()).filter(|st| st.is_listed()).collect();
         let now = self.clock.now();
         let applied = conf.apply(file, now, guards.iter_mut().map(|st| &mut st.core))?;
         drop(guards);
@@ -564,11 +775,14 @@ impl Driver {
         timeout: std::time::Duration,
     ) -> Result<Option<OwnedReply>, DriverError> {
         let d = self.device(device)?;
-        if !d.has_mgmt {
-            return Err(DriverError::NoMgmtInterface(device));
-        }
         let now = self.clock.now();
         let mut st = d.lock();
+        if st.standby {
+            return Err(DriverError::Standby(device));
+        }
+        if !d.has_mgmt() {
+            return Err(DriverError::NoMgmtInterface(device));
+        }
         if !st.alive {
             return Err(ChanError::Removed.into());
         }
@@ -637,20 +851,18 @@ impl Driver {
             Ok(d) => {
                 d.stop.store(true, Ordering::SeqCst);
                 d.cond.notify_all();
+                // A loop that ended into standby is joined first, then the standby closed.
+                self.join_thread(device);
+                if d.lock().standby {
+                    self.close_standby(&d);
+                    self.reelect();
+                }
             }
             // Gone already: only its thread may be left to join.
             Err(DriverError::Chan(ChanError::Removed)) => {}
             Err(e) => return Err(e),
         }
-        let handle = {
-            let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
-            threads.iter().position(|(id, _)| *id == device).map(|i| threads.swap_remove(i).1)
-        };
-        if let Some(h) = handle
-            && h.join().is_err()
-        {
-            log::error!("{device}: run loop panicked");
-        }
+        self.join_thread(device);
         Ok(())
     }
 

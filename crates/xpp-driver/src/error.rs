@@ -47,6 +47,10 @@ pub enum DriverError {
     /// The device's management interface is not open (a device without interface 1).
     #[error("{0} has no management interface")]
     NoMgmtInterface(DeviceId),
+    /// The device is not on this host: its spans are registered in standby
+    /// ([`Driver::register_standby`](crate::Driver::register_standby)).
+    #[error("{0} is not on this host (standby)")]
+    Standby(DeviceId),
 }
 
 /// A stable number for each kind of [`DriverError`], for callers that cannot match on the
@@ -82,6 +86,9 @@ pub enum ErrorCode {
     Mgmt = 12,
     /// [`DriverError::NoMgmtInterface`].
     NoMgmtInterface = 13,
+    /// [`DriverError::Standby`], or [`DriverError::Chan`] with [`ChanError::Standby`]: the
+    /// device is not on this host (warm standby).
+    Standby = 14,
 }
 
 impl DriverError {
@@ -92,6 +99,9 @@ impl DriverError {
             Self::NoSuchSpan(_) => ErrorCode::NoSuchSpan,
             Self::NoSuchDevice(_) => ErrorCode::NoSuchDevice,
             Self::Chan(ChanError::Removed) => ErrorCode::ChanRemoved,
+            Self::Chan(ChanError::Standby(_))
+            | Self::Span(xpp_span::Error::Chan(ChanError::Standby(_)))
+            | Self::Standby(_) => ErrorCode::Standby,
             Self::Chan(_) => ErrorCode::ChanRefused,
             Self::Span(_) => ErrorCode::Refused,
             Self::Timeout => ErrorCode::Timeout,
@@ -110,11 +120,12 @@ impl DriverError {
     pub const fn errno(&self) -> i32 {
         match self {
             Self::NoSuchChannel(_) | Self::NoSuchSpan(_) | Self::NoSuchDevice(_) => 6, // ENXIO
-            Self::Chan(e) => e.errno(),
+            Self::Chan(e) | Self::Span(xpp_span::Error::Chan(e @ ChanError::Standby(_))) => e.errno(),
             Self::Span(_) | Self::Setup(_) => 22, // EINVAL
             Self::Timeout => 110,                 // ETIMEDOUT
             Self::BringUp(_) | Self::Open(_) | Self::Mgmt(_) => 5, // EIO
             Self::NoMgmtInterface(_) => 95,       // EOPNOTSUPP
+            Self::Standby(_) => 16,               // EBUSY, as ChanError::Standby
             Self::Thread(_) => 11,                // EAGAIN (pthread_create's)
         }
     }
@@ -138,6 +149,8 @@ mod tests {
             (DriverError::Open(xpp_usb::Error::NotFound("1-1".into())), 11, 5),
             (DriverError::Mgmt(MgmtError::Disconnected), 12, 5),
             (DriverError::NoMgmtInterface(DeviceId(0)), 13, 95),
+            (DriverError::Standby(DeviceId(1)), 14, 16),
+            (DriverError::Chan(ChanError::Standby(3)), 14, 16),
         ];
         for (e, code, errno) in cases {
             assert_eq!((e.code() as u32, e.errno()), (code, errno), "{e}");

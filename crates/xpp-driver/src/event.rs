@@ -80,6 +80,19 @@ pub enum DriverEvent {
         /// The last failure.
         error: xpp_usb::TransferError,
     },
+    /// Warm standby: the device's spans and channels are registered (in RED alarm) while the
+    /// device is not on this host: after [`Driver::register_standby`](crate::Driver::register_standby),
+    /// or when a device attached onto a standby registration left (a TwinStar jump to the
+    /// other host; its run loop ended, the channels got ALARM, not REMOVED). The device keeps
+    /// its id and numbers; [`DriverEvent::DeviceReady`] follows when it is back.
+    DeviceStandby {
+        /// The device.
+        device: DeviceId,
+        /// Its spans' numbers.
+        spans: RangeInclusive<u32>,
+        /// Its first and last channel numbers.
+        channels: RangeInclusive<u32>,
+    },
     /// Surprise removal: every channel got REMOVED, the run loop ended.
     DeviceRemoved {
         /// The device.

@@ -11,7 +11,7 @@ use xpp_usb::{Clock, Completion, TransferError, Transport, ep};
 use xpp_span::xbus::{OUT_QUEUE, XbusEvent};
 
 use crate::election::{Timing, reelect_all};
-use crate::event::DriverEvent;
+use crate::event::{DeviceId, DriverEvent};
 use crate::options::{DriverOptions, Pacing};
 use crate::shared::{DevState, DeviceEnd, DeviceShared, Devices};
 
@@ -74,6 +74,22 @@ pub(crate) fn spawn<T: Transport + 'static>(
     })
 }
 
+/// The driver event a bus event of `device` becomes, if it is forwarded.
+pub(crate) fn forward(device: DeviceId, at: Instant, e: XbusEvent) -> Option<DriverEvent> {
+    Some(match e {
+        XbusEvent::Chan { channo, event } => DriverEvent::Chan { device, channo, event, at },
+        XbusEvent::SpanAlarms { spanno, alarms } => DriverEvent::SpanAlarms { device, spanno, alarms },
+        XbusEvent::SyncReply(state) => DriverEvent::Sync { device, state },
+        // The loop reports DeviceRemoved / DeviceClosed itself, after the channels.
+        XbusEvent::Removed => return None,
+        // A bus event this driver version does not forward (the enum is open).
+        other => {
+            log::debug!("{device}: bus event not forwarded: {other:?}");
+            return None;
+        }
+    })
+}
+
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -116,22 +132,27 @@ impl<T: Transport> Loop<T> {
 
     fn run(&mut self) {
         let end = self.serve();
-        match end {
+        let standby = match end {
             End::Removed => self.removed(),
-            End::Closed => self.close(),
+            End::Closed => {
+                self.close();
+                false
+            }
             End::Failed(error) => {
                 log::warn!(
                     "{}: data IN failed {MAX_FAILURES} times in a row ({error}); giving up",
                     self.dev.id
                 );
                 let _ = self.tx.send(DriverEvent::DeviceFailed { device: self.dev.id, error });
-                self.removed();
+                self.removed()
             }
+        };
+        if !standby {
+            // Only the record of the device stays in the table; its core goes with the last
+            // reference (this loop's, or a PBX call still holding it).
+            let how = if end == End::Closed { DeviceEnd::Closed } else { DeviceEnd::Removed };
+            self.coord.devices.write().unwrap_or_else(PoisonError::into_inner).retire(self.dev.id, how);
         }
-        // Only the record of the device stays in the table; its core goes with the last
-        // reference (this loop's, or a PBX call still holding it).
-        let how = if end == End::Closed { DeviceEnd::Closed } else { DeviceEnd::Removed };
-        self.coord.devices.write().unwrap_or_else(PoisonError::into_inner).retire(self.dev.id, how);
         self.dev.cond.notify_all();
         // This device no longer runs: another one may have to take the timing over.
         reelect_all(&self.coord.devices, &self.coord.timing);
@@ -301,7 +322,7 @@ impl<T: Transport> Loop<T> {
         }
         let ticks = st.core.stats().ticks;
         let sample = if is_master && ticks > before { st.core.tick_sample() } else { None };
-        let mgmt_busy = self.dev.has_mgmt && !st.mgmt.is_idle();
+        let mgmt_busy = self.dev.has_mgmt() && !st.mgmt.is_idle();
         drop(st);
         if let Some(s) = sample {
             timing.publish(id, s);
@@ -399,22 +420,10 @@ impl<T: Transport> Loop<T> {
         let device = self.dev.id;
         let at = self.clock.now();
         for e in self.events.drain(..) {
-            let ev = match e {
-                XbusEvent::Chan { channo, event } => DriverEvent::Chan { device, channo, event, at },
-                XbusEvent::SpanAlarms { spanno, alarms } => {
-                    DriverEvent::SpanAlarms { device, spanno, alarms }
-                }
-                XbusEvent::SyncReply(state) => DriverEvent::Sync { device, state },
-                // The loop reports DeviceRemoved / DeviceClosed itself, after the channels.
-                XbusEvent::Removed => continue,
-                // A bus event this driver version does not forward (the enum is open).
-                other => {
-                    log::debug!("{device}: bus event not forwarded: {other:?}");
-                    continue;
-                }
-            };
-            // A dropped receiver only means nobody listens.
-            let _ = self.tx.send(ev);
+            if let Some(ev) = forward(device, at, e) {
+                // A dropped receiver only means nobody listens.
+                let _ = self.tx.send(ev);
+            }
         }
     }
 
@@ -438,11 +447,19 @@ impl<T: Transport> Loop<T> {
         }
     }
 
-    /// Surprise removal: REMOVED everywhere, nothing sent, nothing waited for.
-    fn removed(&mut self) {
+    /// Surprise removal: REMOVED everywhere, nothing sent, nothing waited for; or, for a
+    /// device that keeps its standby registration, back to standby (spans in RED alarm, the
+    /// channels stay). Whether it went back to standby.
+    fn removed(&mut self) -> bool {
         let dev = Arc::clone(&self.dev);
         let mut st = dev.state.lock().unwrap_or_else(PoisonError::into_inner);
-        st.core.handle_removed();
+        let standby = st.keep_standby;
+        if standby {
+            st.core.handle_left(self.clock.now());
+            st.standby = true;
+        } else {
+            st.core.handle_removed();
+        }
         st.alive = false;
         st.mgmt.disconnect();
         while let Some(e) = st.core.poll_event() {
@@ -450,8 +467,16 @@ impl<T: Transport> Loop<T> {
         }
         drop(st);
         self.send_events();
-        log::info!("{}: removed", self.dev.id);
-        let _ = self.tx.send(DriverEvent::DeviceRemoved { device: self.dev.id });
+        let device = self.dev.id;
+        if standby {
+            log::info!("{device}: left this host; its spans stay registered (standby)");
+            let (spans, channels) = (self.dev.spans.clone(), self.dev.channels.clone());
+            let _ = self.tx.send(DriverEvent::DeviceStandby { device, spans, channels });
+        } else {
+            log::info!("{device}: removed");
+            let _ = self.tx.send(DriverEvent::DeviceRemoved { device });
+        }
+        standby
     }
 
     /// Orderly close: SYNC_SOURCE NONE out (waited for, bounded), IN cancelled.
@@ -479,7 +504,7 @@ impl<T: Transport> Loop<T> {
         }
         self.t.cancel_all(ep::DATA_IN);
         while self.t.wait_next_complete(ep::DATA_IN, std::time::Duration::ZERO).is_some() {}
-        if self.dev.has_mgmt {
+        if self.dev.has_mgmt() {
             self.t.cancel_all(ep::MGMT_IN);
             while self.t.wait_next_complete(ep::MGMT_IN, std::time::Duration::ZERO).is_some() {}
         }

@@ -1,7 +1,7 @@
 //! What the driver, the run loops and the election share of each device.
 
 use std::ops::RangeInclusive;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
 use xpp_bringup::BringUpResult;
@@ -96,10 +96,26 @@ pub(crate) struct DevState {
     pub(crate) acked: u64,
     /// The run loop is running.
     pub(crate) alive: bool,
+    /// Warm standby: the bus is registered for a device that is not on this host (no run
+    /// loop; [`Driver::register_standby`](crate::Driver::register_standby)).
+    pub(crate) standby: bool,
+    /// A surprise removal puts the bus back in standby instead of removing it (a device
+    /// attached onto a standby registration: TwinStar, it may jump back).
+    pub(crate) keep_standby: bool,
+    /// What the device's last bring-up found (`None` for a standby never attached).
+    pub(crate) result: Option<BringUpResult>,
     /// The management (MPP) lane beside the data stream.
     pub(crate) mgmt: MgmtLane,
     /// The run loop's USB-level counters.
     pub(crate) link: DeviceStats,
+}
+
+impl DevState {
+    /// Whether its spans and channels are listed and take PBX calls: running, or in
+    /// standby.
+    pub(crate) const fn is_listed(&self) -> bool {
+        self.alive || self.standby
+    }
 }
 
 /// One device of the driver.
@@ -110,41 +126,49 @@ pub(crate) struct DeviceShared {
     /// Signalled on every published tick, every acknowledgement and when the loop ends.
     pub(crate) cond: Condvar,
     pub(crate) stop: AtomicBool,
-    pub(crate) result: BringUpResult,
     /// First and last channel numbers.
     pub(crate) channels: RangeInclusive<u32>,
     /// Span numbers.
     pub(crate) spans: RangeInclusive<u32>,
-    /// The device has the management interface (1) open, so the MPP lane can be used.
-    pub(crate) has_mgmt: bool,
+    /// The device has the management interface (1) open, so the MPP lane can be used (set
+    /// before its run loop starts).
+    pub(crate) has_mgmt: AtomicBool,
 }
 
 impl DeviceShared {
     pub(crate) fn new(
         id: DeviceId,
         core: XbusCore,
-        result: BringUpResult,
+        result: Option<BringUpResult>,
         channels: RangeInclusive<u32>,
         spans: RangeInclusive<u32>,
         has_mgmt: bool,
     ) -> Self {
+        let standby = result.is_none();
         Self {
             id,
             state: Mutex::new(DevState {
                 core,
                 tick: 0,
                 acked: 0,
-                alive: true,
+                alive: !standby,
+                standby,
+                keep_standby: standby,
+                result,
                 mgmt: MgmtLane::default(),
                 link: DeviceStats::default(),
             }),
             cond: Condvar::new(),
             stop: AtomicBool::new(false),
-            result,
             channels,
             spans,
-            has_mgmt,
+            has_mgmt: AtomicBool::new(has_mgmt),
         }
+    }
+
+    /// Whether the device's management lane can be used.
+    pub(crate) fn has_mgmt(&self) -> bool {
+        self.has_mgmt.load(Ordering::Acquire)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, DevState> {
@@ -157,19 +181,20 @@ impl DeviceShared {
         timeout: std::time::Duration,
     ) -> Result<MutexGuard<'_, DevState>, DriverError> {
         let mut st = self.lock();
-        if !st.alive {
+        if !st.alive && !st.standby {
             return Err(ChanError::Removed.into());
         }
         let seen = st.tick;
         st.acked = st.acked.max(seen);
         self.cond.notify_all();
+        // A standby bus waits too: its device may arrive (and tick) within the timeout.
         let (st, _) = self
             .cond
-            .wait_timeout_while(st, timeout, |s| s.alive && s.tick == seen)
+            .wait_timeout_while(st, timeout, |s| (s.alive || s.standby) && s.tick == seen)
             .unwrap_or_else(PoisonError::into_inner);
         if st.tick != seen {
             Ok(st)
-        } else if !st.alive {
+        } else if !st.alive && !st.standby {
             Err(ChanError::Removed.into())
         } else {
             Err(DriverError::Timeout)

@@ -37,6 +37,10 @@
 // A TwinStar controller event (role, health, failover; see [`xpp_twinstar_status()`]).
 #define XPP_EVENT_TWINSTAR 7
 
+// A device's spans are registered in standby (in RED alarm) while it is not on this host:
+// `device`, `first_chan`, `last_chan`. `XPP_EVENT_DEVICE_READY` follows when it is back.
+#define XPP_EVENT_DEVICE_STANDBY 8
+
 // Anything else (bring-up progress, sync reports); the fields are 0.
 #define XPP_EVENT_OTHER 99
 
@@ -107,6 +111,9 @@ enum xpp_result
   XPP_ERR_MGMT = 12,
   // The device has no management interface.
   XPP_ERR_NO_MGMT_INTERFACE = 13,
+  // The device is not on this host: its spans are registered in standby (a TwinStar
+  // backup); configuration is taken, audio and hook calls are not.
+  XPP_ERR_STANDBY = 14,
   // A pointer argument that must not be `NULL` was.
   XPP_ERR_NULL_ARGUMENT = 100,
   // An argument is out of range or does not parse (a target, a hook command, UTF-8).

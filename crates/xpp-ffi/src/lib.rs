@@ -91,6 +91,9 @@ pub enum xpp_result {
     XPP_ERR_MGMT = 12,
     /// The device has no management interface.
     XPP_ERR_NO_MGMT_INTERFACE = 13,
+    /// The device is not on this host: its spans are registered in standby (a TwinStar
+    /// backup); configuration is taken, audio and hook calls are not.
+    XPP_ERR_STANDBY = 14,
     /// A pointer argument that must not be `NULL` was.
     XPP_ERR_NULL_ARGUMENT = 100,
     /// An argument is out of range or does not parse (a target, a hook command, UTF-8).
@@ -124,6 +127,7 @@ impl From<&DriverError> for xpp_result {
             C::Open => Self::XPP_ERR_OPEN,
             C::Mgmt => Self::XPP_ERR_MGMT,
             C::NoMgmtInterface => Self::XPP_ERR_NO_MGMT_INTERFACE,
+            C::Standby => Self::XPP_ERR_STANDBY,
             _ => Self::XPP_ERR_UNKNOWN,
         }
     }
@@ -241,6 +245,7 @@ pub extern "C" fn xpp_result_text(result: xpp_result) -> *const c_char {
         R::XPP_ERR_OPEN => c"the device could not be opened",
         R::XPP_ERR_MGMT => c"a management request failed",
         R::XPP_ERR_NO_MGMT_INTERFACE => c"the device has no management interface",
+        R::XPP_ERR_STANDBY => c"the device is not on this host (standby)",
         R::XPP_ERR_NULL_ARGUMENT => c"a required pointer argument was NULL",
         R::XPP_ERR_INVALID_ARGUMENT => c"an argument is out of range or does not parse",
         R::XPP_ERR_PANIC => c"internal error (panic) in the library",
@@ -792,6 +797,9 @@ pub const XPP_EVENT_DEVICE_CLOSED: u32 = 5;
 pub const XPP_EVENT_DEVICE_FAILED: u32 = 6;
 /// A TwinStar controller event (role, health, failover; see [`xpp_twinstar_status()`]).
 pub const XPP_EVENT_TWINSTAR: u32 = 7;
+/// A device's spans are registered in standby (in RED alarm) while it is not on this host:
+/// `device`, `first_chan`, `last_chan`. `XPP_EVENT_DEVICE_READY` follows when it is back.
+pub const XPP_EVENT_DEVICE_STANDBY: u32 = 8;
 /// Anything else (bring-up progress, sync reports); the fields are 0.
 pub const XPP_EVENT_OTHER: u32 = 99;
 
@@ -848,6 +856,11 @@ fn c_event(e: &DriverEvent) -> xpp_event {
         DriverEvent::DeviceFailed { device, .. } => {
             out.kind = XPP_EVENT_DEVICE_FAILED;
             out.device = device.0 as u32;
+        }
+        DriverEvent::DeviceStandby { device, channels, .. } => {
+            out.kind = XPP_EVENT_DEVICE_STANDBY;
+            out.device = device.0 as u32;
+            (out.first_chan, out.last_chan) = (*channels.start(), *channels.end());
         }
         DriverEvent::TwinStar(_) => out.kind = XPP_EVENT_TWINSTAR,
         _ => {}
@@ -1186,6 +1199,7 @@ mod tests {
             (C::Open, xpp_result::XPP_ERR_OPEN),
             (C::Mgmt, xpp_result::XPP_ERR_MGMT),
             (C::NoMgmtInterface, xpp_result::XPP_ERR_NO_MGMT_INTERFACE),
+            (C::Standby, xpp_result::XPP_ERR_STANDBY),
         ] {
             assert_eq!(code as u32, ours as u32, "{code:?}");
         }

@@ -49,7 +49,9 @@ mod tests {
             super::system_conf(i);
             super::bus_layout(i);
         }
-        super::bus_layout(b"unit 0.0 type=PRI chips=255 ports=255 protocol=t1\nunit 1.0 type=BRI chips=4 ports=1\n");
+        super::bus_layout(
+            b"unit 0.0 type=PRI chips=255 ports=255 protocol=t1\nunit 1.0 type=BRI chips=4 ports=1\n",
+        );
         super::bus_layout(b"unit 0.0 type=FXS chips=8 ports=1 present=0\n");
     }
 }

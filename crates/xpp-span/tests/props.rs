@@ -210,8 +210,9 @@ fn bus_setup() -> impl Strategy<Value = xpp_span::xbus::BusSetup> {
                     let addr = Address::new(a >> 3, a & 7).unwrap();
                     let mut d = UnitDescriptor::new(addr, CardType::from(t), subtype, chips, ports);
                     d.port_dir = dir;
-                    let pri_protocol = [None, Some(PriProtocol::E1), Some(PriProtocol::T1), Some(PriProtocol::J1)]
-                        [usize::from(proto)];
+                    let pri_protocol =
+                        [None, Some(PriProtocol::E1), Some(PriProtocol::T1), Some(PriProtocol::J1)]
+                            [usize::from(proto)];
                     UnitSetup { descriptor: d, present, pri_protocol }
                 })
                 .collect();

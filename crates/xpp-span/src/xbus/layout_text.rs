@@ -82,8 +82,10 @@ impl BusSetup {
             if first != "unit" {
                 return Err(err(col, format!("expected `unit`, found `{first}`")));
             }
-            let (col, addr) = words.next().ok_or_else(|| err(raw.len() + 1, "unit address missing".into()))?;
-            let addr = parse_addr(addr).ok_or_else(|| err(col, format!("bad unit address `{addr}` (U.S, 0..7 each)")))?;
+            let (col, addr) =
+                words.next().ok_or_else(|| err(raw.len() + 1, "unit address missing".into()))?;
+            let addr = parse_addr(addr)
+                .ok_or_else(|| err(col, format!("bad unit address `{addr}` (U.S, 0..7 each)")))?;
             if units.iter().any(|u| u.descriptor.addr == addr) {
                 return Err(err(col, format!("unit {}.{} given twice", addr.unit(), addr.subunit())));
             }
@@ -98,7 +100,8 @@ impl BusSetup {
             let card_type = fields.card_type.ok_or_else(|| err(end, "`type=` missing".into()))?;
             let numchips = fields.chips.ok_or_else(|| err(end, "`chips=` missing".into()))?;
             let ports = fields.ports.ok_or_else(|| err(end, "`ports=` missing".into()))?;
-            let mut descriptor = UnitDescriptor::new(addr, card_type, fields.subtype.unwrap_or(0), numchips, ports);
+            let mut descriptor =
+                UnitDescriptor::new(addr, card_type, fields.subtype.unwrap_or(0), numchips, ports);
             descriptor.port_dir = fields.dir.unwrap_or(0);
             units.push(UnitSetup {
                 descriptor,
@@ -107,7 +110,8 @@ impl BusSetup {
             });
         }
         let descriptors: Vec<UnitDescriptor> = units.iter().map(|u| u.descriptor).collect();
-        let at_end = |message: &str| LayoutTextError { line: last_line.max(1), column: 1, message: message.into() };
+        let at_end =
+            |message: &str| LayoutTextError { line: last_line.max(1), column: 1, message: message.into() };
         let description = AbDescription::new(&descriptors).ok_or_else(|| at_end("no unit given"))?;
         description.host_check().map_err(at_end)?;
         Ok(Self::new(units))
@@ -158,7 +162,8 @@ struct Fields {
 
 impl Fields {
     fn set(&mut self, word: &str) -> Result<(), String> {
-        let (key, value) = word.split_once('=').ok_or_else(|| format!("expected key=value, found `{word}`"))?;
+        let (key, value) =
+            word.split_once('=').ok_or_else(|| format!("expected key=value, found `{word}`"))?;
         let small = |max: u8| {
             parse_number(value)
                 .and_then(|v| u8::try_from(v).ok())
@@ -170,7 +175,9 @@ impl Fields {
             "type" => {
                 dup(self.card_type.is_some())?;
                 self.card_type = Some(parse_card_type(value).ok_or_else(|| {
-                    format!("`type`: `{value}` is not a card type (FXS, FXO, BRI, PRI, ECHO, FXS6, NONE or 0..15)")
+                    format!(
+                        "`type`: `{value}` is not a card type (FXS, FXO, BRI, PRI, ECHO, FXS6, NONE or 0..15)"
+                    )
                 })?);
             }
             "subtype" => {
@@ -260,7 +267,10 @@ mod tests {
         assert_eq!(setup.units.len(), 2);
         let fxs = &setup.units[0];
         assert_eq!(fxs.descriptor.card_type, CardType::Fxs);
-        assert_eq!((fxs.descriptor.numchips, fxs.descriptor.ports_per_chip, fxs.descriptor.port_dir), (8, 1, 0xff));
+        assert_eq!(
+            (fxs.descriptor.numchips, fxs.descriptor.ports_per_chip, fxs.descriptor.port_dir),
+            (8, 1, 0xff)
+        );
         assert_eq!(fxs.present, 0xff);
         let pri = &setup.units[1];
         assert_eq!(pri.descriptor.addr, Address::new(1, 0).unwrap());
@@ -276,7 +286,12 @@ mod tests {
         fxo.descriptor.subtype = 3;
         let setup = BusSetup::new(vec![unit(0, CardType::Fxs, 8), pri, fxo, unit(3, CardType::from(12), 1)]);
         let text = setup.to_text();
-        assert!(text.contains("unit 1.0 type=PRI subtype=0 chips=1 ports=1 dir=0x00 present=0xffffffff protocol=t1"), "{text}");
+        assert!(
+            text.contains(
+                "unit 1.0 type=PRI subtype=0 chips=1 ports=1 dir=0x00 present=0xffffffff protocol=t1"
+            ),
+            "{text}"
+        );
         assert!(text.contains("type=12 "), "{text}");
         assert_eq!(BusSetup::from_text(&text).unwrap(), setup);
     }
@@ -289,14 +304,23 @@ mod tests {
             ("unit 0.9 type=FXS chips=8 ports=1\n", "1:6: bad unit address `0.9` (U.S, 0..7 each)"),
             ("unit 0.0 type=FXS chips=300 ports=1\n", "1:19: `chips`: `300` is not a number 0..255"),
             ("unit 0.0 type=FXS subtype=16 chips=1 ports=1\n", "1:19: `subtype`: `16` is not a number 0..15"),
-            ("unit 0.0 type=XYZ chips=1 ports=1\n", "1:10: `type`: `XYZ` is not a card type (FXS, FXO, BRI, PRI, ECHO, FXS6, NONE or 0..15)"),
+            (
+                "unit 0.0 type=XYZ chips=1 ports=1\n",
+                "1:10: `type`: `XYZ` is not a card type (FXS, FXO, BRI, PRI, ECHO, FXS6, NONE or 0..15)",
+            ),
             ("unit 0.0 type=FXS type=FXO chips=1 ports=1\n", "1:19: `type` given twice"),
             ("unit 0.0 type=PRI chips=1 ports=1 protocol=x1\n", "1:35: `protocol`: `x1` is not e1, t1 or j1"),
             ("units 0.0\n", "1:1: expected `unit`, found `units`"),
-            ("unit 0.0 type=FXS chips=1 ports=1\nunit 0.0 type=FXS chips=1 ports=1\n", "2:6: unit 0.0 given twice"),
+            (
+                "unit 0.0 type=FXS chips=1 ports=1\nunit 0.0 type=FXS chips=1 ports=1\n",
+                "2:6: unit 0.0 given twice",
+            ),
             ("unit 1.0 type=FXS chips=1 ports=1\n", "1:1: no first module (first descriptor is not 0/0)"),
             ("# nothing\n", "1:1: no unit given"),
-            ("unit 0.0 type=FXS chips=1 ports=1 present=0x1ffffffff\n", "1:35: `present`: `0x1ffffffff` is not a 32-bit mask"),
+            (
+                "unit 0.0 type=FXS chips=1 ports=1 present=0x1ffffffff\n",
+                "1:35: `present`: `0x1ffffffff` is not a 32-bit mask",
+            ),
             ("unit 0.0 type=FXS chips=1 ports\n", "1:27: expected key=value, found `ports`"),
         ];
         for (text, want) in cases {
