@@ -5,6 +5,7 @@
 //!     [--role master|backup] [--socket PATH] [--health-cmd CMD] [--health-interval-ms N]
 //!     [--health-timeout-ms N] [--health-failures N] [--no-watchdog] [--firmware DIR]
 //!     [--bridge FXS:FXO]... [--hook-online PROG] [--hook-offline PROG] [--hook-last-resort PROG]
+//!     [--layout-dir DIR]
 //! ```
 //!
 //! It embeds the driver with the TwinStar host ([`xpp::driver::TwinStarHost`]) for its
@@ -22,6 +23,13 @@
 //! `--health-interval-ms`; `--health-failures` failed or late (`--health-timeout-ms`) checks
 //! in a row make the master hand the lines over. `--no-watchdog` leaves the device's watchdog
 //! disarmed (dahdi-tools' `twinstar_no_autojump`).
+//!
+//! Warm standby: with `--layout-dir DIR` (the unit's `StateDirectory`, `/var/lib/xpp`), each
+//! device's layout is written there when this host has it, and read at start: a backup
+//! registers the spans of a device it has seen before (or whose layout was copied from the
+//! other host) in RED alarm before the device comes, so its PBX has the channels open; the
+//! device leaving puts them back in standby instead of removing them
+//! ([`xpp::driver::TwinStarOptions::layout_dir`]).
 //!
 //! Readiness: once the control socket answers, `READY=1` goes to systemd's `$NOTIFY_SOCKET`
 //! (when set; `contrib/systemd/xppd.service` is `Type=notify`), and `xppd: ready` is printed.
@@ -97,6 +105,9 @@ struct Args {
     /// Run when the PBX is unhealthy and no backup can take the lines.
     #[arg(long, value_name = "PROG")]
     hook_last_resort: Option<PathBuf>,
+    /// Keep each device's layout here, to register its spans in standby before it comes.
+    #[arg(long, value_name = "DIR")]
+    layout_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -156,7 +167,10 @@ fn plan(args: &Args) -> Result<Plan, String> {
     hooks.online.clone_from(&args.hook_online);
     hooks.offline.clone_from(&args.hook_offline);
     hooks.last_resort.clone_from(&args.hook_last_resort);
-    let options = TwinStarOptions::new(firmware.clone()).with_controller(controller).with_hooks(hooks);
+    let mut options = TwinStarOptions::new(firmware.clone()).with_controller(controller).with_hooks(hooks);
+    if let Some(dir) = &args.layout_dir {
+        options = options.with_layout_dir(dir);
+    }
     let role = match args.role {
         RoleArg::Master => Role::Master,
         RoleArg::Backup => Role::Backup,

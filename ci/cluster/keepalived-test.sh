@@ -77,7 +77,7 @@ for i in $(seq 50); do grep -q "on $DEV" "$W/emu.log" && break; sleep 0.1; done
 # xppd on each host; its health command is "the file healthyN exists".
 for n in 1 2; do
   touch "$W/healthy$n"
-  ip netns exec ka$n "$E/xppd" --usbip $DEV --busid 1-$n --socket "$W/xppd$n.sock" \
+  ip netns exec ka$n "$E/xppd" --usbip $DEV --busid 1-$n --socket "$W/xppd$n.sock" --layout-dir "$W/layout$n" \
     --health-cmd "test -e $W/healthy$n" --health-interval-ms 200 >"$W/xppd$n.log" 2>&1 &
   PIDS="$PIDS $!"
 done

@@ -234,8 +234,11 @@ impl Driver {
     ) -> Result<DeviceId, DriverError> {
         self.join_finished();
         // The loop of the device's previous stay may still be finishing (it ended when the
-        // device left); its record is the one taken over.
-        self.join_thread(standby);
+        // device left); its record is the one taken over. (A running record is not waited
+        // for: it is not in standby, so the device is attached as a new one below.)
+        if self.device(standby).is_ok_and(|d| d.lock().standby) {
+            self.join_thread(standby);
+        }
         let now = self.clock.now();
         let setup = bus_setup(&ready.result);
         let devices = self.devices.write().unwrap_or_else(PoisonError::into_inner);
@@ -293,6 +296,14 @@ impl Driver {
         log::info!("{standby}: standby taken over");
         let _ = self.tx.send(DriverEvent::DeviceReady { device: standby, spans, channels });
         Ok(standby)
+    }
+
+    /// When `device` leaves (a surprise removal: a TwinStar jump, an unplug), its spans stay
+    /// registered in standby instead of going away, as for a device attached with
+    /// [`Driver::attach_standby`]; an orderly close still ends it.
+    pub fn keep_standby(&self, device: DeviceId) -> Result<(), DriverError> {
+        self.device(device)?.lock().keep_standby = true;
+        Ok(())
     }
 
     /// Attaches a device under a new id and the first free numbers.

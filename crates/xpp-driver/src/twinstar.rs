@@ -5,7 +5,10 @@
 //! open, while the device is elsewhere: the USB buses, or the USB/IP server's device list),
 //! tells the controller when a device arrives or leaves, and executes what the controller
 //! asks for: a take-over is [`Driver::open_target`] with [`OnRunning::Verify`] (a device
-//! found running is verified, not reset, so calls in progress survive), a management
+//! found running is verified, not reset, so calls in progress survive), into the target's
+//! standby registration when it has one ([`Driver::open_target_standby`],
+//! [`TwinStarOptions::layout_dir`]; a device that was here once keeps its spans registered
+//! in standby while it is away), a management
 //! request goes through the device's MPP lane ([`Driver::mgmt_request`]), a release closes
 //! the device's run loop, a health check runs the integrator's check on a worker thread (a
 //! hung check counts as failed at the controller's deadline), a hook runs as a process with
@@ -98,6 +101,17 @@ pub struct TwinStarOptions {
     /// devices right after each take-over, inside the take-over phase: the standby has it
     /// parsed and checked before any device arrives, so taking over costs no file reading.
     pub system_conf: Option<(String, SystemConf)>,
+    /// Warm standby: a folder with one layout file per target (`<target>.layout`, the
+    /// target text with every character other than a letter, digit, `.`, `-` or `_` as
+    /// `_`; [`BusSetup::to_text`](xpp_span::xbus::BusSetup::to_text) format). At start,
+    /// each target with a layout gets its spans registered in standby
+    /// ([`Driver::register_standby`]) and `system_conf` applied to them, so the PBX here can
+    /// open its channels before the device comes; a take-over then runs in that
+    /// registration ([`Driver::open_target_standby`]). After each take-over the device's
+    /// layout is written there (atomically), so a backup learns it from any stay of the
+    /// device; the file can also be copied from the other host, which sees the same device.
+    /// A layout that does not parse is logged with its `line:column` and not used.
+    pub layout_dir: Option<PathBuf>,
 }
 
 impl TwinStarOptions {
@@ -112,7 +126,15 @@ impl TwinStarOptions {
             mpp_timeout: StdDuration::from_secs(3),
             hooks: Hooks::default(),
             system_conf: None,
+            layout_dir: None,
         }
+    }
+
+    /// Sets [`TwinStarOptions::layout_dir`].
+    #[must_use]
+    pub fn with_layout_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.layout_dir = Some(dir.into());
+        self
     }
 
     /// Sets [`TwinStarOptions::controller`].
@@ -269,11 +291,25 @@ struct Slot {
     device: Option<DeviceId>,
     /// Tick count at the take-over, until the first audio is reported.
     audio_from: Option<u64>,
+    /// The driver's registration of this target's spans, kept while the device is away
+    /// (warm standby; the device runs in it while here).
+    standby: Option<DeviceId>,
 }
 
 impl Slot {
     const fn new(target: Target) -> Self {
-        Self { target, here: false, device: None, audio_from: None }
+        Self { target, here: false, device: None, audio_from: None, standby: None }
+    }
+
+    /// This target's layout file in `dir`.
+    fn layout_path(&self, dir: &std::path::Path) -> PathBuf {
+        let name: String = self
+            .target
+            .to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+            .collect();
+        dir.join(format!("{name}.layout"))
     }
 }
 
@@ -324,6 +360,7 @@ struct Host {
 
 impl Host {
     fn run(&mut self, quit: &AtomicBool) {
+        self.register_standby();
         self.watch();
         while !quit.load(Ordering::SeqCst) {
             let now = self.driver.now();
@@ -351,6 +388,16 @@ impl Host {
             );
             let until = self.controller.poll_timeout().map_or(now + poll, |t| t.min(now + poll));
             self.driver.clock().sleep_until(until);
+        }
+        // The host ends: the standby registrations of devices that are elsewhere go too
+        // (a device here was released by the controller's stop, or stays with the driver).
+        for slot in &self.slots {
+            if let Some(id) = slot.standby
+                && slot.device.is_none()
+                && self.driver.device_end(id, StdDuration::ZERO).is_some()
+            {
+                let _ = self.driver.close_device(id);
+            }
         }
     }
 
@@ -433,6 +480,68 @@ impl Host {
         self.slots.get(key.0 as usize)
     }
 
+    /// Warm standby at start: each target with a layout file gets its spans registered,
+    /// then the `system.conf` is applied to them.
+    fn register_standby(&mut self) {
+        let Some(dir) = self.options.layout_dir.clone() else { return };
+        let mut registered = false;
+        for slot in &mut self.slots {
+            let path = slot.layout_path(&dir);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    log::info!(
+                        "twinstar: {}: no layout yet ({}): registered when it arrives",
+                        slot.target,
+                        path.display()
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    log::warn!("twinstar: {}: {e}", path.display());
+                    continue;
+                }
+            };
+            let setup = match xpp_span::xbus::BusSetup::from_text(&text) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::warn!("twinstar: {}:{e}; not used", path.display());
+                    continue;
+                }
+            };
+            match self.driver.register_standby(&setup) {
+                Ok(id) => {
+                    log::info!("twinstar: {}: standby as {id}", slot.target);
+                    slot.standby = Some(id);
+                    registered = true;
+                }
+                Err(e) => log::warn!("twinstar: {}: standby registration: {e}", slot.target),
+            }
+        }
+        if registered
+            && let Some((name, conf)) = &self.options.system_conf
+            && let Err(e) = self.driver.apply_system_conf(name, conf)
+        {
+            log::warn!("twinstar: {name} not applied to the standby spans: {e}");
+        }
+    }
+
+    /// Writes `slot`'s device layout to the layout folder (a temporary file renamed over
+    /// the old one, so a crash never leaves half a layout).
+    fn write_layout(&self, slot: &Slot, id: DeviceId) {
+        let Some(dir) = &self.options.layout_dir else { return };
+        let Ok(result) = self.driver.bring_up_result(id) else { return };
+        let text = crate::driver::bus_setup(&result).to_text();
+        let path = slot.layout_path(dir);
+        let tmp = path.with_extension("layout.tmp");
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            log::warn!("twinstar: {}: {e}", path.display());
+        }
+    }
+
     fn take_over(&mut self, key: DeviceKey) {
         let Some(slot) = self.slots.get_mut(key.0 as usize) else { return };
         // Decision: every device found running is verified first, whether it came from the
@@ -442,7 +551,13 @@ impl Host {
         let on_running = OnRunning::Verify;
         let config = self.options.bring_up.with_on_running(on_running);
         let firmware = self.options.firmware.clone();
-        let mut opened = self.driver.open_target(&slot.target, config, firmware.clone(), self.options.run);
+        let driver = Arc::clone(&self.driver);
+        let run = self.options.run;
+        let open = |config, firmware| match slot.standby {
+            Some(standby) => driver.open_target_standby(&slot.target, standby, config, firmware, run),
+            None => driver.open_target(&slot.target, config, firmware, run),
+        };
+        let mut opened = open(config, firmware.clone());
         if let Err(DriverError::BringUp(e)) = &opened
             && on_running == OnRunning::Verify
             && cannot_trust(e)
@@ -452,18 +567,29 @@ impl Host {
             log::warn!("twinstar: {}: {e}; falling back to a full init", slot.target);
             self.controller.handle_takeover_fallback(self.driver.now(), key);
             let config = self.options.bring_up.with_on_running(OnRunning::Reset);
-            opened = self.driver.open_target(&slot.target, config, firmware, self.options.run);
+            opened = open(config, firmware);
         }
         let now = self.driver.now();
         match opened {
             Ok(id) => {
                 slot.device = Some(id);
-                if let Some((name, conf)) = &self.options.system_conf
+                // A take-over in the standby registration keeps the configuration the
+                // standby was given; a new registration gets the file now.
+                let configured = slot.standby == Some(id);
+                if !configured
+                    && let Some((name, conf)) = &self.options.system_conf
                     && let Err(e) = self.driver.apply_system_conf(name, conf)
                 {
                     // The lines run with their default signalling; the PBX sees why.
                     log::warn!("twinstar: {}: {name} not applied: {e}", slot.target);
                 }
+                // From now on its spans stay registered while it is away (a jump to the
+                // other host and back keeps the PBX's channels open here).
+                let _ = self.driver.keep_standby(id);
+                slot.standby = Some(id);
+                let slot = &self.slots[key.0 as usize];
+                self.write_layout(slot, id);
+                let slot = &mut self.slots[key.0 as usize];
                 let now = self.driver.now();
                 slot.audio_from = self.driver.tick_count(id).ok();
                 self.controller.handle_takeover_done(now, key, true);

@@ -441,3 +441,89 @@ fn the_system_conf_is_applied_at_every_take_over() {
         p.stop();
     });
 }
+
+/// A target's layout file name (TwinStarOptions::layout_dir: the target text with every
+/// character other than a letter, digit, `.`, `-` or `_` as `_`).
+fn layout_file(dir: &std::path::Path, target: &Target) -> std::path::PathBuf {
+    let name: String = target
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    dir.join(format!("{name}.layout"))
+}
+
+#[test]
+fn the_backup_has_its_spans_registered_and_configured_before_the_device_comes() {
+    within(120, || {
+        let (emu, _runner, server, target) = twinstar_device(Duration::from_millis(200));
+        let root = std::env::temp_dir().join(format!("xpp-layouts-{}", std::process::id()));
+        let (dir_a, dir_b) = (root.join("a"), root.join("b"));
+        let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
+        let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
+        let conf = xpp_span::sysconf::parse_str("system.conf", "fxols=1\n").unwrap();
+        let options = TwinStarOptions::new(firmware()).with_system_conf("system.conf", conf);
+
+        // A takes the device and writes its layout.
+        let host_a = TwinStarHost::start(
+            Arc::clone(&drv_a),
+            vec![target(0)],
+            Role::Master,
+            || true,
+            options.clone().with_layout_dir(&dir_a),
+        )
+        .unwrap();
+        until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+        let layout = std::fs::read_to_string(layout_file(&dir_a, &target(0))).expect("A wrote the layout");
+        assert!(layout.contains("unit 0.0 type=FXS") && layout.contains("unit 1.0 type=FXO"), "{layout}");
+
+        // The integrator copies it to B (the same device, seen through B's port); B starts
+        // with its spans registered in RED alarm and configured, before any failover.
+        std::fs::create_dir_all(&dir_b).unwrap();
+        std::fs::write(layout_file(&dir_b, &target(1)), &layout).unwrap();
+        let host_b = TwinStarHost::start(
+            Arc::clone(&drv_b),
+            vec![target(1)],
+            Role::Backup,
+            || true,
+            options.with_layout_dir(&dir_b),
+        )
+        .unwrap();
+        let seen = until(&rx_b, |e| matches!(e, DriverEvent::DeviceStandby { .. }));
+        let Some(DriverEvent::DeviceStandby { device: standby, spans, channels }) = seen.last().cloned()
+        else {
+            unreachable!()
+        };
+        assert_eq!((spans, channels), (1..=2, 1..=22));
+        common::eventually("system.conf applied to the standby", || {
+            drv_b.channel(FXS1).is_ok_and(|c| c.sig == xpp_span::Sig::Fxols)
+        });
+        assert_eq!(drv_b.alarms(1).unwrap(), xpp_span::Alarms::RED);
+        assert_eq!(drv_b.spans().len(), 2);
+        assert_eq!(host_b.status().devices, [None]);
+
+        // A crashes; B takes the device over in that registration: same device id and
+        // numbers, the configuration it had, NOALARM.
+        let device_a = host_a.status().devices[0].expect("A holds the device");
+        drv_a.close_device(device_a).unwrap();
+        let seen = until(&rx_b, |e| matches!(e, DriverEvent::DeviceReady { .. }));
+        assert_eq!(
+            seen.last(),
+            Some(&DriverEvent::DeviceReady { device: standby, spans: 1..=2, channels: 1..=22 })
+        );
+        until(&rx_b, |e| matches!(e, DriverEvent::Chan { channo: FXS1, event: Event::NOALARM, .. }));
+        assert_eq!(drv_b.channel(FXS1).unwrap().sig, xpp_span::Sig::Fxols);
+        assert_eq!(drv_b.alarms(1).unwrap(), xpp_span::Alarms::EMPTY);
+        common::eventually("B reports the device", || host_b.status().devices == [Some(standby)]);
+        assert!(emu.with_device(|d| d.active_port()) == 1);
+        assert_eq!(std::fs::read_to_string(layout_file(&dir_b, &target(1))).unwrap(), layout);
+
+        host_b.stop(StdDuration::from_secs(10));
+        host_a.stop(StdDuration::from_secs(10));
+        Arc::try_unwrap(drv_a).expect("released").close();
+        Arc::try_unwrap(drv_b).expect("released").close();
+        server.shutdown();
+        let _ = std::fs::remove_dir_all(&root);
+    });
+}
