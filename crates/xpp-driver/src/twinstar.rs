@@ -83,7 +83,9 @@ pub struct TwinStarOptions {
     /// The controller's parameters (health, anti-flap, timeouts).
     pub controller: Config,
     /// How often an absent device is looked for (a listing), and the longest sleep of the
-    /// host's thread.
+    /// host's thread. When every target is on this machine's USB buses, USB hotplug wakes
+    /// the host at once instead and the listing runs once a second (at least), as a safety
+    /// net; USB/IP targets are always polled (a bounded listing of the server's devices).
     // Decision: 50 ms: the take-over starts within 50 ms of the device appearing, for one
     // listing (a TCP round trip on USB/IP, a sysfs walk on USB) per target per period.
     pub poll_interval: StdDuration,
@@ -358,8 +360,52 @@ struct Host {
     status: Arc<Mutex<TwinStarStatus>>,
 }
 
+/// While some target is on this machine's USB buses: a thread watching USB hotplug that
+/// wakes the host's thread at once when an Astribank arrives or leaves, so the listing poll
+/// is only a safety net (once a second instead of [`TwinStarOptions::poll_interval`]).
+// Decision: hotplug only wakes the host up; the target listing stays the one source of
+// truth for "is it here", so a missed or spurious hotplug event cannot lose a device.
+#[cfg(feature = "nusb")]
+fn start_hotplug(slots: &[Slot], quit: &Arc<AtomicBool>) -> Option<mpsc::Receiver<()>> {
+    if !slots.iter().any(|s| !matches!(s.target, Target::UsbIp { .. })) {
+        return None;
+    }
+    let (mut watch, _) = match xpp_usb::backend::nusb::Hotplug::new() {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!("twinstar: no USB hotplug ({e}); polling the USB buses");
+            return None;
+        }
+    };
+    let (tx, rx) = mpsc::channel();
+    let quit = Arc::clone(quit);
+    let spawned = std::thread::Builder::new().name("xpp-twinstar-hotplug".into()).spawn(move || {
+        while !quit.load(Ordering::SeqCst) {
+            if let Some(e) = watch.next_event(StdDuration::from_millis(200)) {
+                log::debug!("twinstar: hotplug: {e:?}");
+                if tx.send(()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    match spawned {
+        Ok(_) => Some(rx),
+        Err(e) => {
+            log::warn!("twinstar: hotplug thread: {e}; polling the USB buses");
+            None
+        }
+    }
+}
+
+#[cfg(not(feature = "nusb"))]
+fn start_hotplug(_: &[Slot], _: &Arc<AtomicBool>) -> Option<mpsc::Receiver<()>> {
+    None
+}
+
 impl Host {
-    fn run(&mut self, quit: &AtomicBool) {
+    fn run(&mut self, quit: &Arc<AtomicBool>) {
+        let hotplug = start_hotplug(&self.slots, quit);
         self.register_standby();
         self.watch();
         while !quit.load(Ordering::SeqCst) {
@@ -383,11 +429,24 @@ impl Host {
             }
             self.publish();
             let now = self.driver.now();
-            let poll = Duration::from_micros(
-                self.options.poll_interval.as_micros().min(u128::from(u64::MAX)) as u64,
-            );
+            let interval = match &hotplug {
+                // USB/IP targets are still polled at the configured rate.
+                Some(_) if self.slots.iter().all(|s| !matches!(s.target, Target::UsbIp { .. })) => {
+                    StdDuration::from_secs(1).max(self.options.poll_interval)
+                }
+                _ => self.options.poll_interval,
+            };
+            let poll = Duration::from_micros(interval.as_micros().min(u128::from(u64::MAX)) as u64);
             let until = self.controller.poll_timeout().map_or(now + poll, |t| t.min(now + poll));
-            self.driver.clock().sleep_until(until);
+            match &hotplug {
+                // Real USB means the real clock: wait on the hotplug wake-ups instead.
+                Some(wake) => {
+                    let left = until.saturating_duration_since(self.driver.now());
+                    let _ = wake.recv_timeout(StdDuration::from_micros(left.total_micros()));
+                    while wake.try_recv().is_ok() {}
+                }
+                None => self.driver.clock().sleep_until(until),
+            }
         }
         // The host ends: the standby registrations of devices that are elsewhere go too
         // (a device here was released by the controller's stop, or stays with the driver).
