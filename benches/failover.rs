@@ -7,7 +7,10 @@
 //! - `failover/crash`: A's data stream stops (its run loop closed, as in a crash); the
 //!   device's watchdog moves it to B;
 //! - `failover/hung_pbx`: A's PBX stops answering its health check (every 100 ms, 200 ms
-//!   timeout, 3 failures); A hands the device over.
+//!   timeout, 3 failures); A hands the device over;
+//! - `failover/crash_standby`: the crash, with B's spans registered in standby before it
+//!   (B started with the layout A wrote, `TwinStarOptions::layout_dir`): the take-over runs
+//!   in that registration.
 //!
 //! Criterion reports the total per failover; after the runs, the phases of every run are
 //! printed as p50 / p95 / max: detect (fault → decision: the watchdog's timeout, or the hung
@@ -24,7 +27,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use criterion::{Criterion, SamplingMode};
 use xpp::bringup::{FirmwareSet, find_firmware_dir, read_firmware_dir};
 use xpp::driver::tws::{Config, Event as TwsEvent, Phase, Role};
-use xpp::driver::{Driver, DriverEvent, DriverOptions, Target, TwinStarHost, TwinStarOptions};
+use xpp::driver::{Driver, DriverEvent, DriverOptions, Target, TwinStarHost, TwinStarOptions, layout_file};
 use xpp::emu::config::{CoreConfig, Stage};
 use xpp::emu::usbip_server::{UsbIpServer, busid};
 use xpp::emu::{DeviceConfig, Emulator};
@@ -40,6 +43,8 @@ const WAIT: StdDuration = StdDuration::from_secs(30);
 enum Fault {
     Crash,
     HungPbx,
+    /// A crash, B in warm standby with its spans registered.
+    CrashStandby,
 }
 
 /// One run's phases, in ms.
@@ -98,6 +103,8 @@ fn failover(fault: Fault, firmware: &FirmwareSet) -> Run {
         Duration::from_secs(600),
     );
     let options = TwinStarOptions::new(firmware.clone()).with_controller(controller);
+    let layouts = std::env::temp_dir().join(format!("xpp-bench-layouts-{}", std::process::id()));
+    let (dir_a, dir_b) = (layouts.join("a"), layouts.join("b"));
     let drv_a = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
     let drv_b = Arc::new(Driver::new(SystemClock::new(), DriverOptions::default()));
     let (rx_a, rx_b) = (drv_a.events(), drv_b.events());
@@ -108,12 +115,24 @@ fn failover(fault: Fault, firmware: &FirmwareSet) -> Run {
         vec![target(0)],
         Role::Master,
         move || h.load(Ordering::SeqCst),
-        options.clone(),
+        options.clone().with_layout_dir(&dir_a),
     )
     .expect("host A");
-    let host_b = TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options)
-        .expect("host B");
     until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::WatchdogChanged { armed: true, .. })));
+    let options_b = if fault == Fault::CrashStandby {
+        // B gets the layout A wrote (as an integrator copies it), so it starts in standby.
+        let layout = std::fs::read(layout_file(&dir_a, &target(0))).expect("A's layout");
+        std::fs::create_dir_all(&dir_b).expect("layout folder");
+        std::fs::write(layout_file(&dir_b, &target(1)), layout).expect("B's layout");
+        options.with_layout_dir(&dir_b)
+    } else {
+        options
+    };
+    let host_b = TwinStarHost::start(Arc::clone(&drv_b), vec![target(1)], Role::Backup, || true, options_b)
+        .expect("host B");
+    if fault == Fault::CrashStandby {
+        until(&rx_b, |e| matches!(e, DriverEvent::DeviceStandby { .. }));
+    }
     emu.with_device(|d| {
         let now = d.now();
         d.data_mut().phone_mut(0, 0).expect("phone").off_hook(now);
@@ -123,7 +142,7 @@ fn failover(fault: Fault, firmware: &FirmwareSet) -> Run {
     let fault_at = StdInstant::now();
     let fault_now = drv_a.now();
     match fault {
-        Fault::Crash => {
+        Fault::Crash | Fault::CrashStandby => {
             let id = host_a.status().devices[0].expect("A holds the device");
             drv_a.close_device(id).expect("close");
         }
@@ -131,7 +150,9 @@ fn failover(fault: Fault, firmware: &FirmwareSet) -> Run {
     }
     // A loses the device (the jump), B takes it over, first audio.
     let (left_a, _) = match fault {
-        Fault::Crash => until(&rx_a, |e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Backup })),
+        Fault::Crash | Fault::CrashStandby => {
+            until(&rx_a, |e| tws(e, |t| *t == TwsEvent::RoleChanged { role: Role::Backup }))
+        }
         Fault::HungPbx => until(&rx_a, |e| tws(e, |t| matches!(t, TwsEvent::Failover { .. }))),
     };
     let a_timeline = host_a.status().last_failover;
@@ -167,6 +188,7 @@ fn failover(fault: Fault, firmware: &FirmwareSet) -> Run {
         }
     }
     server.shutdown();
+    let _ = std::fs::remove_dir_all(&layouts);
     Run { detect, hand_over, device_move, take_over, first_audio, host_share, total }
 }
 
@@ -203,7 +225,9 @@ fn main() {
     let dir = find_firmware_dir().unwrap_or_else(|e| panic!("{e}"));
     let firmware = read_firmware_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut c = Criterion::default().configure_from_args();
-    let results: Vec<(&str, Arc<Mutex<Vec<Run>>>)> = [(Fault::Crash, "crash"), (Fault::HungPbx, "hung_pbx")]
+    let faults =
+        [(Fault::Crash, "crash"), (Fault::HungPbx, "hung_pbx"), (Fault::CrashStandby, "crash_standby")];
+    let results: Vec<(&str, Arc<Mutex<Vec<Run>>>)> = faults
         .into_iter()
         .map(|(fault, name)| {
             let runs = Arc::new(Mutex::new(Vec::new()));

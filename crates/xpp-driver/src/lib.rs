@@ -83,7 +83,7 @@ pub use info::{ChanInfo, DeviceStats, SpanInfo};
 pub use options::{DriverOptions, HOOK_WAIT, Pacing};
 pub use supervisor::{Supervisor, SupervisorOptions, SupervisorStatus};
 pub use target::Target;
-pub use twinstar::{Hooks, TwinStarHost, TwinStarOptions, TwinStarStatus};
+pub use twinstar::{Hooks, TwinStarHost, TwinStarOptions, TwinStarStatus, layout_file};
 /// The TwinStar controller that [`TwinStarHost`] runs (sans-IO, `xpp-twinstar`).
 pub use xpp_twinstar as tws;
 /// The clock a driver runs on (the stack's one clock, from `xpp-usb`).

@@ -75,6 +75,16 @@ impl Target {
         }
     }
 
+    /// The target as a file name (for per-device files such as the TwinStar host's layouts):
+    /// its text with every character other than an ASCII letter or digit, `.`, `-` or `_`
+    /// as `_` (`usbip:127.0.0.1:3240/1-1` is `usbip_127.0.0.1_3240_1-1`).
+    pub fn file_stem(&self) -> String {
+        self.to_string()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+            .collect()
+    }
+
     /// The same device, named so that it is found again after a re-enumeration: a USB
     /// device by the bus path it was found at (its address changes when its firmware
     /// renumerates it, its physical port does not; a cold device may have no serial yet).
@@ -163,6 +173,15 @@ mod tests {
         for bad in ["", "usbip:", "usbip:/1-1", "usbip:host:1/", "libusb:", "libusb:x", "1-"] {
             assert!(matches!(bad.parse::<Target>(), Err(Error::InvalidLocator(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn file_stems_are_plain_file_names() {
+        let stem = |s: &str| s.parse::<Target>().unwrap().file_stem();
+        assert_eq!(stem("usbip:127.0.0.1:3240/1-1"), "usbip_127.0.0.1_3240_1-1");
+        assert_eq!(stem("serial:XR0042"), "serial_XR0042");
+        assert_eq!(stem("001/010"), "001_010");
+        assert_eq!(stem("1-1.2"), "1-1.2");
     }
 
     #[test]

@@ -103,9 +103,8 @@ pub struct TwinStarOptions {
     /// devices right after each take-over, inside the take-over phase: the standby has it
     /// parsed and checked before any device arrives, so taking over costs no file reading.
     pub system_conf: Option<(String, SystemConf)>,
-    /// Warm standby: a folder with one layout file per target (`<target>.layout`, the
-    /// target text with every character other than a letter, digit, `.`, `-` or `_` as
-    /// `_`; [`BusSetup::to_text`](xpp_span::xbus::BusSetup::to_text) format). At start,
+    /// Warm standby: a folder with one layout file per target ([`layout_file`]:
+    /// `<target>.layout`, [`BusSetup::to_text`](xpp_span::xbus::BusSetup::to_text) format). At start,
     /// each target with a layout gets its spans registered in standby
     /// ([`Driver::register_standby`]) and `system_conf` applied to them, so the PBX here can
     /// open its channels before the device comes; a take-over then runs in that
@@ -179,6 +178,12 @@ pub struct TwinStarStatus {
     pub last_failover: Option<Timeline>,
     /// The controller has stopped ([`Command::Stop`] done).
     pub stopped: bool,
+}
+
+/// Where a [`TwinStarHost`] with [`TwinStarOptions::layout_dir`] `dir` keeps `target`'s layout:
+/// `dir/<target>.layout` ([`Target::file_stem`]).
+pub fn layout_file(dir: &std::path::Path, target: &Target) -> PathBuf {
+    dir.join(format!("{}.layout", target.file_stem()))
 }
 
 /// The TwinStar controller of this host running on a driver (see the module doc).
@@ -305,13 +310,7 @@ impl Slot {
 
     /// This target's layout file in `dir`.
     fn layout_path(&self, dir: &std::path::Path) -> PathBuf {
-        let name: String = self
-            .target
-            .to_string()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
-            .collect();
-        dir.join(format!("{name}.layout"))
+        layout_file(dir, &self.target)
     }
 }
 

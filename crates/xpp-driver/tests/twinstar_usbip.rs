@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use xpp_driver::tws::{Config, Event as TwsEvent, Phase, Role};
-use xpp_driver::{Driver, DriverEvent, DriverOptions, Target, TwinStarHost, TwinStarOptions};
+use xpp_driver::{Driver, DriverEvent, DriverOptions, Target, TwinStarHost, TwinStarOptions, layout_file};
 use xpp_emu::config::{CoreConfig, LineStateOnJump, Stage as EmuStage};
 use xpp_emu::usbip_server::{UsbIpServer, busid};
 use xpp_emu::{DeviceConfig, Emulator};
@@ -440,17 +440,6 @@ fn the_system_conf_is_applied_at_every_take_over() {
         assert_eq!((sig(&p.drv_b, 1), sig(&p.drv_b, 2)), (Some(Sig::Fxols), Some(Sig::Fxols)));
         p.stop();
     });
-}
-
-/// A target's layout file name (TwinStarOptions::layout_dir: the target text with every
-/// character other than a letter, digit, `.`, `-` or `_` as `_`).
-fn layout_file(dir: &std::path::Path, target: &Target) -> std::path::PathBuf {
-    let name: String = target
-        .to_string()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
-        .collect();
-    dir.join(format!("{name}.layout"))
 }
 
 #[test]
