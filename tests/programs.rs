@@ -32,9 +32,12 @@ fn text(b: &[u8]) -> String {
 }
 
 /// `prog | head` with a reader that is already gone: the first write fails with EPIPE.
+// Decision: the pipe's read end is closed before the program starts; closing it after the
+// spawn raced with a program quick enough to write its few bytes into the pipe first.
 fn with_closed_stdout(mut cmd: Command) -> Output {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    drop(child.stdout.take());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped()).spawn().unwrap();
     child.wait_with_output().unwrap()
 }
 
