@@ -140,6 +140,126 @@ pub fn t1_clear_channel_writes(clear: u32) -> [(u8, u8); 3] {
     })
 }
 
+/// The framing keyword of a span line (`d4`, `esf`, `ccs`, `cas`; DAHDI's lineconfig).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// T1 superframe (robbed-bit signalling in frames 6 and 12).
+    D4,
+    /// T1 extended superframe.
+    Esf,
+    /// E1 common-channel signalling (a D-channel in timeslot 16).
+    Ccs,
+    /// E1 channel-associated signalling (timeslot 16 carries CAS).
+    Cas,
+}
+
+/// The line code keyword of a span line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LineCode {
+    /// Alternate mark inversion (E1 and T1).
+    Ami,
+    /// T1 bipolar 8-zero substitution.
+    B8zs,
+    /// E1 high-density bipolar 3.
+    Hdb3,
+}
+
+/// A span line's line configuration (SPANCONFIG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineSetup {
+    /// Framing (and for E1 the signalling mode).
+    pub framing: Framing,
+    /// Line code.
+    pub code: LineCode,
+    /// E1 CRC-4 multiframe.
+    pub crc4: bool,
+}
+
+impl LineSetup {
+    /// The protocol's default: E1 CCS, HDB3, CRC-4; T1 ESF, B8ZS (docs/reference/xpp-protocol.md §9.3).
+    pub const fn default_for(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::E1 => Self { framing: Framing::Ccs, code: LineCode::Hdb3, crc4: true },
+            Protocol::T1 => Self { framing: Framing::Esf, code: LineCode::B8zs, crc4: false },
+        }
+    }
+}
+
+/// A line configuration the protocol does not take (the whole span line is refused and nothing
+/// is written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("`{keyword}` is not a {protocol:?} line setting")]
+pub struct LineSetupError {
+    /// The refused keyword, as `system.conf` spells it.
+    pub keyword: &'static str,
+    /// The span's protocol.
+    pub protocol: Protocol,
+}
+
+/// The SPANCONFIG register writes for `setup` on a port of `protocol`, in the order the
+/// reference gives (docs/reference/xpp-protocol.md §9.3, "Line configuration per keyword"): LIM0,
+/// FMR1, FMR2, FMR0, FMR4, FMR3 (CRC-4 only), CMDR := 0x50, RS1 := 0x0B (E1 CAS only), XSP/FMR5.
+pub fn line_config_writes(
+    protocol: Protocol,
+    setup: LineSetup,
+    timing_priority: u8,
+    local_loop: bool,
+) -> Result<Vec<(u8, u8)>, LineSetupError> {
+    let refuse = |keyword| Err(LineSetupError { keyword, protocol });
+    let e1 = protocol == Protocol::E1;
+    match (protocol, setup.framing, setup.code) {
+        (Protocol::E1, Framing::D4, _) => return refuse("d4"),
+        (Protocol::E1, Framing::Esf, _) => return refuse("esf"),
+        (Protocol::T1, Framing::Ccs, _) => return refuse("ccs"),
+        (Protocol::T1, Framing::Cas, _) => return refuse("cas"),
+        (Protocol::E1, _, LineCode::B8zs) => return refuse("b8zs"),
+        (Protocol::T1, _, LineCode::Hdb3) => return refuse("hdb3"),
+        _ => {}
+    }
+    if setup.crc4 && !e1 {
+        return refuse("crc4");
+    }
+    let mut fmr1 = 0x04 | if e1 { 0x40 } else { 0x10 | 0x08 };
+    let mut fmr2 = if e1 { 0x03 } else { 0x22 };
+    let mut fmr4 = if e1 { 0x9F } else { 0x0C };
+    let mut xsp = if e1 { 0x1C } else { 0x00 };
+    if local_loop {
+        fmr2 |= 0x04;
+    }
+    let fmr0 = match setup.code {
+        LineCode::Ami => 0xB0,
+        LineCode::B8zs | LineCode::Hdb3 => 0xF0,
+    };
+    if setup.framing == Framing::Esf {
+        fmr4 |= 0x02;
+        fmr2 |= 0x62;
+    }
+    let cas = !e1 || setup.framing == Framing::Cas;
+    if setup.crc4 {
+        fmr1 |= 0x08;
+        fmr2 |= 0x80;
+    }
+    let mut w = vec![
+        (REG_LIM0, lim0(timing_priority, local_loop)),
+        (0x1D, fmr1),
+        (0x1E, fmr2),
+        (0x1C, fmr0),
+        (0x20, fmr4),
+    ];
+    if setup.crc4 {
+        w.push((0x31, 0x01));
+    }
+    w.push((REG_CMDR, 0x50));
+    if cas {
+        if e1 {
+            w.push((0x70, 0x0B));
+        }
+        xsp |= 0x40;
+    }
+    w.push((0x21, xsp));
+    Ok(w)
+}
+
 /// CAS signalling register layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CasLayout {
@@ -290,6 +410,10 @@ pub struct PriLine {
     addr: xpp_proto::wire::Address,
     port: u8,
     config: PriConfig,
+    /// The line configuration last programmed.
+    setup: LineSetup,
+    /// T1: robbed-bit signalling in use (no D-channel configured on the span).
+    t1_cas: bool,
     commands: std::collections::VecDeque<xpp_proto::wire::RegCmd>,
     events: std::collections::VecDeque<PriEvent>,
     next_poll: Option<xpp_proto::Instant>,
@@ -304,6 +428,8 @@ impl PriLine {
         Self {
             addr,
             port,
+            setup: LineSetup::default_for(config.protocol),
+            t1_cas: config.protocol == Protocol::T1 && config.cas.is_some(),
             config,
             commands: std::collections::VecDeque::with_capacity(64),
             events: std::collections::VecDeque::with_capacity(8),
@@ -327,19 +453,73 @@ impl PriLine {
         }
     }
 
-    /// Programs the line and starts the span: the default line configuration of the
-    /// protocol, CMDR := 0x50, LIM0 (master bit from the timing priority), XPM2 := 0x00,
-    /// then FRS0 polling every 500 ms (the first poll right away). Decision: the reference
-    /// lists the writes but not one order; this is the order it lists the defaults in, with
-    /// the resets after the configuration they apply.
-    pub fn start(&mut self, now: xpp_proto::Instant) {
-        for &(reg, val) in self.config.protocol.default_line_config() {
+    /// SPANCONFIG: programs `setup` with `timing_priority` (0: master mode, the port does not
+    /// take its clock from the line) ([`line_config_writes`]). A setup the protocol refuses
+    /// writes nothing. E1 CAS framing makes the span a CAS span (its CAS registers are used),
+    /// CCS a D-channel span; T1 follows [`set_t1_cas`](Self::set_t1_cas).
+    pub fn configure(&mut self, setup: LineSetup, timing_priority: u8) -> Result<(), LineSetupError> {
+        let writes =
+            line_config_writes(self.config.protocol, setup, timing_priority, self.config.local_loop)?;
+        for (reg, val) in writes {
             self.write(reg, val);
         }
-        self.write(REG_CMDR, 0x50);
-        self.write(REG_LIM0, lim0(self.config.timing_priority, self.config.local_loop));
+        self.setup = setup;
+        self.config.timing_priority = timing_priority;
+        self.update_cas_layout();
+        Ok(())
+    }
+
+    /// T1: whether the span uses robbed-bit signalling (`true`: no D-channel; DAHDI decides
+    /// from the signalling the channels are configured with). E1 ignores it.
+    pub fn set_t1_cas(&mut self, cas: bool) {
+        self.t1_cas = cas;
+        self.update_cas_layout();
+    }
+
+    fn update_cas_layout(&mut self) {
+        self.config.cas = match (self.config.protocol, self.setup.framing) {
+            (Protocol::E1, Framing::Cas) => Some(CasLayout::E1),
+            (Protocol::E1, _) => None,
+            (Protocol::T1, Framing::D4) if self.t1_cas => Some(CasLayout::T1D4),
+            (Protocol::T1, _) if self.t1_cas => Some(CasLayout::T1Esf),
+            (Protocol::T1, _) => None,
+        };
+    }
+
+    /// The line configuration last programmed (the protocol's default before any).
+    pub fn setup(&self) -> LineSetup {
+        self.setup
+    }
+
+    /// The span's timing priority (as last configured).
+    pub fn timing_priority(&self) -> u8 {
+        self.config.timing_priority
+    }
+
+    /// The CAS layout in use, `None` for a CCS span.
+    pub fn cas_layout(&self) -> Option<CasLayout> {
+        self.config.cas
+    }
+
+    /// Starts FRS0 polling every 500 ms, the first poll at `now` (the card's periodic work,
+    /// from the bus's start whether or not the span is started).
+    pub fn poll_from(&mut self, now: xpp_proto::Instant) {
+        if self.next_poll.is_none() {
+            self.next_poll = Some(now);
+        }
+    }
+
+    /// Span startup: T1 clear-channel marking (`clear`: bit i = logical channel i carries no
+    /// robbed bits), then XPM2 := 0x00 (the transmitter out of tristate); FRS0 polling starts
+    /// if it has not.
+    pub fn start(&mut self, now: xpp_proto::Instant, clear: u32) {
+        if self.config.protocol == Protocol::T1 {
+            for (reg, val) in t1_clear_channel_writes(clear) {
+                self.write(reg, val);
+            }
+        }
         self.write(REG_XPM2, 0x00);
-        self.next_poll = Some(now);
+        self.poll_from(now);
     }
 
     /// The layer-1 status of the last FRS0 poll (`None` before the first reply).
@@ -481,15 +661,201 @@ mod tests {
         PriLine::new(addr(), 2, cfg)
     }
 
+    /// Every line keyword, programmed as docs/reference/xpp-protocol.md §9.3 ("Line configuration per
+    /// keyword") lists it: LIM0, FMR1, FMR2, FMR0, FMR4, [FMR3], CMDR, [RS1], XSP. The bytes are
+    /// written out by hand from that text.
     #[test]
-    fn start_programs_e1_and_t1() {
-        for (protocol, prio, lim) in [(Protocol::E1, 1, 0), (Protocol::T1, 0, 1)] {
-            let cfg =
-                PriConfig { protocol, cas: None, timing_priority: prio, local_loop: false, idle_bits: 0 };
+    fn configure_programs_every_keyword() {
+        use Framing::{Cas, Ccs, D4, Esf};
+        use LineCode::{Ami, B8zs, Hdb3};
+        let setup = |framing, code, crc4| LineSetup { framing, code, crc4 };
+        let cases: [(Protocol, LineSetup, u8, &[(u8, u8)]); 7] = [
+            // E1 default: CCS, HDB3, CRC-4, first-choice slave.
+            (
+                Protocol::E1,
+                setup(Ccs, Hdb3, true),
+                1,
+                &[
+                    (0x36, 0x00),
+                    (0x1D, 0x4C),
+                    (0x1E, 0x83),
+                    (0x1C, 0xF0),
+                    (0x20, 0x9F),
+                    (0x31, 0x01),
+                    (0x02, 0x50),
+                    (0x21, 0x1C),
+                ],
+            ),
+            // E1 CAS, AMI, no CRC-4, master mode: RS1 := 0x0B, CASEN.
+            (
+                Protocol::E1,
+                setup(Cas, Ami, false),
+                0,
+                &[
+                    (0x36, 0x01),
+                    (0x1D, 0x44),
+                    (0x1E, 0x03),
+                    (0x1C, 0xB0),
+                    (0x20, 0x9F),
+                    (0x02, 0x50),
+                    (0x70, 0x0B),
+                    (0x21, 0x5C),
+                ],
+            ),
+            // E1 CCS, HDB3, no CRC-4.
+            (
+                Protocol::E1,
+                setup(Ccs, Hdb3, false),
+                2,
+                &[
+                    (0x36, 0x00),
+                    (0x1D, 0x44),
+                    (0x1E, 0x03),
+                    (0x1C, 0xF0),
+                    (0x20, 0x9F),
+                    (0x02, 0x50),
+                    (0x21, 0x1C),
+                ],
+            ),
+            // E1 CAS, HDB3, CRC-4.
+            (
+                Protocol::E1,
+                setup(Cas, Hdb3, true),
+                1,
+                &[
+                    (0x36, 0x00),
+                    (0x1D, 0x4C),
+                    (0x1E, 0x83),
+                    (0x1C, 0xF0),
+                    (0x20, 0x9F),
+                    (0x31, 0x01),
+                    (0x02, 0x50),
+                    (0x70, 0x0B),
+                    (0x21, 0x5C),
+                ],
+            ),
+            // T1 default: ESF, B8ZS.
+            (
+                Protocol::T1,
+                setup(Esf, B8zs, false),
+                1,
+                &[
+                    (0x36, 0x00),
+                    (0x1D, 0x1C),
+                    (0x1E, 0x62),
+                    (0x1C, 0xF0),
+                    (0x20, 0x0E),
+                    (0x02, 0x50),
+                    (0x21, 0x40),
+                ],
+            ),
+            // T1 D4, AMI, master mode.
+            (
+                Protocol::T1,
+                setup(D4, Ami, false),
+                0,
+                &[
+                    (0x36, 0x01),
+                    (0x1D, 0x1C),
+                    (0x1E, 0x22),
+                    (0x1C, 0xB0),
+                    (0x20, 0x0C),
+                    (0x02, 0x50),
+                    (0x21, 0x40),
+                ],
+            ),
+            // T1 ESF, AMI.
+            (
+                Protocol::T1,
+                setup(Esf, Ami, false),
+                3,
+                &[
+                    (0x36, 0x00),
+                    (0x1D, 0x1C),
+                    (0x1E, 0x62),
+                    (0x1C, 0xB0),
+                    (0x20, 0x0E),
+                    (0x02, 0x50),
+                    (0x21, 0x40),
+                ],
+            ),
+        ];
+        for (protocol, setup, prio, want) in cases {
+            let cfg = PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
             let mut line = PriLine::new(addr(), 1, cfg);
-            line.start(ms(0));
-            let mut want: Vec<_> = protocol.default_line_config().iter().map(|&(r, v)| wd(1, r, v)).collect();
-            want.extend([wd(1, 0x02, 0x50), wd(1, 0x36, lim), wd(1, 0x28, 0x00)]);
+            line.configure(setup, prio).unwrap();
+            let want: Vec<_> = want.iter().map(|&(r, v)| wd(1, r, v)).collect();
+            assert_eq!(drain(|| line.poll_transmit(ms(0))), want, "{protocol:?} {setup:?} timing {prio}");
+            assert_eq!(line.timing_priority(), prio);
+        }
+        // A local loop sets LIM0's LL bit and FMR2's loop bit.
+        let cfg = PriConfig {
+            protocol: Protocol::E1,
+            cas: None,
+            timing_priority: 1,
+            local_loop: true,
+            idle_bits: 0,
+        };
+        let mut line = PriLine::new(addr(), 0, cfg);
+        line.configure(LineSetup::default_for(Protocol::E1), 1).unwrap();
+        let out = drain(|| line.poll_transmit(ms(0)));
+        assert_eq!((out[0], out[2]), (wd(0, 0x36, 0x02), wd(0, 0x1E, 0x87)));
+    }
+
+    #[test]
+    fn refused_keywords_write_nothing() {
+        use Framing::{Cas, Ccs, D4, Esf};
+        use LineCode::{Ami, B8zs, Hdb3};
+        let cases = [
+            (Protocol::E1, LineSetup { framing: Esf, code: Hdb3, crc4: false }, "esf"),
+            (Protocol::E1, LineSetup { framing: D4, code: Ami, crc4: false }, "d4"),
+            (Protocol::E1, LineSetup { framing: Ccs, code: B8zs, crc4: true }, "b8zs"),
+            (Protocol::T1, LineSetup { framing: Ccs, code: B8zs, crc4: false }, "ccs"),
+            (Protocol::T1, LineSetup { framing: Cas, code: B8zs, crc4: false }, "cas"),
+            (Protocol::T1, LineSetup { framing: Esf, code: Hdb3, crc4: false }, "hdb3"),
+            (Protocol::T1, LineSetup { framing: Esf, code: B8zs, crc4: true }, "crc4"),
+        ];
+        for (protocol, setup, keyword) in cases {
+            let cfg = PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
+            let mut line = PriLine::new(addr(), 0, cfg);
+            assert_eq!(line.configure(setup, 1), Err(LineSetupError { keyword, protocol }));
+            assert!(drain(|| line.poll_transmit(ms(0))).is_empty());
+            assert_eq!(line.setup(), LineSetup::default_for(protocol), "unchanged");
+        }
+    }
+
+    #[test]
+    fn cas_mode_follows_the_framing_and_the_t1_channels() {
+        let cfg =
+            |protocol| PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
+        let mut e1 = PriLine::new(addr(), 0, cfg(Protocol::E1));
+        assert_eq!(e1.cas_layout(), None);
+        e1.configure(LineSetup { framing: Framing::Cas, code: LineCode::Hdb3, crc4: false }, 1).unwrap();
+        assert_eq!(e1.cas_layout(), Some(CasLayout::E1));
+        let mut t1 = PriLine::new(addr(), 0, cfg(Protocol::T1));
+        assert_eq!(t1.cas_layout(), None);
+        t1.set_t1_cas(true);
+        assert_eq!(t1.cas_layout(), Some(CasLayout::T1Esf));
+        t1.configure(LineSetup { framing: Framing::D4, code: LineCode::Ami, crc4: false }, 1).unwrap();
+        assert_eq!(t1.cas_layout(), Some(CasLayout::T1D4));
+        t1.set_t1_cas(false);
+        assert_eq!(t1.cas_layout(), None);
+    }
+
+    #[test]
+    fn start_marks_clear_channels_untristates_and_polls() {
+        for (protocol, clear, want) in [
+            (Protocol::E1, 0, vec![wd(1, 0x28, 0x00)]),
+            (
+                Protocol::T1,
+                0b1_0000_0001,
+                vec![wd(1, 0x2F, 0x80), wd(1, 0x30, 0x80), wd(1, 0x31, 0x00), wd(1, 0x28, 0x00)],
+            ),
+        ] {
+            let cfg = PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
+            let mut line = PriLine::new(addr(), 1, cfg);
+            assert_eq!(line.poll_timeout(), None, "no polling before the card's work starts");
+            line.start(ms(0), clear);
             assert_eq!(drain(|| line.poll_transmit(ms(0))), want);
             assert_eq!(line.poll_timeout(), Some(ms(0)));
             line.handle_timeout(ms(0));
@@ -501,7 +867,7 @@ mod tests {
     #[test]
     fn alarms_send_idle_bits_then_resend_and_reread() {
         let mut line = cas_line();
-        line.start(ms(0));
+        line.start(ms(0), 0);
         let _ = drain(|| line.poll_transmit(ms(0)));
         line.handle_packet(ms(10), &reply(2, 0x4C, 0x00));
         assert_eq!(line.poll_event(), Some(PriEvent::Status { status: LineStatus::default(), at: ms(10) }));

@@ -56,7 +56,7 @@ fn alarm_injection_and_cas_over_the_emulated_e1() {
         idle_bits: 0x9,
     };
     let mut line = PriLine::new(Address::new(0, 0).unwrap(), 0, cfg);
-    line.start(h.now);
+    line.start(h.now, 0);
     let up = run(&mut h, &mut line, 100);
     assert_eq!(up.iter().filter_map(status).collect::<Vec<_>>(), vec![LineStatus::default()]);
     line.set_cas(h.now, 0, 0xA);
