@@ -669,7 +669,8 @@ mod tests {
         use Framing::{Cas, Ccs, D4, Esf};
         use LineCode::{Ami, B8zs, Hdb3};
         let setup = |framing, code, crc4| LineSetup { framing, code, crc4 };
-        let cases: [(Protocol, LineSetup, u8, &[(u8, u8)]); 7] = [
+        type Case = (Protocol, LineSetup, u8, &'static [(u8, u8)]);
+        let cases: [Case; 7] = [
             // E1 default: CCS, HDB3, CRC-4, first-choice slave.
             (
                 Protocol::E1,
