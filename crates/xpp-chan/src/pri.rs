@@ -188,7 +188,7 @@ impl LineSetup {
 /// A line configuration the protocol does not take (the whole span line is refused and nothing
 /// is written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("`{keyword}` is not a {protocol:?} line setting")]
+#[error("`{keyword}` is not a line setting of {protocol:?} spans")]
 pub struct LineSetupError {
     /// The refused keyword, as `system.conf` spells it.
     pub keyword: &'static str,
@@ -489,6 +489,20 @@ impl PriLine {
     /// The line configuration last programmed (the protocol's default before any).
     pub fn setup(&self) -> LineSetup {
         self.setup
+    }
+
+    /// The port's device changed hands (a standby host took it over): nothing queued is sent,
+    /// the layer-1 status is read afresh (its first poll reports again); the configuration and
+    /// the CAS bits stay.
+    pub fn forget_status(&mut self) {
+        self.status = None;
+        self.events.clear();
+        self.commands.clear();
+    }
+
+    /// E1 or T1.
+    pub fn protocol(&self) -> Protocol {
+        self.config.protocol
     }
 
     /// The span's timing priority (as last configured).

@@ -254,7 +254,7 @@ impl Driver {
             log::warn!("{standby}: not in standby; attaching as a new device");
             return self.attach_new(ready);
         }
-        match st.core.activate(now, &setup) {
+        match st.core.activate(now, &setup, ready.result.verified) {
             Ok(()) => {}
             Err(SetupError::LayoutChanged) => {
                 drop(st);

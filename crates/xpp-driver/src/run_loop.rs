@@ -80,6 +80,8 @@ pub(crate) fn forward(device: DeviceId, at: Instant, e: XbusEvent) -> Option<Dri
         XbusEvent::Chan { channo, event } => DriverEvent::Chan { device, channo, event, at },
         XbusEvent::SpanAlarms { spanno, alarms } => DriverEvent::SpanAlarms { device, spanno, alarms },
         XbusEvent::SyncReply(state) => DriverEvent::Sync { device, state },
+        // The loop re-runs the election for it.
+        XbusEvent::TimingChanged => return None,
         // The loop reports DeviceRemoved / DeviceClosed itself, after the channels.
         XbusEvent::Removed => return None,
         // A bus event this driver version does not forward (the enum is open).
@@ -419,11 +421,17 @@ impl<T: Transport> Loop<T> {
     fn send_events(&mut self) {
         let device = self.dev.id;
         let at = self.clock.now();
+        let mut reelect = false;
         for e in self.events.drain(..) {
+            // A span's alarms or layer 1 changed: the timing master may change (§12).
+            reelect |= matches!(e, XbusEvent::SpanAlarms { .. } | XbusEvent::TimingChanged);
             if let Some(ev) = forward(device, at, e) {
                 // A dropped receiver only means nobody listens.
                 let _ = self.tx.send(ev);
             }
+        }
+        if reelect {
+            reelect_all(&self.coord.devices, &self.coord.timing);
         }
     }
 

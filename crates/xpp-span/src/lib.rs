@@ -64,4 +64,7 @@ pub enum Error {
     /// A channel operation refused by the bus core.
     #[error(transparent)]
     Chan(#[from] xbus::ChanError),
+    /// A span operation refused by the bus core.
+    #[error(transparent)]
+    Span(#[from] xbus::SpanError),
 }

@@ -102,7 +102,7 @@ fn take_over_runs_the_bus_with_the_standby_configuration() {
     rig.events.clear();
 
     // The device arrives: the rig's bus is now the taken-over standby.
-    standby.activate(now, &setup_of(FXS_FXO)).unwrap();
+    standby.activate(now, &setup_of(FXS_FXO), false).unwrap();
     rig.core = standby;
     assert!(rig.core.is_running() && !rig.core.is_standby());
     rig.core.set_sync_source(xpp_proto::wire::SyncMode::Ab, 0);
@@ -126,7 +126,7 @@ fn take_over_runs_the_bus_with_the_standby_configuration() {
     rig.core.read_chunk(FXS1, &mut chunk).unwrap();
     let _ = rig.core.set_hook(rig.now, FXS1, HookCmd::OffHook, HookMode::NonBlocking).unwrap();
     // A second activation is refused: the bus runs.
-    assert_eq!(rig.core.activate(rig.now, &setup_of(FXS_FXO)), Err(SetupError::NotStandby));
+    assert_eq!(rig.core.activate(rig.now, &setup_of(FXS_FXO), false), Err(SetupError::NotStandby));
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn a_device_that_leaves_puts_the_bus_back_in_standby_and_can_come_back() {
     let mut buf = [0u8; 512];
     assert_eq!(rig.core.poll_transmit(&mut buf), None);
     // It comes back (the phone still off-hook): running again, the off-hook reported again.
-    rig.core.activate(rig.now, &setup_of(FXS_FXO)).unwrap();
+    rig.core.activate(rig.now, &setup_of(FXS_FXO), false).unwrap();
     rig.core.set_sync_source(xpp_proto::wire::SyncMode::Ab, 0);
     let t1 = rig.now;
     rig.run_ms(100);
@@ -164,7 +164,7 @@ fn a_device_with_other_units_does_not_take_the_standby_over() {
     let mut core = XbusCore::new_standby(now, 0, &setup_of(FXS_FXO), &mut Numbering::new()).unwrap();
     core.configure_chan(now, FXS1, Sig::Fxoks).unwrap();
     let fxs_only = setup_of([Some(ModuleConfig::FXS), None, None, None]);
-    assert_eq!(core.activate(now, &fxs_only), Err(SetupError::LayoutChanged));
+    assert_eq!(core.activate(now, &fxs_only, false), Err(SetupError::LayoutChanged));
     // Still the standby it was, configuration kept.
     assert!(core.is_standby());
     assert_eq!(core.channel(FXS1).unwrap().chan().sig(), Sig::Fxoks);

@@ -86,7 +86,7 @@ fn missing_channels_and_spans_are_errors_at_their_lines() {
 }
 
 #[test]
-fn digital_settings_are_validated_and_deferred() {
+fn digital_settings_configure_and_start_the_pri_span() {
     let slots = [
         Some(ModuleConfig::FXS),
         Some(ModuleConfig::Pri { protocol: PriProtocol::E1, ports: 1 }),
@@ -96,7 +96,6 @@ fn digital_settings_are_validated_and_deferred() {
     let mut rig = Rig::with(slots, DataConfig::default(), 0, &mut Numbering::new());
     // Span 1: FXS 1..14; span 2: E1 PRI 15..45, D-channel at position 16 (channel 30).
     assert_eq!(rig.core.span(2).map(|s| (s.basechan(), s.channels(), s.dchan())), Some((15, 31, Some(16))));
-    let before: Vec<Sig> = (15..=45).map(|c| sig(&rig.core, c)).collect();
     let conf = parse_str(
         FILE,
         "span=2,2,0,ccs,hdb3,crc4\nbchan=15-29,31-45\ndchan=30\nfxols=1\ndynamic=eth,eth0/00:11:22:33:44:55,31,0\n",
@@ -104,22 +103,34 @@ fn digital_settings_are_validated_and_deferred() {
     .unwrap();
     let now = rig.now;
     let applied = conf.apply(FILE, now, [&mut rig.core]).unwrap();
+    // The defaults gave the bearers `clear` and the D-channel `hdlcfcs` already: unchanged.
     assert_eq!(applied.configured, [(1, Sig::Fxols)]);
-    let Deferred::Span(sc) = &applied.deferred[0] else { panic!("{:?}", applied.deferred[0]) };
-    assert_eq!((sc.span, sc.timing, sc.crc4), (2, 2, true));
-    assert!(matches!(&applied.deferred[1], Deferred::Dynamic { driver, .. } if driver == "eth"));
-    let chans: Vec<_> = applied.deferred[2..]
-        .iter()
-        .filter_map(|d| match d {
-            Deferred::Channel { chan, keyword, .. } => Some((*chan, *keyword)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(chans.len(), 31);
-    assert_eq!((chans[0], chans[15]), ((15, "bchan"), (30, "dchan")));
-    // Timing priority reached the span; channel signalling waits for the digital spans.
+    assert_eq!(applied.unchanged.len(), 31);
+    assert_eq!(applied.spans, [2]);
+    assert_eq!(applied.deferred.len(), 1);
+    assert!(matches!(&applied.deferred[0], Deferred::Dynamic { driver, .. } if driver == "eth"));
     assert_eq!(rig.core.span(2).map(|s| s.timing_priority()), Some(2));
-    assert_eq!((15..=45).map(|c| sig(&rig.core, c)).collect::<Vec<_>>(), before);
+    assert_eq!(rig.core.span_started(2), Some(true));
+    assert_eq!(sig(&rig.core, 30), Sig::HdlcFcs);
+    assert_eq!(sig(&rig.core, 15), Sig::Clear);
+}
+
+#[test]
+fn a_span_line_its_protocol_refuses_applies_nothing() {
+    let slots = [
+        Some(ModuleConfig::FXS),
+        Some(ModuleConfig::Pri { protocol: PriProtocol::E1, ports: 1 }),
+        None,
+        None,
+    ];
+    let mut rig = Rig::with(slots, DataConfig::default(), 0, &mut Numbering::new());
+    // ESF and B8ZS are T1 settings: the E1 span refuses the line, and nothing else applies.
+    let conf = parse_str(FILE, "fxols=1\nspan=2,3,0,esf,b8zs\n").unwrap();
+    let now = rig.now;
+    let errors = conf.apply(FILE, now, [&mut rig.core]).unwrap_err();
+    assert_eq!(errors.to_string(), format!("{FILE}:2:1: span 2: `esf` is not a line setting of E1 spans"));
+    assert_eq!(sig(&rig.core, 1), Sig::Fxoks);
+    assert_eq!(rig.core.span(2).map(|s| s.timing_priority()), Some(1));
 }
 
 #[test]

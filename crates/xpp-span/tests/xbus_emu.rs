@@ -281,10 +281,15 @@ fn pcm_write_e1_form() {
     let t0 = rig.now;
     rig.step();
     let f = &pcm_out(&rig, t0)[0];
-    // Dummy FXS packet (sync) then the E1 span: lines 0xFFFFFFFE, 256 bytes, A-law silence.
+    // Dummy FXS packet (sync) then the E1 span: lines 0xFFFFFFFE, 256 bytes, A-law silence,
+    // except the D-channel (timeslot 16, the 16th chunk): its soft HDLC sends idle flags.
     assert_eq!(f.len(), 16 + 256);
     assert_eq!(&f[16..24], &[0x00, 0x09, 0x11, 0x10, 0xFE, 0xFF, 0xFF, 0xFF]);
-    assert!(f[24..].iter().all(|&b| b == 0xD5));
+    let chunks: Vec<&[u8]> = f[24..].chunks(8).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        let want = if i == 15 { 0x7E } else { 0xD5 };
+        assert!(c.iter().all(|&b| b == want), "chunk {i}: {c:02x?}");
+    }
     // PCM read on the E1 span reaches a bearer channel (timeslot 1 = channel 15).
     let pri = rig.core.span(2).unwrap();
     assert_eq!((pri.basechan(), pri.channels(), pri.dchan()), (15, 31, Some(16)));

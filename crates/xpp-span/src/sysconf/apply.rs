@@ -11,11 +11,14 @@
 //! - law of analog channels: set on the channel ([`XbusCore::set_law`]: chunks are converted
 //!   between it and the span's law); law and echo canceller recorded in the result
 //!   ([`ChannelSettings`]);
-//! - digital settings (`span=` lines, channels of PRI/BRI spans, `dynamic=`): validated (the
-//!   span exists and is digital, the channel belongs to a digital span, its signalling is in
-//!   the port's sigcap) and listed as [`Deferred`]: accepted, taking effect with the digital
-//!   spans; a `span=` line's timing priority is given to the span now (the master election
-//!   reads it);
+//! - digital spans, in `dahdi_cfg`'s order: every `span=` line first (SPANCONFIG: the timing
+//!   priority, and on a PRI span the line configuration, checked against the span's protocol
+//!   before anything is applied, [`XbusCore::configure_span`]), then the channels of the
+//!   digital spans (`bchan`, `dchan`, `cas`... CHANCONFIG, skipped when unchanged; a
+//!   `dchan`/`hdlcfcs` channel with a timeslot gets soft HDLC), then startup of the PRI spans
+//!   the file lists ([`XbusCore::start_span`]). A BRI span's line settings are listed as
+//!   [`Deferred`] (its line model is not in this version; its timing priority applies now),
+//!   as is a `dynamic=` span;
 //! - tone zones: recorded ([`Applied::zones`], `us` when none is loaded).
 //!
 //! Every error points at the line that caused it (`file:line:column`).
@@ -26,21 +29,13 @@ use crate::sysconf::{ConfError, ConfErrorKind, ConfErrors, Location, MAX_ERRORS,
 use crate::xbus::XbusCore;
 use crate::{Instant, SigCap};
 
-/// A setting accepted now that takes effect with the digital spans.
+/// A setting accepted that this version does not act on (beyond what is said).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Deferred {
-    /// A `span=` line for an existing digital span (its timing priority is applied now).
+    /// A `span=` line of a BRI span: its timing priority is applied, its line settings wait
+    /// for the BRI line model.
     Span(SpanConf),
-    /// A channel of a digital span with its signalling (`bchan`, `dchan`, `hardhdlc`, ...).
-    Channel {
-        /// Channel number.
-        chan: u32,
-        /// Its signalling.
-        sig: Sig,
-        /// The keyword that configured it.
-        keyword: &'static str,
-    },
     /// A `dynamic=` span (the Astribank has no dynamic span driver; kept for the record).
     Dynamic {
         /// Driver name.
@@ -72,7 +67,9 @@ pub struct Applied {
     pub defaulted: Vec<(u32, Sig)>,
     /// Law and echo canceller of every analog channel of the file, ascending.
     pub settings: Vec<ChannelSettings>,
-    /// Digital settings accepted for the digital spans.
+    /// PRI spans configured and started from their `span=` lines, ascending.
+    pub spans: Vec<u32>,
+    /// Settings accepted and not acted on.
     pub deferred: Vec<Deferred>,
     /// The tone zones to load (`us` when none is configured).
     pub zones: Vec<String>,
@@ -132,12 +129,26 @@ impl SystemConf {
             ..Applied::default()
         };
         let mut now_analog = Vec::new();
+        let mut now_digital = Vec::new();
+        let mut pri_spans = Vec::new();
         for (&span, sc) in &self.spans {
             let found = cores.iter().position(|c| c.span(span).is_some());
-            match found.and_then(|b| cores[b].span(span)) {
+            match found.map(|b| (b, &cores[b])) {
                 None => err(sc.at, ConfErrorKind::NoSuchSpan(span)),
-                Some(s) if !s.is_digital() => err(sc.at, ConfErrorKind::NotDigitalSpan(span)),
-                Some(_) => applied.deferred.push(Deferred::Span(*sc)),
+                Some((_, c)) if c.span(span).is_some_and(|s| !s.is_digital()) => {
+                    err(sc.at, ConfErrorKind::NotDigitalSpan(span));
+                }
+                Some((b, c)) => match c.check_span_setup(span, sc.line_setup()) {
+                    Err(e) => {
+                        let reason = match e {
+                            crate::xbus::SpanError::LineSetup { error, .. } => error.to_string(),
+                            other => other.to_string(),
+                        };
+                        err(sc.at, ConfErrorKind::SpanRefused { span, reason });
+                    }
+                    Ok(()) if c.pri_protocol(span).is_some() => pri_spans.push((b, *sc)),
+                    Ok(()) => applied.deferred.push(Deferred::Span(*sc)),
+                },
             }
         }
         for d in &self.dynamic_spans {
@@ -151,7 +162,7 @@ impl SystemConf {
             if c.sig != Sig::Slave && !f.sigcap.permits(c.sig) {
                 err(c.at, ConfErrorKind::NotPermitted { chan, sig: c.sig, sigcap: f.sigcap });
             } else if f.digital {
-                applied.deferred.push(Deferred::Channel { chan, sig: c.sig, keyword: c.keyword });
+                now_digital.push((chan, c, f));
             } else if !c.is_analog() {
                 // Slave members of a bundle on an analog span (bundles are digital).
                 err(c.at, ConfErrorKind::NotDigitalChannel { chan, keyword: c.keyword });
@@ -162,14 +173,40 @@ impl SystemConf {
         if !errors.is_empty() {
             return Err(ConfErrors(errors));
         }
-        // Decision: a `span=` line's timing priority goes to the span now: the election and
-        // the status views read it; the rest of the line waits for the digital spans.
+        let mut failures = Vec::new();
+        // SPANCONFIG first: PRI spans get their line configuration and timing priority, BRI
+        // spans their timing priority (the election reads it).
         for sc in self.spans.values() {
-            for core in &mut cores {
-                core.set_timing_priority(sc.span, sc.timing);
+            for (b, core) in cores.iter_mut().enumerate() {
+                if core.span(sc.span).is_none() {
+                    continue;
+                }
+                let setup =
+                    pri_spans.iter().any(|(pb, p)| *pb == b && p.span == sc.span).then(|| sc.line_setup());
+                if let Err(e) = core.configure_span(sc.span, setup, sc.timing) {
+                    failures.push(ConfError {
+                        file: file.to_owned(),
+                        at: sc.at,
+                        kind: ConfErrorKind::SpanRefused { span: sc.span, reason: e.to_string() },
+                    });
+                }
             }
         }
-        let mut failures = Vec::new();
+        // Then CHANCONFIG of the digital channels (skipped when unchanged).
+        for (chan, c, f) in now_digital {
+            if c.sig == Sig::Slave || f.sig == c.sig {
+                applied.unchanged.push((chan, c.sig));
+                continue;
+            }
+            match cores[f.bus].configure_chan(now, chan, c.sig) {
+                Ok(()) => applied.configured.push((chan, c.sig)),
+                Err(e) => failures.push(ConfError {
+                    file: file.to_owned(),
+                    at: c.at,
+                    kind: ConfErrorKind::Refused { chan, reason: e.to_string() },
+                }),
+            }
+        }
         for (chan, c, f) in now_analog {
             applied.settings.push(ChannelSettings {
                 chan,
@@ -219,6 +256,18 @@ impl SystemConf {
                 }
             }
         }
+        // Startup of the PRI spans the file configured, once their channels are.
+        for (b, sc) in pri_spans {
+            match cores[b].start_span(now, sc.span) {
+                Ok(()) => applied.spans.push(sc.span),
+                Err(e) => failures.push(ConfError {
+                    file: file.to_owned(),
+                    at: sc.at,
+                    kind: ConfErrorKind::SpanRefused { span: sc.span, reason: e.to_string() },
+                }),
+            }
+        }
+        applied.configured.sort_unstable_by_key(|&(c, _)| c);
         if failures.is_empty() {
             Ok(applied)
         } else {

@@ -113,6 +113,25 @@ pub struct SpanConf {
 }
 
 impl SpanConf {
+    /// The line setting of a PRI port (framing, line code, CRC-4).
+    pub fn line_setup(&self) -> xpp_chan::pri::LineSetup {
+        use xpp_chan::pri::{Framing as F, LineCode as C, LineSetup};
+        LineSetup {
+            framing: match self.framing {
+                Framing::D4 => F::D4,
+                Framing::Esf => F::Esf,
+                Framing::Cas => F::Cas,
+                Framing::Ccs => F::Ccs,
+            },
+            code: match self.coding {
+                Coding::Ami => C::Ami,
+                Coding::B8zs => C::B8zs,
+                Coding::Hdb3 => C::Hdb3,
+            },
+            crc4: self.crc4,
+        }
+    }
+
     /// The SPANCONFIG `lineconfig` word (§8).
     pub fn lineconfig(&self) -> LineConfig {
         let mut c = match self.framing {
@@ -304,6 +323,14 @@ pub enum ConfErrorKind {
     /// A `span=` line for an analog span.
     #[error("span {0} is not a digital span")]
     NotDigitalSpan(u32),
+    /// A `span=` line the span refuses (a keyword its protocol does not take).
+    #[error("span {span}: {reason}")]
+    SpanRefused {
+        /// Span.
+        span: u32,
+        /// Why.
+        reason: String,
+    },
     /// A digital-only setting on a channel of an analog span.
     #[error("{keyword}: channel {chan} is not on a digital span")]
     NotDigitalChannel {

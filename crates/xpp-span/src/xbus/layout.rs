@@ -202,7 +202,7 @@ impl XbusCore {
     /// [`SetupError::LayoutChanged`] if `setup` builds other spans or channels than the
     /// standby was registered with (the bus stays in standby; the caller registers the
     /// device afresh), [`SetupError::NotStandby`] if the bus is not in standby.
-    pub fn activate(&mut self, now: Instant, setup: &BusSetup) -> Result<(), SetupError> {
+    pub fn activate(&mut self, now: Instant, setup: &BusSetup, verified: bool) -> Result<(), SetupError> {
         if self.state != BusState::Standby {
             return Err(SetupError::NotStandby);
         }
@@ -224,10 +224,17 @@ impl XbusCore {
         for (new, old) in fresh.chans.iter_mut().zip(&mut self.chans) {
             core::mem::swap(&mut new.chan, &mut old.chan);
             new.law = old.law;
+            new.hdlc = old.hdlc.take();
         }
-        for (new, old) in fresh.spans.iter_mut().zip(&self.spans) {
+        for (new, old) in fresh.spans.iter_mut().zip(&mut self.spans) {
             new.alarms = old.alarms;
             new.timing_priority = old.timing_priority;
+            // A PRI span keeps its line configuration; its layer 1 is read afresh.
+            if let Some(pri) = old.line.pri_mut() {
+                pri.line.forget_status();
+                pri.clock_source = false;
+                core::mem::swap(&mut new.line, &mut old.line);
+            }
         }
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
@@ -238,6 +245,28 @@ impl XbusCore {
         // The carried channels' tx state goes to the fresh lines.
         for ci in 0..self.chans.len() {
             self.service(ci, now, false);
+        }
+        // A device that was not verified had its cards initialised afresh: the started PRI
+        // spans are programmed and started again; a verified one kept the framer's setting.
+        if !verified {
+            let started: Vec<(u32, u8)> = self
+                .spans
+                .iter()
+                .filter(|s| s.line.pri().is_some_and(|p| p.started))
+                .map(|s| (s.spanno, s.timing_priority))
+                .collect();
+            for (spanno, prio) in started {
+                if let Err(e) =
+                    self.configure_span(spanno, None, prio).and_then(|()| self.start_span(now, spanno))
+                {
+                    log::warn!("{}: span {spanno}: {e}", self.name);
+                }
+            }
+        }
+        for si in 0..self.spans.len() {
+            if let Some(pri) = self.spans[si].line.pri_mut() {
+                pri.line.poll_from(now);
+            }
         }
         log::info!("{}: standby taken over", self.name);
         Ok(())
@@ -310,9 +339,10 @@ impl XbusCore {
             basechan: numbering.next_chan,
             channels: p.chans.len() as u32,
             alarms: crate::alarm::SpanAlarms::new(),
-            timing_priority: 0,
+            // The card init gives a PRI port timing priority 1 (first-choice slave).
+            timing_priority: u8::from(matches!(p.kind, XpdKind::Pri(_))),
             first: self.chans.len(),
-            line: SpanLine::None,
+            line: SpanLine::new(now, p.addr, p.kind),
         };
         let deflaw = span.deflaw();
         let pcm_index = self.pcm_of[usize::from(pcm_owner(p).xpd_index())];
@@ -335,6 +365,7 @@ impl XbusCore {
                 line: Line::new(now, p.addr, p.kind, kind, present),
                 pcm,
                 always_pcm: matches!(p.kind, XpdKind::Pri(_)),
+                hdlc: None,
                 native: deflaw,
                 law: deflaw,
             });

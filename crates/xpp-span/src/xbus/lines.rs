@@ -1,6 +1,7 @@
 //! The line models of a bus's channels and their dispatch: a channel's periodic work, line
 //! facts to its [`Chan`], tx hook signals to line commands.
 
+use xpp_chan::pri::{PriConfig, PriEvent, PriLine, Protocol};
 use xpp_chan::{ChipType, FxoConfig, FxoLine, FxsConfig, FxsLine};
 use xpp_proto::Instant;
 use xpp_proto::wire::{Address, Repr};
@@ -165,30 +166,100 @@ impl Line {
 /// The line model of a whole span, beside its channels' [`Line`]s: a PRI framer or a BRI port
 /// is one per span (layer 1, alarms, D-channel), not one per channel. The bus core dispatches
 /// to it at the same points as to a channel's line: packets addressed to the span's XPD that
-/// no channel's line takes, timers, register commands, and alarm words (its events).
-///
-/// Today no span has such a model. PRI and BRI models join as variants; only this enum's impl
-/// changes.
+/// no channel's line takes, timers, register commands, and its facts (alarm words, received
+/// CAS bits).
 #[derive(Debug, Clone)]
 pub(crate) enum SpanLine {
-    /// No span-wide model: an analog span (its line models are per channel), or a PRI/BRI
-    /// span until its model exists (its register replies are only counted,
+    /// No span-wide model: an analog span (its line models are per channel), or a BRI span
+    /// until its model exists (its register replies are only counted,
     /// [`XbusStats::digital_replies`]).
     None,
+    /// A PRI port (docs/reference/xpp-protocol.md §9.3): line configuration, span start, FRS0
+    /// layer-1 polling every 500 ms, CAS.
+    Pri(Box<PriSpan>),
+}
+
+/// A PRI span's framer model and what the span core keeps beside it.
+#[derive(Debug, Clone)]
+pub(crate) struct PriSpan {
+    pub(crate) line: PriLine,
+    /// This port recovers the unit's clock (PC2..PC4 point at it).
+    pub(crate) clock_source: bool,
+    /// A line configuration was programmed and the span started.
+    pub(crate) started: bool,
+}
+
+/// A span model's fact, for the span core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SpanFact {
+    /// The layer-1 alarm word changed.
+    Alarms(Alarms),
+    /// Received CAS bits of the span's channel `channel` (0-based) changed.
+    Cas { channel: usize, abcd: u8 },
 }
 
 impl SpanLine {
+    /// The model of a span of `kind` at `addr`: a PRI port polls FRS0 from `now`; other spans
+    /// have none.
+    pub(super) fn new(now: Instant, addr: Address, kind: XpdKind) -> Self {
+        match kind {
+            XpdKind::Pri(map) => {
+                let protocol = match map.protocol() {
+                    xpp_proto::wire::pri::PriProtocol::T1 => Protocol::T1,
+                    _ => Protocol::E1,
+                };
+                // The card init gives every port timing priority 1 (first-choice slave).
+                let config =
+                    PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
+                let mut line = PriLine::new(addr, addr.subunit(), config);
+                line.poll_from(now);
+                Self::Pri(Box::new(PriSpan { line, clock_source: false, started: false }))
+            }
+            _ => Self::None,
+        }
+    }
+
+    /// The PRI model, if this is a PRI span.
+    pub(super) fn pri_mut(&mut self) -> Option<&mut PriSpan> {
+        match self {
+            Self::Pri(p) => Some(p),
+            Self::None => None,
+        }
+    }
+
+    /// The PRI model, if this is a PRI span.
+    pub(crate) fn pri(&self) -> Option<&PriSpan> {
+        match self {
+            Self::Pri(p) => Some(p),
+            Self::None => None,
+        }
+    }
+
+    /// Whether layer 1 is known to be up: a PRI port once an FRS0 poll said so; spans without
+    /// a model count as up (their alarms say otherwise).
+    pub(super) fn layer1_up(&self) -> bool {
+        match self {
+            Self::Pri(p) => p.line.status().is_some_and(|s| s.is_up()),
+            Self::None => true,
+        }
+    }
+
     /// A packet for the span's XPD (a PRI/BRI register reply); `false` when no model takes
     /// it.
-    pub(super) fn handle_packet(&mut self, _now: Instant, _repr: &Repr<'_>) -> bool {
+    pub(super) fn handle_packet(&mut self, now: Instant, repr: &Repr<'_>) -> bool {
         match self {
+            Self::Pri(p) => {
+                p.line.handle_packet(now, repr);
+                true
+            }
             Self::None => false,
         }
     }
 
     /// Runs the model's timers due at `now`.
-    pub(super) fn handle_timeout(&mut self, _now: Instant) {
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
         match self {
+            Self::Pri(p) => p.line.handle_timeout(now),
             Self::None => {}
         }
     }
@@ -197,22 +268,40 @@ impl SpanLine {
     #[must_use]
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         match self {
+            Self::Pri(p) => p.line.poll_timeout(),
             Self::None => None,
         }
     }
 
-    /// The span's new layer-1 alarm word, when it changed.
+    /// The model's next fact.
     #[must_use]
-    pub(super) fn poll_event(&mut self) -> Option<Alarms> {
+    pub(super) fn poll_event(&mut self) -> Option<SpanFact> {
         match self {
+            Self::Pri(p) => p.line.poll_event().map(|e| match e {
+                PriEvent::Status { status, .. } => {
+                    let mut alarms = Alarms::EMPTY;
+                    if status.los {
+                        alarms |= Alarms::RED;
+                    }
+                    if status.ais {
+                        alarms |= Alarms::BLUE;
+                    }
+                    if status.rai {
+                        alarms |= Alarms::YELLOW;
+                    }
+                    SpanFact::Alarms(alarms)
+                }
+                PriEvent::Cas { channel, abcd, .. } => SpanFact::Cas { channel, abcd },
+            }),
             Self::None => None,
         }
     }
 
     /// The next register command for the paced queue.
     #[must_use]
-    pub(super) fn poll_transmit(&mut self, _now: Instant) -> Option<Repr<'static>> {
+    pub(super) fn poll_transmit(&mut self, now: Instant) -> Option<Repr<'static>> {
         match self {
+            Self::Pri(p) => p.line.poll_transmit(now),
             Self::None => None,
         }
     }
@@ -264,8 +353,31 @@ impl XbusCore {
         while let Some(cmd) = self.spans[si].line.poll_transmit(now) {
             self.cmds.push(cmd);
         }
-        while let Some(alarms) = self.spans[si].line.poll_event() {
-            self.apply_span_alarms(si, alarms);
+        let mut alarms_changed = false;
+        while let Some(fact) = self.spans[si].line.poll_event() {
+            match fact {
+                SpanFact::Alarms(alarms) => {
+                    self.apply_span_alarms(si, alarms);
+                    alarms_changed = true;
+                }
+                SpanFact::Cas { channel, .. } => {
+                    let span = &self.spans[si];
+                    if channel < span.channels as usize {
+                        let ch = &mut self.chans[span.first + channel];
+                        // Raw CAS channels see the new bits as an event (GETRXBITS reads them).
+                        if ch.chan.sig() == crate::dahdi::Sig::Cas {
+                            ch.chan.events_mut().push(crate::dahdi::Event::BITSCHANGED);
+                        }
+                    }
+                }
+            }
+        }
+        if alarms_changed {
+            self.select_pri_clocks();
+            self.push_event(super::XbusEvent::TimingChanged);
+        }
+        while let Some(cmd) = self.spans[si].line.poll_transmit(now) {
+            self.cmds.push(cmd);
         }
     }
 }

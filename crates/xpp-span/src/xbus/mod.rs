@@ -40,12 +40,16 @@
 //! public surface: the core, its channels, errors, events and counters.
 
 mod audio;
+mod dchan;
+mod digital;
 mod layout;
 mod layout_text;
 mod lines;
 mod routing;
 mod tick;
 
+pub use dchan::{HdlcStats, MAX_FRAME, RX_FRAMES, TX_FRAMES};
+pub use digital::SpanError;
 pub use layout::{BusSetup, Numbering};
 pub use layout_text::LayoutTextError;
 
@@ -102,6 +106,19 @@ pub enum ChanError {
     /// RED alarm, until the device arrives).
     #[error("channel {0}: its device is not on this host (standby)")]
     Standby(u32),
+    /// A frame operation on a channel that is not configured for soft HDLC (HDLCFCS,
+    /// HDLCRAW).
+    #[error("channel {0} is not an HDLC channel")]
+    NotHdlc(u32),
+    /// Every transmit slot of the HDLC channel is taken; try again after a tick.
+    #[error("channel {0}: transmit queue full")]
+    Full(u32),
+    /// An HDLC frame too long, or in FCS mode without room for the two FCS placeholders.
+    #[error("channel {0}: bad frame length")]
+    BadFrame(u32),
+    /// A CAS bits operation on a channel whose span carries no CAS.
+    #[error("channel {0} carries no CAS signalling")]
+    NotCas(u32),
 }
 
 impl ChanError {
@@ -115,6 +132,8 @@ impl ChanError {
             // Decision: EBUSY, "held elsewhere": ENODEV would tell the PBX to close the
             // channel, and the channel stays (its device is on the other host for now).
             Self::Standby(_) => 16,
+            Self::NotHdlc(_) | Self::BadFrame(_) | Self::NotCas(_) => 22, // EINVAL
+            Self::Full(_) => 11,                                          // EAGAIN
         }
     }
 }
@@ -158,6 +177,10 @@ pub enum XbusEvent {
     },
     /// The device reported its sync mode and drift (SYNC_REPLY).
     SyncReply(SyncState),
+    /// What this bus offers the sync election may have changed: a digital span's layer 1
+    /// came up or went down, or its timing priority changed ([`XbusCore::sync_candidate`]);
+    /// the owner re-runs the election.
+    TimingChanged,
     /// The bus went away (surprise removal or orderly shutdown); every channel got REMOVED.
     Removed,
 }
@@ -221,6 +244,8 @@ pub struct Channel {
     line: Line,
     pcm: Option<(u8, u8)>,
     always_pcm: bool,
+    /// Soft HDLC on the channel's timeslot (HDLCFCS / HDLCRAW).
+    hdlc: Option<Box<dchan::SoftHdlc>>,
     /// The span's (the hardware's) law.
     native: Law,
     /// The law the PBX reads and writes (SETLAW / `alaw=` / `mulaw=`; default: `native`).
@@ -388,7 +413,7 @@ impl XbusCore {
         let timing_priority = self
             .spans
             .iter()
-            .filter(|s| s.is_digital() && !s.alarms.in_alarm() && s.timing_priority > 0)
+            .filter(|s| s.is_digital() && s.line.layer1_up() && !s.alarms.in_alarm() && s.timing_priority > 0)
             .map(|s| s.timing_priority)
             .min();
         Candidate { ready: self.is_running(), timing_priority, has_digital: self.has_digital }
@@ -485,7 +510,7 @@ impl XbusCore {
         self.push_event(XbusEvent::Removed);
     }
 
-    fn push_event(&mut self, e: XbusEvent) {
+    pub(super) fn push_event(&mut self, e: XbusEvent) {
         if self.events.len() >= BUS_EVENTS {
             self.events.pop_front();
         }
@@ -553,6 +578,7 @@ impl XbusCore {
             ch.chan.handle_fact(now, fact);
         }
         self.service(ci, now, false);
+        self.digital_chan_configured(ci, sig);
         if self.state == BusState::Standby {
             // Nothing goes to a device that is not here; its arrival starts from fresh lines.
             self.cmds.clear();
@@ -575,6 +601,25 @@ impl XbusCore {
     /// `fxsks`, bearer channels `clear`, PRI D-channels `hdlcfcs`, BRI D-channels
     /// `hardhdlc`; digital I/O and broken ports stay unconfigured.
     pub fn configure_defaults(&mut self, now: Instant) {
+        self.configure_default_channels(now);
+        // PRI spans not started yet start with their protocol's default line configuration
+        // and the timing priority they have (the card init's 1 unless configured).
+        let spans: Vec<(u32, u8)> = self
+            .spans
+            .iter()
+            .filter(|s| s.line.pri().is_some_and(|p| !p.started))
+            .map(|s| (s.spanno, s.timing_priority))
+            .collect();
+        for (spanno, prio) in spans {
+            if let Err(e) =
+                self.configure_span(spanno, None, prio).and_then(|()| self.start_span(now, spanno))
+            {
+                log::warn!("{}: span {spanno}: {e}", self.name);
+            }
+        }
+    }
+
+    fn configure_default_channels(&mut self, now: Instant) {
         for ci in 0..self.chans.len() {
             let ch = &self.chans[ci];
             if ch.chan.sigcap().contains(SigCap::BROKEN) {

@@ -153,6 +153,7 @@ impl XbusCore {
                 Message::XbusReset { mask: xbus_reset::RESET_SYNC_COUNTERS },
             ));
         }
+        self.run_hdlc();
         self.build_round();
         self.service_all(now);
     }
