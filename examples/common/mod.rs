@@ -3,6 +3,8 @@
 //! device's power-on stage as one `--stage` option with one default.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod device;
+
 /// The exit status of a program whose output pipe was closed: what a C tool killed by
 /// SIGPIPE reports to its shell (128 + 13), so `set -o pipefail` sees the cut-short output.
 pub const EXIT_BROKEN_PIPE: i32 = 141;
