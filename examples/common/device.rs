@@ -85,3 +85,66 @@ impl Dev {
         Ok(move || first.take().or_else(&mut again))
     }
 }
+
+/// A driver with one device attached, for the programs that show a running driver's spans
+/// (`lsdahdi`, `span-monitor`). Keeps the emulator's clock thread alive as long as it lives.
+pub struct Running {
+    /// The driver.
+    pub driver: xpp::Driver,
+    /// The device.
+    pub device: xpp::DeviceId,
+    /// The emulator's real-time runner, when this program started one.
+    _runner: Option<xpp_emu::RealTimeRunner>,
+}
+
+impl Running {
+    /// Brings `dev` up (firmware from `firmware`, else the usual folders, for a device that
+    /// still lacks it) and attaches it to a new driver. An emulated device runs on its own
+    /// clock when it has a virtual one (tests), else the driver runs on the wall clock.
+    pub fn start(dev: &Dev, firmware: Option<&std::path::Path>) -> Result<Self, String> {
+        use std::sync::Arc;
+        use xpp::{BringUpConfig, Clock, Driver, DriverOptions, RunOptions, SystemClock};
+        let fw = match firmware
+            .map(std::path::Path::to_path_buf)
+            .or_else(|| xpp::bringup::find_firmware_dir().ok())
+        {
+            Some(dir) => {
+                xpp::read_firmware_dir(&dir).map_err(|e| format!("firmware folder {}: {e}", dir.display()))?
+            }
+            // A device already running needs none; a cold one fails its bring-up with a clear
+            // message naming the image it lacks.
+            None => xpp::FirmwareSet::default(),
+        };
+        let clock: Arc<dyn Clock> = match dev {
+            Dev::Emulated(e)
+                if !matches!(e.mode(), xpp_emu::ClockMode::RealTime | xpp_emu::ClockMode::Paced) =>
+            {
+                Arc::new(e.clone())
+            }
+            _ => Arc::new(SystemClock::new()),
+        };
+        let driver = Driver::new(clock, DriverOptions::default());
+        let device = driver
+            .open(dev.opener()?, BringUpConfig::default(), fw, RunOptions::default())
+            .map_err(|e| format!("bring-up failed: {e}"))?;
+        Ok(Self { driver, device, _runner: None })
+    }
+
+    /// [`Running::start`] on a new real-time emulated device with `cfg`.
+    pub fn start_emulated(
+        cfg: xpp_emu::DeviceConfig,
+        firmware: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
+        let (emu, runner) = Emulator::real_time(cfg);
+        let mut r = Self::start(&Dev::Emulated(emu), firmware)?;
+        r._runner = Some(runner);
+        Ok(r)
+    }
+}
+
+impl Running {
+    /// Closes the driver (SYNC_SOURCE NONE, run loop joined), then stops the emulator's clock.
+    pub fn close(self) {
+        self.driver.close();
+    }
+}
