@@ -102,27 +102,9 @@ impl Running {
     /// still lacks it) and attaches it to a new driver. An emulated device runs on its own
     /// clock when it has a virtual one (tests), else the driver runs on the wall clock.
     pub fn start(dev: &Dev, firmware: Option<&std::path::Path>) -> Result<Self, String> {
-        use std::sync::Arc;
-        use xpp::{BringUpConfig, Clock, Driver, DriverOptions, RunOptions, SystemClock};
-        let fw = match firmware
-            .map(std::path::Path::to_path_buf)
-            .or_else(|| xpp::bringup::find_firmware_dir().ok())
-        {
-            Some(dir) => {
-                xpp::read_firmware_dir(&dir).map_err(|e| format!("firmware folder {}: {e}", dir.display()))?
-            }
-            // A device already running needs none; a cold one fails its bring-up with a clear
-            // message naming the image it lacks.
-            None => xpp::FirmwareSet::default(),
-        };
-        let clock: Arc<dyn Clock> = match dev {
-            Dev::Emulated(e)
-                if !matches!(e.mode(), xpp_emu::ClockMode::RealTime | xpp_emu::ClockMode::Paced) =>
-            {
-                Arc::new(e.clone())
-            }
-            _ => Arc::new(SystemClock::new()),
-        };
+        use xpp::{BringUpConfig, Driver, DriverOptions, RunOptions};
+        let fw = firmware_set(firmware)?;
+        let clock = clock_for(dev);
         let driver = Driver::new(clock, DriverOptions::default());
         let device = driver
             .open(dev.opener()?, BringUpConfig::default(), fw, RunOptions::default())
@@ -146,5 +128,29 @@ impl Running {
     /// Closes the driver (SYNC_SOURCE NONE, run loop joined), then stops the emulator's clock.
     pub fn close(self) {
         self.driver.close();
+    }
+}
+
+/// The firmware images for a device that still lacks some: from `dir`, else the first of the
+/// usual folders (`XPP_FIRMWARE_DIR`, the repository's `testdata/firmware`, `/usr/share/dahdi`),
+/// else none (a device already running needs none; a cold one then fails its bring-up with a
+/// message naming the image it lacks).
+pub fn firmware_set(dir: Option<&std::path::Path>) -> Result<xpp::FirmwareSet, String> {
+    match dir.map(std::path::Path::to_path_buf).or_else(|| xpp::bringup::find_firmware_dir().ok()) {
+        Some(dir) => {
+            xpp::read_firmware_dir(&dir).map_err(|e| format!("firmware folder {}: {e}", dir.display()))
+        }
+        None => Ok(xpp::FirmwareSet::default()),
+    }
+}
+
+/// The clock to drive `dev` on: an emulated device's own virtual clock (tests), else the wall
+/// clock.
+pub fn clock_for(dev: &Dev) -> std::sync::Arc<dyn xpp::Clock> {
+    match dev {
+        Dev::Emulated(e) if !matches!(e.mode(), xpp_emu::ClockMode::RealTime | xpp_emu::ClockMode::Paced) => {
+            std::sync::Arc::new(e.clone())
+        }
+        _ => std::sync::Arc::new(xpp::SystemClock::new()),
     }
 }
