@@ -469,5 +469,7 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let progress = std::io::stderr().is_terminal();
-    ExitCode::from(run_with(&argv, &mut std::io::stdout(), &mut std::io::stderr(), None, progress))
+    let mut out = common::Stdout::default();
+    let status = run_with(&argv, &mut out, &mut std::io::stderr(), None, progress);
+    out.exit_code(status)
 }

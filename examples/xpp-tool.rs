@@ -499,5 +499,7 @@ fn main() -> ExitCode {
     common::init();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    ExitCode::from(run(&argv, &mut std::io::stdout(), &mut std::io::stderr(), None))
+    let mut out = common::Stdout::default();
+    let status = run(&argv, &mut out, &mut std::io::stderr(), None);
+    out.exit_code(status)
 }

@@ -69,3 +69,40 @@ impl From<StageArg> for xpp_emu::config::Stage {
         }
     }
 }
+
+/// The program's stdout for a `run(argv, out, err, ..)` entry: remembers whether a write
+/// failed because the reader went away, so `main` can end with [`EXIT_BROKEN_PIPE`] like the
+/// programs that print with `println!`.
+#[derive(Debug, Default)]
+pub struct Stdout {
+    /// A write failed with EPIPE.
+    pub broken: bool,
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = std::io::stdout().write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = std::io::stdout().flush();
+        self.note(r)
+    }
+}
+
+impl Stdout {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.broken = true;
+        }
+        r
+    }
+
+    /// The exit status: `status`, or [`EXIT_BROKEN_PIPE`] once the reader went away.
+    pub fn exit_code(&mut self, status: u8) -> std::process::ExitCode {
+        use std::io::Write as _;
+        let _ = self.flush();
+        std::process::ExitCode::from(if self.broken { EXIT_BROKEN_PIPE as u8 } else { status })
+    }
+}
