@@ -33,7 +33,7 @@ use xpp::proto::wire::{Address, BriLed, Message, PriLed, RegAccess, RegCmd, Repr
 use xpp::usb::{Transport, ep};
 use xpp_emu::Emulator;
 
-use common::device::{Dev, clock_for, firmware_set};
+use common::device::{Dev, DeviceArgs, clock_for, firmware_set};
 
 /// Identify an Astribank or one of its modules by its LEDs (xpp_blink).
 #[derive(Parser, Debug)]
@@ -54,18 +54,8 @@ struct Args {
     /// Milliseconds between two toggles.
     #[arg(long, value_name = "MS", default_value_t = 250)]
     period: u64,
-    /// The device: bus path, BBB/DDD, serial:LABEL or usbip:HOST:PORT/BUSID.
-    #[arg(short = 'D', value_name = "DEVICE", conflicts_with_all = ["usbip", "emulator"])]
-    device: Option<String>,
-    /// The device with bus id --busid that this USB/IP server exports (host:port).
-    #[arg(long, value_name = "ADDR", conflicts_with = "emulator")]
-    usbip: Option<String>,
-    /// USB/IP bus id of the device.
-    #[arg(long, value_name = "ID", default_value = "1-1", requires = "usbip")]
-    busid: String,
-    /// An in-process emulated Astribank (FXS + FXO, running stage).
-    #[arg(long)]
-    emulator: bool,
+    #[command(flatten)]
+    dev: DeviceArgs,
     /// Firmware folder for a device not yet running.
     #[arg(long, value_name = "DIR")]
     firmware: Option<PathBuf>,
@@ -191,28 +181,20 @@ pub(crate) fn run(
     err: &mut dyn Write,
     emulator: Option<&Emulator>,
 ) -> u8 {
-    let args = match Args::try_parse_from(std::iter::once("blink").chain(argv.iter().copied())) {
+    let args: Args = match common::parse_args("blink", argv, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            if e.use_stderr() {
-                let _ = write!(err, "{e}");
-                return 2;
-            }
-            let _ = write!(out, "{e}");
-            return 0;
-        }
+        Err(code) => return code,
     };
     if !(args.seconds.is_finite() && (0.0..=3600.0).contains(&args.seconds)) || args.period == 0 {
         let _ = writeln!(err, "blink: --seconds 0..3600 and --period at least 1 ms");
         return 2;
     }
-    let emu = args.emulator.then(|| {
+    let dev = match args.dev.select(|| {
         emulator.cloned().unwrap_or_else(|| {
             let cfg = xpp_emu::DeviceConfig::default().with_start_stage(xpp_emu::config::Stage::Running);
             Emulator::with_mode(cfg, xpp_emu::ClockMode::AutoAdvance)
         })
-    });
-    let dev = match Dev::select(args.device.as_deref(), args.usbip.as_deref(), &args.busid, emu) {
+    }) {
         Ok(d) => d,
         Err(e) => {
             let _ = writeln!(err, "blink: {e}");

@@ -47,16 +47,13 @@ use xpp::usb::{Transport, ep, mgmt_request};
 use xpp_emu::config::Stage;
 use xpp_emu::{DeviceConfig, Emulator};
 
-use common::device::Dev;
+use common::device::{Dev, DeviceArgs};
 
 /// dahdi-tools' `astribank_hexload`: load FPGA, EEPROM, PIC or echo-canceller images into an
 /// idle Astribank.
 #[derive(Parser, Debug)]
 #[command(name = "hexload")]
 struct Args {
-    /// The device: bus path, BBB/DDD, serial:LABEL or usbip:HOST:PORT/BUSID.
-    #[arg(short = 'D', value_name = "DEVICE", conflicts_with_all = ["usbip", "emulator"])]
-    device: Option<String>,
     /// Load this FPGA image (MPP).
     #[arg(short = 'F', value_name = "HEXFILE", conflicts_with = "eeprom")]
     fpga: Option<PathBuf>,
@@ -84,15 +81,8 @@ struct Args {
     /// Debug categories of the C tool; accepted and ignored (use RUST_LOG).
     #[arg(short = 'd', value_name = "MASK")]
     debug: Option<String>,
-    /// The device with bus id --busid that this USB/IP server exports (host:port).
-    #[arg(long, value_name = "ADDR", conflicts_with = "emulator")]
-    usbip: Option<String>,
-    /// USB/IP bus id of the device.
-    #[arg(long, value_name = "ID", default_value = "1-1", requires = "usbip")]
-    busid: String,
-    /// An in-process emulated Astribank.
-    #[arg(long)]
-    emulator: bool,
+    #[command(flatten)]
+    dev: DeviceArgs,
     /// Emulator: its power-on firmware stage.
     #[arg(long, value_enum, default_value = "usb", requires = "emulator")]
     stage: common::StageArg,
@@ -334,16 +324,9 @@ fn run_with(
     emulator: Option<&Emulator>,
     progress: bool,
 ) -> u8 {
-    let args = match Args::try_parse_from(std::iter::once("hexload").chain(argv.iter().copied())) {
+    let args: Args = match common::parse_args("hexload", argv, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            if e.use_stderr() {
-                let _ = write!(err, "{e}");
-                return 2;
-            }
-            let _ = write!(out, "{e}");
-            return 0;
-        }
+        Err(code) => return code,
     };
     // §7.2: exactly one of -F/-E/-p/-O unless -o is given.
     let count = usize::from(args.fpga.is_some())
@@ -354,13 +337,12 @@ fn run_with(
         let _ = writeln!(err, "hexload: give exactly one of -F, -E, -p, -O (or -o alone)");
         return 2;
     }
-    let emu = args.emulator.then(|| {
+    let dev = match args.dev.select(|| {
         emulator.cloned().unwrap_or_else(|| {
             let cfg = DeviceConfig::default().with_start_stage(Stage::from(args.stage));
             Emulator::with_mode(cfg, xpp_emu::ClockMode::AutoAdvance)
         })
-    });
-    let dev = match Dev::select(args.device.as_deref(), args.usbip.as_deref(), &args.busid, emu) {
+    }) {
         Ok(d) => d,
         Err(e) => {
             let _ = writeln!(err, "hexload: {e}");

@@ -31,31 +31,21 @@ use clap::Parser;
 use serde_json::{Value, json};
 use xpp::driver::{ChanInfo, SpanInfo};
 use xpp::span::span::ChanKind;
-use xpp::span::{RxSig, Sig, SpanType};
-use xpp_emu::config::{ModuleConfig, Stage};
+use xpp::span::{Sig, SpanType};
+use xpp_emu::config::Stage;
 use xpp_emu::{DeviceConfig, Emulator};
 
-use common::device::{Dev, Running};
+use common::device::{DeviceArgs, Running};
 
 /// List the spans and channels of an Astribank under the xpp driver (lsdahdi).
 #[derive(Parser, Debug)]
 #[command(name = "lsdahdi")]
 struct Args {
-    /// The device: bus path, BBB/DDD, serial:LABEL or usbip:HOST:PORT/BUSID.
-    #[arg(short = 'D', value_name = "DEVICE", conflicts_with_all = ["usbip", "emulator"])]
-    device: Option<String>,
-    /// The device with bus id --busid that this USB/IP server exports (host:port).
-    #[arg(long, value_name = "ADDR", conflicts_with = "emulator")]
-    usbip: Option<String>,
-    /// USB/IP bus id of the device.
-    #[arg(long, value_name = "ID", default_value = "1-1", requires = "usbip")]
-    busid: String,
-    /// An in-process emulated Astribank (real time, running stage).
-    #[arg(long)]
-    emulator: bool,
+    #[command(flatten)]
+    dev: DeviceArgs,
     /// Emulator: the module in the next slot (fxs, fxo, pri, bri); default FXS + FXO.
     #[arg(long = "module", value_name = "KIND", requires = "emulator")]
-    modules: Vec<ModuleArg>,
+    modules: Vec<common::device::ModuleArg>,
     /// Apply this system.conf (dahdi_cfg's file) before listing.
     #[arg(long, value_name = "FILE")]
     system_conf: Option<PathBuf>,
@@ -70,32 +60,6 @@ struct Args {
 /// Device ticks (ms) to wait after bring-up before the listing.
 const SETTLE_TICKS: u32 = 300;
 
-/// A module kind for `--module`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ModuleArg {
-    Fxs,
-    Fxo,
-    Pri,
-    Bri,
-}
-
-/// The emulated device `--emulator --module ...` asks for.
-fn emulated_config(modules: &[ModuleArg]) -> DeviceConfig {
-    let mut slots = [Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None];
-    if !modules.is_empty() {
-        slots = [None; 4];
-        for (slot, m) in slots.iter_mut().zip(modules) {
-            *slot = Some(match m {
-                ModuleArg::Fxs => ModuleConfig::FXS,
-                ModuleArg::Fxo => ModuleConfig::FXO,
-                ModuleArg::Pri => ModuleConfig::PRI_E1,
-                ModuleArg::Bri => ModuleConfig::BRI,
-            });
-        }
-    }
-    DeviceConfig::default().with_slots(slots).with_start_stage(Stage::Running)
-}
-
 /// The channel type column.
 pub(crate) fn chan_type(c: &ChanInfo, span: Option<&SpanInfo>) -> &'static str {
     match c.kind {
@@ -107,17 +71,6 @@ pub(crate) fn chan_type(c: &ChanInfo, span: Option<&SpanInfo>) -> &'static str {
             Some(SpanType::BriNt | SpanType::BriTe | SpanType::BriSoft) => "BRI",
             _ => "PRI",
         },
-    }
-}
-
-/// The hook column: what the line reports.
-pub(crate) fn hook_word(rxsig: RxSig) -> &'static str {
-    match rxsig {
-        RxSig::OnHook => "onhook",
-        RxSig::OffHook => "offhook",
-        RxSig::Ring => "ring",
-        RxSig::Start => "start",
-        _ => "-",
     }
 }
 
@@ -138,40 +91,23 @@ pub(crate) fn run(
     err: &mut dyn Write,
     emulator: Option<&Emulator>,
 ) -> u8 {
-    let args = match Args::try_parse_from(std::iter::once("lsdahdi").chain(argv.iter().copied())) {
+    let args: Args = match common::parse_args("lsdahdi", argv, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            if e.use_stderr() {
-                let _ = write!(err, "{e}");
-                return 2;
-            }
-            let _ = write!(out, "{e}");
-            return 0;
-        }
+        Err(code) => return code,
     };
-    if args.modules.len() > 4 {
-        let _ = writeln!(err, "lsdahdi: at most 4 --module (slots 0..3)");
-        return 2;
-    }
-    let fw = args.firmware.as_deref();
-    let started = if args.emulator && emulator.is_none() {
-        Running::start_emulated(emulated_config(&args.modules), fw).map(|r| (r, "emulator:0".to_owned()))
-    } else {
-        let emu = if args.emulator { emulator.cloned() } else { None };
-        let dev = match Dev::select(args.device.as_deref(), args.usbip.as_deref(), &args.busid, emu) {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = writeln!(err, "lsdahdi: {e}");
-                return 2;
-            }
-        };
-        Running::start(&dev, fw).map(|r| (r, dev.name()))
-    };
-    let (running, name) = match started {
-        Ok(r) => r,
+    let slots = match common::device::slots(&args.modules) {
+        Ok(s) => s,
         Err(e) => {
             let _ = writeln!(err, "lsdahdi: {e}");
-            return 1;
+            return 2;
+        }
+    };
+    let cfg = DeviceConfig::default().with_slots(slots).with_start_stage(Stage::Running);
+    let (running, name) = match Running::from_args(&args.dev, emulator, cfg, args.firmware.as_deref()) {
+        Ok(r) => r,
+        Err((code, e)) => {
+            let _ = writeln!(err, "lsdahdi: {e}");
+            return code;
         }
     };
     let drv = &running.driver;
@@ -200,7 +136,7 @@ pub(crate) fn run(
                 .map(|c| {
                     json!({
                         "channo": c.channo, "name": c.name, "type": chan_type(c, Some(s)),
-                        "signalling": sig_word(c.sig), "hook": hook_word(c.rxsig),
+                        "signalling": sig_word(c.sig), "hook": common::device::hook_word(c.rxsig),
                         "txsig": c.txsig.to_string(), "alarms": alarm_word(c.alarms),
                     })
                 })
@@ -220,7 +156,7 @@ pub(crate) fn run(
                 c.channo,
                 chan_type(c, Some(s)),
                 sig_word(c.sig),
-                hook_word(c.rxsig)
+                common::device::hook_word(c.rxsig)
             );
         }
     }

@@ -33,7 +33,7 @@ use xpp::span::{Event, RxSig, TxSig};
 use xpp_emu::config::{ModuleConfig, Stage};
 use xpp_emu::{DeviceConfig, Emulator};
 
-use common::device::{Dev, Running};
+use common::device::{DeviceArgs, Running};
 
 /// Watch one span's channels: hook, ringing, audio level.
 #[derive(Parser, Debug)]
@@ -42,18 +42,8 @@ struct Args {
     /// The span to watch.
     #[arg(default_value_t = 1)]
     span: u32,
-    /// The device: bus path, BBB/DDD, serial:LABEL or usbip:HOST:PORT/BUSID.
-    #[arg(short = 'D', value_name = "DEVICE", conflicts_with_all = ["usbip", "emulator"])]
-    device: Option<String>,
-    /// The device with bus id --busid that this USB/IP server exports (host:port).
-    #[arg(long, value_name = "ADDR", conflicts_with = "emulator")]
-    usbip: Option<String>,
-    /// USB/IP bus id of the device.
-    #[arg(long, value_name = "ID", default_value = "1-1", requires = "usbip")]
-    busid: String,
-    /// An in-process emulated Astribank (real time, running stage, FXS + FXO).
-    #[arg(long)]
-    emulator: bool,
+    #[command(flatten)]
+    dev: DeviceArgs,
     /// Stop after this many refreshes (default: run until interrupted).
     #[arg(long, value_name = "N")]
     count: Option<u64>,
@@ -89,16 +79,6 @@ fn ringing(c: &ChanInfo) -> bool {
     c.txsig == TxSig::Start || c.rxsig == RxSig::Ring
 }
 
-fn hook_word(rxsig: RxSig) -> &'static str {
-    match rxsig {
-        RxSig::OnHook => "onhook",
-        RxSig::OffHook => "offhook",
-        RxSig::Ring => "ring",
-        RxSig::Start => "start",
-        _ => "-",
-    }
-}
-
 /// Runs the tool; its exit status. `emulator` stands in for `--emulator`'s device (tests).
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn run(
@@ -118,43 +98,22 @@ fn run_with(
     emulator: Option<&Emulator>,
     redraw: bool,
 ) -> u8 {
-    let args = match Args::try_parse_from(std::iter::once("span-monitor").chain(argv.iter().copied())) {
+    let args: Args = match common::parse_args("span-monitor", argv, out, err) {
         Ok(a) => a,
-        Err(e) => {
-            if e.use_stderr() {
-                let _ = write!(err, "{e}");
-                return 2;
-            }
-            let _ = write!(out, "{e}");
-            return 0;
-        }
+        Err(code) => return code,
     };
     if !(args.interval.is_finite() && args.interval > 0.0 && args.interval <= 3600.0) {
         let _ = writeln!(err, "span-monitor: --interval {}: 0 < seconds <= 3600", args.interval);
         return 2;
     }
-    let fw = args.firmware.as_deref();
-    let started = if args.emulator && emulator.is_none() {
-        let cfg = DeviceConfig::default()
-            .with_slots([Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None])
-            .with_start_stage(Stage::Running);
-        Running::start_emulated(cfg, fw).map(|r| (r, "emulator:0".to_owned()))
-    } else {
-        let emu = if args.emulator { emulator.cloned() } else { None };
-        let dev = match Dev::select(args.device.as_deref(), args.usbip.as_deref(), &args.busid, emu) {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = writeln!(err, "span-monitor: {e}");
-                return 2;
-            }
-        };
-        Running::start(&dev, fw).map(|r| (r, dev.name()))
-    };
-    let (running, name) = match started {
+    let cfg = DeviceConfig::default()
+        .with_slots([Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None])
+        .with_start_stage(Stage::Running);
+    let (running, name) = match Running::from_args(&args.dev, emulator, cfg, args.firmware.as_deref()) {
         Ok(r) => r,
-        Err(e) => {
+        Err((code, e)) => {
             let _ = writeln!(err, "span-monitor: {e}");
-            return 1;
+            return code;
         }
     };
     let status = monitor(&args, &running, &name, out, err, redraw);
@@ -226,12 +185,12 @@ fn monitor(
             lines.push(format!(
                 "{:4}  {:<8} {:<8} {}",
                 ch,
-                hook_word(c.rxsig),
+                common::device::hook_word(c.rxsig),
                 if rang { "ringing" } else { "-" },
                 level.map_or_else(|| "-".to_owned(), |d| format!("{d:.1} dBFS"))
             ));
             chans.push(json!({
-                "channo": ch, "hook": hook_word(c.rxsig), "ringing": rang,
+                "channo": ch, "hook": common::device::hook_word(c.rxsig), "ringing": rang,
                 "peak": s.peak, "peak_dbfs": level,
             }));
         }

@@ -40,16 +40,13 @@ use xpp::usb::{Transport, mgmt_request};
 use xpp_emu::config::{ModuleConfig, Stage};
 use xpp_emu::{DeviceConfig, Emulator};
 
-use common::device::Dev;
+use common::device::{Dev, DeviceArgs};
 
 /// dahdi-tools' `astribank_tool`: query, renumerate, reset and TwinStar control of idle
 /// Astribanks.
 #[derive(Parser, Debug)]
 #[command(name = "xpp-tool")]
 struct Args {
-    /// The device: bus path, BBB/DDD, serial:LABEL or usbip:HOST:PORT/BUSID.
-    #[arg(short = 'D', value_name = "DEVICE", conflicts_with_all = ["usbip", "emulator"])]
-    device: Option<String>,
     /// Query: EEPROM, FPGA, capabilities, cards, extrainfo, TwinStar.
     #[arg(short = 'Q')]
     query: bool,
@@ -71,18 +68,11 @@ struct Args {
     /// Debug categories of the C tool; accepted and ignored (use RUST_LOG).
     #[arg(short = 'd', value_name = "MASK")]
     debug: Option<String>,
-    /// The device with bus id --busid that this USB/IP server exports (host:port).
-    #[arg(long, value_name = "ADDR", conflicts_with = "emulator")]
-    usbip: Option<String>,
-    /// USB/IP bus id of the device.
-    #[arg(long, value_name = "ID", default_value = "1-1", requires = "usbip")]
-    busid: String,
-    /// An in-process emulated Astribank.
-    #[arg(long)]
-    emulator: bool,
+    #[command(flatten)]
+    dev: DeviceArgs,
     /// Emulator: the module in the next slot (fxs, fxo, pri, bri); default FXS + FXO.
     #[arg(long = "module", value_name = "KIND", requires = "emulator")]
-    modules: Vec<ModuleArg>,
+    modules: Vec<common::device::ModuleArg>,
     /// Emulator: a TwinStar device.
     #[arg(long, requires = "emulator")]
     twinstar: bool,
@@ -105,26 +95,6 @@ fn parse_reset(s: &str) -> Result<Reset, String> {
         "half" => Ok(Reset::Half),
         "full" => Ok(Reset::Full),
         _ => Err(format!("{s:?}: half or full")),
-    }
-}
-
-/// A module kind for `--module`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ModuleArg {
-    Fxs,
-    Fxo,
-    Pri,
-    Bri,
-}
-
-impl From<ModuleArg> for ModuleConfig {
-    fn from(m: ModuleArg) -> Self {
-        match m {
-            ModuleArg::Fxs => Self::FXS,
-            ModuleArg::Fxo => Self::FXO,
-            ModuleArg::Pri => Self::PRI_E1,
-            ModuleArg::Bri => Self::BRI,
-        }
     }
 }
 
@@ -315,14 +285,7 @@ fn card_line(unit: u8, card: &CardInfo) -> String {
 }
 
 /// The emulated device `--emulator` asks for.
-fn emulated(args: &Args) -> Emulator {
-    let mut slots = [Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None];
-    if !args.modules.is_empty() {
-        slots = [None; 4];
-        for (slot, m) in slots.iter_mut().zip(&args.modules) {
-            *slot = Some((*m).into());
-        }
-    }
+fn emulated(args: &Args, slots: [Option<ModuleConfig>; 4]) -> Emulator {
     let cfg = DeviceConfig::default()
         .with_slots(slots)
         .with_twinstar(args.twinstar)
@@ -337,28 +300,22 @@ pub(crate) fn run(
     err: &mut dyn Write,
     emulator: Option<&Emulator>,
 ) -> u8 {
-    let args = match Args::try_parse_from(std::iter::once("xpp-tool").chain(argv.iter().copied())) {
+    let args: Args = match common::parse_args("xpp-tool", argv, out, err) {
         Ok(a) => a,
+        Err(code) => return code,
+    };
+    let slots = match common::device::slots(&args.modules) {
+        Ok(s) => s,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            if e.use_stderr() {
-                let _ = write!(err, "{e}");
-            } else {
-                let _ = write!(out, "{e}");
-            }
-            return code;
+            let _ = writeln!(err, "xpp-tool: {e}");
+            return 2;
         }
     };
-    if args.modules.len() > 4 {
-        let _ = writeln!(err, "xpp-tool: at most 4 --module (slots 0..3)");
-        return 2;
-    }
     if let Some(p) = args.port.filter(|p| !(0..=1).contains(p)) {
         let _ = writeln!(err, "xpp-tool: -p {p}: the port is 0 or 1");
         return 2;
     }
-    let emu = args.emulator.then(|| emulator.cloned().unwrap_or_else(|| emulated(&args)));
-    let dev = match Dev::select(args.device.as_deref(), args.usbip.as_deref(), &args.busid, emu) {
+    let dev = match args.dev.select(|| emulator.cloned().unwrap_or_else(|| emulated(&args, slots))) {
         Ok(d) => d,
         Err(e) => {
             let _ = writeln!(err, "xpp-tool: {e}");

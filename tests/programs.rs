@@ -33,9 +33,13 @@ fn text(b: &[u8]) -> String {
 }
 
 /// `prog | head` with a reader that is already gone: the first write fails with EPIPE.
+/// The reader is closed before the program starts, so the result does not depend on whether
+/// its first write comes before or after the parent closes its end (a race that made a fast
+/// program's write land in the pipe buffer and exit 0).
 fn with_closed_stdout(mut cmd: Command) -> Output {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    drop(child.stdout.take());
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let child = cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped()).spawn().unwrap();
     child.wait_with_output().unwrap()
 }
 

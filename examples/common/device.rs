@@ -1,11 +1,84 @@
-//! The one device an idle-device tool acts on (`xpp-tool`, `hexload`, `blink`): named by
-//! `-D DEVICE` (bus path, `BBB/DDD`, `serial:LABEL`, `usbip:HOST:PORT/BUSID`), by
-//! `--usbip ADDR [--busid ID]`, by `--emulator` (an in-process emulated device), or, with none
-//! of these, the first Astribank on this machine's USB buses.
+//! The one device a bench program acts on (`xpp-tool`, `hexload`, `blink`, `lsdahdi`,
+//! `span-monitor`): named by `-D DEVICE` (bus path, `BBB/DDD`, `serial:LABEL`,
+//! `usbip:HOST:PORT/BUSID`), by `--usbip ADDR [--busid ID]`, by `--emulator` (an in-process
+//! emulated device), or, with none of these, the first Astribank on this machine's USB buses.
 
 use xpp::Target;
 use xpp::usb::Transport;
 use xpp_emu::Emulator;
+
+/// The device options every bench program takes (`#[command(flatten)]`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// The device: bus path, BBB/DDD, serial:LABEL or usbip:HOST:PORT/BUSID.
+    #[arg(short = 'D', value_name = "DEVICE", conflicts_with_all = ["usbip", "emulator"])]
+    pub device: Option<String>,
+    /// The device with bus id --busid that this USB/IP server exports (host:port).
+    #[arg(long, value_name = "ADDR", conflicts_with = "emulator")]
+    pub usbip: Option<String>,
+    /// USB/IP bus id of the device.
+    #[arg(long, value_name = "ID", default_value = "1-1", requires = "usbip")]
+    pub busid: String,
+    /// An in-process emulated Astribank.
+    #[arg(long)]
+    pub emulator: bool,
+}
+
+impl DeviceArgs {
+    /// The device the options name; `emulator` makes `--emulator`'s device. An error is a
+    /// usage error (nothing was sent).
+    pub fn select(&self, emulator: impl FnOnce() -> Emulator) -> Result<Dev, String> {
+        Dev::select(self.device.as_deref(), self.usbip.as_deref(), &self.busid, self.emulator.then(emulator))
+    }
+}
+
+/// A module kind for `--module` (the emulated device's slots, in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModuleArg {
+    /// 8 FXS ports.
+    Fxs,
+    /// 8 FXO ports.
+    Fxo,
+    /// One E1 PRI span.
+    Pri,
+    /// 4 BRI ports.
+    Bri,
+}
+
+/// The slots `--module` fills in order; FXS + FXO (the emulator's default) without any. An
+/// error when more than 4 are given.
+pub fn slots(modules: &[ModuleArg]) -> Result<[Option<xpp_emu::config::ModuleConfig>; 4], String> {
+    use xpp_emu::config::ModuleConfig;
+    if modules.is_empty() {
+        return Ok([Some(ModuleConfig::FXS), Some(ModuleConfig::FXO), None, None]);
+    }
+    if modules.len() > 4 {
+        return Err("at most 4 --module (slots 0..3)".into());
+    }
+    let mut slots = [None; 4];
+    for (slot, m) in slots.iter_mut().zip(modules) {
+        *slot = Some(match m {
+            ModuleArg::Fxs => ModuleConfig::FXS,
+            ModuleArg::Fxo => ModuleConfig::FXO,
+            ModuleArg::Pri => ModuleConfig::PRI_E1,
+            ModuleArg::Bri => ModuleConfig::BRI,
+        });
+    }
+    Ok(slots)
+}
+
+/// A channel's hook state as `lsdahdi` and `span-monitor` print it: what the line reports
+/// (`-` before its first report).
+pub fn hook_word(rxsig: xpp::span::RxSig) -> &'static str {
+    use xpp::span::RxSig;
+    match rxsig {
+        RxSig::OnHook => "onhook",
+        RxSig::OffHook => "offhook",
+        RxSig::Ring => "ring",
+        RxSig::Start => "start",
+        _ => "-",
+    }
+}
 
 /// A device to open: its name in the output and how to open it.
 pub enum Dev {
@@ -110,6 +183,27 @@ impl Running {
             .open(dev.opener()?, BringUpConfig::default(), fw, RunOptions::default())
             .map_err(|e| format!("bring-up failed: {e}"))?;
         Ok(Self { driver, device, _runner: None })
+    }
+
+    /// The driver a program with `args` runs: with `--emulator` the test's `emulator` if
+    /// given, else a new real-time emulated device with `cfg`; otherwise the device the
+    /// options name. Also the device's name. On failure the exit status (2 for bad options,
+    /// 1 when the device could not be brought up) and why.
+    pub fn from_args(
+        args: &DeviceArgs,
+        emulator: Option<&Emulator>,
+        cfg: xpp_emu::DeviceConfig,
+        firmware: Option<&std::path::Path>,
+    ) -> Result<(Self, String), (u8, String)> {
+        if args.emulator && emulator.is_none() {
+            return Self::start_emulated(cfg, firmware)
+                .map(|r| (r, "emulator:0".to_owned()))
+                .map_err(|e| (1, e));
+        }
+        let dev = args
+            .select(|| emulator.cloned().unwrap_or_else(|| Emulator::new(cfg.clone())))
+            .map_err(|e| (2, e))?;
+        Self::start(&dev, firmware).map(|r| (r, dev.name())).map_err(|e| (1, e))
     }
 
     /// [`Running::start`] on a new real-time emulated device with `cfg`.

@@ -70,6 +70,25 @@ impl From<StageArg> for xpp_emu::config::Stage {
     }
 }
 
+/// Parses a `run(argv, ..)` entry's arguments (`argv` without the program name): `--help`
+/// and `--version` go to `out` with status 0, a usage error to `err` with status 2.
+pub fn parse_args<A: clap::Parser>(
+    name: &str,
+    argv: &[&str],
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<A, u8> {
+    A::try_parse_from(std::iter::once(name).chain(argv.iter().copied())).map_err(|e| {
+        if e.use_stderr() {
+            let _ = write!(err, "{e}");
+            2
+        } else {
+            let _ = write!(out, "{e}");
+            0
+        }
+    })
+}
+
 /// The program's stdout for a `run(argv, out, err, ..)` entry: remembers whether a write
 /// failed because the reader went away, so `main` can end with [`EXIT_BROKEN_PIPE`] like the
 /// programs that print with `println!`.
