@@ -1,4 +1,5 @@
-//! The example programs' shared conventions (issue 14, items 4 and 5), on the built
+//! The example programs' shared conventions (issue 14, items 4 and 5; issue 13's bench
+//! programs too), on the built
 //! programs themselves: a closed output pipe ends them quietly, `RUST_LOG` reaches stderr,
 //! `--json` gives one JSON document, the same option means the same thing everywhere, and a
 //! failed scenario action makes `emulator` exit non-zero.
@@ -32,10 +33,11 @@ fn text(b: &[u8]) -> String {
 }
 
 /// `prog | head` with a reader that is already gone: the first write fails with EPIPE.
-// Decision: the pipe's read end is closed before the program starts; closing it after the
-// spawn raced with a program quick enough to write its few bytes into the pipe first.
+/// The reader is closed before the program starts, so the result does not depend on whether
+/// its first write comes before or after the parent closes its end (a race that made a fast
+/// program's write land in the pipe buffer and exit 0).
 fn with_closed_stdout(mut cmd: Command) -> Output {
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
     let child = cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped()).spawn().unwrap();
     child.wait_with_output().unwrap()
@@ -44,12 +46,21 @@ fn with_closed_stdout(mut cmd: Command) -> Output {
 #[test]
 fn a_closed_pipe_ends_every_program_quietly() {
     let fw = firmware_dir().join("USB_FW.hex");
+    let fpga = firmware_dir().join("FPGA_1161.hex").display().to_string();
     let cases: Vec<(&str, Vec<String>)> = vec![
         ("fwinfo", vec![fw.display().to_string()]),
         ("demo", vec!["--virtual".into()]),
         ("timing", vec!["--emulator".into(), "--seconds".into(), "1".into()]),
         ("emulator", vec!["--stage".into(), "running".into(), "--seconds".into(), "0.2".into()]),
         ("xpp-dump", vec!["0A 00 0F 10 35 00 40 00 01 00".into()]),
+        ("xpp-tool", vec!["--emulator".into(), "-Q".into()]),
+        ("hexload", vec!["--emulator".into(), "--json".into(), "-F".into(), fpga.clone()]),
+        ("blink", vec!["on".into(), "--emulator".into(), "--json".into()]),
+        ("lsdahdi", vec!["--emulator".into()]),
+        (
+            "span-monitor",
+            vec!["--emulator".into(), "--count".into(), "1".into(), "--interval".into(), "0.2".into()],
+        ),
     ];
     for (name, args) in cases {
         let mut cmd = program(name);
@@ -89,6 +100,26 @@ fn json_is_one_document() {
     // Without an end there is no end to print the document at: a usage error.
     let out = run(program("emulator").arg("--json"));
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = run(program("span-monitor").args(["--emulator", "--json"]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    // The bench programs (issue 13): one document each, whatever the device has.
+    let fpga = firmware_dir().join("FPGA_1161.hex").display().to_string();
+    let cases: [(&str, Vec<&str>, &str); 5] = [
+        ("xpp-tool", vec!["--emulator", "--twinstar", "--module", "pri", "-Q"], "query"),
+        ("hexload", vec!["--emulator", "-F", &fpga], "loads"),
+        ("blink", vec!["--emulator", "--seconds", "0.1", "--period", "20"], "units"),
+        ("lsdahdi", vec!["--emulator", "--module", "fxs", "--module", "bri"], "spans"),
+        ("span-monitor", vec!["--emulator", "--count", "2", "--interval", "0.2"], "refreshes"),
+    ];
+    for (name, args, key) in cases {
+        let out = run(program(name).args(&args).arg("--json"));
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{name} --json is one document: {e}: {}", text(&out.stdout)));
+        assert!(!doc[key].is_null(), "{name}: {doc}");
+        assert_eq!(doc["device"], "emulator:0", "{name}");
+    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! device's power-on stage as one `--stage` option with one default.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod device;
+
 /// The exit status of a program whose output pipe was closed: what a C tool killed by
 /// SIGPIPE reports to its shell (128 + 13), so `set -o pipefail` sees the cut-short output.
 pub const EXIT_BROKEN_PIPE: i32 = 141;
@@ -65,5 +67,61 @@ impl From<StageArg> for xpp_emu::config::Stage {
             StageArg::Fpga => Self::FpgaLoaded,
             StageArg::Running => Self::Running,
         }
+    }
+}
+
+/// Parses a `run(argv, ..)` entry's arguments (`argv` without the program name): `--help`
+/// and `--version` go to `out` with status 0, a usage error to `err` with status 2.
+pub fn parse_args<A: clap::Parser>(
+    name: &str,
+    argv: &[&str],
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<A, u8> {
+    A::try_parse_from(std::iter::once(name).chain(argv.iter().copied())).map_err(|e| {
+        if e.use_stderr() {
+            let _ = write!(err, "{e}");
+            2
+        } else {
+            let _ = write!(out, "{e}");
+            0
+        }
+    })
+}
+
+/// The program's stdout for a `run(argv, out, err, ..)` entry: remembers whether a write
+/// failed because the reader went away, so `main` can end with [`EXIT_BROKEN_PIPE`] like the
+/// programs that print with `println!`.
+#[derive(Debug, Default)]
+pub struct Stdout {
+    /// A write failed with EPIPE.
+    pub broken: bool,
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = std::io::stdout().write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = std::io::stdout().flush();
+        self.note(r)
+    }
+}
+
+impl Stdout {
+    fn note<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.broken = true;
+        }
+        r
+    }
+
+    /// The exit status: `status`, or [`EXIT_BROKEN_PIPE`] once the reader went away.
+    pub fn exit_code(&mut self, status: u8) -> std::process::ExitCode {
+        use std::io::Write as _;
+        let _ = self.flush();
+        std::process::ExitCode::from(if self.broken { EXIT_BROKEN_PIPE as u8 } else { status })
     }
 }

@@ -1,6 +1,6 @@
 //! Spans and channels as the PBX sees them.
 
-use xpp_span::dahdi::{Alarms, Law, Sig, SigCap, SpanType};
+use xpp_span::dahdi::{Alarms, Law, RxSig, Sig, SigCap, SpanType, TxSig};
 use xpp_span::span::ChanKind;
 
 use crate::event::DeviceId;
@@ -55,6 +55,11 @@ pub struct ChanInfo {
     pub alarms: Alarms,
     /// The law of its chunks (the span's `deflaw` unless set).
     pub law: Law,
+    /// The hook state the line reports, debounced (`dahdi_params.rxhooksig`): for an FXS port
+    /// [`RxSig::OffHook`] while the phone is off hook, for an FXO port while there is battery.
+    pub rxsig: RxSig,
+    /// The hook state the PBX asked for (`dahdi_params.txhooksig`).
+    pub txsig: TxSig,
 }
 
 pub(crate) fn chan_info(device: DeviceId, c: &xpp_span::xbus::Channel) -> ChanInfo {
@@ -69,6 +74,8 @@ pub(crate) fn chan_info(device: DeviceId, c: &xpp_span::xbus::Channel) -> ChanIn
         sigcap: c.chan().sigcap(),
         alarms: c.chan().alarms(),
         law: c.law(),
+        rxsig: c.chan().hook().rxsig(),
+        txsig: c.chan().hook().txsig(),
     }
 }
 
