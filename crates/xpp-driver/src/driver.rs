@@ -277,7 +277,17 @@ impl Driver {
         let has_mgmt = ready.transport.info().interface(xpp_usb::ep::MGMT_INTERFACE).is_some();
         shared.has_mgmt.store(has_mgmt, Ordering::Release);
         shared.stop.store(false, Ordering::SeqCst);
+        // DeviceReady first, then the take-over's own events (NOALARM...), then the loop's:
+        // a PBX sees the device back before anything of its new stay.
+        let events: Vec<_> = std::iter::from_fn(|| st.core.poll_event()).collect();
         drop(st);
+        let (spans, channels) = (shared.spans.clone(), shared.channels.clone());
+        let _ = self.tx.send(DriverEvent::DeviceReady { device: standby, spans, channels });
+        for e in events {
+            if let Some(ev) = run_loop::forward(standby, now, e) {
+                let _ = self.tx.send(ev);
+            }
+        }
         let handle = match self.spawn(ready.transport, &shared) {
             Ok(h) => h,
             Err(e) => {
@@ -286,15 +296,16 @@ impl Driver {
                 st.core.handle_left(self.clock.now());
                 st.alive = false;
                 st.standby = true;
+                drop(st);
+                let (spans, channels) = (shared.spans.clone(), shared.channels.clone());
+                let _ = self.tx.send(DriverEvent::DeviceStandby { device: standby, spans, channels });
                 return Err(e);
             }
         };
         self.threads.lock().unwrap_or_else(PoisonError::into_inner).push((standby, handle));
         drop(devices);
         self.reelect();
-        let (spans, channels) = (shared.spans.clone(), shared.channels.clone());
         log::info!("{standby}: standby taken over");
-        let _ = self.tx.send(DriverEvent::DeviceReady { device: standby, spans, channels });
         Ok(standby)
     }
 
@@ -527,6 +538,9 @@ impl Driver {
                 channels: s.channels(),
                 alarms: s.alarms(),
                 is_digital: s.is_digital(),
+                timing_priority: s.timing_priority(),
+                line_setup: st.core.span_setup(s.spanno()),
+                started: st.core.span_started(s.spanno()),
             }));
         }
         out.sort_by_key(|s| s.spanno);
@@ -662,11 +676,104 @@ impl Driver {
     /// lower wins) and re-runs the master election; `false` if no running device has the span.
     pub fn set_timing_priority(&self, spanno: u32, priority: u8) -> Result<(), DriverError> {
         let d = self.device_of_span(spanno)?;
-        if !d.lock().core.set_timing_priority(spanno, priority) {
-            return Err(DriverError::NoSuchSpan(spanno));
+        {
+            let mut st = d.lock();
+            let digital = st.core.span(spanno).is_some_and(xpp_span::span::Span::is_digital);
+            if digital {
+                // A PRI port's master-mode bit follows the priority (LIM0).
+                st.core.configure_span(spanno, None, priority).map_err(xpp_span::Error::from)?;
+            } else if !st.core.set_timing_priority(spanno, priority) {
+                return Err(DriverError::NoSuchSpan(spanno));
+            }
         }
         self.reelect();
         Ok(())
+    }
+
+    // ----- digital spans -----
+
+    /// SPANCONFIG on a digital span: its timing priority and, on a PRI span, the line
+    /// configuration (`None`: keep the current one), programmed at once
+    /// ([`XbusCore::configure_span`]); the timing election runs again. A configuration the
+    /// span's protocol refuses changes nothing.
+    pub fn configure_span(
+        &self,
+        spanno: u32,
+        setup: Option<xpp_span::xbus::LineSetup>,
+        timing_priority: u8,
+    ) -> Result<(), DriverError> {
+        let d = self.device_of_span(spanno)?;
+        d.lock().core.configure_span(spanno, setup, timing_priority).map_err(xpp_span::Error::from)?;
+        self.reelect();
+        Ok(())
+    }
+
+    /// Span startup ([`XbusCore::start_span`]: on a PRI span T1 clear-channel marking and the
+    /// transmitter on), after its channels are configured.
+    pub fn start_span(&self, spanno: u32) -> Result<(), DriverError> {
+        let d = self.device_of_span(spanno)?;
+        let now = self.clock.now();
+        d.lock().core.start_span(now, spanno).map_err(xpp_span::Error::from)?;
+        Ok(())
+    }
+
+    /// The oldest frame received on HDLC channel `channo` (a D-channel configured `dchan` /
+    /// `hdlcfcs`), into `buf`: in FCS mode with its two received FCS bytes at the end
+    /// (DAHDI's convention; truncated to `buf`, the rest dropped). Its length, or `None` when
+    /// none waits. Non-blocking.
+    pub fn read_frame(&self, channo: u32, buf: &mut [u8]) -> Result<Option<usize>, DriverError> {
+        let d = self.device_of_chan(channo)?;
+        Ok(d.lock().core.read_frame(channo, buf)?)
+    }
+
+    /// [`Driver::read_frame`], waiting tick by tick (up to `timeout`) for a frame:
+    /// [`DriverError::Timeout`] when none came.
+    pub fn read_frame_blocking(
+        &self,
+        channo: u32,
+        buf: &mut [u8],
+        timeout: std::time::Duration,
+    ) -> Result<usize, DriverError> {
+        let d = self.device_of_chan(channo)?;
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(n) = d.lock().core.read_frame(channo, buf)? {
+                return Ok(n);
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(DriverError::Timeout);
+            }
+            drop(d.wait_next_tick(left)?);
+        }
+    }
+
+    /// Queues a frame on HDLC channel `channo`; in FCS mode its last two bytes are
+    /// placeholders the FCS replaces (DAHDI's convention). `ChanError::Full` (EAGAIN) while
+    /// every transmit slot is taken, `ChanError::BadFrame` for a frame too long or too short.
+    pub fn write_frame(&self, channo: u32, frame: &[u8]) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        Ok(d.lock().core.write_frame(channo, frame)?)
+    }
+
+    /// Counters of HDLC channel `channo` (frames each way, bad FCS, aborts, overruns).
+    pub fn hdlc_stats(&self, channo: u32) -> Result<xpp_span::xbus::HdlcStats, DriverError> {
+        let d = self.device_of_chan(channo)?;
+        Ok(d.lock().core.hdlc_stats(channo)?)
+    }
+
+    /// DAHDI's SETTXBITS: the ABCD bits (A in bit 3) sent for CAS channel `channo`.
+    pub fn set_tx_bits(&self, channo: u32, abcd: u8) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        let now = self.clock.now();
+        Ok(d.lock().core.set_tx_bits(now, channo, abcd)?)
+    }
+
+    /// DAHDI's GETRXBITS: the ABCD bits last received for CAS channel `channo` (`None`
+    /// before any).
+    pub fn rx_bits(&self, channo: u32) -> Result<Option<u8>, DriverError> {
+        let d = self.device_of_chan(channo)?;
+        Ok(d.lock().core.rx_bits(channo)?)
     }
 
     /// Re-runs the master-timing election over the devices and applies it (see

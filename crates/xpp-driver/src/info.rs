@@ -29,6 +29,12 @@ pub struct SpanInfo {
     pub alarms: Alarms,
     /// Digital (PRI/BRI) rather than analog.
     pub is_digital: bool,
+    /// Timing priority (`span=` second field; 0: never the clock source).
+    pub timing_priority: u8,
+    /// A PRI span's line configuration (`None` for other spans).
+    pub line_setup: Option<xpp_span::xbus::LineSetup>,
+    /// A PRI span was started (its transmitter on); `None` for other spans.
+    pub started: Option<bool>,
 }
 
 /// A channel as the PBX sees it (the GET_PARAMS fields the library has).

@@ -137,3 +137,38 @@ fn a_device_that_comes_back_gets_its_numbers_again() {
         drv.close();
     });
 }
+
+#[test]
+fn a_line_timed_pri_becomes_timing_master_and_loses_it_with_its_line() {
+    within(60, || {
+        use xpp_emu::config::ModuleConfig;
+        let drv = Driver::new(SystemClock::new(), DriverOptions::default());
+        // An FXS-only device first: with no digital span it is master.
+        let (_emu_a, _run_a, a) = open_running(&drv);
+        assert_eq!(drv.sync_master(), Some(a));
+        // A device with an E1 port (timing priority 1, the card init's): once its first FRS0
+        // poll says layer 1 is up, the line-timed span takes the timing over.
+        let pri = DeviceConfig::default().with_start_stage(EmuStage::Running).with_slots([
+            Some(ModuleConfig::PRI_E1),
+            None,
+            None,
+            None,
+        ]);
+        let (emu_b, _run_b) = Emulator::real_time(pri);
+        let b = open(&drv, &emu_b);
+        eventually("the PRI device elected", || drv.sync_master() == Some(b));
+        eventually("device B AB, device A PLL", || {
+            mode(&drv, b.0) == SyncMode::Ab && mode(&drv, a.0) == SyncMode::Pll
+        });
+        let span = drv.spans().into_iter().find(|s| s.device == b).expect("the E1 span");
+        assert_eq!(drv.alarms(span.spanno).unwrap(), xpp_span::Alarms::EMPTY);
+        // The E1 loses its signal: RED, and the timing goes back to the analog device.
+        emu_b.with_device(|d| {
+            let now = d.now();
+            d.data_mut().pri_far_end_mut(0, 0).expect("E1 far end").set_connected(now, false);
+        });
+        eventually("span RED", || drv.alarms(span.spanno).is_ok_and(|al| al == xpp_span::Alarms::RED));
+        eventually("device A elected again", || drv.sync_master() == Some(a));
+        drv.close();
+    });
+}

@@ -246,3 +246,20 @@ fn hdlc_errors_are_events_only_while_the_span_has_no_alarm() {
     let after = rig.core.hdlc_stats(DCHAN).unwrap();
     assert!(after.bad_fcs + after.aborts + after.overruns > before.bad_fcs + before.aborts + before.overruns);
 }
+
+#[test]
+fn debug_unit0() {
+    let slots = [Some(ModuleConfig::Pri { protocol: PriProtocol::E1, ports: 1 }), None, None, None];
+    let mut rig = Rig::with(slots, DataConfig::default(), 0, &mut Numbering::new());
+    rig.run_ms(20);
+    rig.dev.pri_far_end_mut(0, 0).unwrap().set_q921(true);
+    rig.core.write_frame(16, &frame(true, &[0x7F])).unwrap();
+    rig.run_ms(40);
+    eprintln!(
+        "stats {:?} far {:?}",
+        rig.core.hdlc_stats(16),
+        rig.dev.pri_far_end_mut(0, 0).unwrap().take_frames()
+    );
+    let pcm: Vec<_> = rig.out.iter().rev().take(3).map(|(_, b)| b[..24.min(b.len())].to_vec()).collect();
+    eprintln!("{pcm:02x?}");
+}

@@ -52,6 +52,8 @@ pub use dchan::{HdlcStats, MAX_FRAME, RX_FRAMES, TX_FRAMES};
 pub use digital::SpanError;
 pub use layout::{BusSetup, Numbering};
 pub use layout_text::LayoutTextError;
+/// A PRI span's line settings (SPANCONFIG), from the PRI line model.
+pub use xpp_chan::pri::{Framing, LineCode, LineSetup, LineSetupError};
 
 use std::collections::VecDeque;
 
