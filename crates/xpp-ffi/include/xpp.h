@@ -326,6 +326,59 @@ xpp_result xpp_driver_read_chunk_blocking(const xpp_driver *drv,
 // `drv` is a live driver; `chunk` is valid for reads of 8 bytes.
 xpp_result xpp_driver_write_chunk(const xpp_driver *drv, uint32_t channo, const uint8_t *chunk);
 
+// The oldest frame received on HDLC channel `channo` (a PRI D-channel configured `dchan`
+// / `hdlcfcs`) into `buf` (`len` bytes): in FCS mode with its two received FCS bytes at the
+// end, DAHDI's convention. `*out_len` is the frame's full length (more than `len`: the frame
+// was truncated, the rest dropped). [`xpp_result::XPP_ERR_WOULD_BLOCK`] when no frame waits.
+// Non-blocking; thread-safe.
+//
+// # Safety
+// `drv` is a live driver; `buf` is valid for writes of `len` bytes; `out_len` is valid for a
+// write.
+xpp_result xpp_driver_read_frame(const xpp_driver *drv,
+                                 uint32_t channo,
+                                 uint8_t *buf,
+                                 size_t len,
+                                 size_t *out_len);
+
+// [`xpp_driver_read_frame`], waiting tick by tick up to `timeout_ms` for a frame
+// ([`xpp_result::XPP_ERR_TIMEOUT`] when none came). Thread-safe.
+//
+// # Safety
+// As [`xpp_driver_read_frame`].
+xpp_result xpp_driver_read_frame_blocking(const xpp_driver *drv,
+                                          uint32_t channo,
+                                          uint8_t *buf,
+                                          size_t len,
+                                          size_t *out_len,
+                                          uint32_t timeout_ms);
+
+// Queues a frame of `len` bytes on HDLC channel `channo`; in FCS mode its last two bytes
+// are placeholders the FCS replaces (DAHDI's convention).
+// [`xpp_result::XPP_ERR_CHAN_REFUSED`] while every transmit slot is taken (try after a
+// tick) or for a frame too long or too short. Thread-safe.
+//
+// # Safety
+// `drv` is a live driver; `frame` is valid for reads of `len` bytes.
+xpp_result xpp_driver_write_frame(const xpp_driver *drv,
+                                  uint32_t channo,
+                                  const uint8_t *frame,
+                                  size_t len);
+
+// DAHDI's SETTXBITS: the ABCD bits (A in bit 3) sent for CAS channel `channo`.
+// Thread-safe.
+//
+// # Safety
+// `drv` is a live driver.
+xpp_result xpp_driver_set_tx_bits(const xpp_driver *drv, uint32_t channo, uint8_t abcd);
+
+// DAHDI's GETRXBITS: `*abcd` is the ABCD bits last received for CAS channel `channo`;
+// [`xpp_result::XPP_ERR_WOULD_BLOCK`] before any were received. Thread-safe.
+//
+// # Safety
+// `drv` is a live driver; `abcd` is valid for a write.
+xpp_result xpp_driver_rx_bits(const xpp_driver *drv, uint32_t channo, uint8_t *abcd);
+
 // [`xpp_driver_read_chunk`] as 8 signed 16-bit linear samples (DAHDI's SETLINEAR).
 // Thread-safe.
 //
@@ -446,6 +499,15 @@ void xpp_twinstar_free(xpp_twinstar *ts);
 // # Safety
 // `out` is valid for a write.
 xpp_result xpp_emulator_new(int cold, xpp_emulator **out);
+
+// A new emulated Astribank in real time, running, with FXS on unit 0 and one E1 PRI port on
+// unit 1 (span 2, channels 15..45, the D-channel channel 30), its far end connected and,
+// with `q921` non-zero, answering Q.921 on the D-channel (SABME with UA, I-frames with RR).
+// Free with [`xpp_emulator_free`]. Thread-safe.
+//
+// # Safety
+// `out` is valid for a write.
+xpp_result xpp_emulator_new_pri(int q921, xpp_emulator **out);
 
 // Releases an emulator (its clock thread stops). `NULL` is accepted. Free the drivers on it
 // first.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ::xpp_driver::{Driver, DriverOptions, SystemClock};
 use xpp_bringup::{BringUpConfig, RunOptions};
-use xpp_emu::config::Stage;
+use xpp_emu::config::{ModuleConfig, Stage};
 use xpp_emu::data::Phone;
 use xpp_emu::data::g711::{Source, has_tone, level_db};
 use xpp_emu::{DeviceConfig, Emulator, RealTimeRunner};
@@ -34,6 +34,29 @@ pub unsafe extern "C" fn xpp_emulator_new(cold: c_int, out: *mut *mut xpp_emulat
         check_out(out)?;
         let stage = if cold != 0 { Stage::Cold } else { Stage::Running };
         let (emu, runner) = Emulator::real_time(DeviceConfig::default().with_start_stage(stage));
+        let h = Box::new(xpp_emulator { emu, runner: Some(Arc::new(runner)) });
+        // SAFETY: checked not NULL; the caller promises it is writable.
+        unsafe { put(out, Box::into_raw(h)) }
+    })
+}
+
+/// A new emulated Astribank in real time, running, with FXS on unit 0 and one E1 PRI port on
+/// unit 1 (span 2, channels 15..45, the D-channel channel 30), its far end connected and,
+/// with `q921` non-zero, answering Q.921 on the D-channel (SABME with UA, I-frames with RR).
+/// Free with [`xpp_emulator_free`]. Thread-safe.
+///
+/// # Safety
+/// `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_emulator_new_pri(q921: c_int, out: *mut *mut xpp_emulator) -> xpp_result {
+    boundary(|| {
+        check_out(out)?;
+        let slots = [Some(ModuleConfig::FXS), Some(ModuleConfig::PRI_E1), None, None];
+        let cfg = DeviceConfig::default().with_start_stage(Stage::Running).with_slots(slots);
+        let (emu, runner) = Emulator::real_time(cfg);
+        if q921 != 0 {
+            emu.with_device(|d| d.data_mut().pri_far_end_mut(1, 0).map(|f| f.set_q921(true)));
+        }
         let h = Box::new(xpp_emulator { emu, runner: Some(Arc::new(runner)) });
         // SAFETY: checked not NULL; the caller promises it is writable.
         unsafe { put(out, Box::into_raw(h)) }

@@ -647,6 +647,130 @@ pub unsafe extern "C" fn xpp_driver_write_chunk(
     })
 }
 
+/// The oldest frame received on HDLC channel `channo` (a PRI D-channel configured `dchan`
+/// / `hdlcfcs`) into `buf` (`len` bytes): in FCS mode with its two received FCS bytes at the
+/// end, DAHDI's convention. `*out_len` is the frame's full length (more than `len`: the frame
+/// was truncated, the rest dropped). [`xpp_result::XPP_ERR_WOULD_BLOCK`] when no frame waits.
+/// Non-blocking; thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver; `buf` is valid for writes of `len` bytes; `out_len` is valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_read_frame(
+    drv: *const xpp_driver,
+    channo: u32,
+    buf: *mut u8,
+    len: usize,
+    out_len: *mut usize,
+) -> xpp_result {
+    boundary(|| {
+        check_out(buf)?;
+        check_out(out_len)?;
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        // SAFETY: checked not NULL; the caller promises `len` writable bytes.
+        let out = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+        let n = d
+            .driver()
+            .read_frame(channo, out)
+            .map_err(driver_error)?
+            .ok_or(xpp_result::XPP_ERR_WOULD_BLOCK)?;
+        // SAFETY: checked not NULL; the caller promises it is writable.
+        unsafe { put(out_len, n) }
+    })
+}
+
+/// [`xpp_driver_read_frame`], waiting tick by tick up to `timeout_ms` for a frame
+/// ([`xpp_result::XPP_ERR_TIMEOUT`] when none came). Thread-safe.
+///
+/// # Safety
+/// As [`xpp_driver_read_frame`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_read_frame_blocking(
+    drv: *const xpp_driver,
+    channo: u32,
+    buf: *mut u8,
+    len: usize,
+    out_len: *mut usize,
+    timeout_ms: u32,
+) -> xpp_result {
+    boundary(|| {
+        check_out(buf)?;
+        check_out(out_len)?;
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        // SAFETY: checked not NULL; the caller promises `len` writable bytes.
+        let out = unsafe { std::slice::from_raw_parts_mut(buf, len) };
+        let timeout = StdDuration::from_millis(u64::from(timeout_ms));
+        let n = d.driver().read_frame_blocking(channo, out, timeout).map_err(driver_error)?;
+        // SAFETY: checked not NULL; the caller promises it is writable.
+        unsafe { put(out_len, n) }
+    })
+}
+
+/// Queues a frame of `len` bytes on HDLC channel `channo`; in FCS mode its last two bytes
+/// are placeholders the FCS replaces (DAHDI's convention).
+/// [`xpp_result::XPP_ERR_CHAN_REFUSED`] while every transmit slot is taken (try after a
+/// tick) or for a frame too long or too short. Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver; `frame` is valid for reads of `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_write_frame(
+    drv: *const xpp_driver,
+    channo: u32,
+    frame: *const u8,
+    len: usize,
+) -> xpp_result {
+    boundary(|| {
+        if frame.is_null() {
+            return Err(xpp_result::XPP_ERR_NULL_ARGUMENT);
+        }
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        // SAFETY: not NULL; the caller promises `len` readable bytes.
+        let f = unsafe { std::slice::from_raw_parts(frame, len) };
+        d.driver().write_frame(channo, f).map_err(driver_error)
+    })
+}
+
+/// DAHDI's SETTXBITS: the ABCD bits (A in bit 3) sent for CAS channel `channo`.
+/// Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_set_tx_bits(drv: *const xpp_driver, channo: u32, abcd: u8) -> xpp_result {
+    boundary(|| {
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        d.driver().set_tx_bits(channo, abcd).map_err(driver_error)
+    })
+}
+
+/// DAHDI's GETRXBITS: `*abcd` is the ABCD bits last received for CAS channel `channo`;
+/// [`xpp_result::XPP_ERR_WOULD_BLOCK`] before any were received. Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver; `abcd` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_rx_bits(
+    drv: *const xpp_driver,
+    channo: u32,
+    abcd: *mut u8,
+) -> xpp_result {
+    boundary(|| {
+        check_out(abcd)?;
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        let bits =
+            d.driver().rx_bits(channo).map_err(driver_error)?.ok_or(xpp_result::XPP_ERR_WOULD_BLOCK)?;
+        // SAFETY: checked not NULL; the caller promises it is writable.
+        unsafe { put(abcd, bits) }
+    })
+}
+
 /// [`xpp_driver_read_chunk`] as 8 signed 16-bit linear samples (DAHDI's SETLINEAR).
 /// Thread-safe.
 ///
@@ -1216,6 +1340,74 @@ mod tests {
             assert_eq!(r as u32, n);
             // SAFETY: the text is a static NUL-terminated string.
             assert!(!unsafe { CStr::from_ptr(xpp_result_text(r)) }.to_bytes().is_empty());
+        }
+    }
+
+    /// A Q.921 link over the emulated E1's D-channel through the C functions: frames with
+    /// DAHDI's FCS convention, WOULD_BLOCK when none waits, truncation reported by length.
+    #[cfg(feature = "emulator")]
+    #[test]
+    fn d_channel_frames_through_the_c_abi() {
+        use crate::emulator::{xpp_emulator, xpp_emulator_free, xpp_emulator_new_pri};
+        const DCHAN: u32 = 30;
+        let mut emu: *mut xpp_emulator = std::ptr::null_mut();
+        let mut drv: *mut xpp_driver = std::ptr::null_mut();
+        // SAFETY: writable out-parameters; the emulator outlives the driver (freed after it).
+        unsafe {
+            assert_eq!(xpp_emulator_new_pri(1, &mut emu), xpp_result::XPP_OK);
+            assert_eq!(
+                crate::emulator::xpp_driver_open_emulator(emu, std::ptr::null(), &mut drv),
+                xpp_result::XPP_OK
+            );
+        }
+        let mut buf = [0u8; 64];
+        let mut n = 0usize;
+        // SAFETY: a live driver, buffers of the lengths given.
+        unsafe {
+            assert_eq!(
+                xpp_driver_read_frame(drv, DCHAN, buf.as_mut_ptr(), buf.len(), &mut n),
+                xpp_result::XPP_ERR_WOULD_BLOCK
+            );
+            assert_eq!(
+                xpp_driver_read_frame(drv, 15, buf.as_mut_ptr(), buf.len(), &mut n),
+                xpp_result::XPP_ERR_CHAN_REFUSED
+            );
+            assert_eq!(
+                xpp_driver_write_frame(drv, DCHAN, [2u8, 1].as_ptr(), 2),
+                xpp_result::XPP_ERR_CHAN_REFUSED
+            );
+            let mut up = false;
+            for _ in 0..10 {
+                // SABME with its two FCS placeholders; UA back (F = 1), as Q.921's T200 would retry.
+                assert_eq!(
+                    xpp_driver_write_frame(drv, DCHAN, [2u8, 1, 0x7F, 0, 0].as_ptr(), 5),
+                    xpp_result::XPP_OK
+                );
+                if xpp_driver_read_frame_blocking(drv, DCHAN, buf.as_mut_ptr(), buf.len(), &mut n, 300)
+                    == xpp_result::XPP_OK
+                    && n == 5
+                    && buf[2] == 0x73
+                {
+                    up = true;
+                    break;
+                }
+            }
+            assert!(up, "UA within 10 tries");
+            // An I-frame with P: the RR answer, read into a 3-byte buffer: the full length
+            // comes back, the bytes that fit are written.
+            let i = [2u8, 1, 0, 1, 0x08, 0x01, 0x00, 0x05, 0, 0];
+            assert_eq!(xpp_driver_write_frame(drv, DCHAN, i.as_ptr(), i.len()), xpp_result::XPP_OK);
+            let mut small = [0u8; 3];
+            let r = xpp_driver_read_frame_blocking(drv, DCHAN, small.as_mut_ptr(), small.len(), &mut n, 2000);
+            assert_eq!((r, n, small[2]), (xpp_result::XPP_OK, 6, 0x01), "RR: address, control, N(R), FCS");
+            let mut bits = 0u8;
+            assert_eq!(
+                xpp_driver_rx_bits(drv, 15, &mut bits),
+                xpp_result::XPP_ERR_CHAN_REFUSED,
+                "a CCS span has no CAS"
+            );
+            xpp_driver_free(drv);
+            xpp_emulator_free(emu);
         }
     }
 
