@@ -762,6 +762,22 @@ impl Driver {
         Ok(d.lock().core.hdlc_stats(channo)?)
     }
 
+    /// Every channel's last received chunk of span `spanno` in one call (channel
+    /// `basechan + i` into `out[i]`, in its law; channels without audio and HDLC channels are
+    /// left as they are): one lock per span and tick instead of one per channel. The number
+    /// of channels written.
+    pub fn read_span_chunks(&self, spanno: u32, out: &mut [Chunk]) -> Result<usize, DriverError> {
+        let d = self.device_of_span(spanno)?;
+        Ok(d.lock().core.read_span_chunks(spanno, out)?)
+    }
+
+    /// Every channel's chunk of span `spanno` for the next tick in one call (`chunks[i]` to
+    /// channel `basechan + i`). The number of channels set.
+    pub fn write_span_chunks(&self, spanno: u32, chunks: &[Chunk]) -> Result<usize, DriverError> {
+        let d = self.device_of_span(spanno)?;
+        Ok(d.lock().core.write_span_chunks(spanno, chunks)?)
+    }
+
     /// DAHDI's SETTXBITS: the ABCD bits (A in bit 3) sent for CAS channel `channo`.
     pub fn set_tx_bits(&self, channo: u32, abcd: u8) -> Result<(), DriverError> {
         let d = self.device_of_chan(channo)?;

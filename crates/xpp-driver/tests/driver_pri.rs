@@ -141,6 +141,10 @@ fn a_q921_link_comes_up_through_the_driver() {
         let n = drv.read_frame_blocking(DCHAN, &mut buf, WAIT).unwrap();
         assert_eq!(&buf[2..n - 2], [0x01, 0x03]);
         assert!(drv.hdlc_stats(DCHAN).unwrap().rx_frames >= 2);
+        // The span's chunks in one call: the 30 bearers (the D-channel carries frames).
+        let mut span = [[0u8; 8]; 31];
+        assert_eq!(drv.read_span_chunks(1, &mut span).unwrap(), 30);
+        assert_eq!(drv.write_span_chunks(1, &span).unwrap(), 30);
         drv.close();
     });
 }

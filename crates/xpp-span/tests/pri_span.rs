@@ -248,18 +248,28 @@ fn hdlc_errors_are_events_only_while_the_span_has_no_alarm() {
 }
 
 #[test]
-fn debug_unit0() {
-    let slots = [Some(ModuleConfig::Pri { protocol: PriProtocol::E1, ports: 1 }), None, None, None];
-    let mut rig = Rig::with(slots, DataConfig::default(), 0, &mut Numbering::new());
-    rig.run_ms(20);
-    rig.dev.pri_far_end_mut(0, 0).unwrap().set_q921(true);
-    rig.core.write_frame(16, &frame(true, &[0x7F])).unwrap();
-    rig.run_ms(40);
-    eprintln!(
-        "stats {:?} far {:?}",
-        rig.core.hdlc_stats(16),
-        rig.dev.pri_far_end_mut(0, 0).unwrap().take_frames()
-    );
-    let pcm: Vec<_> = rig.out.iter().rev().take(3).map(|(_, b)| b[..24.min(b.len())].to_vec()).collect();
-    eprintln!("{pcm:02x?}");
+fn a_whole_span_of_chunks_in_one_call() {
+    let mut rig = rig();
+    rig.dev.pri_far_end_mut(1, 0).unwrap().play(1, Source::tone_1k());
+    rig.run_ms(10);
+    let mut span = [[0u8; 8]; 31];
+    let n = rig.core.read_span_chunks(SPAN, &mut span).unwrap();
+    assert_eq!(n, 30, "the bearers; the HDLC D-channel carries frames, not chunks");
+    for (i, chunk) in span.iter().enumerate() {
+        let mut one = [0u8; 8];
+        if i != 15 {
+            rig.core.read_chunk(B1 + i as u32, &mut one).unwrap();
+            assert_eq!(chunk, &one, "channel {}", B1 + i as u32);
+        }
+    }
+    assert_ne!(span[0], [0xD5; 8], "the tone on timeslot 1");
+    // Out: every bearer's chunk in one call; the far end hears them.
+    let mut out = [[0xD5u8; 8]; 31];
+    out[1] = [0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87];
+    rig.dev.pri_far_end_mut(1, 0).unwrap().take_heard(2);
+    assert_eq!(rig.core.write_span_chunks(SPAN, &out).unwrap(), 30);
+    rig.run_ms(3);
+    let heard = rig.dev.pri_far_end_mut(1, 0).unwrap().take_heard(2);
+    assert!(heard.iter().any(|&s| s != heard[0]), "the far end heard the written chunk on timeslot 2");
+    assert_eq!(rig.core.read_span_chunks(99, &mut span), Err(ChanError::NoSuchSpan(99)));
 }

@@ -49,6 +49,51 @@ impl XbusCore {
         Ok(())
     }
 
+    /// Every channel's chunk of span `spanno` at once (channel `basechan + i` into `out[i]`;
+    /// a channel without audio, a D-channel for one, is left as it is in `out`): one call per
+    /// span and tick instead of one per channel, in each channel's law. The number of
+    /// channels written.
+    pub fn read_span_chunks(&self, spanno: u32, out: &mut [Chunk]) -> Result<usize, ChanError> {
+        let (first, n) = self.span_range(spanno)?;
+        let mut done = 0;
+        for (a, buf) in self.audio[first..first + n].iter().zip(out.iter_mut()) {
+            let Some((x, b)) = a.pcm.filter(|_| !a.hdlc) else { continue };
+            *buf = self.pcm[usize::from(x)].rx[usize::from(b)];
+            if let Some(t) = g711::law_table(a.native, a.law) {
+                buf.iter_mut().for_each(|s| *s = t[usize::from(*s)]);
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Every channel's chunk of span `spanno` for the next tick at once (`chunks[i]` to
+    /// channel `basechan + i`, in its law; channels without audio and HDLC channels are
+    /// skipped). The number of channels set.
+    pub fn write_span_chunks(&mut self, spanno: u32, chunks: &[Chunk]) -> Result<usize, ChanError> {
+        let (first, n) = self.span_range(spanno)?;
+        let Self { audio, pcm, .. } = self;
+        let mut done = 0;
+        for (a, chunk) in audio[first..first + n].iter().zip(chunks) {
+            let Some((x, b)) = a.pcm.filter(|_| !a.hdlc) else { continue };
+            let tx = &mut pcm[usize::from(x)].tx[usize::from(b)];
+            match g711::law_table(a.law, a.native) {
+                Some(t) => tx.iter_mut().zip(chunk).for_each(|(d, s)| *d = t[usize::from(*s)]),
+                None => *tx = *chunk,
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// The channel index range of span `spanno`, when the bus runs.
+    fn span_range(&self, spanno: u32) -> Result<(usize, usize), ChanError> {
+        let s = self.spans.iter().find(|s| s.spanno == spanno).ok_or(ChanError::NoSuchSpan(spanno))?;
+        let first_chan = s.basechan;
+        self.running_index(first_chan)?;
+        Ok((s.first, s.channels as usize))
+    }
+
     /// Sets the law of `channo`'s chunks (DAHDI's SETLAW; `system.conf` `alaw=`/`mulaw=`/
     /// `deflaw=`): [`Law::Default`] is the span's `deflaw`. Chunks are converted between it and
     /// the span's law on [`read_chunk`](Self::read_chunk)/[`write_chunk`](Self::write_chunk).
@@ -60,6 +105,7 @@ impl XbusCore {
             _ => return Err(ChanError::BadLaw(law.raw())),
         };
         self.chans[ci].law = law;
+        self.audio[ci].law = law;
         Ok(())
     }
 }

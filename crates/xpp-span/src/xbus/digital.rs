@@ -198,6 +198,7 @@ impl XbusCore {
         } else {
             ch.hdlc = None;
         }
+        self.audio[ci] = super::AudioSlot::of(ch);
         let (spanno, chanpos) = (ch.spanno, ch.chan.chanpos());
         let dchan_sig = matches!(sig, Sig::HdlcFcs | Sig::HdlcRaw | Sig::HardHdlc);
         if let Ok(si) = self.span_index(spanno)

@@ -10,7 +10,7 @@ use xpp_proto::wire::{ALAW_SILENCE, Address, SILENCE_FILL, SyncMode, SyncState, 
 
 use super::lines::{Line, SpanLine};
 use super::tick::{OutRing, Timer};
-use super::{BUS_EVENTS, BusState, Channel, MS, SetupError, TICK_WATCHDOG, XbusCore, XbusStats};
+use super::{AudioSlot, BUS_EVENTS, BusState, Channel, MS, SetupError, TICK_WATCHDOG, XbusCore, XbusStats};
 use crate::chan::Chan;
 use crate::dahdi::{MAX_CHANNELS, MAX_SPANS, SigCap};
 use crate::pace::CommandQueue;
@@ -236,6 +236,7 @@ impl XbusCore {
                 core::mem::swap(&mut new.line, &mut old.line);
             }
         }
+        fresh.audio = fresh.chans.iter().map(AudioSlot::of).collect();
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
         *self = fresh;
@@ -280,6 +281,7 @@ impl XbusCore {
             state: BusState::Running,
             spans: Vec::with_capacity(spans),
             chans: Vec::with_capacity(chans),
+            audio: Vec::with_capacity(chans),
             first_chan,
             pcm: Vec::new(),
             span_of: [None; 64],
@@ -366,9 +368,12 @@ impl XbusCore {
                 pcm,
                 always_pcm: matches!(p.kind, XpdKind::Pri(_)),
                 hdlc: None,
+                due: None,
                 native: deflaw,
                 law: deflaw,
             });
+            let slot = AudioSlot::of(self.chans.last().expect("just pushed"));
+            self.audio.push(slot);
         }
         self.spans.push(span);
     }

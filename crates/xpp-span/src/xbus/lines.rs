@@ -316,6 +316,14 @@ impl XbusCore {
         if timers && ch.chan.poll_timeout().is_some_and(|t| t <= now) {
             ch.chan.handle_timeout(now);
         }
+        if matches!(ch.line, Line::None) {
+            // No line model (a bearer or D-channel, a digital I/O pin, an absent port): its
+            // tx signals have nowhere to go. Its next timer is cached so the tick can pass it
+            // by without touching the channel ([`service_all`](Self::service_all)).
+            while ch.chan.poll_line_command().is_some() {}
+            ch.due = ch.chan.poll_timeout();
+            return;
+        }
         if timers && ch.line.poll_timeout().is_some_and(|t| t <= now) {
             ch.line.handle_timeout(now);
         }

@@ -118,6 +118,9 @@ pub enum ChanError {
     /// An HDLC frame too long, or in FCS mode without room for the two FCS placeholders.
     #[error("channel {0}: bad frame length")]
     BadFrame(u32),
+    /// No span with this number on this bus.
+    #[error("no span {0} on this bus")]
+    NoSuchSpan(u32),
     /// A CAS bits operation on a channel whose span carries no CAS.
     #[error("channel {0} carries no CAS signalling")]
     NotCas(u32),
@@ -127,8 +130,8 @@ impl ChanError {
     /// The errno DAHDI returns.
     pub const fn errno(self) -> i32 {
         match self {
-            Self::NoSuchChannel(_) => 6, // ENXIO
-            Self::Removed => 19,         // ENODEV
+            Self::NoSuchChannel(_) | Self::NoSuchSpan(_) => 6, // ENXIO
+            Self::Removed => 19,                               // ENODEV
             // Decision: EINVAL for a refused hook command, as for the other refusals.
             Self::NoAudio | Self::BadLaw(_) | Self::Refused(_) => 22, // EINVAL
             // Decision: EBUSY, "held elsewhere": ENODEV would tell the PBX to close the
@@ -236,6 +239,23 @@ enum BusState {
     Removed,
 }
 
+/// Where a channel's audio is and how it is companded (see [`XbusCore`]'s `audio`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AudioSlot {
+    /// XPD index and line bit in PCM; `None` without audio.
+    pcm: Option<(u8, u8)>,
+    native: Law,
+    law: Law,
+    /// Soft HDLC takes the timeslot: no chunks.
+    hdlc: bool,
+}
+
+impl AudioSlot {
+    fn of(ch: &Channel) -> Self {
+        Self { pcm: ch.pcm, native: ch.native, law: ch.law, hdlc: ch.hdlc.is_some() }
+    }
+}
+
 /// One channel: DAHDI's channel fields, its [`Chan`] and its line model.
 #[derive(Debug, Clone)]
 pub struct Channel {
@@ -248,6 +268,8 @@ pub struct Channel {
     always_pcm: bool,
     /// Soft HDLC on the channel's timeslot (HDLCFCS / HDLCRAW).
     hdlc: Option<Box<dchan::SoftHdlc>>,
+    /// Without a line model: the channel's next timer, as of its last service.
+    due: Option<Instant>,
     /// The span's (the hardware's) law.
     native: Law,
     /// The law the PBX reads and writes (SETLAW / `alaw=` / `mulaw=`; default: `native`).
@@ -255,6 +277,12 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// Whether the channel has no line model (a bearer or D-channel, a digital I/O pin, an
+    /// absent port).
+    pub(super) fn is_lineless(&self) -> bool {
+        matches!(self.line, Line::None)
+    }
+
     /// The law of this channel's chunks ([`XbusCore::set_law`]; the span's `deflaw`
     /// unless set).
     pub fn law(&self) -> Law {
@@ -325,6 +353,9 @@ pub struct XbusCore {
     state: BusState,
     spans: Vec<Span>,
     chans: Vec<Channel>,
+    /// Each channel's audio path, beside `chans` in a dense array: the per-tick span-wide
+    /// chunk exchange reads only this, not the (large) channels.
+    audio: Vec<AudioSlot>,
     first_chan: u32,
     pcm: Vec<PcmXpd>,
     span_of: [Option<u8>; 64],

@@ -164,6 +164,14 @@ impl XbusCore {
             self.service_span(si, now, true);
         }
         for ci in 0..self.chans.len() {
+            let ch = &self.chans[ci];
+            // A channel without a line model and without a timer due has nothing to do: the
+            // common case of a PRI's 31 channels per span. Every path that can give it a timer
+            // or a tx signal (CHANCONFIG, a hook command, a line fact) services it at once,
+            // which refreshes `due`.
+            if ch.is_lineless() && ch.due.is_none_or(|t| t > now) {
+                continue;
+            }
             self.service(ci, now, true);
         }
     }
