@@ -1,7 +1,7 @@
 //! `demo`: an emulated Astribank (FXS + FXO), the xpp driver, and a tiny PBX making a call.
 //!
 //! ```text
-//! cargo run --example demo -- [--stage cold|usb|fpga|running] [--virtual] [--crash]
+//! cargo run --example demo -- [--stage cold|usb|fpga|running] [--virtual] [--crash] [--pri]
 //! ```
 //!
 //! Starts an emulated device in real time (`--virtual`: on the emulator's auto-advancing
@@ -20,6 +20,12 @@
 //! host B takes it over warm (verified, not reset) and bridges the call, whose audio is
 //! checked both ways; each host's failover timeline is printed with a total. With `--crash`,
 //! host A crashes instead (its run loop stops, no more data): the device's watchdog moves it.
+//!
+//! With `--pri`, then a digital span, in real time: an Astribank with an E1 port whose far end
+//! answers Q.921. The span starts with its line defaults, its layer 1 comes up and it becomes
+//! the timing master; the PBX brings its D-channel's Q.921 link up (SABME, UA) and sends an
+//! I-frame the far end acknowledges; the far end is unplugged (RED alarm) and plugged back
+//! (NOALARM).
 
 mod common;
 
@@ -67,6 +73,9 @@ struct Args {
     /// hung PBX.
     #[arg(long)]
     crash: bool,
+    /// Also show an E1 PRI span coming up with its D-channel (Q.921) established.
+    #[arg(long)]
+    pri: bool,
 }
 
 /// What the demo runs.
@@ -77,12 +86,14 @@ pub(crate) struct Options {
     pub(crate) firmware: Result<PathBuf, String>,
     /// The failover is a crash of host A, not a hung PBX.
     pub(crate) crash: bool,
+    /// Also run the PRI span part.
+    pub(crate) pri: bool,
 }
 
 impl Options {
     /// Cold start, real time, the default firmware folder.
     pub(crate) fn new(stage: Stage, virtual_clock: bool) -> Self {
-        Self { stage, virtual_clock, firmware: default_firmware_dir(), crash: false }
+        Self { stage, virtual_clock, firmware: default_firmware_dir(), crash: false, pri: false }
     }
 }
 
@@ -169,6 +180,9 @@ pub(crate) fn run(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Che
     out("== driver closed (SYNC_SOURCE NONE sent, run loop joined)".to_owned());
     let mut checks = checks;
     checks.extend(failover(opts, out)?);
+    if opts.pri {
+        checks.extend(pri(opts, out)?);
+    }
     for c in &checks {
         out(format!("check: {}: {}", c.name, if c.pass { "PASS" } else { "FAIL" }));
     }
@@ -604,6 +618,130 @@ impl Drop for Bridge {
     }
 }
 
+/// The PRI part: an E1 span up, its Q.921 link established, an alarm and its end.
+fn pri(opts: &Options, out: &mut dyn FnMut(String)) -> Result<Vec<Check>, String> {
+    use xpp::emu::config::ModuleConfig;
+    use xpp::span::Alarms;
+    // The E1 port is unit 1; its D-channel is the span's 16th channel.
+    const UNIT: u8 = 1;
+    let cfg = DeviceConfig::default().with_start_stage(Stage::Running).with_slots([
+        Some(ModuleConfig::FXS),
+        Some(ModuleConfig::PRI_E1),
+        None,
+        None,
+    ]);
+    // Real time: the D-channel's bytes go out in every tick, as on hardware.
+    let (emu, _runner) = Emulator::real_time(cfg);
+    let far = |f: &mut dyn FnMut(&mut xpp::emu::data::PriFarEnd, Instant)| {
+        emu.with_device(|d| {
+            let now = d.now();
+            if let Some(p) = d.data_mut().pri_far_end_mut(UNIT, 0) {
+                f(p, now);
+            }
+        });
+    };
+    far(&mut |p, _| p.set_q921(true));
+    out("== PRI: an E1 port (far end answering Q.921), real time".to_owned());
+    let dir = opts.firmware.as_ref().map_err(Clone::clone)?;
+    let fw = read_firmware_dir(dir).map_err(|e| format!("firmware folder {}: {e}", dir.display()))?;
+    let drv = Driver::new(SystemClock::new(), DriverOptions::default());
+    let events = drv.events();
+    let start = std::time::Instant::now();
+    let ms = |t: std::time::Instant| t.duration_since(start).as_secs_f64() * 1e3;
+    let e2 = emu.clone();
+    let id = drv
+        .open(move || e2.transport(0), BringUpConfig::default(), fw, RunOptions::default())
+        .map_err(|e| e.to_string())?;
+    let span = drv.spans().into_iter().find(|s| s.is_digital).ok_or("no E1 span")?;
+    let dchan = span.basechan + 15;
+    out(format!(
+        "  span {}: {} ({:?}), channels {}-{}, D-channel {dchan}, {:?}, timing priority {}",
+        span.spanno,
+        span.name,
+        span.spantype,
+        span.basechan,
+        span.basechan + span.channels - 1,
+        span.line_setup.ok_or("no line setup")?,
+        span.timing_priority
+    ));
+    let mut checks = Vec::new();
+    let mut check = |name: &str, pass: bool, out: &mut dyn FnMut(String)| {
+        out(format!("  {name}: {}", verdict(pass)));
+        checks.push(Check { name: name.to_owned(), pass });
+    };
+    // Layer 1 up: the line-timed span takes the timing over.
+    let end = std::time::Instant::now() + StdDuration::from_secs(5);
+    while drv.sync_master() != Some(id) && std::time::Instant::now() < end {
+        std::thread::sleep(StdDuration::from_millis(10));
+    }
+    let up = drv.alarms(span.spanno).is_ok_and(|a| a.is_empty()) && drv.sync_master() == Some(id);
+    out(format!("  {:7.1} ms  layer 1 up, the E1 is the timing master", ms(std::time::Instant::now())));
+    check("E1 layer 1 up and timing master", up, out);
+    // Q.921: SABME until UA (T200's retransmission).
+    let mut buf = [0u8; 260];
+    let mut ua = false;
+    for _ in 0..10 {
+        drv.write_frame(dchan, &[0x02, 0x01, 0x7F, 0, 0]).map_err(|e| e.to_string())?;
+        if let Ok(5) = drv.read_frame_blocking(dchan, &mut buf, StdDuration::from_millis(300))
+            && buf[2] == 0x73
+        {
+            ua = true;
+            break;
+        }
+    }
+    let established = emu.with_device(|d| {
+        d.data_mut().pri_far_end_mut(UNIT, 0).and_then(|p| p.q921()).is_some_and(|q| q.established())
+    });
+    out(format!("  {:7.1} ms  SABME -> UA: Q.921 multiple-frame-established", ms(std::time::Instant::now())));
+    check("D-channel Q.921 link established", ua && established, out);
+    // An I-frame (N(S) 0, P) and its acknowledgement (RR, N(R) 1), sent again as T200 would
+    // while no acknowledgement came (a tick's PCM late on a loaded machine garbles a frame).
+    let mut rr = false;
+    for _ in 0..10 {
+        drv.write_frame(dchan, &[0x02, 0x01, 0x00, 0x01, 0x08, 0x01, 0x00, 0x05, 0, 0])
+            .map_err(|e| e.to_string())?;
+        if drv
+            .read_frame_blocking(dchan, &mut buf, StdDuration::from_millis(300))
+            .is_ok_and(|n| buf[2..n - 2] == [0x01, 0x03])
+        {
+            rr = true;
+            break;
+        }
+    }
+    out(format!("  {:7.1} ms  I-frame sent, RR N(R)=1 back", ms(std::time::Instant::now())));
+    check("I-frame acknowledged", rr, out);
+    // The far end is unplugged, then plugged back.
+    far(&mut |p, now| p.set_connected(now, false));
+    let red = wait_alarm(&events, span.spanno, |a| a == Alarms::RED);
+    out(format!("  {:7.1} ms  far end unplugged: span alarm RED", ms(std::time::Instant::now())));
+    check("LOS is a RED alarm", red, out);
+    far(&mut |p, now| p.set_connected(now, true));
+    let clear = wait_alarm(&events, span.spanno, Alarms::is_empty);
+    out(format!("  {:7.1} ms  plugged back: NOALARM", ms(std::time::Instant::now())));
+    check("the alarm clears", clear, out);
+    drv.close();
+    Ok(checks)
+}
+
+/// Waits (up to 3 s) for span `spanno`'s alarm word to satisfy `want`.
+fn wait_alarm(
+    events: &xpp::driver::channel::Receiver<DriverEvent>,
+    spanno: u32,
+    want: impl Fn(xpp::span::Alarms) -> bool,
+) -> bool {
+    let end = std::time::Instant::now() + StdDuration::from_secs(3);
+    loop {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match events.recv_timeout(left) {
+            Ok(DriverEvent::SpanAlarms { spanno: s, alarms, .. }) if s == spanno && want(alarms) => {
+                return true;
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 const fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "FAIL" }
 }
@@ -612,7 +750,7 @@ fn main() -> ExitCode {
     common::init();
     let args = Args::parse();
     let stage = Stage::from(args.stage);
-    let opts = Options { crash: args.crash, ..Options::new(stage, args.virtual_clock) };
+    let opts = Options { crash: args.crash, pri: args.pri, ..Options::new(stage, args.virtual_clock) };
     match run(&opts, &mut |line| println!("{line}")) {
         Ok(checks) if !checks.is_empty() && checks.iter().all(|c| c.pass) => {
             println!("demo: all {} checks passed", checks.len());

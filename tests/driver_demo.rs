@@ -17,7 +17,7 @@ fn run_with(opts: demo::Options) -> Vec<String> {
     for l in &lines {
         println!("{l}");
     }
-    assert_eq!(checks.len(), 13, "{checks:?}");
+    assert_eq!(checks.len(), if opts.pri { 18 } else { 13 }, "{checks:?}");
     assert!(checks.iter().all(|c| c.pass), "{checks:?}");
     lines
 }
@@ -96,4 +96,22 @@ fn demo_call_is_reproducible_on_the_virtual_clock() {
     let a = call_lines(&run(Stage::Running));
     let b = call_lines(&run(Stage::Running));
     assert_eq!(a, b);
+}
+
+/// `--pri`: an E1 span comes up, becomes the timing master, its D-channel's Q.921 link is
+/// established, and an unplugged far end is a RED alarm that clears.
+#[test]
+fn demo_pri_brings_the_d_channel_up() {
+    let lines = run_with(demo::Options { pri: true, ..demo::Options::new(Stage::Running, true) });
+    let pri: Vec<&String> = lines.iter().skip_while(|l| !l.starts_with("== PRI")).collect();
+    for w in [
+        "(DigitalE1), channels 15-45, D-channel 30",
+        "E1 layer 1 up and timing master: PASS",
+        "D-channel Q.921 link established: PASS",
+        "I-frame acknowledged: PASS",
+        "LOS is a RED alarm: PASS",
+        "the alarm clears: PASS",
+    ] {
+        assert!(pri.iter().any(|l| l.contains(w)), "{w:?} in {pri:#?}");
+    }
 }
