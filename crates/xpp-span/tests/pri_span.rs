@@ -273,3 +273,60 @@ fn a_whole_span_of_chunks_in_one_call() {
     assert!(heard.iter().any(|&s| s != heard[0]), "the far end heard the written chunk on timeslot 2");
     assert_eq!(rig.core.read_span_chunks(99, &mut span), Err(ChanError::NoSuchSpan(99)));
 }
+
+/// A T1 span (unit 1): 24 channels, the D-channel the 24th; robbed-bit CAS with ESF and D4.
+fn t1_rig() -> Rig {
+    let slots = [
+        Some(ModuleConfig::FXS),
+        Some(ModuleConfig::Pri { protocol: PriProtocol::T1, ports: 1 }),
+        None,
+        None,
+    ];
+    let mut rig = Rig::with(slots, DataConfig::default(), 0, &mut Numbering::new());
+    rig.run_ms(20);
+    rig.events.clear();
+    rig.out.clear();
+    rig
+}
+
+#[test]
+fn t1_esf_and_d4_cas_bits_round_trip_and_clear_channels_are_marked() {
+    let mut rig = t1_rig();
+    let span = rig.core.span(SPAN).unwrap();
+    assert_eq!((span.basechan(), span.channels()), (15, 24));
+    // ESF, B8ZS; channels 15..37 signalled E&M (CAS), 38 (the 24th) clear: T1 is CAS once a
+    // channel other than a D-channel is configured on position 1.
+    let t0 = rig.now;
+    let conf = parse_str("system.conf", "span=2,1,0,esf,b8zs\ne&m=15-37\nclear=38\n").unwrap();
+    conf.apply("system.conf", t0, [&mut rig.core]).unwrap();
+    rig.run_ms(30);
+    // Startup marked channel 24 (logical 23) clear: register 0x31 (channels 16..23), LSB.
+    let clear: Vec<_> = writes(&rig, t0, 1).into_iter().filter(|w| (0x2F..=0x31).contains(&w.1)).collect();
+    assert_eq!(clear, [(0, 0x2F, 0x00), (0, 0x30, 0x00), (0, 0x31, 0x01)]);
+    // ESF: two channels per register, ABCD each; channel 15 (logical 0) is 0x70's high nibble.
+    rig.core.set_tx_bits(rig.now, 15, 0xA).unwrap();
+    rig.core.set_tx_bits(rig.now, 16, 0x5).unwrap();
+    rig.run_ms(10);
+    assert_eq!(rig.dev.pri_far_end_mut(1, 0).unwrap().rx_cas()[0], 0xA5);
+    rig.dev.pri_far_end_mut(1, 0).unwrap().set_cas_reg(0x71, 0x3C);
+    rig.run_ms(10);
+    assert_eq!((rig.core.rx_bits(17).unwrap(), rig.core.rx_bits(18).unwrap()), (Some(0x3), Some(0xC)));
+    // D4: four channels per register, AB only (CD read back as AB); written twice (0x70 and
+    // its duplicate 0x76). Channel 16 keeps the 0x5 it had (AB 01).
+    let t1 = rig.now;
+    let conf = parse_str("system.conf", "span=2,1,0,d4,ami\ne&m=15-37\nclear=38\n").unwrap();
+    conf.apply("system.conf", t1, [&mut rig.core]).unwrap();
+    rig.run_ms(20);
+    rig.core.set_tx_bits(rig.now, 15, 0b1100).unwrap();
+    rig.run_ms(10);
+    let cas: Vec<_> = writes(&rig, t1, 1).into_iter().filter(|w| w.1 == 0x70 || w.1 == 0x76).collect();
+    assert!(cas.contains(&(0, 0x70, 0xD0)) && cas.contains(&(0, 0x76, 0xD0)), "{cas:02x?}");
+    rig.dev.pri_far_end_mut(1, 0).unwrap().set_cas_reg(0x71, 0b0100_0000);
+    rig.run_ms(10);
+    assert_eq!(rig.core.rx_bits(19).unwrap(), Some(0b0101), "AB 01 on channel 19, CD = AB");
+    // A D-channel on the 24th makes the T1 span CCS: no CAS bits.
+    let conf = parse_str("system.conf", "span=2,1,0,esf,b8zs\nbchan=15-37\ndchan=38\n").unwrap();
+    conf.apply("system.conf", rig.now, [&mut rig.core]).unwrap();
+    assert_eq!(rig.core.set_tx_bits(rig.now, 15, 0xA), Err(ChanError::NotCas(15)));
+    assert_eq!(rig.core.channel(38).unwrap().chan().sig(), Sig::HdlcFcs);
+}

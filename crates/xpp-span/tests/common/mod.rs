@@ -64,7 +64,21 @@ impl Rig {
         }
         let mut buf = [0u8; 512];
         while dev.poll_in(now, &mut buf).is_some() {}
-        let setup = BusSetup::new(units.iter().copied().map(UnitSetup::new).collect());
+        // The PRI protocol the card init selects (the bring-up's job): the module's.
+        let setup = BusSetup::new(
+            units
+                .iter()
+                .map(|d| {
+                    let mut u = UnitSetup::new(*d);
+                    if let Some(Some(ModuleConfig::Pri { protocol, .. })) =
+                        slots.get(usize::from(d.addr.unit()))
+                    {
+                        u.pri_protocol = Some(*protocol);
+                    }
+                    u
+                })
+                .collect(),
+        );
         let core = XbusCore::new(now, busno, &setup, numbering).expect("core");
         let mut rig = Self { dev, core, now, out: Vec::new(), events: Vec::new(), record_out: true };
         rig.core.configure_defaults(now);
