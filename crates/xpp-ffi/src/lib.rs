@@ -1348,17 +1348,16 @@ mod tests {
     #[cfg(feature = "emulator")]
     #[test]
     fn d_channel_frames_through_the_c_abi() {
-        use crate::emulator::{xpp_emulator, xpp_emulator_free, xpp_emulator_new_pri};
+        use crate::emulator::{
+            xpp_driver_open_emulator, xpp_emulator, xpp_emulator_free, xpp_emulator_new_pri,
+        };
         const DCHAN: u32 = 30;
         let mut emu: *mut xpp_emulator = std::ptr::null_mut();
         let mut drv: *mut xpp_driver = std::ptr::null_mut();
         // SAFETY: writable out-parameters; the emulator outlives the driver (freed after it).
         unsafe {
             assert_eq!(xpp_emulator_new_pri(1, &mut emu), xpp_result::XPP_OK);
-            assert_eq!(
-                crate::emulator::xpp_driver_open_emulator(emu, std::ptr::null(), &mut drv),
-                xpp_result::XPP_OK
-            );
+            assert_eq!(xpp_driver_open_emulator(emu, std::ptr::null(), &mut drv), xpp_result::XPP_OK);
         }
         let mut buf = [0u8; 64];
         let mut n = 0usize;
