@@ -440,6 +440,72 @@ impl HdlcTx {
     }
 }
 
+/// Whole frames waiting in a ring of fixed slots, allocated once: the D-channel's receive and
+/// transmit queues without allocation on the tick path.
+#[derive(Debug, Clone)]
+pub struct FrameRing {
+    data: Box<[u8]>,
+    lens: Box<[usize]>,
+    slot: usize,
+    head: usize,
+    len: usize,
+}
+
+impl FrameRing {
+    /// `slots` frames of at most `max_frame` bytes each.
+    pub fn new(slots: usize, max_frame: usize) -> Self {
+        let slots = slots.max(1);
+        Self {
+            data: vec![0; slots * max_frame].into_boxed_slice(),
+            lens: vec![0; slots].into_boxed_slice(),
+            slot: max_frame,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No frame waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every slot is taken.
+    pub fn is_full(&self) -> bool {
+        self.len == self.lens.len()
+    }
+
+    /// Appends a copy of `frame`; `false` (nothing kept) when the ring is full or the frame is
+    /// longer than a slot.
+    pub fn push(&mut self, frame: &[u8]) -> bool {
+        if self.is_full() || frame.len() > self.slot {
+            return false;
+        }
+        let at = (self.head + self.len) % self.lens.len();
+        self.data[at * self.slot..][..frame.len()].copy_from_slice(frame);
+        self.lens[at] = frame.len();
+        self.len += 1;
+        true
+    }
+
+    /// The oldest frame.
+    pub fn front(&self) -> Option<&[u8]> {
+        (self.len > 0).then(|| &self.data[self.head * self.slot..][..self.lens[self.head]])
+    }
+
+    /// Drops the oldest frame.
+    pub fn pop(&mut self) {
+        if self.len > 0 {
+            self.head = (self.head + 1) % self.lens.len();
+            self.len -= 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bri;
 mod common;
 pub mod fxo;
 pub mod fxs;

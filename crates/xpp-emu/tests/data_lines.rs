@@ -350,6 +350,36 @@ fn bri_layer1_states_and_dchannel() {
 }
 
 #[test]
+fn a_bri_far_end_can_answer_q921() {
+    // MODEL: BRI-14 — SABME (P) in one multibyte chunk, written by hand (BRI-8), answered by
+    // UA (F) as frame + FCS + status 0 (BRI-9).
+    let mut h = Host::new([Some(ModuleConfig::Bri { ports: 1, nt_mask: 0 }), None, None, None]);
+    h.write(0, 0, 0x30, 0x00);
+    h.write(0, 0, 0x30, 0x60);
+    h.advance_ms(12);
+    h.d.bri_far_end_mut(0, 0).unwrap().set_q921(true);
+    h.cmd(
+        0,
+        0,
+        Message::RegisterRequest(RegCmd::Multibyte(Multibyte::new(0, true, &[0x00, 0x01, 0x7F]).unwrap())),
+    );
+    assert!(h.d.bri_far_end_mut(0, 0).unwrap().q921().unwrap().established());
+    let t = h.advance_cmds(2);
+    let fcs = g711::fcs16(&[0x00, 0x01, 0x73]).to_le_bytes();
+    assert_eq!(
+        t,
+        vec![
+            [
+                &[0x0A, 0x00, 0x10, 0x00, 0x85, 0x00, 0x01, 0x73, fcs[0], fcs[1]][..],
+                &[0x0A, 0x00, 0x10, 0x00, 0x89, 0x00, 0x00, 0x00, 0x00, 0x00][..],
+            ]
+            .concat()
+        ]
+    );
+    assert_eq!(h.d.bri_far_end_mut(0, 0).unwrap().take_frames(), vec![vec![0x00, 0x01, 0x7F]]);
+}
+
+#[test]
 fn patched_fxs_and_fxo_carry_audio_and_signalling() {
     // MODEL: PATCH-2, TIME-15, TIME-16 — FXS 0/0 cabled to FXO 1/0.
     let mut h = Host::new(FXS_FXO);

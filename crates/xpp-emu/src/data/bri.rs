@@ -190,6 +190,10 @@ impl BriUnit {
                 stats.dchannel_tx_discarded += 1;
             } else {
                 log.push(at, Some(PortRef::new(unit, m.port)), EventKind::FarEndFrame(port.tx_frame.len()));
+                // MODEL: BRI-14 — the far end's optional Q.921 peer answers.
+                if let Some(answer) = port.far.q921.as_mut().and_then(|p| p.answer(&port.tx_frame)) {
+                    port.far.to_host.push_back(answer);
+                }
                 port.far.from_host.push_back(port.tx_frame.clone());
                 if port.far.from_host.len() > 64 {
                     port.far.from_host.pop_front();

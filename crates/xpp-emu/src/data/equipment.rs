@@ -887,6 +887,8 @@ pub struct BriFarEnd {
     pub(crate) damage: VecDeque<bool>,
     pub(crate) b: [Generator; 2],
     pub(crate) heard: [Recorder; 2],
+    /// MODEL: BRI-14 — the optional Q.921 peer answering the host's D-channel frames.
+    pub(crate) q921: Option<super::q921::Q921Peer>,
 }
 
 impl BriFarEnd {
@@ -896,6 +898,7 @@ impl BriFarEnd {
             active: false,
             to_host: VecDeque::new(),
             from_host: VecDeque::new(),
+            q921: None,
             damage: VecDeque::new(),
             b: [Generator::default(), Generator::default()],
             heard: [Recorder::new(t.record_limit), Recorder::new(t.record_limit)],
@@ -963,5 +966,18 @@ impl BriFarEnd {
     /// Whether layer 1 is active as the far end sees it.
     pub fn is_active(&self) -> bool {
         self.active
+    }
+
+    /// Turns the minimal Q.921 peer on or off (MODEL: BRI-14, as PRI-13): while on, it answers
+    /// the host's D-channel frames (SABME/DISC with UA, I-frames and polls with RR), sent
+    /// toward the host like [`send_frame`](Self::send_frame)'s; the frames still appear in
+    /// [`take_frames`](Self::take_frames).
+    pub fn set_q921(&mut self, on: bool) {
+        self.q921 = on.then(super::q921::Q921Peer::default);
+    }
+
+    /// The Q.921 peer's state, if it is on.
+    pub fn q921(&self) -> Option<&super::q921::Q921Peer> {
+        self.q921.as_ref()
     }
 }

@@ -10,7 +10,7 @@
 //! ABORT or OVERRUN event on the channel, not reported while the span is in alarm. Frames wait
 //! in fixed rings allocated with the channel's configuration: the tick path allocates nothing.
 
-use xpp_chan::hdlc::{HdlcRx, HdlcTx, RxEvent};
+use xpp_chan::hdlc::{FrameRing, HdlcRx, HdlcTx, RxEvent};
 
 use crate::dahdi::Event;
 
@@ -46,52 +46,6 @@ pub(crate) enum WriteError {
     BadLength,
 }
 
-/// Frames in a ring of fixed slots.
-#[derive(Debug, Clone)]
-struct FrameRing {
-    data: Box<[u8]>,
-    lens: Box<[usize]>,
-    head: usize,
-    len: usize,
-}
-
-impl FrameRing {
-    fn new(slots: usize) -> Self {
-        Self {
-            data: vec![0; slots * MAX_FRAME].into_boxed_slice(),
-            lens: vec![0; slots].into_boxed_slice(),
-            head: 0,
-            len: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == self.lens.len()
-    }
-
-    fn push(&mut self, frame: &[u8]) -> bool {
-        if self.is_full() || frame.len() > MAX_FRAME {
-            return false;
-        }
-        let slot = (self.head + self.len) % self.lens.len();
-        self.data[slot * MAX_FRAME..][..frame.len()].copy_from_slice(frame);
-        self.lens[slot] = frame.len();
-        self.len += 1;
-        true
-    }
-
-    fn front(&self) -> Option<&[u8]> {
-        (self.len > 0).then(|| &self.data[self.head * MAX_FRAME..][..self.lens[self.head]])
-    }
-
-    fn pop(&mut self) {
-        if self.len > 0 {
-            self.head = (self.head + 1) % self.lens.len();
-            self.len -= 1;
-        }
-    }
-}
-
 /// One channel's soft HDLC: receiver, transmitter and their frame rings.
 #[derive(Debug, Clone)]
 pub(crate) struct SoftHdlc {
@@ -110,8 +64,8 @@ impl SoftHdlc {
             fcs,
             rx: HdlcRx::new(MAX_FRAME, fcs),
             tx: HdlcTx::new(MAX_FRAME, fcs),
-            rx_frames: FrameRing::new(RX_FRAMES),
-            tx_frames: FrameRing::new(TX_FRAMES),
+            rx_frames: FrameRing::new(RX_FRAMES, MAX_FRAME),
+            tx_frames: FrameRing::new(TX_FRAMES, MAX_FRAME),
             stats: HdlcStats::default(),
         }
     }
@@ -195,7 +149,7 @@ impl SoftHdlc {
 
     /// Received frames waiting.
     pub(crate) fn frames_waiting(&self) -> usize {
-        self.rx_frames.len
+        self.rx_frames.len()
     }
 }
 
