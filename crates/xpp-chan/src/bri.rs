@@ -6,9 +6,10 @@
 //!   F7 (TE) or G3 (NT). Three polls in a row without an answer count as down.
 //! - **Activation** ([`BriLine::start`]): 0x30 := 0x60 on a TE port, 0xE0 on an NT port, then
 //!   the activation timer (T3 = 8000 ms for TE, T1 = 2500 ms for NT). Decision: when it runs out
-//!   with layer 1 still down the request is written again and the timer restarts, so a line
-//!   plugged in later comes up without the PBX doing anything; the span stays in RED meanwhile.
-//!   [`BriLine::stop`] writes 0x40 (deactivate).
+//!   with layer 1 still down, or when layer 1 of a started port goes down, the request is
+//!   written again and the timer restarts, so a line plugged in later comes up without the PBX
+//!   doing anything; the span stays in RED meanwhile. [`BriLine::stop`] writes 0x40
+//!   (deactivate) and ends the requests.
 //! - **D-channel, out**: a frame (without FCS: the chip adds it) goes as multibyte
 //!   REGISTER_REQUESTs of at most 5 bytes, `eoframe` on the last; at most one frame is started
 //!   per tick ([`BriLine::tick`]), the rest wait in a ring.
@@ -109,6 +110,8 @@ pub struct BriLine {
     next_poll: Option<Instant>,
     activate_until: Option<Instant>,
     missed: u8,
+    /// Started: layer 1 is wanted up.
+    started: bool,
     up: Option<bool>,
     status: Option<Layer1>,
     dchan_open: bool,
@@ -132,6 +135,7 @@ impl BriLine {
             next_poll: None,
             activate_until: None,
             missed: 0,
+            started: false,
             up: None,
             status: None,
             dchan_open: false,
@@ -161,6 +165,7 @@ impl BriLine {
 
     /// Span startup: requests layer-1 activation and starts its timer (and the polling).
     pub fn start(&mut self, now: Instant) {
+        self.started = true;
         self.activate(now);
         self.poll_from(now);
     }
@@ -172,6 +177,7 @@ impl BriLine {
 
     /// Span shutdown: deactivates layer 1.
     pub fn stop(&mut self) {
+        self.started = false;
         self.activate_until = None;
         self.write(REG_STATE, DEACTIVATE);
     }
@@ -277,7 +283,7 @@ impl BriLine {
         if let Some(until) = self.activate_until
             && until <= now
         {
-            if self.up == Some(true) {
+            if self.up == Some(true) || !self.started {
                 self.activate_until = None;
             } else {
                 self.activate(now);
@@ -286,12 +292,16 @@ impl BriLine {
     }
 
     fn set_up(&mut self, now: Instant, up: bool, status: Option<Layer1>) {
-        if self.up != Some(up) {
+        let was = self.up;
+        if was != Some(up) {
             self.up = Some(up);
             self.events.push_back(BriEvent::Layer1 { up, status, at: now });
         }
         if up {
             self.activate_until = None;
+        } else if was == Some(true) && self.started {
+            // Layer 1 of a started port went down: ask again.
+            self.activate(now);
         }
     }
 
@@ -409,8 +419,11 @@ mod tests {
             l.handle_timeout(ms(t));
             assert_eq!(l.poll_event(), None);
         }
+        let _ = drain(|| l.poll_transmit(ms(2000)));
         l.handle_timeout(ms(2000));
         assert_eq!(l.poll_event(), Some(BriEvent::Layer1 { up: false, status: None, at: ms(2000) }));
+        // A started port asks for layer 1 again.
+        assert!(drain(|| l.poll_transmit(ms(2000))).contains(&wd(0, 0x30, 0x60)));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use xpp_proto::wire::{Address, Message, RegAccess, RegCmd, Repr};
 use super::dchan::{HdlcStats, SoftHdlc, WriteError};
 use super::{BusState, ChanError, XbusCore};
 use crate::dahdi::Sig;
-use crate::span::XpdKind;
+use crate::span::{ChanKind, XpdKind};
 
 /// Why a span operation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +102,10 @@ impl XbusCore {
             pri.line.start(now, clear);
             pri.started = true;
         }
+        if let Some(bri) = self.spans[si].line.bri_mut() {
+            bri.line.start(now);
+            bri.started = true;
+        }
         self.drain_span_commands(si);
         Ok(())
     }
@@ -109,7 +113,8 @@ impl XbusCore {
     /// Whether span `spanno` was started ([`start_span`](Self::start_span)); `None` for a
     /// span without a line model.
     pub fn span_started(&self, spanno: u32) -> Option<bool> {
-        self.span(spanno).and_then(|s| s.line.pri()).map(|p| p.started)
+        let span = self.span(spanno)?;
+        span.line.pri().map(|p| p.started).or_else(|| span.line.bri().map(|b| b.started))
     }
 
     /// The PRI line configuration of span `spanno`.
@@ -199,8 +204,16 @@ impl XbusCore {
             ch.hdlc = None;
         }
         self.audio[ci] = super::AudioSlot::of(ch);
-        let (spanno, chanpos) = (ch.spanno, ch.chan.chanpos());
+        let (spanno, chanpos, bri_dchan) =
+            (ch.spanno, ch.chan.chanpos(), matches!(ch.kind, ChanKind::BriDchan));
         let dchan_sig = matches!(sig, Sig::HdlcFcs | Sig::HdlcRaw | Sig::HardHdlc);
+        // A BRI D-channel takes frames (the chip's HDLC) while it is HARDHDLC.
+        if bri_dchan
+            && let Ok(si) = self.span_index(spanno)
+            && let Some(bri) = self.spans[si].line.bri_mut()
+        {
+            bri.line.set_dchan_open(sig == Sig::HardHdlc);
+        }
         if let Ok(si) = self.span_index(spanno)
             && let XpdKind::Pri(map) = self.spans[si].kind
             && map.protocol() == xpp_proto::wire::pri::PriProtocol::T1
@@ -242,9 +255,26 @@ impl XbusCore {
         Ok(ci)
     }
 
+    /// The span index of a BRI D-channel configured HARDHDLC.
+    fn bri_dchan_span(&self, channo: u32) -> Result<Option<usize>, ChanError> {
+        let ci = self.running_index(channo)?;
+        let ch = &self.chans[ci];
+        if !matches!(ch.kind, ChanKind::BriDchan) {
+            return Ok(None);
+        }
+        if ch.chan.sig() != Sig::HardHdlc {
+            return Err(ChanError::NotHdlc(channo));
+        }
+        Ok(self.span_index(ch.spanno).ok())
+    }
+
     /// The oldest frame received on HDLC channel `channo` into `out` (in FCS mode with its two
     /// FCS bytes; truncated to `out`, the rest dropped); its length, `None` when none waits.
+    /// A BRI D-channel (HARDHDLC) gives the chip's frames, also with their two FCS bytes.
     pub fn read_frame(&mut self, channo: u32, out: &mut [u8]) -> Result<Option<usize>, ChanError> {
+        if let Some(si) = self.bri_dchan_span(channo)? {
+            return Ok(self.spans[si].line.bri_mut().and_then(|b| b.line.read_frame(out)));
+        }
         let ci = self.hdlc_index(channo)?;
         Ok(self.chans[ci].hdlc.as_mut().and_then(|h| h.read_frame(out)))
     }
@@ -254,6 +284,15 @@ impl XbusCore {
     /// slot is taken (try after the next tick), [`ChanError::BadFrame`] for a frame too long
     /// or too short.
     pub fn write_frame(&mut self, channo: u32, frame: &[u8]) -> Result<(), ChanError> {
+        if let Some(si) = self.bri_dchan_span(channo)? {
+            // The chip adds the FCS: the two placeholders are dropped (DAHDI's hdlc getbuf).
+            let payload = frame.len().checked_sub(2).filter(|&n| n > 0).ok_or(ChanError::BadFrame(channo))?;
+            let bri = self.spans[si].line.bri_mut().ok_or(ChanError::NotHdlc(channo))?;
+            return bri.line.send_frame(&frame[..payload]).map_err(|e| match e {
+                xpp_chan::bri::SendError::Full => ChanError::Full(channo),
+                xpp_chan::bri::SendError::BadLength(_) => ChanError::BadFrame(channo),
+            });
+        }
         let ci = self.hdlc_index(channo)?;
         let h = self.chans[ci].hdlc.as_mut().ok_or(ChanError::NotHdlc(channo))?;
         h.write_frame(frame).map_err(|e| match e {

@@ -226,6 +226,8 @@ impl XbusCore {
             new.law = old.law;
             new.hdlc = old.hdlc.take();
         }
+        let bri_started: Vec<bool> =
+            self.spans.iter().map(|s| s.line.bri().is_some_and(|b| b.started)).collect();
         for (new, old) in fresh.spans.iter_mut().zip(&mut self.spans) {
             new.alarms = old.alarms;
             new.timing_priority = old.timing_priority;
@@ -264,9 +266,22 @@ impl XbusCore {
                 }
             }
         }
-        for si in 0..self.spans.len() {
+        for (si, started) in bri_started.into_iter().enumerate() {
             if let Some(pri) = self.spans[si].line.pri_mut() {
                 pri.line.poll_from(now);
+            }
+            // A BRI port: its D-channel open as configured, layer 1 requested again if the
+            // standby span was started (a fresh port model reads its layer 1 anew).
+            let (first, n) = (self.spans[si].first, self.spans[si].channels as usize);
+            let open = self.chans[first..first + n]
+                .iter()
+                .any(|c| matches!(c.kind, ChanKind::BriDchan) && c.chan.sig() == crate::dahdi::Sig::HardHdlc);
+            if let Some(bri) = self.spans[si].line.bri_mut() {
+                bri.line.set_dchan_open(open);
+                if started {
+                    bri.line.start(now);
+                    bri.started = true;
+                }
             }
         }
         log::info!("{}: standby taken over", self.name);

@@ -1,6 +1,7 @@
 //! The line models of a bus's channels and their dispatch: a channel's periodic work, line
 //! facts to its [`Chan`], tx hook signals to line commands.
 
+use xpp_chan::bri::{BriEvent, BriLine};
 use xpp_chan::pri::{PriConfig, PriEvent, PriLine, Protocol};
 use xpp_chan::{ChipType, FxoConfig, FxoLine, FxsConfig, FxsLine};
 use xpp_proto::Instant;
@@ -170,13 +171,22 @@ impl Line {
 /// CAS bits).
 #[derive(Debug, Clone)]
 pub(crate) enum SpanLine {
-    /// No span-wide model: an analog span (its line models are per channel), or a BRI span
-    /// until its model exists (its register replies are only counted,
-    /// [`XbusStats::digital_replies`]).
+    /// No span-wide model: an analog span (its line models are per channel).
     None,
     /// A PRI port (docs/reference/xpp-protocol.md §9.3): line configuration, span start, FRS0
     /// layer-1 polling every 500 ms, CAS.
     Pri(Box<PriSpan>),
+    /// A BRI S/T port (docs/reference/xpp-protocol.md §9.4): layer-1 polling and activation, the
+    /// D-channel in multibyte register commands.
+    Bri(Box<BriSpan>),
+}
+
+/// A BRI span's port model and what the span core keeps beside it.
+#[derive(Debug, Clone)]
+pub(crate) struct BriSpan {
+    pub(crate) line: BriLine,
+    /// Started (layer-1 activation requested).
+    pub(crate) started: bool,
 }
 
 /// A PRI span's framer model and what the span core keeps beside it.
@@ -196,6 +206,8 @@ pub(super) enum SpanFact {
     Alarms(Alarms),
     /// Received CAS bits of the span's channel `channel` (0-based) changed.
     Cas { channel: usize, abcd: u8 },
+    /// A D-channel receive error (BADFCS, ABORT, OVERRUN) for the span's D-channel.
+    DchanError(crate::dahdi::Event),
 }
 
 impl SpanLine {
@@ -215,7 +227,35 @@ impl SpanLine {
                 line.poll_from(now);
                 Self::Pri(Box::new(PriSpan { line, clock_source: false, started: false }))
             }
+            XpdKind::Bri { nt } => {
+                let mut line = BriLine::new(addr, addr.subunit(), nt);
+                line.poll_from(now);
+                Self::Bri(Box::new(BriSpan { line, started: false }))
+            }
             _ => Self::None,
+        }
+    }
+
+    /// The BRI model, if this is a BRI span.
+    pub(super) fn bri_mut(&mut self) -> Option<&mut BriSpan> {
+        match self {
+            Self::Bri(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The BRI model, if this is a BRI span.
+    pub(crate) fn bri(&self) -> Option<&BriSpan> {
+        match self {
+            Self::Bri(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Once per tick: a BRI port starts its next D-channel frame.
+    pub(super) fn tick(&mut self) {
+        if let Self::Bri(b) = self {
+            b.line.tick();
         }
     }
 
@@ -223,7 +263,7 @@ impl SpanLine {
     pub(super) fn pri_mut(&mut self) -> Option<&mut PriSpan> {
         match self {
             Self::Pri(p) => Some(p),
-            Self::None => None,
+            _ => None,
         }
     }
 
@@ -231,7 +271,7 @@ impl SpanLine {
     pub(crate) fn pri(&self) -> Option<&PriSpan> {
         match self {
             Self::Pri(p) => Some(p),
-            Self::None => None,
+            _ => None,
         }
     }
 
@@ -240,6 +280,7 @@ impl SpanLine {
     pub(super) fn layer1_up(&self) -> bool {
         match self {
             Self::Pri(p) => p.line.status().is_some_and(|s| s.is_up()),
+            Self::Bri(b) => b.line.layer1_up() == Some(true),
             Self::None => true,
         }
     }
@@ -252,6 +293,10 @@ impl SpanLine {
                 p.line.handle_packet(now, repr);
                 true
             }
+            Self::Bri(b) => {
+                b.line.handle_packet(now, repr);
+                true
+            }
             Self::None => false,
         }
     }
@@ -260,6 +305,7 @@ impl SpanLine {
     pub(super) fn handle_timeout(&mut self, now: Instant) {
         match self {
             Self::Pri(p) => p.line.handle_timeout(now),
+            Self::Bri(b) => b.line.handle_timeout(now),
             Self::None => {}
         }
     }
@@ -269,6 +315,7 @@ impl SpanLine {
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         match self {
             Self::Pri(p) => p.line.poll_timeout(),
+            Self::Bri(b) => b.line.poll_timeout(),
             Self::None => None,
         }
     }
@@ -293,6 +340,12 @@ impl SpanLine {
                 }
                 PriEvent::Cas { channel, abcd, .. } => SpanFact::Cas { channel, abcd },
             }),
+            Self::Bri(b) => b.line.poll_event().map(|e| match e {
+                BriEvent::Layer1 { up, .. } => SpanFact::Alarms(if up { Alarms::EMPTY } else { Alarms::RED }),
+                BriEvent::BadFcs => SpanFact::DchanError(crate::dahdi::Event::BADFCS),
+                BriEvent::Abort => SpanFact::DchanError(crate::dahdi::Event::ABORT),
+                BriEvent::Overrun => SpanFact::DchanError(crate::dahdi::Event::OVERRUN),
+            }),
             Self::None => None,
         }
     }
@@ -302,6 +355,7 @@ impl SpanLine {
     pub(super) fn poll_transmit(&mut self, now: Instant) -> Option<Repr<'static>> {
         match self {
             Self::Pri(p) => p.line.poll_transmit(now),
+            Self::Bri(b) => b.line.poll_transmit(now),
             Self::None => None,
         }
     }
@@ -358,6 +412,9 @@ impl XbusCore {
         if timers && line.poll_timeout().is_some_and(|t| t <= now) {
             line.handle_timeout(now);
         }
+        if timers {
+            line.tick();
+        }
         while let Some(cmd) = self.spans[si].line.poll_transmit(now) {
             self.cmds.push(cmd);
         }
@@ -367,6 +424,19 @@ impl XbusCore {
                 SpanFact::Alarms(alarms) => {
                     self.apply_span_alarms(si, alarms);
                     alarms_changed = true;
+                }
+                SpanFact::DchanError(event) => {
+                    let span = &self.spans[si];
+                    // Not reported while the span is in alarm (DAHDI's rule for HDLC errors).
+                    if !span.alarms.in_alarm() {
+                        let (first, n) = (span.first, span.channels as usize);
+                        if let Some(ch) = self.chans[first..first + n]
+                            .iter_mut()
+                            .find(|c| matches!(c.kind, ChanKind::BriDchan))
+                        {
+                            ch.chan.events_mut().push(event);
+                        }
+                    }
                 }
                 SpanFact::Cas { channel, .. } => {
                     let span = &self.spans[si];

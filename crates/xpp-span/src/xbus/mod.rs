@@ -208,7 +208,8 @@ pub struct XbusStats {
     pub device_errors: u64,
     /// SYNC_REPLY with a mode the host does not know.
     pub bad_sync_replies: u64,
-    /// REGISTER_REPLYs for PRI/BRI XPDs that no span line model took (none exists yet).
+    /// REGISTER_REPLYs routed to a span whose line model did not take them (a span without a
+    /// model; PRI and BRI spans take their replies).
     pub digital_replies: u64,
     /// Line commands a line model refused (e.g. FXO off-hook without battery).
     pub line_refusals: u64,
@@ -636,11 +637,12 @@ impl XbusCore {
     pub fn configure_defaults(&mut self, now: Instant) {
         self.configure_default_channels(now);
         // PRI spans not started yet start with their protocol's default line configuration
-        // and the timing priority they have (the card init's 1 unless configured).
+        // and the timing priority they have (the card init's 1 unless configured); BRI spans
+        // request layer-1 activation.
         let spans: Vec<(u32, u8)> = self
             .spans
             .iter()
-            .filter(|s| s.line.pri().is_some_and(|p| !p.started))
+            .filter(|s| s.line.pri().is_some_and(|p| !p.started) || s.line.bri().is_some_and(|b| !b.started))
             .map(|s| (s.spanno, s.timing_priority))
             .collect();
         for (spanno, prio) in spans {

@@ -62,6 +62,22 @@ impl Rig {
                 dev.handle_out(now, &[0x0A, 0x00, 0x0F, u, 0x05, 0x80, 0x40, 0x00, 0x01, 0x00]);
             }
         }
+        // BRI ports: the layer-1 state machine enabled (0x30 := 0x00, the card init's last
+        // write before activation).
+        for d in &units {
+            if matches!(d.card_type, xpp_proto::wire::CardType::Bri) {
+                let ports = d.numchips * d.ports_per_chip;
+                for port in 0..ports {
+                    let Some(a) = xpp_proto::wire::Address::new(d.addr.unit(), port) else { continue };
+                    let cmd =
+                        xpp_proto::wire::RegCmd::Reg(xpp_proto::wire::RegAccess::write(port, 0x30, 0x00));
+                    let r = xpp_proto::wire::Repr::command(a, Message::RegisterRequest(cmd));
+                    let mut b = [0u8; 64];
+                    let n = r.emit(&mut b).expect("emit");
+                    dev.handle_out(now, &b[..n]);
+                }
+            }
+        }
         let mut buf = [0u8; 512];
         while dev.poll_in(now, &mut buf).is_some() {}
         // The PRI protocol the card init selects (the bring-up's job): the module's.
