@@ -435,6 +435,17 @@ xpp_result xpp_driver_configure_channel(const xpp_driver *drv, uint32_t channo, 
 // `drv` is a live driver; `out` is valid for a write.
 xpp_result xpp_driver_event_fd(const xpp_driver *drv, int *out);
 
+// A file descriptor that becomes readable at every tick of device `device` (the device's
+// number, as in [`xpp_event`]): one byte per tick, so a PBX running its own `poll()`/`epoll`
+// loop reads and writes its chunks once per wake-up and finds, in the number of bytes, the
+// ticks it fell behind (at most the socket's buffer). Owned by the driver: never close it;
+// read it to drain. The same descriptor on every call for a device; valid until
+// [`xpp_driver_free`] (after the device goes it stays quiet). Thread-safe.
+//
+// # Safety
+// `drv` is a live driver; `out` is valid for a write.
+xpp_result xpp_driver_tick_fd(const xpp_driver *drv, uint32_t device, int *out);
+
 // The next queued event into `*out`, or [`xpp_result::XPP_ERR_WOULD_BLOCK`] when none is
 // queued (`*out` unchanged). Events come in the order the driver produced them; at most
 // 4096 are kept unread (the oldest are dropped). Thread-safe (one event goes to one caller).

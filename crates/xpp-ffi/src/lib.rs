@@ -270,6 +270,9 @@ pub struct xpp_driver {
     /// The emulated device's parts, dropped after the driver.
     #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
     pub(crate) keep: Option<Box<dyn std::any::Any + Send + Sync>>,
+    /// Per device, the read end of its tick descriptor and the thread that signals it
+    /// ([`xpp_driver_tick_fd`]).
+    ticks: Mutex<Vec<(u32, UnixStream, JoinHandle<()>)>>,
 }
 
 impl xpp_driver {
@@ -286,7 +289,15 @@ impl xpp_driver {
             .name("xpp-ffi-events".into())
             .spawn(move || forward(&rx, &q, signal_tx, &s))
             .map_err(|_| xpp_result::XPP_ERR_THREAD)?;
-        Ok(Self { drv: Some(Arc::new(drv)), events, signal_rx, stop, forwarder: Some(forwarder), keep: None })
+        Ok(Self {
+            drv: Some(Arc::new(drv)),
+            events,
+            signal_rx,
+            stop,
+            forwarder: Some(forwarder),
+            keep: None,
+            ticks: Mutex::new(Vec::new()),
+        })
     }
 
     pub(crate) fn driver(&self) -> &Arc<Driver> {
@@ -326,6 +337,9 @@ impl Drop for xpp_driver {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.forwarder.take() {
+            let _ = t.join();
+        }
+        for (_, _, t) in self.ticks.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
             let _ = t.join();
         }
         if let Some(drv) = self.drv.take() {
@@ -1010,6 +1024,58 @@ pub unsafe extern "C" fn xpp_driver_event_fd(drv: *const xpp_driver, out: *mut c
     })
 }
 
+/// A file descriptor that becomes readable at every tick of device `device` (the device's
+/// number, as in [`xpp_event`]): one byte per tick, so a PBX running its own `poll()`/`epoll`
+/// loop reads and writes its chunks once per wake-up and finds, in the number of bytes, the
+/// ticks it fell behind (at most the socket's buffer). Owned by the driver: never close it;
+/// read it to drain. The same descriptor on every call for a device; valid until
+/// [`xpp_driver_free`] (after the device goes it stays quiet). Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_tick_fd(
+    drv: *const xpp_driver,
+    device: u32,
+    out: *mut c_int,
+) -> xpp_result {
+    boundary(|| {
+        check_out(out)?;
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        let id = ::xpp_driver::DeviceId(device as usize);
+        d.driver().tick_count(id).map_err(driver_error)?;
+        let mut ticks = d.ticks.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, rx, _)) = ticks.iter().find(|(dev, _, _)| *dev == device) {
+            // SAFETY: checked not NULL; the caller promises it is writable.
+            return unsafe { put(out, rx.as_raw_fd()) };
+        }
+        let (mut tx, rx) = UnixStream::pair().map_err(|_| xpp_result::XPP_ERR_IO)?;
+        rx.set_nonblocking(true).map_err(|_| xpp_result::XPP_ERR_IO)?;
+        tx.set_nonblocking(true).map_err(|_| xpp_result::XPP_ERR_IO)?;
+        let (drv, stop) = (Arc::clone(d.driver()), Arc::clone(&d.stop));
+        let thread = std::thread::Builder::new()
+            .name(format!("xpp-ffi-tick-{device}"))
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match drv.wait_tick(id, StdDuration::from_millis(50)) {
+                        // A full buffer only means the PBX is far behind: the byte count is a
+                        // hint, the chunks are the truth.
+                        Ok(_) => drop(tx.write(&[1])),
+                        Err(::xpp_driver::DriverError::Timeout) => {}
+                        // The device went: quiet until the driver is freed.
+                        Err(_) => std::thread::sleep(StdDuration::from_millis(50)),
+                    }
+                }
+            })
+            .map_err(|_| xpp_result::XPP_ERR_THREAD)?;
+        let fd = rx.as_raw_fd();
+        ticks.push((device, rx, thread));
+        // SAFETY: checked not NULL; the caller promises it is writable.
+        unsafe { put(out, fd) }
+    })
+}
+
 /// The next queued event into `*out`, or [`xpp_result::XPP_ERR_WOULD_BLOCK`] when none is
 /// queued (`*out` unchanged). Events come in the order the driver produced them; at most
 /// 4096 are kept unread (the oldest are dropped). Thread-safe (one event goes to one caller).
@@ -1413,6 +1479,20 @@ mod tests {
                 xpp_result::XPP_ERR_CHAN_REFUSED,
                 "a CCS span has no CAS"
             );
+            // The tick descriptor: readable, about one byte per ms; the same one again.
+            let mut fd: c_int = -1;
+            assert_eq!(xpp_driver_tick_fd(drv, 0, &mut fd), xpp_result::XPP_OK);
+            let mut again: c_int = -1;
+            assert_eq!(xpp_driver_tick_fd(drv, 0, &mut again), xpp_result::XPP_OK);
+            assert_eq!(fd, again);
+            assert_eq!(xpp_driver_tick_fd(drv, 7, &mut again), xpp_result::XPP_ERR_NO_SUCH_DEVICE);
+            std::thread::sleep(StdDuration::from_millis(100));
+            use std::os::fd::FromRawFd;
+            // The driver owns the descriptor: borrowed, never closed here.
+            let stream = std::mem::ManuallyDrop::new(UnixStream::from_raw_fd(fd));
+            let mut got = [0u8; 4096];
+            let n = Read::read(&mut &*stream, &mut got).unwrap();
+            assert!((20..=400).contains(&n), "{n} ticks signalled in 100 ms");
             xpp_driver_free(drv);
             xpp_emulator_free(emu);
         }
