@@ -40,8 +40,8 @@ pub struct LayoutTextError {
 }
 
 impl BusSetup {
-    /// The setup as layout text (see [the module doc](self)); [`from_text`](Self::from_text)
-    /// reads it back. The sync state is not written (a layout is read for a device that is
+    /// The setup as layout text ([`from_text`](Self::from_text) gives the format and reads
+    /// it back). The sync state is not written (a layout is read for a device that is
     /// not here, so not ticking).
     pub fn to_text(&self) -> String {
         let mut out = String::from("# xpp bus layout: one line per unit\n");
@@ -67,8 +67,21 @@ impl BusSetup {
         out
     }
 
-    /// Reads layout text (see [the module doc](self)). Untrusted input: every refusal is an
-    /// error with its place, never a panic.
+    /// Reads layout text: one `unit U.S` line per unit descriptor, in descriptor order, then
+    /// `key=value` fields: `type` (a card type name as the references spell it, `FXS`, `FXO`,
+    /// `BRI`, `PRI`, `ECHO`, `FXS6`, `NONE`, or its number 0..15), `subtype` (0..15, default
+    /// 0), `chips` and `ports` (ports per chip; required, 0..255), `dir` (port directions,
+    /// 0..255, default 0), `present` (the chip ports that answered detection, a 32-bit mask,
+    /// default all), `protocol` (`e1`, `t1`, `j1`; PRI units). Numbers are decimal or `0x`
+    /// hex; `#` starts a comment; the first unit must be 0.0, at most 6 units:
+    ///
+    /// ```text
+    /// # xpp bus layout: one line per unit
+    /// unit 0.0 type=FXS subtype=0 chips=8 ports=1 dir=0xff present=0xff
+    /// unit 1.0 type=PRI subtype=0 chips=1 ports=1 dir=0x00 present=0xffffffff protocol=e1
+    /// ```
+    ///
+    /// Untrusted input: every refusal is an error with its `line:column`, never a panic.
     pub fn from_text(text: &str) -> Result<Self, LayoutTextError> {
         let mut units: Vec<UnitSetup> = Vec::new();
         let mut last_line = 0;
