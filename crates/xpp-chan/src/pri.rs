@@ -420,6 +420,10 @@ pub struct PriLine {
     status: Option<LineStatus>,
     tx_cas: [u8; 31],
     rx_cas: [u8; 31],
+    /// The LEDs as last set (bottom red, bottom green, top red, top green).
+    leds: [bool; 4],
+    /// LED changes to send.
+    led_out: std::collections::VecDeque<(xpp_proto::wire::PriLed, bool)>,
 }
 
 impl PriLine {
@@ -437,6 +441,8 @@ impl PriLine {
             status: None,
             tx_cas: [0; 31],
             rx_cas: [0xFF; 31],
+            leds: [false; 4],
+            led_out: std::collections::VecDeque::with_capacity(4),
         }
     }
 
@@ -584,11 +590,71 @@ impl PriLine {
         }
     }
 
-    /// The next register command, addressed to this port's XPD.
+    /// The LEDs, once per tick (`tick`: the bus's tick count), as the reference driver drives
+    /// them (card_pri.c `handle_leds`): the port's LED is the top red one in master mode
+    /// (timing priority 0), else the bottom green one, and the other of the two is off; it
+    /// blinks once a second (on at 0, off at 500 ms) while the D-channel is alive
+    /// (`dchan_alive`), double-blinks (on 0-50 and 100-150 ms of each second) while only layer 1
+    /// is up, and stays on otherwise. Only changes are sent (SET_LED).
+    pub fn tick_leds(&mut self, tick: u64, dchan_alive: bool) {
+        use xpp_proto::wire::PriLed;
+        let (own, other) = if self.config.timing_priority == 0 {
+            (PriLed::TopRed, PriLed::BottomGreen)
+        } else {
+            (PriLed::BottomGreen, PriLed::TopRed)
+        };
+        let up = self.status.is_some_and(|s| s.is_up());
+        let ms = tick % 1000;
+        let want = if dchan_alive && up {
+            match ms {
+                0 => Some(true),
+                500 => Some(false),
+                _ => None,
+            }
+        } else if up {
+            match ms {
+                0 | 100 => Some(true),
+                50 | 150 => Some(false),
+                _ => None,
+            }
+        } else {
+            Some(true)
+        };
+        self.set_led(other, false);
+        if let Some(on) = want {
+            self.set_led(own, on);
+        }
+    }
+
+    fn set_led(&mut self, led: xpp_proto::wire::PriLed, on: bool) {
+        use xpp_proto::wire::PriLed;
+        let i = match led {
+            PriLed::BottomRed => 0,
+            PriLed::BottomGreen => 1,
+            PriLed::TopRed => 2,
+            _ => 3,
+        };
+        if self.leds[i] != on {
+            self.leds[i] = on;
+            self.led_out.push_back((led, on));
+        }
+    }
+
+    /// The LEDs as last set (bottom red, bottom green, top red, top green).
+    pub fn leds(&self) -> [bool; 4] {
+        self.leds
+    }
+
+    /// The next command for this port's XPD: LED changes first (SET_LED, not paced by the
+    /// device), then register commands.
     #[must_use]
     pub fn poll_transmit(&mut self, _now: xpp_proto::Instant) -> Option<xpp_proto::wire::Repr<'static>> {
+        use xpp_proto::wire::{Message, Repr, SetLed};
+        if let Some((led, on)) = self.led_out.pop_front() {
+            return Some(Repr::command(self.addr, Message::SetLed(SetLed::pri(led, on))));
+        }
         let cmd = self.commands.pop_front()?;
-        Some(xpp_proto::wire::Repr::command(self.addr, xpp_proto::wire::Message::RegisterRequest(cmd)))
+        Some(Repr::command(self.addr, Message::RegisterRequest(cmd)))
     }
 
     /// The next line fact.
@@ -921,6 +987,60 @@ mod tests {
         // another port's reply is ignored
         line.handle_packet(ms(7), &reply(3, 0x72, 0x00));
         assert_eq!(line.poll_event(), None);
+    }
+
+    #[test]
+    fn leds_follow_the_port_state() {
+        use xpp_proto::wire::{Message, PriLed, SetLed};
+        let led = |line: &mut PriLine| -> Vec<(PriLed, bool)> {
+            std::iter::from_fn(|| line.poll_transmit(ms(0)))
+                .filter_map(|r| match r.message {
+                    Message::SetLed(l) => Some((l.pri_led(), l == SetLed::pri(l.pri_led(), true))),
+                    _ => None,
+                })
+                .collect()
+        };
+        let cfg = PriConfig {
+            protocol: Protocol::E1,
+            cas: None,
+            timing_priority: 1,
+            local_loop: false,
+            idle_bits: 0,
+        };
+        let mut line = PriLine::new(addr(), 0, cfg);
+        // No layer 1: the slave's bottom green LED steady on.
+        line.tick_leds(1, false);
+        assert_eq!(led(&mut line), [(PriLed::BottomGreen, true)]);
+        line.tick_leds(2, false);
+        assert!(led(&mut line).is_empty(), "only changes are sent");
+        // Layer 1 up: a double blink each second.
+        line.handle_packet(ms(3), &reply(0, 0x4C, 0x00));
+        let mut seen = Vec::new();
+        for t in 1000..2000 {
+            line.tick_leds(t, false);
+            seen.extend(led(&mut line).into_iter().map(|(l, on)| (t, l, on)));
+        }
+        assert_eq!(
+            seen,
+            [
+                (1050, PriLed::BottomGreen, false),
+                (1100, PriLed::BottomGreen, true),
+                (1150, PriLed::BottomGreen, false)
+            ]
+        );
+        // D-channel alive: once a second.
+        let mut seen = Vec::new();
+        for t in 2000..3001 {
+            line.tick_leds(t, true);
+            seen.extend(led(&mut line).into_iter().map(|(_, on)| (t, on)));
+        }
+        assert_eq!(seen, [(2000, true), (2500, false), (3000, true)]);
+        // Master mode: the top red LED, the green one off.
+        line.configure(LineSetup::default_for(Protocol::E1), 0).unwrap();
+        line.tick_leds(3001, true);
+        assert_eq!(line.leds(), [false, false, false, false]);
+        line.tick_leds(4000, true);
+        assert_eq!(line.leds(), [false, false, true, false]);
     }
 
     #[test]

@@ -330,3 +330,40 @@ fn t1_esf_and_d4_cas_bits_round_trip_and_clear_channels_are_marked() {
     assert_eq!(rig.core.set_tx_bits(rig.now, 15, 0xA), Err(ChanError::NotCas(15)));
     assert_eq!(rig.core.channel(38).unwrap().chan().sig(), Sig::HdlcFcs);
 }
+
+#[test]
+fn the_port_led_shows_layer1_and_the_d_channel() {
+    use xpp_proto::wire::{Message, PriLed};
+    let mut rig = rig();
+    let leds = |rig: &Rig, since: Instant| -> Vec<(PriLed, u8)> {
+        let mut out = Vec::new();
+        for (t, transfer) in &rig.out {
+            if *t < since {
+                continue;
+            }
+            for (_, r) in parse_transfer(transfer).flatten() {
+                if let Message::SetLed(l) = r.message
+                    && r.addr.unit() == 1
+                {
+                    out.push((l.pri_led(), l.0 & 3));
+                }
+            }
+        }
+        out
+    };
+    // Layer 1 up, the far end's D-channel idle (all ones, no flags): a double blink a second
+    // on the slave's bottom green LED.
+    let t0 = rig.now;
+    rig.run_ms(1000);
+    let on = leds(&rig, t0).iter().filter(|(l, s)| *l == PriLed::BottomGreen && *s == 1).count();
+    assert_eq!(on, 2, "{:?}", leds(&rig, t0));
+    // A frame from the far end (its Q.921 peer's UA): the D-channel is alive for 15 s, one
+    // blink a second.
+    rig.dev.pri_far_end_mut(1, 0).unwrap().set_q921(true);
+    rig.core.write_frame(DCHAN, &frame(true, &[0x7F])).unwrap();
+    rig.run_ms(50);
+    let t1 = rig.now;
+    rig.run_ms(2000);
+    let on = leds(&rig, t1).iter().filter(|(l, s)| *l == PriLed::BottomGreen && *s == 1).count();
+    assert_eq!(on, 2, "{:?}", leds(&rig, t1));
+}

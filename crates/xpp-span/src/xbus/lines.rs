@@ -197,7 +197,14 @@ pub(crate) struct PriSpan {
     pub(crate) clock_source: bool,
     /// A line configuration was programmed and the span started.
     pub(crate) started: bool,
+    /// The D-channel's received-frame count as last seen, and the tick until which the
+    /// D-channel counts as alive (LEDs).
+    pub(crate) dchan_rx: u64,
+    pub(crate) dchan_alive_until: u64,
 }
+
+/// How long a D-channel counts as alive after a received frame: 15 s of ticks.
+const DCHAN_ALIVE_TICKS: u64 = 15_000;
 
 /// A span model's fact, for the span core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +232,13 @@ impl SpanLine {
                     PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
                 let mut line = PriLine::new(addr, addr.subunit(), config);
                 line.poll_from(now);
-                Self::Pri(Box::new(PriSpan { line, clock_source: false, started: false }))
+                Self::Pri(Box::new(PriSpan {
+                    line,
+                    clock_source: false,
+                    started: false,
+                    dchan_rx: 0,
+                    dchan_alive_until: 0,
+                }))
             }
             XpdKind::Bri { nt } => {
                 let mut line = BriLine::new(addr, addr.subunit(), nt);
@@ -414,6 +427,30 @@ impl XbusCore {
         }
         if timers {
             line.tick();
+            if self.spans[si].line.pri().is_some() {
+                // The D-channel is alive while its receiver sees the far end's flags.
+                let span = &self.spans[si];
+                let (first, n) = (span.first, span.channels as usize);
+                // The dense audio slots find the HDLC channel without touching the others.
+                let rx = self.audio[first..first + n]
+                    .iter()
+                    .position(|a| a.hdlc)
+                    .and_then(|i| self.chans[first + i].hdlc.as_ref())
+                    .map(|h| h.stats().rx_frames);
+                let tick = self.stats.ticks;
+                if let Some(p) = self.spans[si].line.pri_mut() {
+                    // Decision: alive while a frame came in the last 15 s (the reference's
+                    // D-channel liveness window, §9.4; Q.921 keeps an idle link polled).
+                    if let Some(rx) = rx
+                        && rx != p.dchan_rx
+                    {
+                        p.dchan_rx = rx;
+                        p.dchan_alive_until = tick + DCHAN_ALIVE_TICKS;
+                    }
+                    let alive = rx.is_some() && tick < p.dchan_alive_until;
+                    p.line.tick_leds(tick, alive);
+                }
+            }
         }
         while let Some(cmd) = self.spans[si].line.poll_transmit(now) {
             self.cmds.push(cmd);
