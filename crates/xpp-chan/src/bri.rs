@@ -218,12 +218,7 @@ impl BriLine {
     /// The oldest received frame (with its two FCS bytes) into `out` (truncated to it); its
     /// full length, or `None`.
     pub fn read_frame(&mut self, out: &mut [u8]) -> Option<usize> {
-        let f = self.rx_frames.front()?;
-        let n = f.len().min(out.len());
-        out[..n].copy_from_slice(&f[..n]);
-        let len = f.len();
-        self.rx_frames.pop();
-        Some(len)
+        self.rx_frames.pop_into(out)
     }
 
     /// Received frames waiting.

@@ -497,6 +497,16 @@ impl FrameRing {
         (self.len > 0).then(|| &self.data[self.head * self.slot..][..self.lens[self.head]])
     }
 
+    /// Takes the oldest frame into `out` (truncated to it, the rest dropped); its full length,
+    /// or `None` when no frame waits.
+    pub fn pop_into(&mut self, out: &mut [u8]) -> Option<usize> {
+        let f = self.front()?;
+        let (len, n) = (f.len(), f.len().min(out.len()));
+        out[..n].copy_from_slice(&f[..n]);
+        self.pop();
+        Some(len)
+    }
+
     /// Drops the oldest frame.
     pub fn pop(&mut self) {
         if self.len > 0 {

@@ -212,11 +212,7 @@ impl Driver {
         drop(devices);
         log::info!("{id}: standby, spans {spans:?}, channels {channels:?}");
         let _ = self.tx.send(DriverEvent::DeviceStandby { device: id, spans, channels });
-        for e in events {
-            if let Some(ev) = run_loop::forward(id, now, e) {
-                let _ = self.tx.send(ev);
-            }
-        }
+        self.forward_bus_events(id, now, events);
         Ok(id)
     }
 
@@ -283,11 +279,7 @@ impl Driver {
         drop(st);
         let (spans, channels) = (shared.spans.clone(), shared.channels.clone());
         let _ = self.tx.send(DriverEvent::DeviceReady { device: standby, spans, channels });
-        for e in events {
-            if let Some(ev) = run_loop::forward(standby, now, e) {
-                let _ = self.tx.send(ev);
-            }
-        }
+        self.forward_bus_events(standby, now, events);
         let handle = match self.spawn(ready.transport, &shared) {
             Ok(h) => h,
             Err(e) => {
@@ -403,11 +395,7 @@ impl Driver {
         drop(st);
         shared.stop.store(true, Ordering::SeqCst);
         let id = shared.id;
-        for e in events {
-            if let Some(ev) = run_loop::forward(id, now, e) {
-                let _ = self.tx.send(ev);
-            }
-        }
+        self.forward_bus_events(id, now, events);
         self.devices.write().unwrap_or_else(PoisonError::into_inner).retire(id, DeviceEnd::Closed);
         shared.cond.notify_all();
         let _ = self.tx.send(DriverEvent::DeviceClosed { device: id });
@@ -423,6 +411,21 @@ impl Driver {
             && h.join().is_err()
         {
             log::error!("{device}: run loop panicked");
+        }
+    }
+
+    /// Bus events taken from a core outside its run loop (standby registration, take-over,
+    /// unregistration) onto the event channel, as the run loop forwards its own.
+    fn forward_bus_events(
+        &self,
+        device: DeviceId,
+        now: Instant,
+        events: Vec<xpp_span::xbus::XbusEvent>,
+    ) {
+        for e in events {
+            if let Some(ev) = run_loop::forward(device, now, e) {
+                let _ = self.tx.send(ev);
+            }
         }
     }
 

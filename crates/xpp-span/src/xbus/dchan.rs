@@ -125,12 +125,7 @@ impl SoftHdlc {
     /// The oldest received frame into `out` (truncated to `out`, the rest dropped, as a short
     /// `read()` on DAHDI); its full length, or `None` when no frame waits.
     pub(crate) fn read_frame(&mut self, out: &mut [u8]) -> Option<usize> {
-        let f = self.rx_frames.front()?;
-        let n = f.len().min(out.len());
-        out[..n].copy_from_slice(&f[..n]);
-        let len = f.len();
-        self.rx_frames.pop();
-        Some(len)
+        self.rx_frames.pop_into(out)
     }
 
     /// Queues `frame` for sending (in FCS mode its last two bytes are placeholders for the

@@ -231,19 +231,24 @@ impl XbusCore {
     /// transmitted chunk from its transmitter. Errors are channel events unless the span is in
     /// alarm.
     pub(super) fn run_hdlc(&mut self) {
-        let Self { chans, pcm, spans, .. } = self;
-        for ch in chans.iter_mut() {
-            let (Some(h), Some((x, b))) = (ch.hdlc.as_mut(), ch.pcm) else { continue };
-            let p = &mut pcm[usize::from(x)];
-            let b = usize::from(b);
-            let alarmed = spans.iter().find(|s| s.spanno == ch.spanno).is_some_and(|s| s.alarms.in_alarm());
-            let rx = p.rx[b];
-            let events = ch.chan.events_mut();
-            h.tick(&rx, &mut p.tx[b], |e| {
-                if !alarmed {
-                    events.push(e);
-                }
-            });
+        let Self { chans, pcm, spans, audio, .. } = self;
+        for span in spans.iter() {
+            let alarmed = span.alarms.in_alarm();
+            // The dense audio slots find the HDLC channels without touching the others.
+            for i in span.first..span.first + span.channels as usize {
+                let (true, Some((x, b))) = (audio[i].hdlc, audio[i].pcm) else { continue };
+                let ch = &mut chans[i];
+                let Some(h) = ch.hdlc.as_mut() else { continue };
+                let p = &mut pcm[usize::from(x)];
+                let b = usize::from(b);
+                let rx = p.rx[b];
+                let events = ch.chan.events_mut();
+                h.tick(&rx, &mut p.tx[b], |e| {
+                    if !alarmed {
+                        events.push(e);
+                    }
+                });
+            }
         }
     }
 
@@ -316,28 +321,30 @@ impl XbusCore {
     /// DAHDI's SETTXBITS on a CAS channel of a PRI span: the ABCD bits (A in bit 3) sent for
     /// it (while the span is in alarm they are kept and the idle bits go out).
     pub fn set_tx_bits(&mut self, now: Instant, channo: u32, abcd: u8) -> Result<(), ChanError> {
-        let ci = self.running_index(channo)?;
-        let (spanno, pos) = (self.chans[ci].spanno, self.chans[ci].chan.chanpos() as usize - 1);
-        let si = self.span_index(spanno).map_err(|_| ChanError::NoSuchChannel(channo))?;
-        let pri = self.spans[si].line.pri_mut().ok_or(ChanError::NotCas(channo))?;
-        if pri.line.cas_layout().is_none() {
-            return Err(ChanError::NotCas(channo));
+        self.running_index(channo)?;
+        let (si, pos) = self.cas_position(channo)?;
+        if let Some(pri) = self.spans[si].line.pri_mut() {
+            pri.line.set_cas(now, pos, abcd);
         }
-        pri.line.set_cas(now, pos, abcd);
         self.drain_span_commands(si);
         Ok(())
     }
 
     /// DAHDI's GETRXBITS: the ABCD bits last received for a CAS channel (`None` before any).
     pub fn rx_bits(&self, channo: u32) -> Result<Option<u8>, ChanError> {
+        let (si, pos) = self.cas_position(channo)?;
+        Ok(self.spans[si].line.pri().and_then(|p| p.line.rx_cas(pos)))
+    }
+
+    /// The span index and 0-based position of `channo` on a PRI span that carries CAS.
+    fn cas_position(&self, channo: u32) -> Result<(usize, usize), ChanError> {
         let ci = self.index(channo)?;
         let (spanno, pos) = (self.chans[ci].spanno, self.chans[ci].chan.chanpos() as usize - 1);
-        let span = self.span(spanno).ok_or(ChanError::NoSuchChannel(channo))?;
-        let pri = span.line.pri().ok_or(ChanError::NotCas(channo))?;
-        if pri.line.cas_layout().is_none() {
-            return Err(ChanError::NotCas(channo));
+        let si = self.span_index(spanno).map_err(|_| ChanError::NoSuchChannel(channo))?;
+        match self.spans[si].line.pri() {
+            Some(p) if p.line.cas_layout().is_some() => Ok((si, pos)),
+            _ => Err(ChanError::NotCas(channo)),
         }
-        Ok(pri.line.rx_cas(pos))
     }
 
     /// The protocol of PRI span `spanno`.
