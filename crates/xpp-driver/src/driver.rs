@@ -416,12 +416,7 @@ impl Driver {
 
     /// Bus events taken from a core outside its run loop (standby registration, take-over,
     /// unregistration) onto the event channel, as the run loop forwards its own.
-    fn forward_bus_events(
-        &self,
-        device: DeviceId,
-        now: Instant,
-        events: Vec<xpp_span::xbus::XbusEvent>,
-    ) {
+    fn forward_bus_events(&self, device: DeviceId, now: Instant, events: Vec<xpp_span::xbus::XbusEvent>) {
         for e in events {
             if let Some(ev) = run_loop::forward(device, now, e) {
                 let _ = self.tx.send(ev);
