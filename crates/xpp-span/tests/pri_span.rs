@@ -14,7 +14,7 @@ use xpp_proto::wire::pri::PriProtocol;
 use xpp_proto::wire::{Message, RegCmd, parse_transfer};
 use xpp_span::sysconf::parse_str;
 use xpp_span::xbus::{ChanError, Numbering, XbusEvent};
-use xpp_span::{Alarms, Event, Sig};
+use xpp_span::{Alarms, Event, Law, Sig};
 
 /// FXS on unit 0 (span 1, channels 1..14), E1 on unit 1 (span 2, channels 15..45, the
 /// D-channel at position 16: channel 30).
@@ -251,6 +251,8 @@ fn hdlc_errors_are_events_only_while_the_span_has_no_alarm() {
 fn a_whole_span_of_chunks_in_one_call() {
     let mut rig = rig();
     rig.dev.pri_far_end_mut(1, 0).unwrap().play(1, Source::tone_1k());
+    // One channel in the other law: the span's copy runs split round it, it is converted.
+    rig.core.set_law(B1 + 4, Law::Mulaw).unwrap();
     rig.run_ms(10);
     let mut span = [[0u8; 8]; 31];
     let n = rig.core.read_span_chunks(SPAN, &mut span).unwrap();
@@ -262,11 +264,19 @@ fn a_whole_span_of_chunks_in_one_call() {
             assert_eq!(chunk, &one, "channel {}", B1 + i as u32);
         }
     }
+    assert_eq!(span[15], [0; 8], "the D-channel's place is left as it was");
     assert_ne!(span[0], [0xD5; 8], "the tone on timeslot 1");
+    // A shorter buffer takes the first channels only.
+    let mut part = [[0u8; 8]; 20];
+    assert_eq!(rig.core.read_span_chunks(SPAN, &mut part).unwrap(), 19);
+    assert_eq!(part[..15], span[..15]);
+    assert_eq!(part[16..], span[16..20]);
+    rig.core.set_law(B1 + 4, Law::Default).unwrap();
     // Out: every bearer's chunk in one call; the far end hears them.
     let mut out = [[0xD5u8; 8]; 31];
     out[1] = [0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87];
     rig.dev.pri_far_end_mut(1, 0).unwrap().take_heard(2);
+    assert_eq!(rig.core.write_span_chunks(SPAN, &out[..3]).unwrap(), 3);
     assert_eq!(rig.core.write_span_chunks(SPAN, &out).unwrap(), 30);
     rig.run_ms(3);
     let heard = rig.dev.pri_far_end_mut(1, 0).unwrap().take_heard(2);

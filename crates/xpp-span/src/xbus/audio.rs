@@ -1,7 +1,7 @@
 //! The PBX side of a channel's audio: the chunks of the last and the next tick, companded in
 //! the channel's law or linear.
 
-use super::{ChanError, XbusCore};
+use super::{ChanError, ChunkPath, ChunkRun, XbusCore};
 use crate::dahdi::Law;
 use crate::g711;
 use crate::pcm::{Chunk, LinearChunk};
@@ -54,15 +54,18 @@ impl XbusCore {
     /// span and tick instead of one per channel, in each channel's law. The number of
     /// channels written.
     pub fn read_span_chunks(&self, spanno: u32, out: &mut [Chunk]) -> Result<usize, ChanError> {
-        let (first, n) = self.span_range(spanno)?;
+        let si = self.running_span(spanno)?;
         let mut done = 0;
-        for (a, buf) in self.audio[first..first + n].iter().zip(out.iter_mut()) {
-            let Some((x, b)) = a.pcm.filter(|_| !a.hdlc) else { continue };
-            *buf = self.pcm[usize::from(x)].rx[usize::from(b)];
-            if let Some(t) = g711::law_table(a.native, a.law) {
-                buf.iter_mut().for_each(|s| *s = t[usize::from(*s)]);
+        for r in &self.runs[si] {
+            let (Some(out), Some(rx)) = (out.get_mut(usize::from(r.at)..), self.pcm_rx(r)) else { break };
+            let n = rx.len().min(out.len());
+            match r.rx {
+                Some(t) => out.iter_mut().zip(rx).for_each(|(d, s)| {
+                    d.iter_mut().zip(s).for_each(|(d, s)| *d = t[usize::from(*s)]);
+                }),
+                None => out[..n].copy_from_slice(&rx[..n]),
             }
-            done += 1;
+            done += n;
         }
         Ok(done)
     }
@@ -71,27 +74,75 @@ impl XbusCore {
     /// channel `basechan + i`, in its law; channels without audio and HDLC channels are
     /// skipped). The number of channels set.
     pub fn write_span_chunks(&mut self, spanno: u32, chunks: &[Chunk]) -> Result<usize, ChanError> {
-        let (first, n) = self.span_range(spanno)?;
-        let Self { audio, pcm, .. } = self;
+        let si = self.running_span(spanno)?;
+        let Self { runs, pcm, .. } = self;
         let mut done = 0;
-        for (a, chunk) in audio[first..first + n].iter().zip(chunks) {
-            let Some((x, b)) = a.pcm.filter(|_| !a.hdlc) else { continue };
-            let tx = &mut pcm[usize::from(x)].tx[usize::from(b)];
-            match g711::law_table(a.law, a.native) {
-                Some(t) => tx.iter_mut().zip(chunk).for_each(|(d, s)| *d = t[usize::from(*s)]),
-                None => *tx = *chunk,
+        for r in &runs[si] {
+            let (b, len) = (usize::from(r.b), usize::from(r.len));
+            let (Some(src), Some(tx)) = (
+                chunks.get(usize::from(r.at)..),
+                pcm.get_mut(usize::from(r.x)).and_then(|p| p.tx.get_mut(b..b + len)),
+            ) else {
+                break;
+            };
+            let n = tx.len().min(src.len());
+            match r.tx {
+                Some(t) => tx.iter_mut().zip(src).for_each(|(d, s)| {
+                    d.iter_mut().zip(s).for_each(|(d, s)| *d = t[usize::from(*s)]);
+                }),
+                None => tx[..n].copy_from_slice(&src[..n]),
             }
-            done += 1;
+            done += n;
         }
         Ok(done)
     }
 
-    /// The channel index range of span `spanno`, when the bus runs.
-    fn span_range(&self, spanno: u32) -> Result<(usize, usize), ChanError> {
-        let s = self.spans.iter().find(|s| s.spanno == spanno).ok_or(ChanError::NoSuchSpan(spanno))?;
-        let first_chan = s.basechan;
-        self.running_index(first_chan)?;
-        Ok((s.first, s.channels as usize))
+    /// The received chunks of run `r`.
+    fn pcm_rx(&self, r: &ChunkRun) -> Option<&[Chunk]> {
+        let b = usize::from(r.b);
+        self.pcm.get(usize::from(r.x))?.rx.get(b..b + usize::from(r.len))
+    }
+
+    /// The index of span `spanno`, when the bus runs.
+    fn running_span(&self, spanno: u32) -> Result<usize, ChanError> {
+        let si = self.spans.iter().position(|s| s.spanno == spanno).ok_or(ChanError::NoSuchSpan(spanno))?;
+        self.running_index(self.spans[si].basechan)?;
+        Ok(si)
+    }
+
+    /// Whether span `si`'s runs cover exactly its channels with chunks, each where its slot
+    /// says (a check for tests; allocation-free).
+    pub(super) fn runs_agree(&self, si: usize) -> bool {
+        let span = &self.spans[si];
+        let slots = &self.slots[span.first..span.first + span.channels as usize];
+        let covered: usize = self.runs[si].iter().map(|r| usize::from(r.len)).sum();
+        covered == slots.iter().filter(|s| s.chunks.is_some()).count()
+            && self.runs[si].iter().all(|r| {
+                (0..r.len).all(|k| {
+                    let path = ChunkPath { x: r.x, b: r.b + k, rx: r.rx, tx: r.tx };
+                    slots.get(usize::from(r.at + k)).is_some_and(|s| s.chunks == Some(path))
+                })
+            })
+    }
+
+    /// Span `si`'s chunk runs, from its channels' slots (see [`ChunkRun`]).
+    pub(super) fn chunk_runs(&self, si: usize) -> Vec<ChunkRun> {
+        let span = &self.spans[si];
+        let mut runs: Vec<ChunkRun> = Vec::new();
+        for (i, slot) in self.slots[span.first..span.first + span.channels as usize].iter().enumerate() {
+            let Some(p) = slot.chunks else { continue };
+            let Ok(at) = u8::try_from(i) else { break };
+            if let Some(r) = runs.last_mut()
+                && usize::from(r.at) + usize::from(r.len) == i
+                && (r.x, usize::from(r.b) + usize::from(r.len), r.rx, r.tx)
+                    == (p.x, usize::from(p.b), p.rx, p.tx)
+            {
+                r.len += 1;
+            } else {
+                runs.push(ChunkRun { at, x: p.x, b: p.b, len: 1, rx: p.rx, tx: p.tx });
+            }
+        }
+        runs
     }
 
     /// Sets the law of `channo`'s chunks (DAHDI's SETLAW; `system.conf` `alaw=`/`mulaw=`/
@@ -105,7 +156,7 @@ impl XbusCore {
             _ => return Err(ChanError::BadLaw(law.raw())),
         };
         self.chans[ci].law = law;
-        self.audio[ci].law = law;
+        self.refresh(ci);
         Ok(())
     }
 }

@@ -203,7 +203,8 @@ impl XbusCore {
         } else {
             ch.hdlc = None;
         }
-        self.audio[ci] = super::AudioSlot::of(ch);
+        self.refresh(ci);
+        let ch = &self.chans[ci];
         let (spanno, chanpos, bri_dchan) =
             (ch.spanno, ch.chan.chanpos(), matches!(ch.kind, ChanKind::BriDchan));
         let dchan_sig = matches!(sig, Sig::HdlcFcs | Sig::HdlcRaw | Sig::HardHdlc);
@@ -231,23 +232,28 @@ impl XbusCore {
     /// transmitted chunk from its transmitter. Errors are channel events unless the span is in
     /// alarm.
     pub(super) fn run_hdlc(&mut self) {
-        let Self { chans, pcm, spans, audio, .. } = self;
+        let Self { chans, pcm, spans, slots, pending, .. } = self;
         for span in spans.iter() {
             let alarmed = span.alarms.in_alarm();
-            // The dense audio slots find the HDLC channels without touching the others.
+            // The dense slots find the HDLC channels without touching the others.
             for i in span.first..span.first + span.channels as usize {
-                let (true, Some((x, b))) = (audio[i].hdlc, audio[i].pcm) else { continue };
+                let (true, Some((x, b))) = (slots[i].hdlc, slots[i].pcm) else { continue };
                 let ch = &mut chans[i];
                 let Some(h) = ch.hdlc.as_mut() else { continue };
                 let p = &mut pcm[usize::from(x)];
                 let b = usize::from(b);
                 let rx = p.rx[b];
                 let events = ch.chan.events_mut();
+                let mut pushed = false;
                 h.tick(&rx, &mut p.tx[b], |e| {
                     if !alarmed {
                         events.push(e);
+                        pushed = true;
                     }
                 });
+                if pushed {
+                    pending.mark(i);
+                }
             }
         }
     }

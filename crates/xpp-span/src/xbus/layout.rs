@@ -10,7 +10,7 @@ use xpp_proto::wire::{ALAW_SILENCE, Address, SILENCE_FILL, SyncMode, SyncState, 
 
 use super::lines::{Line, SpanLine};
 use super::tick::{OutRing, Timer};
-use super::{AudioSlot, BUS_EVENTS, BusState, Channel, MS, SetupError, TICK_WATCHDOG, XbusCore, XbusStats};
+use super::{BUS_EVENTS, BusState, ChanSlot, Channel, MS, SetupError, TICK_WATCHDOG, XbusCore, XbusStats};
 use crate::chan::Chan;
 use crate::dahdi::{MAX_CHANNELS, MAX_SPANS, SigCap};
 use crate::pace::CommandQueue;
@@ -138,6 +138,8 @@ impl XbusCore {
         for p in &plans {
             core.add_span(now, p, numbering);
         }
+        core.pending = super::PendingSet::with_len(core.chans.len());
+        core.rebuild_runs();
         // The lines' first register commands (FXS hook-state reads), in channel order.
         for ci in 0..core.chans.len() {
             core.service(ci, now, false);
@@ -188,6 +190,7 @@ impl XbusCore {
                 let _ = ch.chan.configure(now, sig);
             }
         }
+        self.refresh_range(0..self.chans.len());
         for si in 0..self.spans.len() {
             self.apply_span_alarms(si, crate::dahdi::Alarms::RED);
         }
@@ -238,7 +241,9 @@ impl XbusCore {
                 core::mem::swap(&mut new.line, &mut old.line);
             }
         }
-        fresh.audio = fresh.chans.iter().map(AudioSlot::of).collect();
+        fresh.slots = fresh.chans.iter().map(ChanSlot::of).collect();
+        fresh.pending.mark_all();
+        fresh.rebuild_runs();
         fresh.events = core::mem::take(&mut self.events);
         fresh.stats = self.stats;
         *self = fresh;
@@ -296,7 +301,9 @@ impl XbusCore {
             state: BusState::Running,
             spans: Vec::with_capacity(spans),
             chans: Vec::with_capacity(chans),
-            audio: Vec::with_capacity(chans),
+            slots: Vec::with_capacity(chans),
+            pending: super::PendingSet::default(),
+            runs: Vec::new(),
             first_chan,
             pcm: Vec::new(),
             span_of: [None; 64],
@@ -383,12 +390,11 @@ impl XbusCore {
                 pcm,
                 always_pcm: matches!(p.kind, XpdKind::Pri(_)),
                 hdlc: None,
-                due: None,
                 native: deflaw,
                 law: deflaw,
             });
-            let slot = AudioSlot::of(self.chans.last().expect("just pushed"));
-            self.audio.push(slot);
+            let slot = ChanSlot::of(self.chans.last().expect("just pushed"));
+            self.slots.push(slot);
         }
         self.spans.push(span);
     }

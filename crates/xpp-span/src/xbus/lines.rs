@@ -388,7 +388,7 @@ impl XbusCore {
             // tx signals have nowhere to go. Its next timer is cached so the tick can pass it
             // by without touching the channel ([`service_all`](Self::service_all)).
             while ch.chan.poll_line_command().is_some() {}
-            ch.due = ch.chan.poll_timeout();
+            self.refresh_serviced(ci);
             return;
         }
         if timers && ch.line.poll_timeout().is_some_and(|t| t <= now) {
@@ -416,6 +416,7 @@ impl XbusCore {
         while let Some(cmd) = ch.line.poll_transmit(now) {
             cmds.push(cmd);
         }
+        self.refresh_serviced(ci);
     }
 
     /// A span's periodic work, as [`service`](Self::service) for a channel: due timers (with
@@ -432,7 +433,7 @@ impl XbusCore {
                 let span = &self.spans[si];
                 let (first, n) = (span.first, span.channels as usize);
                 // The dense audio slots find the HDLC channel without touching the others.
-                let rx = self.audio[first..first + n]
+                let rx = self.slots[first..first + n]
                     .iter()
                     .position(|a| a.hdlc)
                     .and_then(|i| self.chans[first + i].hdlc.as_ref())
@@ -467,21 +468,24 @@ impl XbusCore {
                     // Not reported while the span is in alarm (DAHDI's rule for HDLC errors).
                     if !span.alarms.in_alarm() {
                         let (first, n) = (span.first, span.channels as usize);
-                        if let Some(ch) = self.chans[first..first + n]
-                            .iter_mut()
-                            .find(|c| matches!(c.kind, ChanKind::BriDchan))
+                        if let Some(i) = self.chans[first..first + n]
+                            .iter()
+                            .position(|c| matches!(c.kind, ChanKind::BriDchan))
                         {
-                            ch.chan.events_mut().push(event);
+                            self.chans[first + i].chan.events_mut().push(event);
+                            self.refresh(first + i);
                         }
                     }
                 }
                 SpanFact::Cas { channel, .. } => {
                     let span = &self.spans[si];
                     if channel < span.channels as usize {
-                        let ch = &mut self.chans[span.first + channel];
+                        let ci = span.first + channel;
+                        let ch = &mut self.chans[ci];
                         // Raw CAS channels see the new bits as an event (GETRXBITS reads them).
                         if ch.chan.sig() == crate::dahdi::Sig::Cas {
                             ch.chan.events_mut().push(crate::dahdi::Event::BITSCHANGED);
+                            self.refresh(ci);
                         }
                     }
                 }

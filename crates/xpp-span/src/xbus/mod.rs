@@ -240,20 +240,125 @@ enum BusState {
     Removed,
 }
 
-/// Where a channel's audio is and how it is companded (see [`XbusCore`]'s `audio`).
+/// A channel's per-tick state, kept beside `chans` in a dense array (see [`XbusCore`]'s
+/// `slots`): the tick, the PCM round and the span-wide chunk exchange read only this, never
+/// the (large) channels. A copy of what the channel says, refreshed by
+/// [`XbusCore::refresh`] after every change to the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct AudioSlot {
+struct ChanSlot {
     /// XPD index and line bit in PCM; `None` without audio.
     pcm: Option<(u8, u8)>,
-    native: Law,
-    law: Law,
     /// Soft HDLC takes the timeslot: no chunks.
     hdlc: bool,
+    /// Where the PBX's chunks go; `None` without audio or with soft HDLC.
+    chunks: Option<ChunkPath>,
+    /// The channel is in the next PCM round ([`Channel::wants_pcm`]).
+    wants: bool,
+    /// No line model ([`Channel::is_lineless`]): the tick passes it by unless `due`.
+    lineless: bool,
+    /// Without a line model: the channel's next timer.
+    due: Option<Instant>,
 }
 
-impl AudioSlot {
+impl ChanSlot {
     fn of(ch: &Channel) -> Self {
-        Self { pcm: ch.pcm, native: ch.native, law: ch.law, hdlc: ch.hdlc.is_some() }
+        let lineless = ch.is_lineless();
+        let hdlc = ch.hdlc.is_some();
+        Self {
+            pcm: ch.pcm,
+            hdlc,
+            chunks: ch.pcm.filter(|_| !hdlc).map(|(x, b)| ChunkPath {
+                x,
+                b,
+                rx: crate::g711::law_table(ch.native, ch.law),
+                tx: crate::g711::law_table(ch.law, ch.native),
+            }),
+            wants: ch.wants_pcm(),
+            lineless,
+            due: if lineless { ch.chan.poll_timeout() } else { None },
+        }
+    }
+}
+
+/// Where a channel's chunks sit in PCM (the `rx` and `tx` of XPD `x`'s [`PcmXpd`] at bit
+/// `b`) and the tables that compand them between the channel's law and its span's (`None`:
+/// the same law).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ChunkPath {
+    x: u8,
+    /// Below 32 (a `lines` bit).
+    b: u8,
+    rx: Option<&'static [u8; 256]>,
+    tx: Option<&'static [u8; 256]>,
+}
+
+/// Channels of one span whose chunks sit side by side in PCM, in the same law: the span-wide
+/// chunk exchange copies them in one go. Channels `at..at + len` of the span, at bits
+/// `b..b + len` of XPD `x` (`b + len` <= 32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ChunkRun {
+    at: u8,
+    x: u8,
+    b: u8,
+    len: u8,
+    rx: Option<&'static [u8; 256]>,
+    tx: Option<&'static [u8; 256]>,
+}
+
+/// The channels that may have events waiting, one bit per channel index: set when a change
+/// to a channel leaves events in its queue ([`XbusCore::refresh`]), cleared when a look finds
+/// the queue empty. So [`XbusCore::poll_event`] looks only at channels with events, not at
+/// all of them.
+#[derive(Debug, Clone, Default)]
+struct PendingSet {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl PendingSet {
+    fn with_len(n: usize) -> Self {
+        Self { words: vec![0; n.div_ceil(64)], len: n }
+    }
+
+    fn mark(&mut self, i: usize) {
+        if i < self.len {
+            self.words[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    fn mark_all(&mut self) {
+        for i in 0..self.len {
+            self.mark(i);
+        }
+    }
+
+    /// The first marked index at or after `from`, wrapping round; `pending(i)` says whether
+    /// it really has something (an index found without is unmarked and the search goes on).
+    fn find(&mut self, from: usize, mut pending: impl FnMut(usize) -> bool) -> Option<usize> {
+        let n = self.words.len();
+        if n == 0 {
+            return None;
+        }
+        let (start, shift) = ((from / 64) % n, from % 64);
+        for k in 0..=n {
+            let w = (start + k) % n;
+            let mut bits = self.words[w];
+            if k == 0 {
+                bits &= !0 << shift;
+            } else if k == n {
+                bits &= !(!0 << shift);
+            }
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let i = w * 64 + b;
+                if pending(i) {
+                    return Some(i);
+                }
+                self.words[w] &= !(1 << b);
+            }
+        }
+        None
     }
 }
 
@@ -269,8 +374,6 @@ pub struct Channel {
     always_pcm: bool,
     /// Soft HDLC on the channel's timeslot (HDLCFCS / HDLCRAW).
     hdlc: Option<Box<dchan::SoftHdlc>>,
-    /// Without a line model: the channel's next timer, as of its last service.
-    due: Option<Instant>,
     /// The span's (the hardware's) law.
     native: Law,
     /// The law the PBX reads and writes (SETLAW / `alaw=` / `mulaw=`; default: `native`).
@@ -354,9 +457,12 @@ pub struct XbusCore {
     state: BusState,
     spans: Vec<Span>,
     chans: Vec<Channel>,
-    /// Each channel's audio path, beside `chans` in a dense array: the per-tick span-wide
-    /// chunk exchange reads only this, not the (large) channels.
-    audio: Vec<AudioSlot>,
+    /// Each channel's per-tick state, beside `chans` in a dense array.
+    slots: Vec<ChanSlot>,
+    /// Channels that may have events waiting.
+    pending: PendingSet,
+    /// Each span's chunk runs ([`ChunkRun`]), from `slots`.
+    runs: Vec<Vec<ChunkRun>>,
     first_chan: u32,
     pcm: Vec<PcmXpd>,
     span_of: [Option<u8>; 64],
@@ -537,6 +643,7 @@ impl XbusCore {
                     ch.chan.apply_span_alarms(word);
                 }
             }
+            self.refresh_range(first..first + n);
             if let AlarmNotify::Propagate { word } = notify {
                 self.push_event(XbusEvent::SpanAlarms { spanno, alarms: word });
             }
@@ -566,16 +673,61 @@ impl XbusCore {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
-        let n = self.chans.len();
-        for k in 0..n {
-            let ci = (self.chan_cursor + k) % n;
-            let ch = &mut self.chans[ci];
-            if ch.chan.events().is_pending() {
-                self.chan_cursor = ci;
-                return Some(XbusEvent::Chan { channo: ch.chan.channo(), event: ch.chan.get_event() });
-            }
+        let chans = &self.chans;
+        let Some(ci) = self.pending.find(self.chan_cursor, |ci| chans[ci].chan.events().is_pending()) else {
+            debug_assert!(
+                self.chans.iter().all(|c| !c.chan.events().is_pending()),
+                "a channel changed without XbusCore::refresh"
+            );
+            return None;
+        };
+        self.chan_cursor = ci;
+        let ch = &mut self.chans[ci];
+        Some(XbusEvent::Chan { channo: ch.chan.channo(), event: ch.chan.get_event() })
+    }
+
+    /// After any change to channel `ci`: its dense slot is copied afresh, and if it has
+    /// events [`poll_event`](Self::poll_event) will look at it.
+    pub(super) fn refresh(&mut self, ci: usize) {
+        let slot = ChanSlot::of(&self.chans[ci]);
+        let old = core::mem::replace(&mut self.slots[ci], slot);
+        self.note_events(ci);
+        if old.chunks != slot.chunks
+            && let Some(si) =
+                self.spans.iter().position(|s| (s.first..s.first + s.channels as usize).contains(&ci))
+        {
+            self.runs[si] = self.chunk_runs(si);
         }
-        None
+    }
+
+    /// Every span's chunk runs afresh (after the slots were built).
+    pub(super) fn rebuild_runs(&mut self) {
+        self.runs = (0..self.spans.len()).map(|si| self.chunk_runs(si)).collect();
+    }
+
+    /// [`refresh`](Self::refresh) after the channel's periodic work, which changes only its
+    /// hook state, timers and events (not its audio path): the cheap part.
+    pub(super) fn refresh_serviced(&mut self, ci: usize) {
+        let ch = &self.chans[ci];
+        let slot = &mut self.slots[ci];
+        slot.wants = ch.wants_pcm();
+        if slot.lineless {
+            slot.due = ch.chan.poll_timeout();
+        }
+        self.note_events(ci);
+    }
+
+    fn note_events(&mut self, ci: usize) {
+        if self.chans[ci].chan.events().is_pending() {
+            self.pending.mark(ci);
+        }
+    }
+
+    /// [`refresh`](Self::refresh) for channels `range`.
+    pub(super) fn refresh_range(&mut self, range: core::ops::Range<usize>) {
+        for ci in range {
+            self.refresh(ci);
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
@@ -629,6 +781,7 @@ impl XbusCore {
         for ch in &mut self.chans {
             ch.line.adopt_state();
         }
+        self.refresh_range(0..self.chans.len());
     }
 
     /// Configures every channel with its natural signalling: FXS ports `fxoks`, FXO ports
@@ -695,6 +848,7 @@ impl XbusCore {
             // docs/reference/xpp-protocol.md §9.2): the channel stays as it was and the PBX is
             // told, as the reference driver's hook call fails; a later try can succeed.
             self.chans[ci].chan = before;
+            self.refresh(ci);
             return Err(ChanError::Refused(channo).into());
         }
         Ok(r)
@@ -723,6 +877,7 @@ impl XbusCore {
             for ch in &mut self.chans[first..first + n] {
                 ch.chan.apply_span_alarms(word);
             }
+            self.refresh_range(first..first + n);
             self.push_event(XbusEvent::SpanAlarms { spanno, alarms: word });
         }
     }
@@ -742,5 +897,48 @@ impl XbusCore {
     pub fn pcm_lines_sent(&self, addr: Address) -> Option<u32> {
         let i = self.pcm_of[usize::from(addr.xpd_index())]?;
         Some(self.pcm[usize::from(i)].sent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PendingSet;
+
+    /// Every marked index that `pending` accepts, in the order `find` returns them from `from`.
+    fn drain(set: &mut PendingSet, from: usize, pending: &[usize]) -> Vec<usize> {
+        let mut got = Vec::new();
+        let mut at = from;
+        while let Some(i) = set.find(at, |i| pending.contains(&i) && !got.contains(&i)) {
+            got.push(i);
+            at = i;
+        }
+        got
+    }
+
+    #[test]
+    fn pending_set_finds_from_the_cursor_round_and_unmarks_the_empty() {
+        let mut set = PendingSet::with_len(130);
+        for i in [3, 64, 70, 129] {
+            set.mark(i);
+        }
+        set.mark(130); // out of range: ignored
+        assert_eq!(drain(&mut set, 65, &[3, 64, 70, 129]), [70, 129, 3, 64], "wraps round to the cursor");
+        // Those found with nothing are unmarked: a later search does not look at them again.
+        assert_eq!(set.find(0, |_| true), None, "drained: all unmarked");
+        set.mark(64);
+        set.mark(3);
+        let mut looked = Vec::new();
+        assert_eq!(
+            set.find(10, |i| {
+                looked.push(i);
+                false
+            }),
+            None
+        );
+        assert_eq!(looked, [64, 3]);
+        assert_eq!(set.find(0, |_| true), None);
+        set.mark_all();
+        assert_eq!(drain(&mut set, 0, &(0..130).collect::<Vec<_>>()).len(), 130);
+        assert_eq!(PendingSet::with_len(0).find(0, |_| true), None);
     }
 }

@@ -164,12 +164,11 @@ impl XbusCore {
             self.service_span(si, now, true);
         }
         for ci in 0..self.chans.len() {
-            let ch = &self.chans[ci];
+            let slot = &self.slots[ci];
             // A channel without a line model and without a timer due has nothing to do: the
-            // common case of a PRI's 31 channels per span. Every path that can give it a timer
-            // or a tx signal (CHANCONFIG, a hook command, a line fact) services it at once,
-            // which refreshes `due`.
-            if ch.is_lineless() && ch.due.is_none_or(|t| t > now) {
+            // common case of a PRI's 31 channels per span. Every change to a channel
+            // refreshes its slot, `due` included.
+            if slot.lineless && slot.due.is_none_or(|t| t > now) {
                 continue;
             }
             self.service(ci, now, true);
@@ -192,10 +191,15 @@ impl XbusCore {
     }
 
     fn build_round(&mut self) {
+        debug_assert!(
+            self.chans.iter().zip(&self.slots).all(|(c, s)| super::ChanSlot::of(c) == *s),
+            "a channel changed without XbusCore::refresh"
+        );
+        debug_assert!((0..self.spans.len()).all(|si| self.runs_agree(si)), "stale chunk runs");
         let mut wanted = [0u32; 64];
-        for ch in &self.chans {
-            if let Some((x, b)) = ch.pcm
-                && ch.wants_pcm()
+        for s in &self.slots {
+            if let Some((x, b)) = s.pcm
+                && s.wants
             {
                 wanted[usize::from(x)] |= 1 << b;
             }
