@@ -22,6 +22,12 @@
 //! between flags is not a multiple of eight, or that is too short to hold an FCS and one byte,
 //! is reported as [`RxEvent::BadFcs`] (DAHDI reports no separate "misaligned" event).
 //!
+//! Rate ([`HdlcRate`], DAHDI's HDLC_RATE): at 64 kbit/s all eight bits of a timeslot byte
+//! carry the bit stream; at 56 kbit/s (a T1 line without B8ZS, where robbed bits and ones
+//! density spoil the least significant bit) only the seven most significant do, first bit in
+//! bit 7 as at 64k; the least significant bit is sent as 1 and ignored when received (the
+//! reference core's placement, restated in docs/reference/dahdi-span-model.md §10).
+//!
 //! ```
 //! use xpp_chan::hdlc::{HdlcRx, HdlcTx, RxEvent};
 //!
@@ -38,6 +44,43 @@
 //! ```
 
 use thiserror::Error;
+
+/// How many bits of each timeslot byte carry the HDLC bit stream (DAHDI's HDLC_RATE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HdlcRate {
+    /// 64 kbit/s: all eight bits.
+    #[default]
+    Kbps64,
+    /// 56 kbit/s: bits 7..1 (first bit in bit 7); bit 0 is sent as 1 and ignored.
+    Kbps56,
+}
+
+impl HdlcRate {
+    /// From DAHDI's HDLC_RATE argument (56 or 64); `None` for anything else.
+    pub fn from_kbps(kbps: u32) -> Option<Self> {
+        match kbps {
+            64 => Some(Self::Kbps64),
+            56 => Some(Self::Kbps56),
+            _ => None,
+        }
+    }
+
+    /// 56 or 64.
+    pub fn kbps(self) -> u32 {
+        match self {
+            Self::Kbps64 => 64,
+            Self::Kbps56 => 56,
+        }
+    }
+
+    /// Stream bits per timeslot byte.
+    fn bits(self) -> u32 {
+        match self {
+            Self::Kbps64 => 8,
+            Self::Kbps56 => 7,
+        }
+    }
+}
 
 /// The FCS register left by a CRC over a frame and its own (complemented) FCS.
 pub const GOOD_FCS: u16 = 0xF0B8;
@@ -103,6 +146,8 @@ enum RxState {
 #[derive(Debug, Clone)]
 pub struct HdlcRx {
     fcs_mode: bool,
+    /// The lowest bit of a timeslot byte that carries the stream (0 at 64k, 1 at 56k).
+    low_bit: u32,
     state: RxState,
     /// Consecutive one bits not yet classified (data, flag or abort).
     ones: u8,
@@ -123,6 +168,7 @@ impl HdlcRx {
     pub fn new(max_frame: usize, fcs_mode: bool) -> Self {
         Self {
             fcs_mode,
+            low_bit: 0,
             state: RxState::Hunt,
             ones: 0,
             zero_before_run: false,
@@ -132,6 +178,12 @@ impl HdlcRx {
             len: 0,
             fcs: FCS_INIT,
         }
+    }
+
+    /// Sets the rate; a partial frame is dropped (as [`reset`](Self::reset)).
+    pub fn set_rate(&mut self, rate: HdlcRate) {
+        self.low_bit = 8 - rate.bits();
+        self.reset();
     }
 
     /// Back to flag hunting; a partial frame is dropped silently.
@@ -179,13 +231,16 @@ impl HdlcRx {
 
     /// Feeds received timeslot bytes; `on_event` sees every finished frame or error in order.
     pub fn feed(&mut self, data: &[u8], mut on_event: impl FnMut(RxEvent<'_>)) {
+        let low = self.low_bit;
         for &byte in data {
-            // Fast paths for an idle line: a byte of ones inside a long run of ones, and an
-            // aligned flag right after a flag (an empty frame), leave the state unchanged.
-            if byte == 0xFF && self.ones >= 7 {
+            // Fast paths for an idle line: a byte of ones inside a long run of ones, and (at
+            // 64k) an aligned flag right after a flag (an empty frame), leave the state
+            // unchanged.
+            if byte | ((1 << low) - 1) == 0xFF && self.ones >= 7 {
                 continue;
             }
             if byte == 0x7E
+                && low == 0
                 && self.ones == 0
                 && self.state == RxState::Frame
                 && self.nbits == 0
@@ -193,7 +248,7 @@ impl HdlcRx {
             {
                 continue;
             }
-            for i in (0..8).rev() {
+            for i in (low..8).rev() {
                 let bit = (byte >> i) & 1;
                 if bit == 1 {
                     self.ones += 1;
@@ -310,6 +365,8 @@ enum TxState {
 #[derive(Debug, Clone)]
 pub struct HdlcTx {
     fcs_mode: bool,
+    /// Stream bits per timeslot byte (8, or 7 at 56k).
+    bits: u32,
     state: TxState,
     buf: Box<[u8]>,
     len: usize,
@@ -327,6 +384,7 @@ impl HdlcTx {
     pub fn new(max_frame: usize, fcs_mode: bool) -> Self {
         Self {
             fcs_mode,
+            bits: 8,
             state: TxState::Idle,
             buf: vec![0; max_frame.max(3)].into_boxed_slice(),
             len: 0,
@@ -336,6 +394,16 @@ impl HdlcTx {
             ones: 0,
             frames_sent: 0,
         }
+    }
+
+    /// Sets the rate; a frame in progress is dropped (no abort: the far end's receiver at the
+    /// old rate would not read it anyway) and the line goes back to flags.
+    pub fn set_rate(&mut self, rate: HdlcRate) {
+        self.bits = rate.bits();
+        self.state = TxState::Idle;
+        self.out = 0;
+        self.nout = 0;
+        self.ones = 0;
     }
 
     /// Whether a new frame can be sent.
@@ -432,10 +500,14 @@ impl HdlcTx {
                 }
             }
             // `out` holds line bits first-in-LSB; the timeslot byte wants the first bit in
-            // its MSB.
-            *slot = (self.out as u8).reverse_bits();
-            self.out >>= 8;
-            self.nout -= 8;
+            // its MSB. At 56k seven bits go out, in bits 7..1, and bit 0 is a one.
+            if self.bits == 8 {
+                *slot = (self.out as u8).reverse_bits();
+            } else {
+                *slot = (self.out as u8 & 0x7F).reverse_bits() | 1;
+            }
+            self.out >>= self.bits;
+            self.nout -= self.bits;
         }
     }
 }
@@ -550,6 +622,29 @@ mod tests {
         let mut out = [0u8; 2];
         tx.fill(&mut out);
         assert_eq!(out, [0x7E, 0b1111_1011]);
+    }
+
+    #[test]
+    fn at_56k_the_stream_fills_the_top_seven_bits_and_bit_0_is_one() {
+        // Flags on the line: 0111 1110 0111 1110 ...; seven per byte into bits 7..1.
+        let mut tx = HdlcTx::new(8, false);
+        tx.set_rate(HdlcRate::Kbps56);
+        let mut out = [0u8; 2];
+        tx.fill(&mut out);
+        assert_eq!(out, [0b0111_1111, 0b0011_1111]);
+        // The receiver ignores bit 0: frames arrive whatever it carries.
+        tx.send(&[0xA5, 0x00, 0xFF]).unwrap();
+        let mut line = [0u8; 16];
+        tx.fill(&mut line);
+        line.iter_mut().step_by(3).for_each(|b| *b &= 0xFE);
+        let mut rx = HdlcRx::new(8, false);
+        rx.set_rate(HdlcRate::Kbps56);
+        let mut got = Vec::new();
+        rx.feed(&[0x7F, 0x3F], |_| {});
+        rx.feed(&line, |ev| got.push(format!("{ev:?}")));
+        assert_eq!(got, [format!("{:?}", RxEvent::Frame(&[0xA5, 0x00, 0xFF]))]);
+        assert_eq!((HdlcRate::from_kbps(56), HdlcRate::from_kbps(48)), (Some(HdlcRate::Kbps56), None));
+        assert_eq!(HdlcRate::default().kbps(), 64);
     }
 
     #[test]
@@ -671,6 +766,45 @@ mod tests {
                 let g = g.as_ref().unwrap();
                 prop_assert_eq!(&g[..g.len() - 2], &f[..]);
                 prop_assert_eq!(&g[g.len() - 2..], &fcs_bytes(f)[..]);
+            }
+        }
+
+        #[test]
+        fn frames_survive_56k_whatever_bit_0_carries(
+            frames in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..100), 1..4),
+            noise in any::<u64>(),
+        ) {
+            let mut tx = HdlcTx::new(102, true);
+            let mut rx = HdlcRx::new(102, true);
+            tx.set_rate(HdlcRate::Kbps56);
+            rx.set_rate(HdlcRate::Kbps56);
+            let mut got = Vec::new();
+            let mut k = 0u32;
+            for f in &frames {
+                let mut w = f.clone();
+                w.extend_from_slice(&[0, 0]);
+                tx.send(&w).unwrap();
+                // Until the closing flag is out, and one chunk more to carry it through.
+                let mut tail = 2;
+                while tail > 0 {
+                    tail -= u32::from(tx.is_idle());
+                    let mut chunk = [0u8; 8];
+                    tx.fill(&mut chunk);
+                    for b in &mut chunk {
+                        prop_assert_eq!(*b & 1, 1);
+                        *b ^= u8::from(noise >> (k % 64) & 1 == 1);
+                        k += 1;
+                    }
+                    rx.feed(&chunk, |ev| got.push(match ev {
+                        RxEvent::Frame(f) => Ok(f.to_vec()),
+                        other => Err(format!("{other:?}")),
+                    }));
+                }
+            }
+            prop_assert_eq!(got.len(), frames.len());
+            for (g, f) in got.iter().zip(&frames) {
+                let g = g.as_ref().unwrap();
+                prop_assert_eq!(&g[..g.len() - 2], &f[..]);
             }
         }
 

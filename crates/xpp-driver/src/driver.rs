@@ -754,6 +754,14 @@ impl Driver {
         Ok(d.lock().core.write_frame(channo, frame)?)
     }
 
+    /// DAHDI's HDLC_RATE on channel `channo` (56 kbit/s: the HDLC bits in the top seven bits
+    /// of each timeslot byte; 64: all eight, the default). Kept on the channel for its soft
+    /// HDLC now or later; taken in standby too.
+    pub fn set_hdlc_rate(&self, channo: u32, rate: xpp_span::xbus::HdlcRate) -> Result<(), DriverError> {
+        let d = self.device_of_chan(channo)?;
+        Ok(d.lock().core.set_hdlc_rate(channo, rate)?)
+    }
+
     /// Counters of HDLC channel `channo` (frames each way, bad FCS, aborts, overruns).
     pub fn hdlc_stats(&self, channo: u32) -> Result<xpp_span::xbus::HdlcStats, DriverError> {
         let d = self.device_of_chan(channo)?;

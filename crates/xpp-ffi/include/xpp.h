@@ -365,6 +365,14 @@ xpp_result xpp_driver_write_frame(const xpp_driver *drv,
                                   const uint8_t *frame,
                                   size_t len);
 
+// DAHDI's HDLC_RATE on channel `channo`: `kbps` 56 (the HDLC bits in the top seven bits of
+// each timeslot byte, the lowest sent as 1) or 64 (all eight, the default); anything else is
+// `XPP_ERR_INVALID_ARGUMENT`. Kept for the channel's soft HDLC now or later. Thread-safe.
+//
+// # Safety
+// `drv` is a live driver.
+xpp_result xpp_driver_set_hdlc_rate(const xpp_driver *drv, uint32_t channo, uint32_t kbps);
+
 // DAHDI's SETTXBITS: the ABCD bits (A in bit 3) sent for CAS channel `channo`.
 // Thread-safe.
 //

@@ -749,6 +749,26 @@ pub unsafe extern "C" fn xpp_driver_write_frame(
     })
 }
 
+/// DAHDI's HDLC_RATE on channel `channo`: `kbps` 56 (the HDLC bits in the top seven bits of
+/// each timeslot byte, the lowest sent as 1) or 64 (all eight, the default); anything else is
+/// `XPP_ERR_INVALID_ARGUMENT`. Kept for the channel's soft HDLC now or later. Thread-safe.
+///
+/// # Safety
+/// `drv` is a live driver.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xpp_driver_set_hdlc_rate(
+    drv: *const xpp_driver,
+    channo: u32,
+    kbps: u32,
+) -> xpp_result {
+    boundary(|| {
+        // SAFETY: the caller's promise on `drv`.
+        let d = unsafe { handle(drv) }?;
+        let rate = xpp_span::xbus::HdlcRate::from_kbps(kbps).ok_or(xpp_result::XPP_ERR_INVALID_ARGUMENT)?;
+        d.driver().set_hdlc_rate(channo, rate).map_err(driver_error)
+    })
+}
+
 /// DAHDI's SETTXBITS: the ABCD bits (A in bit 3) sent for CAS channel `channo`.
 /// Thread-safe.
 ///
@@ -1478,6 +1498,14 @@ mod tests {
                 xpp_driver_rx_bits(drv, 15, &mut bits),
                 xpp_result::XPP_ERR_CHAN_REFUSED,
                 "a CCS span has no CAS"
+            );
+            // HDLC_RATE: 56 or 64 only.
+            assert_eq!(xpp_driver_set_hdlc_rate(drv, DCHAN, 48), xpp_result::XPP_ERR_INVALID_ARGUMENT);
+            assert_eq!(xpp_driver_set_hdlc_rate(drv, DCHAN, 56), xpp_result::XPP_OK);
+            assert_eq!(xpp_driver_set_hdlc_rate(drv, DCHAN, 64), xpp_result::XPP_OK);
+            assert_eq!(
+                xpp_driver_set_hdlc_rate(std::ptr::null(), DCHAN, 64),
+                xpp_result::XPP_ERR_NULL_ARGUMENT
             );
             // The tick descriptor: readable, about one byte per ms; the same one again.
             let mut fd: c_int = -1;

@@ -7,6 +7,7 @@
 mod common;
 
 use common::Rig;
+use xpp_chan::hdlc::HdlcRate;
 use xpp_emu::config::ModuleConfig;
 use xpp_emu::data::{DataConfig, Source};
 use xpp_proto::Instant;
@@ -248,6 +249,41 @@ fn hdlc_errors_are_events_only_while_the_span_has_no_alarm() {
 }
 
 #[test]
+fn a_56k_d_channel_talks_to_a_56k_far_end_only() {
+    let mut rig = rig();
+    let far = rig.dev.pri_far_end_mut(1, 0).unwrap();
+    far.set_q921(true);
+    far.set_dchan_56k(true);
+    // At 64k the far end's 56k frames are noise to us, ours to it: no UA.
+    let mut buf = [0u8; 64];
+    rig.core.write_frame(DCHAN, &frame(true, &[0x7F])).unwrap();
+    rig.run_ms(20);
+    assert_eq!(rig.core.read_frame(DCHAN, &mut buf), Ok(None));
+    assert!(!rig.dev.pri_far_end_mut(1, 0).unwrap().q921().unwrap().established());
+    // HDLC_RATE 56: SABME -> UA, an I-frame acknowledged.
+    rig.core.set_hdlc_rate(DCHAN, HdlcRate::Kbps56).unwrap();
+    rig.core.write_frame(DCHAN, &frame(true, &[0x7F])).unwrap();
+    rig.run_ms(20);
+    let n = rig.core.read_frame(DCHAN, &mut buf).unwrap().expect("UA");
+    assert_eq!(buf[2..n - 2], [0x73]);
+    assert!(rig.dev.pri_far_end_mut(1, 0).unwrap().q921().unwrap().established());
+    let mut i = frame(true, &[0x00, 0x01]);
+    i.splice(4..4, *b"SETUP");
+    rig.core.write_frame(DCHAN, &i).unwrap();
+    rig.run_ms(30);
+    let n = rig.core.read_frame(DCHAN, &mut buf).unwrap().expect("RR");
+    assert_eq!(&buf[2..n - 2], [0x01, 0x03]);
+    // The rate stays with the channel across a reconfiguration (HDLCRAW, then HDLCFCS again).
+    let now = rig.now;
+    rig.core.configure_chan(now, DCHAN, Sig::HdlcRaw).unwrap();
+    rig.core.configure_chan(now, DCHAN, Sig::HdlcFcs).unwrap();
+    rig.core.write_frame(DCHAN, &frame(true, &[0x7F])).unwrap();
+    rig.run_ms(20);
+    assert!(rig.core.read_frame(DCHAN, &mut buf).unwrap().is_some(), "UA at 56k");
+    assert_eq!(rig.core.set_hdlc_rate(9999, HdlcRate::Kbps56), Err(ChanError::NoSuchChannel(9999)));
+}
+
+#[test]
 fn a_whole_span_of_chunks_in_one_call() {
     let mut rig = rig();
     rig.dev.pri_far_end_mut(1, 0).unwrap().play(1, Source::tone_1k());
@@ -334,11 +370,16 @@ fn t1_esf_and_d4_cas_bits_round_trip_and_clear_channels_are_marked() {
     rig.dev.pri_far_end_mut(1, 0).unwrap().set_cas_reg(0x71, 0b0100_0000);
     rig.run_ms(10);
     assert_eq!(rig.core.rx_bits(19).unwrap(), Some(0b0101), "AB 01 on channel 19, CD = AB");
-    // A D-channel on the 24th makes the T1 span CCS: no CAS bits.
-    let conf = parse_str("system.conf", "span=2,1,0,esf,b8zs\nbchan=15-37\ndchan=38\n").unwrap();
+    // A D-channel on the 24th makes the T1 span CCS: no CAS bits. `56k=` sets its HDLC rate;
+    // a file without it sets 64 again (dahdi_cfg's HDLC_RATE on every configured channel).
+    let conf = parse_str("system.conf", "span=2,1,0,esf,b8zs\nbchan=15-37\ndchan=38\n56k=38\n").unwrap();
     conf.apply("system.conf", rig.now, [&mut rig.core]).unwrap();
     assert_eq!(rig.core.set_tx_bits(rig.now, 15, 0xA), Err(ChanError::NotCas(15)));
     assert_eq!(rig.core.channel(38).unwrap().chan().sig(), Sig::HdlcFcs);
+    assert_eq!(rig.core.channel(38).unwrap().hdlc_rate(), HdlcRate::Kbps56);
+    let conf = parse_str("system.conf", "span=2,1,0,esf,b8zs\nbchan=15-37\ndchan=38\n").unwrap();
+    conf.apply("system.conf", rig.now, [&mut rig.core]).unwrap();
+    assert_eq!(rig.core.channel(38).unwrap().hdlc_rate(), HdlcRate::Kbps64);
 }
 
 #[test]

@@ -762,6 +762,8 @@ pub struct PriFarEnd {
     pub(crate) frames_rx: VecDeque<Vec<u8>>,
     /// MODEL: PRI-13 — the optional Q.921 peer answering the host's D-channel frames.
     pub(crate) q921: Option<super::q921::Q921Peer>,
+    /// MODEL: PRI-14 — HDLC bits per D timeslot byte: 8, or 7 at 56 kbit/s.
+    pub(crate) dchan_bits: u32,
 }
 
 impl PriFarEnd {
@@ -781,6 +783,7 @@ impl PriFarEnd {
             hdlc_rx: super::hdlc::HdlcRx::default(),
             q921: None,
             frames_rx: VecDeque::new(),
+            dchan_bits: 8,
         }
     }
 
@@ -872,6 +875,12 @@ impl PriFarEnd {
     /// The Q.921 peer's state, if it is on.
     pub fn q921(&self) -> Option<&super::q921::Q921Peer> {
         self.q921.as_ref()
+    }
+
+    /// Runs the far end's D-channel at 56 kbit/s (`true`) or 64 (MODEL: PRI-14): the HDLC
+    /// bits then use bits 7..1 of the timeslot byte, bit 0 sent as 1 and ignored on receive.
+    pub fn set_dchan_56k(&mut self, on: bool) {
+        self.dchan_bits = if on { 7 } else { 8 };
     }
 }
 

@@ -55,14 +55,17 @@ impl HdlcTx {
         self.frames.is_empty() && self.bits.is_empty()
     }
 
-    /// The next timeslot byte (0xFF idle).
-    pub(crate) fn next_byte(&mut self) -> u8 {
-        if self.bits.len() < 8
+    /// The next timeslot byte (0xFF idle) carrying `n` (8, or 7 at 56 kbit/s) line bits from bit 7 down;
+    /// the bits below them are ones (MODEL: PRI-14).
+    pub(crate) fn next_byte_of(&mut self, n: u32) -> u8 {
+        if self.bits.len() < n as usize
             && let Some(f) = self.frames.pop_front()
         {
             frame_bits(&f, &mut self.bits);
         }
-        (0..8).fold(0u8, |b, _| (b << 1) | u8::from(self.bits.pop_front().unwrap_or(true)))
+        let fill = (1u16 << (8 - n)) - 1;
+        let line = (0..n).fold(0u16, |b, _| (b << 1) | u16::from(self.bits.pop_front().unwrap_or(true)));
+        ((line << (8 - n)) | fill) as u8
     }
 }
 
@@ -79,9 +82,10 @@ pub(crate) struct HdlcRx {
 }
 
 impl HdlcRx {
-    /// Feeds one timeslot byte; completed good frames (FCS removed) are pushed to `out`.
-    pub(crate) fn push(&mut self, byte: u8, out: &mut impl FnMut(Vec<u8>)) {
-        for i in (0..8).rev() {
+    /// Feeds the top `n` bits (8, or 7 at 56 kbit/s) of one timeslot byte (MODEL: PRI-14);
+    /// completed good frames (FCS removed) are pushed to `out`.
+    pub(crate) fn push_of(&mut self, byte: u8, n: u32, out: &mut impl FnMut(Vec<u8>)) {
+        for i in (8 - n..8).rev() {
             self.bit(byte >> i & 1 != 0, out);
         }
     }
@@ -167,7 +171,7 @@ mod tests {
         let mut rx = HdlcRx::default();
         let mut frames = Vec::new();
         for &b in bytes {
-            rx.push(b, &mut |f| frames.push(f));
+            rx.push_of(b, 8, &mut |f| frames.push(f));
         }
         (frames, rx.errors)
     }
@@ -177,13 +181,36 @@ mod tests {
         // Frame [0xFF]: FCS-16 of 0xFF is fcs16([0xFF]); the data 0xFF (LSB first, eight ones)
         // needs a stuffed zero after the fifth one.
         let mut tx = HdlcTx::default();
-        assert_eq!(tx.next_byte(), 0xFF);
+        assert_eq!(tx.next_byte_of(8), 0xFF);
         tx.queue(&[0xFF]);
-        let first = tx.next_byte();
+        let first = tx.next_byte_of(8);
         // Line order MSB first: flag 0x7E is symmetric: 0 1 1 1 1 1 1 0.
         assert_eq!(first, 0b0111_1110);
         // Then 1 1 1 1 1 (stuffed 0) 1 1 1 = 0xFB.
-        assert_eq!(tx.next_byte(), 0b1111_1011);
+        assert_eq!(tx.next_byte_of(8), 0b1111_1011);
+    }
+
+    #[test]
+    fn at_56k_seven_line_bits_per_byte_from_bit_7_and_bit_0_one() {
+        // MODEL: PRI-14. Frame [0xFF] after its flag: 0111 1110 11111 0 111 ... on the line.
+        let mut tx = HdlcTx::default();
+        tx.queue(&[0xFF]);
+        // 0 1 1 1 1 1 1 -> 0111 1111; then the flag's last 0 and 1 1 1 1 1 0 (stuffed) -> 0111 1101.
+        assert_eq!(tx.next_byte_of(7), 0b0111_1111);
+        assert_eq!(tx.next_byte_of(7), 0b0111_1101);
+        let mut line = vec![0b0111_1111, 0b0111_1101];
+        while !tx.idle() {
+            line.push(tx.next_byte_of(7));
+        }
+        line.extend([0xFF; 4]);
+        // Bit 0 is not looked at.
+        line.iter_mut().for_each(|b| *b &= 0xFE);
+        let mut rx = HdlcRx::default();
+        let mut frames = Vec::new();
+        for &b in &line {
+            rx.push_of(b, 7, &mut |f| frames.push(f));
+        }
+        assert_eq!(frames, [vec![0xFF]]);
     }
 
     #[test]
@@ -196,7 +223,7 @@ mod tests {
         }
         let mut line = Vec::new();
         while !tx.idle() {
-            line.push(tx.next_byte());
+            line.push(tx.next_byte_of(8));
         }
         line.extend([0xFF; 4]);
         assert_eq!(decode(&line), (frames.clone(), 0));

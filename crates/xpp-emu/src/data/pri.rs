@@ -203,8 +203,10 @@ impl PriUnit {
                     }
                     frames.push_back(f);
                 };
+                // MODEL: PRI-14 — 7 bits per byte at 56 kbit/s.
+                let n = far.dchan_bits;
                 for &byte in &tx.audio[usize::from(dch)] {
-                    far.hdlc_rx.push(byte, &mut got);
+                    far.hdlc_rx.push_of(byte, n, &mut got);
                 }
             }
             // MODEL: PRI-4, EQ-7
@@ -222,7 +224,7 @@ impl PriUnit {
                     [0xFF; 8]
                 } else if b == dch && !far.hdlc_tx.idle() {
                     // MODEL: PRI-8 — queued frames, HDLC framed.
-                    core::array::from_fn(|_| far.hdlc_tx.next_byte())
+                    core::array::from_fn(|_| far.hdlc_tx.next_byte_of(far.dchan_bits))
                 } else if b == dch && far.sources[usize::from(b)].is_silent() {
                     // MODEL: PRI-8 — idle D-channel sends 0xFF.
                     [0xFF; 8]

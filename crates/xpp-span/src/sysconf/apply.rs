@@ -15,13 +15,16 @@
 //!   priority, and on a PRI span the line configuration, checked against the span's protocol
 //!   before anything is applied, [`XbusCore::configure_span`]), then the channels of the
 //!   digital spans (`bchan`, `dchan`, `cas`... CHANCONFIG, skipped when unchanged; a
-//!   `dchan`/`hdlcfcs` channel with a timeslot gets soft HDLC), then startup of the PRI spans
+//!   `dchan`/`hdlcfcs` channel with a timeslot gets soft HDLC, at 56 kbit/s when `56k=` lists
+//!   it, [`XbusCore::set_hdlc_rate`]), then startup of the PRI spans
 //!   the file lists ([`XbusCore::start_span`]). A BRI span's line settings are listed as
 //!   [`Deferred`] (its line model is not in this version; its timing priority applies now),
 //!   as is a `dynamic=` span;
 //! - tone zones: recorded ([`Applied::zones`], `us` when none is loaded).
 //!
 //! Every error points at the line that caused it (`file:line:column`).
+
+use xpp_chan::hdlc::HdlcRate;
 
 use crate::dahdi::{Law, Sig};
 use crate::span::ChanKind;
@@ -192,8 +195,17 @@ impl SystemConf {
                 }
             }
         }
-        // Then CHANCONFIG of the digital channels (skipped when unchanged).
+        // Then CHANCONFIG of the digital channels (skipped when unchanged), and HDLC_RATE on
+        // each (56 for the `56k=` ones, else 64), as dahdi_cfg sends it.
         for (chan, c, f) in now_digital {
+            let rate = if c.hdlc56 { HdlcRate::Kbps56 } else { HdlcRate::Kbps64 };
+            if let Err(e) = cores[f.bus].set_hdlc_rate(chan, rate) {
+                failures.push(ConfError {
+                    file: file.to_owned(),
+                    at: c.at,
+                    kind: ConfErrorKind::Refused { chan, reason: e.to_string() },
+                });
+            }
             if c.sig == Sig::Slave || f.sig == c.sig {
                 applied.unchanged.push((chan, c.sig));
                 continue;

@@ -10,7 +10,7 @@
 //! ABORT or OVERRUN event on the channel, not reported while the span is in alarm. Frames wait
 //! in fixed rings allocated with the channel's configuration: the tick path allocates nothing.
 
-use xpp_chan::hdlc::{FrameRing, HdlcRx, HdlcTx, RxEvent};
+use xpp_chan::hdlc::{FrameRing, HdlcRate, HdlcRx, HdlcTx, RxEvent};
 
 use crate::dahdi::Event;
 
@@ -58,16 +58,26 @@ pub(crate) struct SoftHdlc {
 }
 
 impl SoftHdlc {
-    /// HDLCFCS (`fcs`: the FCS is checked on receive and generated on send) or HDLCRAW.
-    pub(crate) fn new(fcs: bool) -> Self {
-        Self {
+    /// HDLCFCS (`fcs`: the FCS is checked on receive and generated on send) or HDLCRAW, at
+    /// `rate`.
+    pub(crate) fn new(fcs: bool, rate: HdlcRate) -> Self {
+        let mut h = Self {
             fcs,
             rx: HdlcRx::new(MAX_FRAME, fcs),
             tx: HdlcTx::new(MAX_FRAME, fcs),
             rx_frames: FrameRing::new(RX_FRAMES, MAX_FRAME),
             tx_frames: FrameRing::new(TX_FRAMES, MAX_FRAME),
             stats: HdlcStats::default(),
-        }
+        };
+        h.set_rate(rate);
+        h
+    }
+
+    /// DAHDI's HDLC_RATE: a frame half received or half sent is dropped; frames waiting in
+    /// the rings stay.
+    pub(crate) fn set_rate(&mut self, rate: HdlcRate) {
+        self.rx.set_rate(rate);
+        self.tx.set_rate(rate);
     }
 
     /// Whether this is an FCS channel (HDLCFCS).
@@ -177,7 +187,7 @@ mod tests {
 
     #[test]
     fn frames_go_through_with_the_dahdi_fcs_convention() {
-        let (mut a, mut b) = (SoftHdlc::new(true), SoftHdlc::new(true));
+        let (mut a, mut b) = (SoftHdlc::new(true, HdlcRate::Kbps64), SoftHdlc::new(true, HdlcRate::Kbps64));
         // SABME, address 0x00 0x01 (SAPI 0, TEI 0), with two FCS placeholders.
         a.write_frame(&[0x00, 0x01, 0x7F, 0, 0]).unwrap();
         a.write_frame(&[0x02, 0x01, 0x73, 0, 0]).unwrap();
@@ -198,7 +208,7 @@ mod tests {
     #[test]
     fn a_damaged_frame_is_badfcs_and_an_aborted_one_abort() {
         let mut tx = HdlcTx::new(MAX_FRAME, true);
-        let mut rx = SoftHdlc::new(true);
+        let mut rx = SoftHdlc::new(true, HdlcRate::Kbps64);
         let mut errors = Vec::new();
         let mut out = [0u8; 8];
         // A frame with one bit flipped on the line.
@@ -226,7 +236,7 @@ mod tests {
 
     #[test]
     fn the_rings_bound_what_waits() {
-        let mut a = SoftHdlc::new(true);
+        let mut a = SoftHdlc::new(true, HdlcRate::Kbps64);
         assert_eq!(a.write_frame(&[1, 0]), Err(WriteError::BadLength));
         assert_eq!(a.write_frame(&[0; MAX_FRAME + 1]), Err(WriteError::BadLength));
         // One frame goes to the transmitter at once, TX_FRAMES more wait.
@@ -235,7 +245,7 @@ mod tests {
         }
         assert_eq!(a.write_frame(&[0x55; 100]), Err(WriteError::Full));
         // A receiver nobody reads: frames past RX_FRAMES are OVERRUN.
-        let mut b = SoftHdlc::new(true);
+        let mut b = SoftHdlc::new(true, HdlcRate::Kbps64);
         let mut link = Link::new();
         let mut written = TX_FRAMES + 1;
         while written < RX_FRAMES + 4 {

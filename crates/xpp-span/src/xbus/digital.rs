@@ -2,6 +2,7 @@
 //! source, CAS bits, and soft HDLC on D-channels (docs/reference/xpp-protocol.md §9.3,
 //! docs/reference/dahdi-span-model.md §7, §8, §10, §12).
 
+use xpp_chan::hdlc::HdlcRate;
 use xpp_chan::pri::{LineSetup, LineSetupError, Protocol, clock_source_writes};
 use xpp_proto::Instant;
 use xpp_proto::wire::{Address, Message, RegAccess, RegCmd, Repr};
@@ -198,7 +199,7 @@ impl XbusCore {
         let ch = &mut self.chans[ci];
         if hdlc && ch.pcm.is_some() {
             if ch.hdlc.as_ref().is_none_or(|h| h.fcs() != (sig == Sig::HdlcFcs)) {
-                ch.hdlc = Some(Box::new(SoftHdlc::new(sig == Sig::HdlcFcs)));
+                ch.hdlc = Some(Box::new(SoftHdlc::new(sig == Sig::HdlcFcs, ch.hdlc_rate)));
             }
         } else {
             ch.hdlc = None;
@@ -310,6 +311,22 @@ impl XbusCore {
             WriteError::Full => ChanError::Full(channo),
             WriteError::BadLength => ChanError::BadFrame(channo),
         })
+    }
+
+    /// DAHDI's HDLC_RATE on channel `channo`: 56 kbit/s puts the HDLC bit stream in the seven
+    /// most significant bits of each timeslot byte (the least significant sent as 1, ignored
+    /// when received), 64 kbit/s in all eight (the default). Kept on the channel, so it holds
+    /// for soft HDLC configured later; a frame half received or half sent when it changes is
+    /// dropped. Accepted in standby (configuration); no effect on a BRI D-channel, whose chip
+    /// does the HDLC.
+    pub fn set_hdlc_rate(&mut self, channo: u32, rate: HdlcRate) -> Result<(), ChanError> {
+        let ci = self.configurable_index(channo)?;
+        let ch = &mut self.chans[ci];
+        ch.hdlc_rate = rate;
+        if let Some(h) = ch.hdlc.as_mut() {
+            h.set_rate(rate);
+        }
+        Ok(())
     }
 
     /// Counters of HDLC channel `channo`.

@@ -228,6 +228,7 @@ impl XbusCore {
             core::mem::swap(&mut new.chan, &mut old.chan);
             new.law = old.law;
             new.hdlc = old.hdlc.take();
+            new.hdlc_rate = old.hdlc_rate;
         }
         let bri_started: Vec<bool> =
             self.spans.iter().map(|s| s.line.bri().is_some_and(|b| b.started)).collect();
@@ -390,6 +391,7 @@ impl XbusCore {
                 pcm,
                 always_pcm: matches!(p.kind, XpdKind::Pri(_)),
                 hdlc: None,
+                hdlc_rate: xpp_chan::hdlc::HdlcRate::Kbps64,
                 native: deflaw,
                 law: deflaw,
             });

@@ -53,6 +53,7 @@ pub use digital::SpanError;
 pub use layout::{BusSetup, Numbering};
 pub use layout_text::LayoutTextError;
 /// A PRI span's line settings (SPANCONFIG), from the PRI line model.
+pub use xpp_chan::hdlc::HdlcRate;
 pub use xpp_chan::pri::{Framing, LineCode, LineSetup, LineSetupError};
 
 use std::collections::VecDeque;
@@ -374,6 +375,8 @@ pub struct Channel {
     always_pcm: bool,
     /// Soft HDLC on the channel's timeslot (HDLCFCS / HDLCRAW).
     hdlc: Option<Box<dchan::SoftHdlc>>,
+    /// HDLC_RATE ([`XbusCore::set_hdlc_rate`]), for its soft HDLC now or later.
+    hdlc_rate: HdlcRate,
     /// The span's (the hardware's) law.
     native: Law,
     /// The law the PBX reads and writes (SETLAW / `alaw=` / `mulaw=`; default: `native`).
@@ -385,6 +388,11 @@ impl Channel {
     /// absent port).
     pub(super) fn is_lineless(&self) -> bool {
         matches!(self.line, Line::None)
+    }
+
+    /// The channel's HDLC_RATE ([`XbusCore::set_hdlc_rate`]; 64 kbit/s unless set).
+    pub fn hdlc_rate(&self) -> HdlcRate {
+        self.hdlc_rate
     }
 
     /// The law of this channel's chunks ([`XbusCore::set_law`]; the span's `deflaw`
