@@ -18,7 +18,7 @@
 //!   it the FCS, kept with the frame (DAHDI's convention). Data is ignored while the D-channel
 //!   is not open ([`BriLine::set_dchan_open`]).
 
-use xpp_proto::wire::{Address, Message, Multibyte, RegAccess, RegCmd, Repr};
+use xpp_proto::wire::{Address, BriLed, Message, Multibyte, RegAccess, RegCmd, Repr, SetLed};
 use xpp_proto::{Duration, Instant};
 
 use crate::hdlc::FrameRing;
@@ -121,6 +121,11 @@ pub struct BriLine {
     rx_overrun: bool,
     rx_frames: FrameRing,
     tx_frames: FrameRing,
+    /// D-channel frames received whole and sent, since construction.
+    dchan_frames: u64,
+    /// The LEDs as last set (green, red) and the changes not yet sent.
+    leds: [bool; 2],
+    led_out: std::collections::VecDeque<(BriLed, bool)>,
 }
 
 impl BriLine {
@@ -144,6 +149,9 @@ impl BriLine {
             rx_overrun: false,
             rx_frames: FrameRing::new(FRAMES, MAX_FRAME + 2),
             tx_frames: FrameRing::new(FRAMES, MAX_FRAME),
+            dchan_frames: 0,
+            leds: [false; 2],
+            led_out: std::collections::VecDeque::with_capacity(2),
         }
     }
 
@@ -226,6 +234,39 @@ impl BriLine {
         self.rx_frames.len()
     }
 
+    /// D-channel frames received whole (good, bad or aborted) and sent since construction:
+    /// the D-channel is alive while this moves (the reference's 15 s heuristic, §9.4).
+    pub fn dchan_frames(&self) -> u64 {
+        self.dchan_frames
+    }
+
+    /// The LEDs, once per tick (`tick`: the bus's tick count), as the reference driver drives
+    /// them (card_bri.c `handle_leds`): the port's LED is the red one on an NT port, the green
+    /// one on a TE port, and the other is off; it blinks once a second while the D-channel is
+    /// alive (`dchan_alive`), double-blinks while only layer 1 is up, and stays on otherwise
+    /// (the pattern of PRI ports). Only changes are sent (SET_LED).
+    pub fn tick_leds(&mut self, tick: u64, dchan_alive: bool) {
+        let (own, other) = if self.nt { (BriLed::Red, BriLed::Green) } else { (BriLed::Green, BriLed::Red) };
+        let want = crate::common::port_led(tick, self.up == Some(true), dchan_alive);
+        self.set_led(other, false);
+        if let Some(on) = want {
+            self.set_led(own, on);
+        }
+    }
+
+    fn set_led(&mut self, led: BriLed, on: bool) {
+        let i = usize::from(led == BriLed::Red);
+        if self.leds[i] != on {
+            self.leds[i] = on;
+            self.led_out.push_back((led, on));
+        }
+    }
+
+    /// The LEDs as last set (green, red).
+    pub fn leds(&self) -> [bool; 2] {
+        self.leds
+    }
+
     /// Once per tick: the next waiting frame, if any, goes out as multibyte chunks.
     pub fn tick(&mut self) {
         let Some(frame) = self.tx_frames.front() else { return };
@@ -236,11 +277,16 @@ impl BriLine {
             }
         }
         self.tx_frames.pop();
+        self.dchan_frames += 1;
     }
 
-    /// The next register command, addressed to this port's XPD.
+    /// The next command for this port's XPD: LED changes first (SET_LED), then register
+    /// commands.
     #[must_use]
     pub fn poll_transmit(&mut self, _now: Instant) -> Option<Repr<'static>> {
+        if let Some((led, on)) = self.led_out.pop_front() {
+            return Some(Repr::command(self.addr, Message::SetLed(SetLed::bri(led, on))));
+        }
         let cmd = self.commands.pop_front()?;
         Some(Repr::command(self.addr, Message::RegisterRequest(cmd)))
     }
@@ -337,6 +383,7 @@ impl BriLine {
         let (len, overrun) = (self.rx_len, self.rx_overrun);
         self.rx_len = 0;
         self.rx_overrun = false;
+        self.dchan_frames += u64::from(len > 0);
         // The status byte, after the frame and its two FCS bytes.
         let event = match (overrun, len) {
             (true, _) => Some(BriEvent::Overrun),

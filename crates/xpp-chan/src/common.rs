@@ -21,6 +21,29 @@ pub(crate) fn next_period(due: Instant, now: Instant, period: xpp_proto::Duratio
     if next <= now { now + period } else { next }
 }
 
+/// A digital port's LED at device tick `tick`, as the reference driver drives PRI and BRI
+/// ports alike (`handle_leds`): blinking once a second (on at 0, off at 500 ms) while the
+/// D-channel is alive, a double blink (on 0-50 and 100-150 ms of each second) while only
+/// layer 1 is up, steady on without layer 1. `Some(on)` when the LED changes at this tick.
+pub(crate) fn port_led(tick: u64, layer1_up: bool, dchan_alive: bool) -> Option<bool> {
+    let ms = tick % 1000;
+    if dchan_alive && layer1_up {
+        match ms {
+            0 => Some(true),
+            500 => Some(false),
+            _ => None,
+        }
+    } else if layer1_up {
+        match ms {
+            0 | 100 => Some(true),
+            50 | 150 => Some(false),
+            _ => None,
+        }
+    } else {
+        Some(true)
+    }
+}
+
 /// The queued register commands and events of one line, both bounded.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {

@@ -604,22 +604,7 @@ impl PriLine {
             (PriLed::BottomGreen, PriLed::TopRed)
         };
         let up = self.status.is_some_and(|s| s.is_up());
-        let ms = tick % 1000;
-        let want = if dchan_alive && up {
-            match ms {
-                0 => Some(true),
-                500 => Some(false),
-                _ => None,
-            }
-        } else if up {
-            match ms {
-                0 | 100 => Some(true),
-                50 | 150 => Some(false),
-                _ => None,
-            }
-        } else {
-            Some(true)
-        };
+        let want = crate::common::port_led(tick, up, dchan_alive);
         self.set_led(other, false);
         if let Some(on) = want {
             self.set_led(own, on);

@@ -1,13 +1,14 @@
 //! A BRI span on the bus core against the emulated S/T far end (virtual clock, deterministic):
 //! layer 1 activated and polled (RED until it is up, then NOALARM; RED again when the far end
 //! is pulled), the D-channel's frames through the chip's HDLC in multibyte register commands,
-//! a Q.921 link with the far end's peer, and receive errors as channel events.
+//! a Q.921 link with the far end's peer, receive errors as channel events, and the port LED.
 
 mod common;
 
 use common::Rig;
 use xpp_emu::config::ModuleConfig;
 use xpp_emu::data::DataConfig;
+use xpp_proto::wire::{BriLed, Message, parse_transfer};
 use xpp_span::xbus::{ChanError, Numbering, XbusEvent};
 use xpp_span::{Alarms, Event, Sig};
 
@@ -99,4 +100,50 @@ fn damaged_frames_from_the_far_end_are_badfcs_and_abort() {
     assert_eq!(ev, [Event::BADFCS, Event::ABORT]);
     let mut buf = [0u8; 64];
     assert_eq!(rig.core.read_frame(DCHAN, &mut buf), Ok(Some(6)), "the undamaged third frame");
+}
+
+/// The SET_LED commands the host sent to unit 1 since `since`: (LED, state).
+fn leds(rig: &Rig, since: xpp_proto::Instant) -> Vec<(BriLed, u8)> {
+    let mut out = Vec::new();
+    for (t, transfer) in &rig.out {
+        if *t < since {
+            continue;
+        }
+        for (_, r) in parse_transfer(transfer).flatten() {
+            if let Message::SetLed(l) = r.message
+                && r.addr.unit() == 1
+            {
+                out.push((l.bri_led(), l.state()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_port_led_shows_layer1_and_the_d_channel() {
+    let mut rig = rig();
+    // Layer 1 not up yet: the TE port's green LED steady on, red off (as the device has them).
+    assert_eq!(rig.dev.bri_state(1, 0).unwrap().leds, [true, false]);
+    // Layer 1 up, no D-channel traffic: a double blink a second.
+    rig.run_ms(1200);
+    let t1 = rig.now;
+    rig.run_ms(1000);
+    let got = leds(&rig, t1);
+    assert_eq!(got.iter().filter(|&&l| l == (BriLed::Green, 1)).count(), 2, "{got:?}");
+    assert!(got.iter().all(|l| l.0 == BriLed::Green), "{got:?}");
+    // A frame each way (SABME, UA): the D-channel is alive for 15 s, one blink a second.
+    rig.dev.bri_far_end_mut(1, 0).unwrap().set_q921(true);
+    rig.core.write_frame(DCHAN, &[0x00, 0x01, 0x7F, 0, 0]).unwrap();
+    rig.run_ms(50);
+    let t2 = rig.now;
+    rig.run_ms(2000);
+    let got = leds(&rig, t2);
+    // (A double blink would have been on four times.)
+    assert_eq!(got.iter().filter(|&&l| l == (BriLed::Green, 1)).count(), 2, "{got:?}");
+
+    // An NT port shows itself on the red LED.
+    let nt = [Some(ModuleConfig::FXS), Some(ModuleConfig::Bri { ports: 1, nt_mask: 1 }), None, None];
+    let rig = Rig::with(nt, DataConfig::default(), 0, &mut Numbering::new());
+    assert_eq!(rig.dev.bri_state(1, 0).unwrap().leds, [false, true]);
 }

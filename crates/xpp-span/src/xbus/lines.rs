@@ -187,6 +187,10 @@ pub(crate) struct BriSpan {
     pub(crate) line: BriLine,
     /// Started (layer-1 activation requested).
     pub(crate) started: bool,
+    /// The D-channel's frame count (both ways) as last seen, and the tick until which the
+    /// D-channel counts as alive (LEDs).
+    pub(crate) dchan_seen: u64,
+    pub(crate) dchan_alive_until: u64,
 }
 
 /// A PRI span's framer model and what the span core keeps beside it.
@@ -243,7 +247,7 @@ impl SpanLine {
             XpdKind::Bri { nt } => {
                 let mut line = BriLine::new(addr, addr.subunit(), nt);
                 line.poll_from(now);
-                Self::Bri(Box::new(BriSpan { line, started: false }))
+                Self::Bri(Box::new(BriSpan { line, started: false, dchan_seen: 0, dchan_alive_until: 0 }))
             }
             _ => Self::None,
         }
@@ -451,6 +455,17 @@ impl XbusCore {
                     let alive = rx.is_some() && tick < p.dchan_alive_until;
                     p.line.tick_leds(tick, alive);
                 }
+            } else if let Some(b) = self.spans[si].line.bri_mut() {
+                // Decision: alive while a D-channel frame went either way in the last 15 s
+                // (the reference's BRI heuristic, §9.4).
+                let tick = self.stats.ticks;
+                let seen = b.line.dchan_frames();
+                if seen != b.dchan_seen {
+                    b.dchan_seen = seen;
+                    b.dchan_alive_until = tick + DCHAN_ALIVE_TICKS;
+                }
+                let alive = tick < b.dchan_alive_until;
+                b.line.tick_leds(tick, alive);
             }
         }
         while let Some(cmd) = self.spans[si].line.poll_transmit(now) {
