@@ -141,14 +141,32 @@ pub(crate) fn run(
                     })
                 })
                 .collect();
-            docs.push(json!({
+            let mut doc = json!({
                 "spanno": s.spanno, "name": s.name, "description": s.desc,
                 "type": s.spantype.to_string(), "alarms": alarm_word(s.alarms),
                 "basechan": s.basechan, "channels": channels,
-            }));
+            });
+            if s.is_digital {
+                doc["timing_priority"] = json!(s.timing_priority);
+            }
+            if let Some(l) = s.line_setup {
+                doc["line"] = json!(l.to_string());
+                doc["lbo"] = json!(l.lbo);
+                doc["lbo_name"] = json!(l.lbo_name());
+            }
+            docs.push(doc);
             continue;
         }
-        let _ = writeln!(out, "### Span {:2}: {} \"{}\" {}", s.spanno, s.name, s.desc, alarm_word(s.alarms));
+        // DAHDI's lsdahdi puts a digital span's line configuration before its alarms.
+        let line = s.line_setup.map(|l| format!("{l} ")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "### Span {:2}: {} \"{}\" {line}{}",
+            s.spanno,
+            s.name,
+            s.desc,
+            alarm_word(s.alarms)
+        );
         for c in mine {
             let _ = writeln!(
                 out,

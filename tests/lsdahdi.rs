@@ -60,6 +60,16 @@ fn digital_spans_are_listed_with_their_channels() {
     let spans = doc["spans"].as_array().unwrap();
     assert_eq!(spans.len(), 5, "one E1 span and 4 BRI spans: {doc}");
     assert_eq!(spans[0]["type"], "E1");
+    assert_eq!(spans[0]["line"], "HDB3/CCS/CRC4");
+    assert_eq!(spans[0]["lbo"], 0);
+    assert_eq!(spans[0]["lbo_name"], "0 db (CSU)/0-133 feet (DSX-1)");
+    assert_eq!(spans[0]["timing_priority"], 1);
+    assert!(spans[1].get("line").is_none(), "a BRI span has no PRI line configuration");
+    let (code, out, err) = run(&emu, &["--emulator"]);
+    assert_eq!(code, 0, "{err}");
+    let header = out.lines().next().unwrap();
+    assert!(header.starts_with("### Span  1: XBUS-00/XPD-00 \""), "{out}");
+    assert!(header.ends_with("\" HDB3/CCS/CRC4 OK") || header.contains("\" HDB3/CCS/CRC4 RED"), "{out}");
     assert_eq!(spans[0]["channels"].as_array().unwrap().len(), 31);
     assert_eq!(spans[0]["channels"][0]["type"], "PRI");
     assert_eq!(spans[1]["channels"].as_array().unwrap().len(), 3);

@@ -173,15 +173,54 @@ pub struct LineSetup {
     pub code: LineCode,
     /// E1 CRC-4 multiframe.
     pub crc4: bool,
+    /// Line build-out (`span=` third field, 0-7: 0 dB / 0-133 ft up to -22.5 dB). Kept and
+    /// reported, not programmed: the reference driver only logs it (its card_pri.c writes no
+    /// register for it), so the framer keeps the card init's pulse mask whatever it says.
+    pub lbo: u8,
 }
 
 impl LineSetup {
     /// The protocol's default: E1 CCS, HDB3, CRC-4; T1 ESF, B8ZS (docs/reference/xpp-protocol.md §9.3).
     pub const fn default_for(protocol: Protocol) -> Self {
         match protocol {
-            Protocol::E1 => Self { framing: Framing::Ccs, code: LineCode::Hdb3, crc4: true },
-            Protocol::T1 => Self { framing: Framing::Esf, code: LineCode::B8zs, crc4: false },
+            Protocol::E1 => Self { framing: Framing::Ccs, code: LineCode::Hdb3, crc4: true, lbo: 0 },
+            Protocol::T1 => Self { framing: Framing::Esf, code: LineCode::B8zs, crc4: false, lbo: 0 },
         }
+    }
+}
+
+impl LineSetup {
+    /// DAHDI's name of the line build-out (dahdi_scan's `lbo=`); "unknown" above 7.
+    pub const fn lbo_name(&self) -> &'static str {
+        match self.lbo {
+            0 => "0 db (CSU)/0-133 feet (DSX-1)",
+            1 => "133-266 feet (DSX-1)",
+            2 => "266-399 feet (DSX-1)",
+            3 => "399-533 feet (DSX-1)",
+            4 => "533-655 feet (DSX-1)",
+            5 => "-7.5db (CSU)",
+            6 => "-15db (CSU)",
+            7 => "-22.5db (CSU)",
+            _ => "unknown",
+        }
+    }
+}
+
+/// DAHDI's text form `coding/framing[/CRC4]`, e.g. `HDB3/CCS/CRC4`, `B8ZS/ESF`.
+impl core::fmt::Display for LineSetup {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let code = match self.code {
+            LineCode::Ami => "AMI",
+            LineCode::B8zs => "B8ZS",
+            LineCode::Hdb3 => "HDB3",
+        };
+        let framing = match self.framing {
+            Framing::D4 => "D4",
+            Framing::Esf => "ESF",
+            Framing::Ccs => "CCS",
+            Framing::Cas => "CAS",
+        };
+        write!(f, "{code}/{framing}{}", if self.crc4 { "/CRC4" } else { "" })
     }
 }
 
@@ -218,6 +257,9 @@ pub fn line_config_writes(
     }
     if setup.crc4 && !e1 {
         return refuse("crc4");
+    }
+    if setup.lbo > 7 {
+        return refuse("lbo");
     }
     let mut fmr1 = 0x04 | if e1 { 0x40 } else { 0x10 | 0x08 };
     let mut fmr2 = if e1 { 0x03 } else { 0x22 };
@@ -733,7 +775,7 @@ mod tests {
     fn configure_programs_every_keyword() {
         use Framing::{Cas, Ccs, D4, Esf};
         use LineCode::{Ami, B8zs, Hdb3};
-        let setup = |framing, code, crc4| LineSetup { framing, code, crc4 };
+        let setup = |framing, code, crc4| LineSetup { framing, code, crc4, lbo: 0 };
         type Case = (Protocol, LineSetup, u8, &'static [(u8, u8)]);
         let cases: [Case; 7] = [
             // E1 default: CCS, HDB3, CRC-4, first-choice slave.
@@ -873,13 +915,14 @@ mod tests {
         use Framing::{Cas, Ccs, D4, Esf};
         use LineCode::{Ami, B8zs, Hdb3};
         let cases = [
-            (Protocol::E1, LineSetup { framing: Esf, code: Hdb3, crc4: false }, "esf"),
-            (Protocol::E1, LineSetup { framing: D4, code: Ami, crc4: false }, "d4"),
-            (Protocol::E1, LineSetup { framing: Ccs, code: B8zs, crc4: true }, "b8zs"),
-            (Protocol::T1, LineSetup { framing: Ccs, code: B8zs, crc4: false }, "ccs"),
-            (Protocol::T1, LineSetup { framing: Cas, code: B8zs, crc4: false }, "cas"),
-            (Protocol::T1, LineSetup { framing: Esf, code: Hdb3, crc4: false }, "hdb3"),
-            (Protocol::T1, LineSetup { framing: Esf, code: B8zs, crc4: true }, "crc4"),
+            (Protocol::E1, LineSetup { framing: Esf, code: Hdb3, crc4: false, lbo: 0 }, "esf"),
+            (Protocol::E1, LineSetup { framing: D4, code: Ami, crc4: false, lbo: 0 }, "d4"),
+            (Protocol::E1, LineSetup { framing: Ccs, code: B8zs, crc4: true, lbo: 0 }, "b8zs"),
+            (Protocol::T1, LineSetup { framing: Ccs, code: B8zs, crc4: false, lbo: 0 }, "ccs"),
+            (Protocol::T1, LineSetup { framing: Cas, code: B8zs, crc4: false, lbo: 0 }, "cas"),
+            (Protocol::T1, LineSetup { framing: Esf, code: Hdb3, crc4: false, lbo: 0 }, "hdb3"),
+            (Protocol::T1, LineSetup { framing: Esf, code: B8zs, crc4: true, lbo: 0 }, "crc4"),
+            (Protocol::T1, LineSetup { framing: Esf, code: B8zs, crc4: false, lbo: 8 }, "lbo"),
         ];
         for (protocol, setup, keyword) in cases {
             let cfg = PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
@@ -891,18 +934,44 @@ mod tests {
     }
 
     #[test]
+    fn line_build_out_is_kept_and_writes_nothing_of_its_own() {
+        // The reference driver only logs `lbo`: every value 0-7 programs what 0 does.
+        let t1 = LineSetup::default_for(Protocol::T1);
+        let base = line_config_writes(Protocol::T1, t1, 1, false).unwrap();
+        for lbo in 1..=7 {
+            let setup = LineSetup { lbo, ..t1 };
+            assert_eq!(line_config_writes(Protocol::T1, setup, 1, false).unwrap(), base);
+            let cfg = PriConfig {
+                protocol: Protocol::T1,
+                cas: None,
+                timing_priority: 1,
+                local_loop: false,
+                idle_bits: 0,
+            };
+            let mut line = PriLine::new(addr(), 0, cfg);
+            line.configure(setup, 1).unwrap();
+            assert_eq!(line.setup().lbo, lbo);
+        }
+        assert_eq!(LineSetup { lbo: 5, ..t1 }.lbo_name(), "-7.5db (CSU)");
+        assert_eq!(t1.to_string(), "B8ZS/ESF");
+        assert_eq!(LineSetup::default_for(Protocol::E1).to_string(), "HDB3/CCS/CRC4");
+    }
+
+    #[test]
     fn cas_mode_follows_the_framing_and_the_t1_channels() {
         let cfg =
             |protocol| PriConfig { protocol, cas: None, timing_priority: 1, local_loop: false, idle_bits: 0 };
         let mut e1 = PriLine::new(addr(), 0, cfg(Protocol::E1));
         assert_eq!(e1.cas_layout(), None);
-        e1.configure(LineSetup { framing: Framing::Cas, code: LineCode::Hdb3, crc4: false }, 1).unwrap();
+        e1.configure(LineSetup { framing: Framing::Cas, code: LineCode::Hdb3, crc4: false, lbo: 0 }, 1)
+            .unwrap();
         assert_eq!(e1.cas_layout(), Some(CasLayout::E1));
         let mut t1 = PriLine::new(addr(), 0, cfg(Protocol::T1));
         assert_eq!(t1.cas_layout(), None);
         t1.set_t1_cas(true);
         assert_eq!(t1.cas_layout(), Some(CasLayout::T1Esf));
-        t1.configure(LineSetup { framing: Framing::D4, code: LineCode::Ami, crc4: false }, 1).unwrap();
+        t1.configure(LineSetup { framing: Framing::D4, code: LineCode::Ami, crc4: false, lbo: 0 }, 1)
+            .unwrap();
         assert_eq!(t1.cas_layout(), Some(CasLayout::T1D4));
         t1.set_t1_cas(false);
         assert_eq!(t1.cas_layout(), None);

@@ -43,7 +43,7 @@ fn system_conf_configures_and_starts_the_span() {
         assert_eq!(span.started, Some(true));
         assert_eq!(
             span.line_setup,
-            Some(LineSetup { framing: Framing::Ccs, code: LineCode::Hdb3, crc4: true })
+            Some(LineSetup { framing: Framing::Ccs, code: LineCode::Hdb3, crc4: true, lbo: 0 })
         );
         assert_eq!(span.timing_priority, 1);
         let conf =
@@ -53,7 +53,7 @@ fn system_conf_configures_and_starts_the_span() {
         let span = &drv.spans()[0];
         assert_eq!(
             span.line_setup,
-            Some(LineSetup { framing: Framing::Cas, code: LineCode::Ami, crc4: false })
+            Some(LineSetup { framing: Framing::Cas, code: LineCode::Ami, crc4: false, lbo: 0 })
         );
         assert_eq!(span.timing_priority, 0);
         assert_eq!(drv.channel(1).unwrap().sig, Sig::Cas);

@@ -178,10 +178,14 @@ fn cas_bits_round_trip_in_both_directions() {
     assert_eq!(rig.core.rx_bits(16).unwrap(), Some(0x3));
     assert_eq!(rig.core.rx_bits(32).unwrap(), Some(0xC));
     assert_eq!(rig.chan_events(16, t1).iter().map(|e| e.1).collect::<Vec<_>>(), [Event::BITSCHANGED]);
-    // A CCS span has no CAS bits.
-    let conf = parse_str("system.conf", "span=2,1,0,ccs,hdb3,crc4\nbchan=15-29,31-45\ndchan=30\n").unwrap();
+    // A CCS span has no CAS bits. The line build-out is kept (and programs nothing).
+    let conf = parse_str("system.conf", "span=2,1,3,ccs,hdb3,crc4\nbchan=15-29,31-45\ndchan=30\n").unwrap();
     conf.apply("system.conf", rig.now, [&mut rig.core]).unwrap();
     assert_eq!(rig.core.set_tx_bits(rig.now, B1, 0xA), Err(ChanError::NotCas(B1)));
+    assert_eq!(
+        rig.core.span_setup(SPAN).map(|l| (l.lbo, l.to_string())),
+        Some((3, "HDB3/CCS/CRC4".to_owned()))
+    );
 }
 
 /// Q.921 frames as the host writes them: address (SAPI 0, C/R, TEI 0), control, then the two

@@ -129,6 +129,7 @@ impl SpanConf {
                 Coding::Hdb3 => C::Hdb3,
             },
             crc4: self.crc4,
+            lbo: self.lbo,
         }
     }
 
