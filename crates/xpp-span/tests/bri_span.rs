@@ -147,3 +147,22 @@ fn the_port_led_shows_layer1_and_the_d_channel() {
     let rig = Rig::with(nt, DataConfig::default(), 0, &mut Numbering::new());
     assert_eq!(rig.dev.bri_state(1, 0).unwrap().leds, [false, true]);
 }
+
+#[test]
+fn a_span_line_sets_the_timing_priority_and_starts_the_span() {
+    let mut rig = rig();
+    rig.run_ms(1200);
+    // A BRI span line: its timing priority applies, the rest is recorded by the reference
+    // driver only; startup activates layer 1 (again) and the span stays up.
+    let conf = xpp_span::sysconf::parse_str("system.conf", "span=2,3,0,ccs,ami\nbchan=15-16\nhardhdlc=17\n")
+        .unwrap();
+    let applied = conf.apply("system.conf", rig.now, [&mut rig.core]).unwrap();
+    assert_eq!(applied.spans, [SPAN]);
+    assert!(applied.deferred.is_empty(), "{:?}", applied.deferred);
+    assert_eq!(rig.core.span(SPAN).unwrap().timing_priority(), 3);
+    assert_eq!(rig.core.span_started(SPAN), Some(true));
+    assert_eq!(rig.core.span_setup(SPAN), None, "no PRI line configuration on a BRI span");
+    rig.run_ms(1200);
+    assert_eq!(rig.core.span(SPAN).unwrap().alarms(), Alarms::EMPTY);
+    assert_eq!(rig.core.channel(DCHAN).unwrap().chan().sig(), Sig::HardHdlc);
+}

@@ -1,5 +1,5 @@
 //! `system.conf` applied to running buses the way dahdi_cfg does: analog signalling now,
-//! digital settings validated and deferred, errors at the channel's line, nothing applied
+//! digital settings validated and applied, errors at the channel's line, nothing applied
 //! from an invalid file.
 
 mod common;

@@ -16,10 +16,11 @@
 //!   before anything is applied, [`XbusCore::configure_span`]), then the channels of the
 //!   digital spans (`bchan`, `dchan`, `cas`... CHANCONFIG, skipped when unchanged; a
 //!   `dchan`/`hdlcfcs` channel with a timeslot gets soft HDLC, at 56 kbit/s when `56k=` lists
-//!   it, [`XbusCore::set_hdlc_rate`]), then startup of the PRI spans
-//!   the file lists ([`XbusCore::start_span`]). A BRI span's line settings are listed as
-//!   [`Deferred`] (its line model is not in this version; its timing priority applies now),
-//!   as is a `dynamic=` span;
+//!   it, [`XbusCore::set_hdlc_rate`]), then startup of every digital span the file lists
+//!   ([`XbusCore::start_span`]: a PRI span's transmitter on, a BRI span's layer 1 activated).
+//!   A BRI span takes the timing priority of its line and keeps no other setting (the
+//!   reference driver's BRI spanconfig only records the rest). A `dynamic=` span is listed as
+//!   [`Deferred`];
 //! - tone zones: recorded ([`Applied::zones`], `us` when none is loaded).
 //!
 //! Every error points at the line that caused it (`file:line:column`).
@@ -28,7 +29,7 @@ use xpp_chan::hdlc::HdlcRate;
 
 use crate::dahdi::{Law, Sig};
 use crate::span::ChanKind;
-use crate::sysconf::{ConfError, ConfErrorKind, ConfErrors, Location, MAX_ERRORS, SpanConf, SystemConf};
+use crate::sysconf::{ConfError, ConfErrorKind, ConfErrors, Location, MAX_ERRORS, SystemConf};
 use crate::xbus::XbusCore;
 use crate::{Instant, SigCap};
 
@@ -36,9 +37,6 @@ use crate::{Instant, SigCap};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Deferred {
-    /// A `span=` line of a BRI span: its timing priority is applied, its line settings wait
-    /// for the BRI line model.
-    Span(SpanConf),
     /// A `dynamic=` span (the Astribank has no dynamic span driver; kept for the record).
     Dynamic {
         /// Driver name.
@@ -70,7 +68,7 @@ pub struct Applied {
     pub defaulted: Vec<(u32, Sig)>,
     /// Law and echo canceller of every analog channel of the file, ascending.
     pub settings: Vec<ChannelSettings>,
-    /// PRI spans configured and started from their `span=` lines, ascending.
+    /// Digital spans configured and started from their `span=` lines, ascending.
     pub spans: Vec<u32>,
     /// Settings accepted and not acted on.
     pub deferred: Vec<Deferred>,
@@ -133,7 +131,7 @@ impl SystemConf {
         };
         let mut now_analog = Vec::new();
         let mut now_digital = Vec::new();
-        let mut pri_spans = Vec::new();
+        let mut digital_spans = Vec::new();
         for (&span, sc) in &self.spans {
             let found = cores.iter().position(|c| c.span(span).is_some());
             match found.map(|b| (b, &cores[b])) {
@@ -149,8 +147,7 @@ impl SystemConf {
                         };
                         err(sc.at, ConfErrorKind::SpanRefused { span, reason });
                     }
-                    Ok(()) if c.pri_protocol(span).is_some() => pri_spans.push((b, *sc)),
-                    Ok(()) => applied.deferred.push(Deferred::Span(*sc)),
+                    Ok(()) => digital_spans.push((b, *sc)),
                 },
             }
         }
@@ -178,14 +175,16 @@ impl SystemConf {
         }
         let mut failures = Vec::new();
         // SPANCONFIG first: PRI spans get their line configuration and timing priority, BRI
-        // spans their timing priority (the election reads it).
+        // spans their timing priority (the election reads it; a BRI span ignores the rest).
         for sc in self.spans.values() {
             for (b, core) in cores.iter_mut().enumerate() {
                 if core.span(sc.span).is_none() {
                     continue;
                 }
-                let setup =
-                    pri_spans.iter().any(|(pb, p)| *pb == b && p.span == sc.span).then(|| sc.line_setup());
+                let setup = digital_spans
+                    .iter()
+                    .any(|(pb, p)| *pb == b && p.span == sc.span)
+                    .then(|| sc.line_setup());
                 if let Err(e) = core.configure_span(sc.span, setup, sc.timing) {
                     failures.push(ConfError {
                         file: file.to_owned(),
@@ -268,8 +267,8 @@ impl SystemConf {
                 }
             }
         }
-        // Startup of the PRI spans the file configured, once their channels are.
-        for (b, sc) in pri_spans {
+        // Startup of the digital spans the file configured, once their channels are.
+        for (b, sc) in digital_spans {
             match cores[b].start_span(now, sc.span) {
                 Ok(()) => applied.spans.push(sc.span),
                 Err(e) => failures.push(ConfError {
