@@ -384,8 +384,14 @@ impl XbusCore {
     pub(super) fn service(&mut self, ci: usize, now: Instant, timers: bool) {
         let Self { chans, cmds, stats, .. } = self;
         let ch = &mut chans[ci];
+        // Whether the channel may have changed, so its slot needs a refresh: always off the
+        // tick (a packet or a PBX call changed it); on the tick only when a timer fired,
+        // facts and commands had something to settle, or the line sent something. Otherwise
+        // it is as it was (the debug check in `build_round` would see it if not).
+        let mut changed = !timers;
         if timers && ch.chan.poll_timeout().is_some_and(|t| t <= now) {
             ch.chan.handle_timeout(now);
+            changed = true;
         }
         if matches!(ch.line, Line::None) {
             // No line model (a bearer or D-channel, a digital I/O pin, an absent port): its
@@ -397,6 +403,7 @@ impl XbusCore {
         }
         if timers && ch.line.poll_timeout().is_some_and(|t| t <= now) {
             ch.line.handle_timeout(now);
+            changed = true;
         }
         // Facts and commands feed each other (ring stops on off-hook...); a few rounds settle.
         for _ in 0..4 {
@@ -416,11 +423,15 @@ impl XbusCore {
             if !busy {
                 break;
             }
+            changed = true;
         }
         while let Some(cmd) = ch.line.poll_transmit(now) {
             cmds.push(cmd);
+            changed = true;
         }
-        self.refresh_serviced(ci);
+        if changed {
+            self.refresh_serviced(ci);
+        }
     }
 
     /// A span's periodic work, as [`service`](Self::service) for a channel: due timers (with
