@@ -5,7 +5,7 @@
 //!     [--role master|backup] [--socket PATH] [--health-cmd CMD] [--health-interval-ms N]
 //!     [--health-timeout-ms N] [--health-failures N] [--no-watchdog] [--firmware DIR]
 //!     [--bridge FXS:FXO]... [--hook-online PROG] [--hook-offline PROG] [--hook-last-resort PROG]
-//!     [--layout-dir DIR]
+//!     [--layout-dir DIR] [--system-conf PATH]
 //! ```
 //!
 //! It embeds the driver with the TwinStar host ([`xpp::driver::TwinStarHost`]) for its
@@ -30,6 +30,12 @@
 //! other host) in RED alarm before the device comes, so its PBX has the channels open; the
 //! device leaving puts them back in standby instead of removing them
 //! ([`xpp::driver::TwinStarOptions::layout_dir`]).
+//!
+//! Span configuration: `--system-conf PATH` (DAHDI's `system.conf`: signalling, PRI/BRI
+//! `span=` lines, D-channels, CAS) is read at start, and xppd does not start if it does not
+//! parse (exit status 2, every error with its `file:line:column` on stderr); it is applied to each device
+//! this host takes, and to the standby registrations
+//! ([`xpp::driver::TwinStarOptions::system_conf`]).
 //!
 //! Readiness: once the control socket answers, `READY=1` goes to systemd's `$NOTIFY_SOCKET`
 //! (when set; `contrib/systemd/xppd.service` is `Type=notify`), and `xppd: ready` is printed.
@@ -108,6 +114,10 @@ struct Args {
     /// Keep each device's layout here, to register its spans in standby before it comes.
     #[arg(long, value_name = "DIR")]
     layout_dir: Option<PathBuf>,
+    /// DAHDI's system.conf, applied to every device this host takes (refused at start if it
+    /// does not parse).
+    #[arg(long, value_name = "PATH")]
+    system_conf: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -170,6 +180,10 @@ fn plan(args: &Args) -> Result<Plan, String> {
     let mut options = TwinStarOptions::new(firmware.clone()).with_controller(controller).with_hooks(hooks);
     if let Some(dir) = &args.layout_dir {
         options = options.with_layout_dir(dir);
+    }
+    if let Some(path) = &args.system_conf {
+        let conf = xpp::span::sysconf::parse_file(path).map_err(|e| e.to_string())?;
+        options = options.with_system_conf(path.display().to_string(), conf);
     }
     let role = match args.role {
         RoleArg::Master => Role::Master,
@@ -478,5 +492,27 @@ mod tests {
         assert!(e(&["--usbip", "h:1", "--bridge", "x"]).contains("--bridge x"));
         assert!(e(&["--usbip", "h:1", "--health-failures", "0"]).contains("--health-failures"));
         assert!(e(&["--device", "nonsense target"]).contains("--device nonsense target"));
+    }
+
+    #[test]
+    fn system_conf_is_read_at_start_and_refused_with_its_place() {
+        let dir = std::env::temp_dir().join(format!("xppd-sysconf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.conf");
+        std::fs::write(&good, "span=1,1,0,ccs,hdb3,crc4\nbchan=1-15,17-31\ndchan=16\n").unwrap();
+        let bad = dir.join("bad.conf");
+        std::fs::write(&bad, "fxoks=1-8\nspan=1,1,0,ccs,hdb3,crc4,bogus\n").unwrap();
+        let plan_with = |conf: &std::path::Path| {
+            plan(&args(&["--usbip", "h:1", "--system-conf", conf.to_str().unwrap()]))
+        };
+        let p = plan_with(&good).unwrap();
+        let (name, conf) = p.options.system_conf.expect("kept for the take-overs");
+        assert_eq!(name, good.display().to_string());
+        assert_eq!(conf.spans.len(), 1);
+        let e = plan_with(&bad).err().expect("refused");
+        assert!(e.contains(&format!("{}:2:26: expected span option", bad.display())), "{e}");
+        let e = plan_with(&dir.join("absent.conf")).err().expect("refused");
+        assert!(e.contains("absent.conf"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
