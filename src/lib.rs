@@ -41,6 +41,32 @@
 //! # }
 //! ```
 //!
+//! # Digital spans (PRI, BRI)
+//!
+//! A PRI or BRI span is configured the DAHDI way, by `system.conf` lines, and its D-channel
+//! carries whole HDLC frames with DAHDI's userspace convention: two trailing bytes for the FCS
+//! (placeholders going out, checked and kept coming in; a damaged frame is a `BADFCS` or
+//! `ABORT` event). CAS channels set and read their ABCD bits.
+//!
+//! ```no_run
+//! # fn demo(driver: &xpp::Driver) -> Result<(), Box<dyn std::error::Error>> {
+//! // Span 1 an E1: line-timed (priority 1), CCS, HDB3, CRC-4; the D-channel in timeslot 16.
+//! let conf = xpp::span::sysconf::parse_str(
+//!     "system.conf",
+//!     "span=1,1,0,ccs,hdb3,crc4\nbchan=1-15,17-31\ndchan=16\n",
+//! )?;
+//! driver.apply_system_conf("system.conf", &conf)?;
+//! // Q.921 SABME (SAPI 0, TEI 0, P = 1) and the two FCS placeholders.
+//! driver.write_frame(16, &[0x02, 0x01, 0x7F, 0, 0])?;
+//! let mut frame = [0u8; 264];
+//! let n = driver.read_frame_blocking(16, &mut frame, std::time::Duration::from_secs(1))?;
+//! println!("{:02x?}", &frame[..n - 2]); // the frame without its FCS: a UA, once the peer is up
+//! // A line-timed span with layer 1 up becomes the timing master of all the devices.
+//! println!("timing master: {:?}", driver.sync_master());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # The layers, top down
 //!
 //! Each layer is its own crate, re-exported here as a module; dependencies point down.
