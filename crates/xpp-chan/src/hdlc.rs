@@ -733,6 +733,16 @@ mod tests {
         assert_eq!(frames, vec![format!("{:?}", RxEvent::Frame(&f))]);
     }
 
+    /// A receiver's events as they come: whole frames, or the other events by name.
+    fn record(got: &mut Vec<Result<Vec<u8>, String>>) -> impl FnMut(RxEvent<'_>) + '_ {
+        |ev| {
+            got.push(match ev {
+                RxEvent::Frame(f) => Ok(f.to_vec()),
+                other => Err(format!("{other:?}")),
+            });
+        }
+    }
+
     proptest! {
         #[test]
         fn frames_survive_stuffing_and_fcs(
@@ -748,19 +758,13 @@ mod tests {
                 while !tx.is_idle() {
                     let mut chunk = [0u8; 8];
                     tx.fill(&mut chunk);
-                    rx.feed(&chunk, |ev| got.push(match ev {
-                        RxEvent::Frame(f) => Ok(f.to_vec()),
-                        other => Err(format!("{other:?}")),
-                    }));
+                    rx.feed(&chunk, record(&mut got));
                 }
             }
             // flush the closing flag through
             let mut chunk = [0u8; 8];
             tx.fill(&mut chunk);
-            rx.feed(&chunk, |ev| got.push(match ev {
-                RxEvent::Frame(f) => Ok(f.to_vec()),
-                other => Err(format!("{other:?}")),
-            }));
+            rx.feed(&chunk, record(&mut got));
             prop_assert_eq!(got.len(), frames.len());
             for (g, f) in got.iter().zip(&frames) {
                 let g = g.as_ref().unwrap();
@@ -795,10 +799,7 @@ mod tests {
                         *b ^= u8::from(noise >> (k % 64) & 1 == 1);
                         k += 1;
                     }
-                    rx.feed(&chunk, |ev| got.push(match ev {
-                        RxEvent::Frame(f) => Ok(f.to_vec()),
-                        other => Err(format!("{other:?}")),
-                    }));
+                    rx.feed(&chunk, record(&mut got));
                 }
             }
             prop_assert_eq!(got.len(), frames.len());

@@ -8,7 +8,7 @@ mod common;
 use common::Rig;
 use xpp_emu::config::ModuleConfig;
 use xpp_emu::data::DataConfig;
-use xpp_proto::wire::{BriLed, Message, parse_transfer};
+use xpp_proto::wire::BriLed;
 use xpp_span::xbus::{ChanError, Numbering, XbusEvent};
 use xpp_span::{Alarms, Event, Sig};
 
@@ -104,20 +104,7 @@ fn damaged_frames_from_the_far_end_are_badfcs_and_abort() {
 
 /// The SET_LED commands the host sent to unit 1 since `since`: (LED, state).
 fn leds(rig: &Rig, since: xpp_proto::Instant) -> Vec<(BriLed, u8)> {
-    let mut out = Vec::new();
-    for (t, transfer) in &rig.out {
-        if *t < since {
-            continue;
-        }
-        for (_, r) in parse_transfer(transfer).flatten() {
-            if let Message::SetLed(l) = r.message
-                && r.addr.unit() == 1
-            {
-                out.push((l.bri_led(), l.state()));
-            }
-        }
-    }
-    out
+    rig.set_leds(1, since).iter().map(|l| (l.bri_led(), l.state())).collect()
 }
 
 #[test]

@@ -388,23 +388,10 @@ fn t1_esf_and_d4_cas_bits_round_trip_and_clear_channels_are_marked() {
 
 #[test]
 fn the_port_led_shows_layer1_and_the_d_channel() {
-    use xpp_proto::wire::{Message, PriLed};
+    use xpp_proto::wire::PriLed;
     let mut rig = rig();
     let leds = |rig: &Rig, since: Instant| -> Vec<(PriLed, u8)> {
-        let mut out = Vec::new();
-        for (t, transfer) in &rig.out {
-            if *t < since {
-                continue;
-            }
-            for (_, r) in parse_transfer(transfer).flatten() {
-                if let Message::SetLed(l) = r.message
-                    && r.addr.unit() == 1
-                {
-                    out.push((l.pri_led(), l.0 & 3));
-                }
-            }
-        }
-        out
+        rig.set_leds(1, since).iter().map(|l| (l.pri_led(), l.0 & 3)).collect()
     };
     // Layer 1 up, the far end's D-channel idle (all ones, no flags): a double blink a second
     // on the slave's bottom green LED.

@@ -1,7 +1,7 @@
 //! The PBX side of a channel's audio: the chunks of the last and the next tick, companded in
 //! the channel's law or linear.
 
-use super::{ChanError, ChunkPath, ChunkRun, XbusCore};
+use super::{ChanError, ChunkRun, XbusCore};
 use crate::dahdi::Law;
 use crate::g711;
 use crate::pcm::{Chunk, LinearChunk};
@@ -57,15 +57,13 @@ impl XbusCore {
         let si = self.running_span(spanno)?;
         let mut done = 0;
         for r in &self.runs[si] {
-            let (Some(out), Some(rx)) = (out.get_mut(usize::from(r.at)..), self.pcm_rx(r)) else { break };
-            let n = rx.len().min(out.len());
-            match r.rx {
-                Some(t) => out.iter_mut().zip(rx).for_each(|(d, s)| {
-                    d.iter_mut().zip(s).for_each(|(d, s)| *d = t[usize::from(*s)]);
-                }),
-                None => out[..n].copy_from_slice(&rx[..n]),
-            }
-            done += n;
+            let (Some(out), Some(rx)) = (
+                out.get_mut(usize::from(r.at)..),
+                self.pcm.get(usize::from(r.first.x)).and_then(|p| p.rx.get(r.bits())),
+            ) else {
+                break;
+            };
+            done += copy_chunks(out, rx, r.first.rx);
         }
         Ok(done)
     }
@@ -78,29 +76,15 @@ impl XbusCore {
         let Self { runs, pcm, .. } = self;
         let mut done = 0;
         for r in &runs[si] {
-            let (b, len) = (usize::from(r.b), usize::from(r.len));
             let (Some(src), Some(tx)) = (
                 chunks.get(usize::from(r.at)..),
-                pcm.get_mut(usize::from(r.x)).and_then(|p| p.tx.get_mut(b..b + len)),
+                pcm.get_mut(usize::from(r.first.x)).and_then(|p| p.tx.get_mut(r.bits())),
             ) else {
                 break;
             };
-            let n = tx.len().min(src.len());
-            match r.tx {
-                Some(t) => tx.iter_mut().zip(src).for_each(|(d, s)| {
-                    d.iter_mut().zip(s).for_each(|(d, s)| *d = t[usize::from(*s)]);
-                }),
-                None => tx[..n].copy_from_slice(&src[..n]),
-            }
-            done += n;
+            done += copy_chunks(tx, src, r.first.tx);
         }
         Ok(done)
-    }
-
-    /// The received chunks of run `r`.
-    fn pcm_rx(&self, r: &ChunkRun) -> Option<&[Chunk]> {
-        let b = usize::from(r.b);
-        self.pcm.get(usize::from(r.x))?.rx.get(b..b + usize::from(r.len))
     }
 
     /// The index of span `spanno`, when the bus runs.
@@ -118,10 +102,8 @@ impl XbusCore {
         let covered: usize = self.runs[si].iter().map(|r| usize::from(r.len)).sum();
         covered == slots.iter().filter(|s| s.chunks.is_some()).count()
             && self.runs[si].iter().all(|r| {
-                (0..r.len).all(|k| {
-                    let path = ChunkPath { x: r.x, b: r.b + k, rx: r.rx, tx: r.tx };
-                    slots.get(usize::from(r.at + k)).is_some_and(|s| s.chunks == Some(path))
-                })
+                (0..r.len)
+                    .all(|k| slots.get(usize::from(r.at + k)).is_some_and(|s| s.chunks == Some(r.path(k))))
             })
     }
 
@@ -134,12 +116,11 @@ impl XbusCore {
             let Ok(at) = u8::try_from(i) else { break };
             if let Some(r) = runs.last_mut()
                 && usize::from(r.at) + usize::from(r.len) == i
-                && (r.x, usize::from(r.b) + usize::from(r.len), r.rx, r.tx)
-                    == (p.x, usize::from(p.b), p.rx, p.tx)
+                && r.path(r.len) == p
             {
                 r.len += 1;
             } else {
-                runs.push(ChunkRun { at, x: p.x, b: p.b, len: 1, rx: p.rx, tx: p.tx });
+                runs.push(ChunkRun { at, len: 1, first: p });
             }
         }
         runs
@@ -159,4 +140,17 @@ impl XbusCore {
         self.refresh(ci);
         Ok(())
     }
+}
+
+/// Copies chunks from `src` to `dst`, as many as both hold, through `table` when the laws
+/// differ; how many.
+fn copy_chunks(dst: &mut [Chunk], src: &[Chunk], table: Option<&[u8; 256]>) -> usize {
+    let n = dst.len().min(src.len());
+    match table {
+        Some(t) => dst.iter_mut().zip(src).for_each(|(d, s)| {
+            d.iter_mut().zip(s).for_each(|(d, s)| *d = t[usize::from(*s)]);
+        }),
+        None => dst[..n].copy_from_slice(&src[..n]),
+    }
+    n
 }

@@ -187,10 +187,8 @@ pub(crate) struct BriSpan {
     pub(crate) line: BriLine,
     /// Started (layer-1 activation requested).
     pub(crate) started: bool,
-    /// The D-channel's frame count (both ways) as last seen, and the tick until which the
-    /// D-channel counts as alive (LEDs).
-    pub(crate) dchan_seen: u64,
-    pub(crate) dchan_alive_until: u64,
+    /// The D-channel's liveness (LEDs), from its frame count both ways.
+    pub(crate) dchan: DchanLiveness,
 }
 
 /// A PRI span's framer model and what the span core keeps beside it.
@@ -201,14 +199,34 @@ pub(crate) struct PriSpan {
     pub(crate) clock_source: bool,
     /// A line configuration was programmed and the span started.
     pub(crate) started: bool,
-    /// The D-channel's received-frame count as last seen, and the tick until which the
-    /// D-channel counts as alive (LEDs).
-    pub(crate) dchan_rx: u64,
-    pub(crate) dchan_alive_until: u64,
+    /// The D-channel's liveness (LEDs), from its received-frame count.
+    pub(crate) dchan: DchanLiveness,
 }
 
-/// How long a D-channel counts as alive after a received frame: 15 s of ticks.
+/// How long a D-channel counts as alive after a frame: 15 s of ticks.
 const DCHAN_ALIVE_TICKS: u64 = 15_000;
+
+/// Whether a port's D-channel is alive, for its LEDs. Decision: alive for 15 s after its
+/// frame count last moved (the reference's D-channel liveness window, §9.4; Q.921 keeps an
+/// idle link polled).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DchanLiveness {
+    /// The frame count as last seen.
+    seen: u64,
+    /// The tick until which the D-channel counts as alive.
+    until: u64,
+}
+
+impl DchanLiveness {
+    /// Whether the D-channel is alive at `tick`, its frame count being `frames` now.
+    fn alive(&mut self, tick: u64, frames: u64) -> bool {
+        if frames != self.seen {
+            self.seen = frames;
+            self.until = tick + DCHAN_ALIVE_TICKS;
+        }
+        tick < self.until
+    }
+}
 
 /// A span model's fact, for the span core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,14 +258,13 @@ impl SpanLine {
                     line,
                     clock_source: false,
                     started: false,
-                    dchan_rx: 0,
-                    dchan_alive_until: 0,
+                    dchan: DchanLiveness::default(),
                 }))
             }
             XpdKind::Bri { nt } => {
                 let mut line = BriLine::new(addr, addr.subunit(), nt);
                 line.poll_from(now);
-                Self::Bri(Box::new(BriSpan { line, started: false, dchan_seen: 0, dchan_alive_until: 0 }))
+                Self::Bri(Box::new(BriSpan { line, started: false, dchan: DchanLiveness::default() }))
             }
             _ => Self::None,
         }
@@ -455,27 +472,14 @@ impl XbusCore {
                     .map(|h| h.stats().rx_frames);
                 let tick = self.stats.ticks;
                 if let Some(p) = self.spans[si].line.pri_mut() {
-                    // Decision: alive while a frame came in the last 15 s (the reference's
-                    // D-channel liveness window, §9.4; Q.921 keeps an idle link polled).
-                    if let Some(rx) = rx
-                        && rx != p.dchan_rx
-                    {
-                        p.dchan_rx = rx;
-                        p.dchan_alive_until = tick + DCHAN_ALIVE_TICKS;
-                    }
-                    let alive = rx.is_some() && tick < p.dchan_alive_until;
+                    // Frames received count (no soft-HDLC channel: never alive).
+                    let alive = rx.is_some_and(|rx| p.dchan.alive(tick, rx));
                     p.line.tick_leds(tick, alive);
                 }
             } else if let Some(b) = self.spans[si].line.bri_mut() {
-                // Decision: alive while a D-channel frame went either way in the last 15 s
-                // (the reference's BRI heuristic, §9.4).
+                // Frames either way count (the reference's BRI heuristic, §9.4).
                 let tick = self.stats.ticks;
-                let seen = b.line.dchan_frames();
-                if seen != b.dchan_seen {
-                    b.dchan_seen = seen;
-                    b.dchan_alive_until = tick + DCHAN_ALIVE_TICKS;
-                }
-                let alive = tick < b.dchan_alive_until;
+                let alive = b.dchan.alive(tick, b.line.dchan_frames());
                 b.line.tick_leds(tick, alive);
             }
         }

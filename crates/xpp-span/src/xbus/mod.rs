@@ -294,16 +294,26 @@ struct ChunkPath {
 }
 
 /// Channels of one span whose chunks sit side by side in PCM, in the same law: the span-wide
-/// chunk exchange copies them in one go. Channels `at..at + len` of the span, at bits
-/// `b..b + len` of XPD `x` (`b + len` <= 32).
+/// chunk exchange copies them in one go. Channels `at..at + len` of the span; the first at
+/// `first`, each next one bit further on the same XPD (`first.b + len` <= 32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ChunkRun {
     at: u8,
-    x: u8,
-    b: u8,
     len: u8,
-    rx: Option<&'static [u8; 256]>,
-    tx: Option<&'static [u8; 256]>,
+    first: ChunkPath,
+}
+
+impl ChunkRun {
+    /// The path of the run's channel `k` (below `len`).
+    fn path(&self, k: u8) -> ChunkPath {
+        ChunkPath { b: self.first.b + k, ..self.first }
+    }
+
+    /// The bits of XPD `first.x` the run covers.
+    fn bits(&self) -> core::ops::Range<usize> {
+        let b = usize::from(self.first.b);
+        b..b + usize::from(self.len)
+    }
 }
 
 /// The channels that may have events waiting, one bit per channel index: set when a change

@@ -4,7 +4,7 @@
 use xpp_emu::DeviceConfig;
 use xpp_emu::config::ModuleConfig;
 use xpp_emu::data::{DataConfig, DataInterface};
-use xpp_proto::wire::{Message, SyncMode, UnitDescriptor, parse_transfer};
+use xpp_proto::wire::{Message, SetLed, SyncMode, UnitDescriptor, parse_transfer};
 use xpp_proto::{Duration, Instant};
 use xpp_span::span::UnitSetup;
 use xpp_span::xbus::{BusSetup, Numbering, XbusCore, XbusEvent};
@@ -171,6 +171,21 @@ impl Rig {
         for _ in 0..ms {
             self.step();
         }
+    }
+
+    /// The SET_LED commands the core sent to unit `unit` since `since`.
+    pub fn set_leds(&self, unit: u8, since: Instant) -> Vec<SetLed> {
+        let mut out = Vec::new();
+        for (_, transfer) in self.out.iter().filter(|(t, _)| *t >= since) {
+            for (_, r) in parse_transfer(transfer).flatten() {
+                if let Message::SetLed(l) = r.message
+                    && r.addr.unit() == unit
+                {
+                    out.push(l);
+                }
+            }
+        }
+        out
     }
 
     /// The channel events of `channo` since `since`, as (ms after `since`, event).
